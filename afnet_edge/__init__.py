@@ -1,0 +1,13 @@
+"""afnet_edge — AFNet ("Look More but Care Less in Video Recognition", NeurIPS 2022) that really skips frames.
+
+Quick use::
+
+    import afnet_edge, torch
+    model = afnet_edge.create_model("af_resnet50", num_classes=174, num_frames=12)
+    out = model(torch.randn(1, 12, 3, 224, 224))
+    out.logits, out.masks
+"""
+from .models import VideoClassifier, VideoOutput, create_model, list_models
+
+__version__ = "0.1.0"
+__all__ = ["create_model", "list_models", "VideoClassifier", "VideoOutput", "__version__"]

@@ -1,0 +1,142 @@
+"""The AF stage: ample chain, navigation, focal chain and fusion (spec §2.3, §3, §8).
+
+``run_af_stage`` serves both backbone families. In ``masked`` execution it interleaves navigation, ample and focal
+blocks exactly as the official code does. In ``compact`` execution it runs the ample chain and every navigation
+module of the stage first, turns the stage's logits into index lists in one step (no host sync for ``topk``, one for
+``threshold``/``gumbel``/given masks), then runs each focal block on its selected frames only, and fuses with the
+pooled/blended ops that never materialise the upsampled ample map.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+from ..kernels.reference import compact_index, topk_count, upsample_nearest
+from .navigation import gumbel_select, threshold_select
+
+
+class DynamicFusion(nn.Module):
+    """Per-frame, per-channel fusion attention ``(N, C)`` in (0, 1) from a pooled ``(N, C)`` descriptor (spec §2.4).
+
+    Parameter names match the official ``dynamic_fusion``: ``fc.0`` (C→C/16), ``fc.2`` (C/16→C); biases only in
+    the MobileNetV3 variant.
+    """
+
+    def __init__(self, channels: int, reduction: int = 16, bias: bool = False):
+        super().__init__()
+        hidden = channels // reduction
+        self.fc = nn.Sequential(nn.Linear(channels, hidden, bias=bias), nn.ReLU(inplace=True),
+                                nn.Linear(hidden, channels, bias=bias), nn.Sigmoid())
+        for m in self.fc:
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.fc(pooled)
+
+
+@dataclass
+class ForwardContext:
+    """What one forward pass needs to know and collects.
+
+    ``masks_in``: given masks ``(B, T)`` in model order (overrides navigation), or None.
+    ``masks_out``: the ``(B, T)`` mask of every navigation module, appended in model order.
+    """
+
+    num_frames: int
+    execution: str
+    selection: str
+    ratio: float
+    tau: float
+    ops: object
+    training: bool
+    masks_in: Sequence[torch.Tensor] | None = None
+    generator: torch.Generator | None = None
+    masks_out: list = field(default_factory=list)
+
+    def next_given_mask(self) -> torch.Tensor | None:
+        if self.masks_in is None:
+            return None
+        return self.masks_in[len(self.masks_out)]
+
+    def mask_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """``(B, T, 2)`` logits → ``(B, T)`` mask under the configured selection rule (masked execution)."""
+        if self.training or self.selection == "gumbel":
+            return gumbel_select(logits, self.tau, self.generator)
+        if self.selection == "threshold":
+            return threshold_select(logits)
+        k = topk_count(self.ratio, self.num_frames)
+        margin = logits[..., 1] - logits[..., 0]
+        order = torch.argsort(margin, dim=-1, descending=True, stable=True)[..., :k]
+        return torch.zeros_like(margin).scatter_(-1, order, 1.0)
+
+
+def _stage_indices(ctx: ForwardContext, logits: list, given: list) -> tuple[list, list]:
+    """Index lists ``(K_l,)`` and masks ``(B, T)`` for every block of a stage, at most one host sync."""
+    if given[0] is not None:
+        masks = torch.stack([g.to(torch.float32) for g in given])
+        sel = "given"
+    else:
+        stacked = torch.stack(logits)  # (L, B, T, 2)
+        sel = ctx.selection
+        if sel in ("threshold", "topk"):
+            k = topk_count(ctx.ratio, ctx.num_frames)
+            index, counts, masks = ctx.ops.select_frames(stacked, sel, k)
+            if sel == "topk":
+                return list(index.unbind(0)), list(masks.unbind(0))
+            counts = counts.tolist()
+            return [index[l, :c] for l, c in enumerate(counts)], list(masks.unbind(0))
+        masks = torch.stack([gumbel_select(lg, ctx.tau, ctx.generator) for lg in logits])
+    L, B, T = masks.shape
+    index, counts = compact_index(masks.reshape(L, B * T) > 0.5)
+    counts = counts.tolist()
+    return [index[l, :c] for l, c in enumerate(counts)], list(masks.unbind(0))
+
+
+def run_af_stage(x: torch.Tensor, navs: Sequence[nn.Module], amples: Sequence[nn.Module],
+                 focals: Sequence[nn.Module], transform: Callable | None, att: DynamicFusion,
+                 fuse: nn.Module, blend_relu: bool, ctx: ForwardContext) -> torch.Tensor:
+    """Run one AF stage on ``x`` ``(N, C_in, H, W)``; appends this stage's masks to ``ctx.masks_out``.
+
+    Returns the output of the stage's fusion block.
+    """
+    xl = xb = x
+    if ctx.execution == "masked" or ctx.training:
+        for nav, ample, focal in zip(navs, amples, focals):
+            m = ctx.next_given_mask()
+            if m is None:
+                m = ctx.mask_from_logits(nav(xl))
+            ctx.masks_out.append(m)
+            xl = ample(xl)
+            xb = focal(xb, m.reshape(-1))
+        if transform is not None:
+            xl = transform(xl)
+        up = upsample_nearest(xl, tuple(xb.shape[-2:]))
+        s = up + xb
+        a = att(s.mean(dim=(2, 3)))
+        a = a.view(a.shape[0], a.shape[1], 1, 1)
+        y = a * up + (1 - a) * xb
+        if blend_relu:
+            y = torch.relu(y)
+        return fuse(y)
+
+    logits, given = [], []
+    for nav, ample in zip(navs, amples):
+        m = ctx.masks_in[len(ctx.masks_out) + len(given)] if ctx.masks_in is not None else None
+        given.append(m)
+        if m is None:
+            logits.append(nav(xl))
+        xl = ample(xl)
+    indices, masks = _stage_indices(ctx, logits, given)
+    ctx.masks_out.extend(masks)
+    for focal, index in zip(focals, indices):
+        xb = focal.forward_compact(xb, index, ctx.ops)
+    if transform is not None:
+        xl = transform(xl)
+    a = att(ctx.ops.ample_fuse_pool(xl, xb))
+    return fuse(ctx.ops.ample_fuse_blend(xl, xb, a, blend_relu))

@@ -1,0 +1,61 @@
+"""Navigation module and frame-selection rules (spec §4).
+
+A navigation module reads the ample-branch tensor of all ``N = B·T`` frames and produces two logits per frame
+("skip", "select"). The selection rules turn logits into 0/1 masks:
+
+* ``gumbel``    — the official stochastic sampler (Gumbel noise, hard one-hot, straight-through gradient);
+* ``threshold`` — deterministic: select iff select-logit > skip-logit (the median of the official sampler);
+* ``topk``      — exactly ``k = ceil(ratio·T)`` frames per clip with the largest select − skip margin.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SELECTIONS = ("threshold", "gumbel", "topk")
+GUMBEL_EPS = 1e-10
+
+
+class Navigation(nn.Module):
+    """Per-frame skip/select logits from an ample tensor ``(N, C, H, W)`` → ``(B, T, 2)``.
+
+    Parameter names match the official ``navigation`` module: ``conv_pool`` (1×1, C→2, no bias), ``bn``,
+    ``conv_gs`` (grouped 1×1, 2T→2T with bias, groups=T: an independent 2×2 map per frame position).
+    """
+
+    def __init__(self, in_channels: int, num_frames: int):
+        super().__init__()
+        self.num_frames = num_frames
+        self.conv_pool = nn.Conv2d(in_channels, 2, kernel_size=1, bias=False)
+        self.bn = nn.BatchNorm2d(2)
+        self.conv_gs = nn.Conv2d(2 * num_frames, 2 * num_frames, kernel_size=1, groups=num_frames, bias=True)
+        with torch.no_grad():
+            self.conv_gs.bias[0::2] = 1.0   # "skip"
+            self.conv_gs.bias[1::2] = 10.0  # "select": initially every frame is selected
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[:2]
+        t = self.num_frames
+        z = x.mean(dim=(2, 3), keepdim=True)
+        z = F.relu(self.bn(self.conv_pool(z)))
+        z = self.conv_gs(z.reshape(n // t, 2 * t, 1, 1))
+        return z.reshape(n // t, t, 2)
+
+
+def gumbel_select(logits: torch.Tensor, tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Official hard Gumbel-softmax on ``(B, T, 2)`` logits → straight-through mask ``(B, T)``.
+
+    The noise is drawn exactly like the official ``GumbleSoftmax`` (uniforms of the logits' shape, ε = 1e-10),
+    so replaying the same generator state reproduces an official CPU run.
+    """
+    u = torch.empty_like(logits).uniform_(generator=generator)
+    g = -torch.log(GUMBEL_EPS - torch.log(u + GUMBEL_EPS))
+    y = F.softmax((logits + g) / tau, dim=-1)
+    hard = F.one_hot(y.argmax(dim=-1), 2).to(y.dtype)
+    return ((hard - y).detach() + y)[..., 1]
+
+
+def threshold_select(logits: torch.Tensor) -> torch.Tensor:
+    """Deterministic mask ``(B, T)``: 1 where select-logit > skip-logit."""
+    return (logits[..., 1] > logits[..., 0]).to(logits.dtype)

@@ -1,0 +1,197 @@
+"""AF-ResNet50 / AF-ResNet101 (Zhang et al., "Look More but Care Less in Video Recognition", NeurIPS 2022).
+
+Written from ``shared/spec/afnet-architecture.md`` §2 (structure), §5 (TSM), §6 (TSN head) and §8 (compact
+execution). Module and parameter names follow the official release, so ``model.state_dict()`` keys are the official
+TSN checkpoint keys without their ``module.`` prefix: ``base_model.*`` (the backbone) and ``new_fc.*``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..layers.af_stage import DynamicFusion, ForwardContext, run_af_stage
+from ..layers.focal import FocalBlock
+from ..layers.navigation import Navigation
+from ..kernels.reference import temporal_shift
+from .common import VideoClassifier
+from .registry import register_model
+
+EXPANSION = 4
+
+
+def _conv_bn(cin: int, cout: int) -> list:
+    return [nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+
+
+class AmpleBottleneck(nn.Module):
+    """Ungrouped bottleneck (official ``Bottleneck_ample``): ample branch, fusion blocks and layer4.
+
+    The optional TSM shift applies to the conv path only; the residual is taken from the unshifted input.
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, downsample: nn.Module | None = None,
+                 last_relu: bool = True, shift: bool = False, num_frames: int = 1):
+        super().__init__()
+        width = cout // EXPANSION
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.downsample = downsample
+        self.last_relu = last_relu
+        self.shift = shift
+        self.num_frames = num_frames
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.downsample(x) if self.downsample is not None else x
+        z = temporal_shift(x, self.num_frames) if self.shift else x
+        z = F.relu(self.bn1(self.conv1(z)))
+        z = F.relu(self.bn2(self.conv2(z)))
+        out = self.bn3(self.conv3(z)) + r
+        return F.relu(out) if self.last_relu else out
+
+
+def ample_downsample(cin: int, cout: int, stride: int) -> nn.Sequential | None:
+    """Official ample downsample: AvgPool2d(3, 2, 1) when strided, then 1×1 conv + BN when channels change."""
+    layers = []
+    if stride != 1:
+        layers.append(nn.AvgPool2d(3, stride=2, padding=1))
+    if cin != cout:
+        layers += _conv_bn(cin, cout)
+    return nn.Sequential(*layers) if layers else None
+
+
+class FocalBottleneck(FocalBlock):
+    """Grouped (groups=2), stride-1 bottleneck of the focal branch (official ``Bottleneck_focal``)."""
+
+    def __init__(self, cin: int, cout: int, groups: int = 2, last_relu: bool = True, shift: bool = False,
+                 num_frames: int = 1):
+        super().__init__()
+        width = cout // EXPANSION
+        self.conv1 = nn.Conv2d(cin, width, 1, groups=groups, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, groups=groups, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.downsample = nn.Sequential(*_conv_bn(cin, cout)) if cin != cout else None
+        self.last_relu = last_relu
+        self.shift = shift
+        self.num_frames = num_frames
+        self._init_cache()
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x) if self.downsample is not None else x
+
+    def body(self, z: torch.Tensor) -> torch.Tensor:
+        z = F.relu(self.bn1(self.conv1(z)))
+        z = F.relu(self.bn2(self.conv2(z)))
+        return self.bn3(self.conv3(z))
+
+    def _body_in_channels(self) -> int:
+        return self.conv1.in_channels
+
+
+class AFModule(nn.Module):
+    """One AF stage (official ``AFModule``): ``list_gen``, ``base_module``, ``refine_module``, ``base_transform``,
+    ``att_gen``, ``fusion`` (spec §2.3)."""
+
+    def __init__(self, cin: int, cout: int, blocks: int, stride: int, num_frames: int, shift: bool,
+                 alpha: int = 2, patch_groups: int = 2):
+        super().__init__()
+        n = blocks - 1
+        low = cout // alpha
+        kw = dict(shift=shift, num_frames=num_frames)
+        self.list_gen = nn.ModuleList([Navigation(cin if i == 0 else low, num_frames) for i in range(n)])
+        self.base_module = nn.ModuleList([
+            AmpleBottleneck(cin if i == 0 else low, low, stride=2 if i == 0 else 1,
+                            downsample=ample_downsample(cin, low, 2) if i == 0 else None,
+                            last_relu=i < n - 1, **kw) for i in range(n)])
+        self.refine_module = nn.ModuleList([
+            FocalBottleneck(cin if i == 0 else cout, cout, groups=patch_groups, last_relu=i < n - 1, **kw)
+            for i in range(n)])
+        self.base_transform = nn.Sequential(*_conv_bn(low, cout)) if alpha != 1 else None
+        self.att_gen = DynamicFusion(cout, 16, bias=False)
+        self.fusion = nn.ModuleList([AmpleBottleneck(cout, cout, stride=stride,
+                                                     downsample=ample_downsample(cout, cout, stride), **kw)])
+
+    def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+        return run_af_stage(x, self.list_gen, self.base_module, self.refine_module, self.base_transform,
+                            self.att_gen, self.fusion[0], True, ctx)
+
+
+class AFResNet(nn.Module):
+    """AF-ResNet backbone (official ``AFResNet``). ``fc`` is ``Dropout`` in the video (TSN) configuration."""
+
+    def __init__(self, layers: tuple, num_frames: int, shift: bool, dropout: float = 0.5):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.layer1 = AFModule(64, 256, layers[0], 2, num_frames, shift)
+        self.layer2 = AFModule(256, 512, layers[1], 2, num_frames, shift)
+        self.layer3 = AFModule(512, 1024, layers[2], 1, num_frames, shift)
+        l4 = [AmpleBottleneck(1024, 2048, 2, ample_downsample(1024, 2048, 2), shift=shift, num_frames=num_frames)]
+        l4 += [AmpleBottleneck(2048, 2048, shift=shift, num_frames=num_frames) for _ in range(layers[3] - 1)]
+        self.layer4 = nn.Sequential(*l4)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Dropout(dropout)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        for m in self.modules():
+            if isinstance(m, AmpleBottleneck):
+                nn.init.zeros_(m.bn3.weight)
+            if isinstance(m, Navigation):  # kaiming init overwrote conv_gs; its bias keeps the official values
+                with torch.no_grad():
+                    m.conv_gs.bias[0::2] = 1.0
+                    m.conv_gs.bias[1::2] = 10.0
+
+    def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+        """Frames ``(N, 3, H, W)`` → pooled features ``(N, 2048)`` (after dropout)."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer1(x, ctx)
+        x = self.layer2(x, ctx)
+        x = self.layer3(x, ctx)
+        x = self.layer4(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class AFResNetVideo(VideoClassifier):
+    """AF-ResNet video classifier (official TSN wrapper): backbone ``base_model`` + per-frame ``new_fc``."""
+
+    def __init__(self, layers: tuple, arch: str, num_classes: int = 174, num_frames: int = 12, tsm: bool = True,
+                 dropout: float = 0.5):
+        super().__init__(num_classes, num_frames)
+        self.arch = arch
+        self.tsm = bool(tsm)
+        self.base_model = AFResNet(layers, num_frames, self.tsm, dropout)
+        self.new_fc = nn.Linear(2048, num_classes)
+        nn.init.normal_(self.new_fc.weight, 0, 0.001)
+        nn.init.zeros_(self.new_fc.bias)
+        self.num_navigation = sum(b - 1 for b in layers[:3])
+
+    def forward_frames(self, frames: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+        return self.new_fc(self.base_model(frames, ctx))
+
+
+@register_model("af_resnet50", family="afnet", default_frames=12)
+def af_resnet50(num_classes: int = 174, num_frames: int = 12, tsm: bool = True, dropout: float = 0.5):
+    """AF-ResNet50 (TSM on by default; ``tsm=False`` gives the TSN variant). 10 navigation modules."""
+    return AFResNetVideo((3, 4, 6, 3), "af_resnet50", num_classes, num_frames, tsm, dropout)
+
+
+@register_model("af_resnet101", family="afnet", default_frames=12)
+def af_resnet101(num_classes: int = 174, num_frames: int = 12, tsm: bool = True, dropout: float = 0.5):
+    """AF-ResNet101 (TSM on by default). 27 navigation modules."""
+    return AFResNetVideo((4, 8, 18, 3), "af_resnet101", num_classes, num_frames, tsm, dropout)

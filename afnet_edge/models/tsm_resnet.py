@@ -1,0 +1,102 @@
+"""Dense baselines: TSN-ResNet50 and TSM-ResNet50 (Lin et al., "TSM: Temporal Shift Module", ICCV 2019).
+
+Plain ResNet-50 (torchvision v1.5 layout: stride on the 3×3 conv) run on every frame, TSN head (dropout, per-frame
+``new_fc``, mean over T; spec §6). TSM-ResNet50 shifts 1/8 of the channels each way in every bottleneck, on the conv
+path only (residual shift, as the official TSM). Parameter names follow torchvision under ``base_model.``, so the
+official TSN/TSM checkpoints map onto them (TSM's ``conv1.net.`` wrapper names are handled by the checkpoint loader).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..kernels.reference import temporal_shift
+from ..layers.af_stage import ForwardContext
+from .common import VideoClassifier
+from .registry import register_model
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int, shift: bool, num_frames: int):
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.shift = shift
+        self.num_frames = num_frames
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.downsample(x) if self.downsample is not None else x
+        z = temporal_shift(x, self.num_frames) if self.shift else x
+        z = F.relu(self.bn1(self.conv1(z)))
+        z = F.relu(self.bn2(self.conv2(z)))
+        return F.relu(self.bn3(self.conv3(z)) + r)
+
+
+class ResNet(nn.Module):
+    """ResNet backbone; ``fc`` is Dropout (TSN head)."""
+
+    def __init__(self, layers: tuple, shift: bool, num_frames: int, dropout: float):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        cin = 64
+        for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
+            blocks = []
+            for j in range(n):
+                blocks.append(Bottleneck(cin, width, 2 if (j == 0 and i > 0) else 1, shift, num_frames))
+                cin = width * 4
+            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Dropout(dropout)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class DenseResNetVideo(VideoClassifier):
+    """TSN/TSM video classifier around a plain ResNet: every frame computed, no navigation (``masks == []``)."""
+
+    def __init__(self, arch: str, layers: tuple, shift: bool, num_classes: int, num_frames: int, dropout: float):
+        super().__init__(num_classes, num_frames)
+        self.arch = arch
+        self.tsm = shift
+        self.base_model = ResNet(layers, shift, num_frames, dropout)
+        self.new_fc = nn.Linear(2048, num_classes)
+        nn.init.normal_(self.new_fc.weight, 0, 0.001)
+        nn.init.zeros_(self.new_fc.bias)
+
+    def forward_frames(self, frames: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+        return self.new_fc(self.base_model(frames))
+
+
+@register_model("tsn_resnet50", family="dense", default_frames=8)
+def tsn_resnet50(num_classes: int = 174, num_frames: int = 8, dropout: float = 0.5):
+    """TSN-ResNet50: plain ResNet-50 per frame, average consensus."""
+    return DenseResNetVideo("tsn_resnet50", (3, 4, 6, 3), False, num_classes, num_frames, dropout)
+
+
+@register_model("tsm_resnet50", family="dense", default_frames=8)
+def tsm_resnet50(num_classes: int = 174, num_frames: int = 8, dropout: float = 0.5):
+    """TSM-ResNet50: temporal shift (fold 1/8) in every bottleneck, average consensus."""
+    return DenseResNetVideo("tsm_resnet50", (3, 4, 6, 3), True, num_classes, num_frames, dropout)
