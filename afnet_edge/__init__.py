@@ -7,7 +7,9 @@ Quick use::
     out = model(torch.randn(1, 12, 3, 224, 224))
     out.logits, out.masks
 """
+from .checkpoint import CheckpointError, inspect_checkpoint, load_checkpoint, save_checkpoint
 from .models import VideoClassifier, VideoOutput, create_model, list_models
 
 __version__ = "0.1.0"
-__all__ = ["create_model", "list_models", "VideoClassifier", "VideoOutput", "__version__"]
+__all__ = ["create_model", "list_models", "VideoClassifier", "VideoOutput", "load_checkpoint", "save_checkpoint",
+           "inspect_checkpoint", "CheckpointError", "__version__"]

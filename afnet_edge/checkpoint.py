@@ -1,0 +1,248 @@
+"""Strict checkpoint loading and saving: official AFNet release files and afnet_edge's own format.
+
+Recognised files (``shared/spec/afnet-architecture.md`` §10, ``official-checkpoint-keys/*.json``):
+
+* **official TSN checkpoints** (``ckpt.pth.tar``): a dict whose ``state_dict`` keys are ``module.base_model.*`` and,
+  for ResNet, ``module.new_fc.*`` (DataParallel prefix). Also accepted without the ``module.`` prefix, and with the
+  official TSM wrapper names (``conv1.net.weight``) for the dense ``tsm_resnet50`` baseline.
+* **official ImageNet backbone files**: ``state_dict`` keys ``module.<backbone key>``. They are loaded into
+  ``model.base_model``; the ImageNet classifier (ResNet ``fc.*``, which the video model replaces by Dropout; a
+  MobileNet ``fc.3.*`` whose class count differs) is dropped *explicitly* and listed in the returned report.
+* **afnet_edge checkpoints** written by :func:`save_checkpoint`: ``{"format": "afnet_edge", "arch", "num_frames",
+  "num_classes", "tsm", "state_dict", ...}``.
+
+Every load is strict: a missing key, an unexpected key or a shape mismatch raises :class:`CheckpointError` naming the
+keys — never a silent partial load. Saving is atomic (temporary file + rename).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+
+import torch
+
+FORMAT = "afnet_edge"
+FORMAT_VERSION = 1
+OFFICIAL_TOP_LEVEL_KEYS = ("epoch", "arch", "state_dict", "optimizer", "best_prec1", "val_acc_top1", "val_acc_top5",
+                           "val_big_rate", "val_FLOPs", "tr_big_rate", "tr_acc_top1", "tr_acc_top5", "train_loss",
+                           "train_loss_cls", "train_loss_ls", "valid_loss", "epoch_log")
+_SHOW = 8
+
+
+class CheckpointError(ValueError):
+    """The file is not a checkpoint, or it does not fit the model (the message names the keys involved)."""
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_checkpoint` did: ``kind`` of file, ``dropped`` keys deliberately not loaded, file ``meta``."""
+
+    kind: str
+    path: str
+    dropped: list = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------------- reading
+def _read(path) -> object:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint: no such file '{path}'")
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint: '{path}' is a directory, not a checkpoint file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise CheckpointError(f"checkpoint: '{path}' holds Python objects beyond tensors and plain values; "
+                                  f"afnet_edge loads with weights_only=True for safety — re-save the tensors") from None
+        raise CheckpointError(f"checkpoint: '{path}' is not a PyTorch checkpoint ({e})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError) as e:
+        raise CheckpointError(f"checkpoint: '{path}' is not a PyTorch checkpoint ({str(e).splitlines()[0]})") from None
+
+
+def _state_dict_of(obj, path) -> dict:
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        sd = obj["state_dict"]
+    elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        sd = obj
+    else:
+        raise CheckpointError(f"checkpoint: '{path}' has no 'state_dict' of tensors (top-level keys: "
+                              f"{sorted(obj)[:_SHOW] if isinstance(obj, dict) else type(obj).__name__})")
+    if not sd or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise CheckpointError(f"checkpoint: '{path}' state_dict is empty or holds non-tensor entries")
+    return sd
+
+
+def _strip(sd: dict, prefix: str) -> dict:
+    if sd and all(k.startswith(prefix) for k in sd):
+        return {k[len(prefix):]: v for k, v in sd.items()}
+    return sd
+
+
+def _classify(obj, sd: dict) -> tuple[str, dict]:
+    """Return (kind, state dict keyed like the model or its backbone)."""
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        return "afnet_edge", sd
+    sd = _strip(sd, "module.")
+    if any(k.startswith("base_model.") for k in sd):
+        return "official_tsn", {k.replace(".conv1.net.", ".conv1."): v for k, v in sd.items()}
+    return "official_imagenet", sd
+
+
+def _frames_from(sd: dict) -> int | None:
+    for k, v in sd.items():
+        if k.endswith("conv_gs.weight"):
+            return v.shape[0] // 2
+    return None
+
+
+def _classes_from(sd: dict) -> int | None:
+    for k in ("new_fc.weight", "base_model.fc.3.weight", "fc.3.weight", "fc.weight"):
+        if k in sd:
+            return int(sd[k].shape[0])
+    return None
+
+
+def inspect_checkpoint(path) -> dict:
+    """Describe a checkpoint without a model: ``kind``, ``arch`` (if stored), ``num_frames`` (from the navigation
+    weights), ``num_classes`` (from the classifier), ``tsm`` (if stored), ``num_tensors``."""
+    obj = _read(path)
+    kind, sd = _classify(obj, _state_dict_of(obj, path))
+    info = {"kind": kind, "num_tensors": len(sd), "num_frames": _frames_from(sd), "num_classes": None}
+    if kind != "official_imagenet":
+        info["num_classes"] = _classes_from(sd)
+    if kind == "afnet_edge":
+        for k in ("arch", "num_frames", "num_classes", "tsm"):
+            info[k] = obj.get(k, info.get(k))
+    elif isinstance(obj, dict) and isinstance(obj.get("arch"), str):
+        info["official_arch"] = obj["arch"]
+    return info
+
+
+# ------------------------------------------------------------------------------------------------------- loading
+def _fmt(keys) -> str:
+    keys = sorted(keys)
+    more = f" … (+{len(keys) - _SHOW} more)" if len(keys) > _SHOW else ""
+    return ", ".join(keys[:_SHOW]) + more
+
+
+def _compare(target: dict, sd: dict, path: str, where: str) -> None:
+    missing = set(target) - set(sd)
+    unexpected = set(sd) - set(target)
+    mismatched = [k for k in set(target) & set(sd) if tuple(target[k].shape) != tuple(sd[k].shape)]
+    if not (missing or unexpected or mismatched):
+        return
+    lines = [f"checkpoint: '{path}' does not fit {where}:"]
+    if mismatched:
+        detail = "; ".join(f"{k}: file {tuple(sd[k].shape)} vs model {tuple(target[k].shape)}"
+                           for k in sorted(mismatched)[:_SHOW])
+        lines.append(f"{len(mismatched)} shape mismatch(es): {detail}")
+        gs = [k for k in mismatched if k.endswith("conv_gs.weight")]
+        if gs:
+            lines.append(f"the navigation weights were trained with num_frames={sd[gs[0]].shape[0] // 2}, the model "
+                         f"has num_frames={target[gs[0]].shape[0] // 2}; build the model with the checkpoint's T")
+    if missing:
+        lines.append(f"{len(missing)} missing key(s): {_fmt(missing)}")
+    if unexpected:
+        lines.append(f"{len(unexpected)} unexpected key(s): {_fmt(unexpected)}")
+    raise CheckpointError(" ".join(lines))
+
+
+def _copy_into(module: torch.nn.Module, sd: dict) -> None:
+    # Everything was checked; strict=True is a second guard. Dtype follows the model (copy_ casts).
+    module.load_state_dict(sd, strict=True)
+
+
+def load_checkpoint(model: torch.nn.Module, path) -> LoadReport:
+    """Load an official or afnet_edge checkpoint into ``model`` strictly.
+
+    Returns a :class:`LoadReport`. Raises :class:`CheckpointError` (a ``ValueError``) when the file is not a
+    checkpoint or does not fit the model, ``FileNotFoundError`` when it does not exist.
+    """
+    path = os.fspath(path)
+    obj = _read(path)
+    kind, sd = _classify(obj, _state_dict_of(obj, path))
+    arch = getattr(model, "arch", type(model).__name__)
+    report = LoadReport(kind=kind, path=path)
+    if kind == "afnet_edge":
+        if obj.get("arch") != arch:
+            raise CheckpointError(f"checkpoint: '{path}' holds a {obj.get('arch')!r} model, not {arch!r}")
+        report.meta = {k: v for k, v in obj.items() if k != "state_dict"}
+        _compare(model.state_dict(), sd, path, f"model {arch}")
+        _copy_into(model, sd)
+    elif kind == "official_tsn":
+        report.meta = {k: obj[k] for k in ("epoch", "arch", "best_prec1") if isinstance(obj, dict) and k in obj}
+        _compare(model.state_dict(), sd, path, f"model {arch}")
+        _copy_into(model, sd)
+    else:
+        backbone = getattr(model, "base_model", None)
+        if backbone is None:
+            raise CheckpointError(f"checkpoint: '{path}' looks like an ImageNet backbone file but model {arch} has "
+                                  f"no base_model")
+        target = backbone.state_dict()
+        dropped = []
+        for k in list(sd):
+            is_head = k.startswith("fc.") and not (k in target and tuple(target[k].shape) == tuple(sd[k].shape))
+            if is_head:
+                dropped.append(k)
+                del sd[k]
+        report.dropped = sorted(dropped)
+        _compare(target, sd, path, f"the backbone of {arch} (ImageNet backbone file)")
+        _copy_into(backbone, sd)
+    return report
+
+
+# ------------------------------------------------------------------------------------------------------- saving
+def _atomic_save(obj, path) -> None:
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise FileNotFoundError(f"checkpoint: directory '{d}' does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_ckpt_", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(model: torch.nn.Module, path, **extra) -> None:
+    """Save ``model`` in afnet_edge's format (atomically). ``extra`` entries (epoch, optimizer state, …) are stored
+    alongside and returned in ``LoadReport.meta`` on load; they must be tensors or plain Python values."""
+    reserved = {"format", "format_version", "arch", "num_frames", "num_classes", "tsm", "config", "state_dict"}
+    clash = reserved & set(extra)
+    if clash:
+        raise ValueError(f"save_checkpoint: extra keys {sorted(clash)} are reserved")
+    obj = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": getattr(model, "arch", ""),
+           "num_frames": getattr(model, "num_frames", None), "num_classes": getattr(model, "num_classes", None),
+           "tsm": getattr(model, "tsm", None),
+           "config": model.config() if hasattr(model, "config") else {},
+           "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+    _atomic_save(obj, path)
+
+
+def to_official_state_dict(model: torch.nn.Module) -> dict:
+    """``model.state_dict()`` with the official DataParallel prefix (``module.base_model.*``, ``module.new_fc.*``)."""
+    return {"module." + k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def save_official_checkpoint(model: torch.nn.Module, path, epoch: int = 0, **logs) -> None:
+    """Write the official ``ckpt.pth.tar`` layout (spec §10): ``state_dict`` with ``module.`` keys plus the official
+    top-level entries (``epoch``, ``arch``, ``best_prec1``, …; missing ones are filled with neutral values)."""
+    arch_names = {"af_resnet50": "AF_resnet50", "af_resnet101": "AF_resnet101", "af_mobilenetv3": "AF_mobilenetv3"}
+    obj = {k: [] for k in ("val_acc_top1", "val_acc_top5", "val_big_rate", "val_FLOPs", "tr_big_rate", "tr_acc_top1",
+                           "tr_acc_top5", "train_loss", "train_loss_cls", "train_loss_ls", "valid_loss", "epoch_log")}
+    obj.update(epoch=epoch, arch=arch_names.get(getattr(model, "arch", ""), getattr(model, "arch", "")),
+               state_dict=to_official_state_dict(model), optimizer={}, best_prec1=0.0)
+    unknown = set(logs) - set(OFFICIAL_TOP_LEVEL_KEYS)
+    if unknown:
+        raise ValueError(f"save_official_checkpoint: unknown entries {sorted(unknown)}; expected some of "
+                         f"{list(OFFICIAL_TOP_LEVEL_KEYS)}")
+    obj.update(logs)
+    _atomic_save(obj, path)
