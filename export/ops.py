@@ -1,0 +1,162 @@
+"""Op namespaces used while exporting: the same five ops the model calls through ``ForwardContext.ops``.
+
+* :data:`PORTABLE` lowers every fused op to standard ONNX operators (TopK, Gather, Mul, Concat, ScatterND, Resize,
+  ReduceMean) so that the graph runs in ONNX Runtime and in any TensorRT without plugins.
+* :data:`PLUGIN` emits one custom node per fused op (``FocalGather``, ``FocalScatter``, ``AmpleFusePool``,
+  ``AmpleFuseBlend`` in the :data:`~afnet_edge.export.plugins.PLUGIN_DOMAIN` domain, with ``plugin_version``,
+  ``plugin_namespace`` and the plugin's fields as attributes) for TensorRT's ONNX parser. Outside of an ONNX export
+  these ops compute the pure-PyTorch reference, so the exporting forward pass is also the reference forward pass.
+
+Both namespaces implement ``select_frames`` for ``topk`` only: it is the one selection rule with static shapes.
+Eagerly it is the reference (stable descending sort: ties go to the lower frame index); under tracing it becomes
+ONNX ``TopK``, whose specification breaks ties the same way.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+
+from afnet_edge.kernels import reference
+
+from .plugins import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, PLUGINS
+
+
+def _tracing() -> bool:
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
+def select_frames(logits: torch.Tensor, mode: str, k: int = 0):
+    """``topk`` frame selection with static shapes (see :func:`afnet_edge.kernels.reference.select_frames`).
+
+    ``logits`` ``(L, B, T, 2)`` → ``(index (L, B·k) int64 sorted ascending per clip, counts (L,), mask (L, B, T))``.
+    """
+    if mode != "topk":
+        raise ValueError(f"export supports topk selection only (static shapes), got selection={mode!r}")
+    if not _tracing():
+        return reference.select_frames(logits, "topk", k)
+    L, B, T, _ = logits.shape
+    margin = logits[..., 1] - logits[..., 0]                            # (L, B, T)
+    top = torch.topk(margin, k, dim=-1, largest=True, sorted=True).indices  # ties: lower index first (ONNX TopK)
+    # Ascending frame order within each clip: a TopK(smallest) of the k positions (exact in float below 2^24).
+    top = torch.topk(top.to(torch.float32), k, dim=-1, largest=False, sorted=True).values.to(torch.int64)
+    offs = torch.arange(B, device=logits.device).view(1, B, 1) * T
+    index = (top + offs).reshape(L, B * k)
+    counts = torch.full((L,), B * k, dtype=torch.int64, device=logits.device)
+    mask = torch.zeros_like(margin).scatter(-1, top, 1.0)                # unused by the exported outputs
+    return index, counts, mask
+
+
+def portable_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
+                           const: torch.Tensor | None, relu: bool) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.focal_scatter` written with ``index_put`` (→ ONNX ``ScatterND``)."""
+    base = residual if const is None else residual + const.unsqueeze(0)
+    sel = residual.index_select(0, index) + y
+    out = base.index_put((index,), sel)
+    return torch.relu(out) if relu else out
+
+
+PORTABLE = SimpleNamespace(
+    name="export-portable",
+    focal_gather=reference.focal_gather,
+    focal_scatter=portable_focal_scatter,
+    ample_fuse_pool=reference.ample_fuse_pool,
+    ample_fuse_blend=reference.ample_fuse_blend,
+    select_frames=select_frames,
+)
+
+
+# ------------------------------------------------------------------------------------------------ plugin markers
+def _plugin_node(g, op: str, inputs: list, like, sizes: list, **fields):
+    """Emit the custom node of ``op`` with the plugin attributes; set the output's type and (static) sizes."""
+    spec = PLUGINS[op]
+    assert tuple(fields) == spec.fields, (op, tuple(fields), spec.fields)
+    attrs = {f"{k}_i": int(v) for k, v in fields.items()}
+    out = g.op(f"{PLUGIN_DOMAIN}::{spec.name}", *inputs, plugin_version_s=PLUGIN_VERSION,
+               plugin_namespace_s=PLUGIN_NAMESPACE, **attrs)
+    try:
+        out.setType(like.type().with_sizes(sizes))
+    except (RuntimeError, AttributeError):  # sizes unknown (dynamic batch): TensorRT computes them itself
+        pass
+    return out
+
+
+def _sizes(v) -> list:
+    try:
+        s = v.type().sizes()
+    except (RuntimeError, AttributeError):
+        return None
+    return list(s) if s is not None else None
+
+
+class _FocalGather(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, index, num_frames: int, shift: bool):
+        return reference.focal_gather(x, index, num_frames, shift)
+
+    @staticmethod
+    def symbolic(g, x, index, num_frames, shift):
+        xs, ks = _sizes(x), _sizes(index)
+        sizes = [ks[0]] + xs[1:] if xs and ks else None
+        return _plugin_node(g, "focal_gather", [x, index], x, sizes, num_frames=num_frames, shift=shift)
+
+
+class _FocalScatter(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, residual, y, index, const, relu: bool):
+        return reference.focal_scatter(residual, y, index, const, relu)
+
+    @staticmethod
+    def symbolic(g, residual, y, index, const, relu):
+        return _plugin_node(g, "focal_scatter", [residual, y, index, const], residual, _sizes(residual), relu=relu)
+
+
+class _AmpleFusePool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xl, xb):
+        return reference.ample_fuse_pool(xl, xb)
+
+    @staticmethod
+    def symbolic(g, xl, xb):
+        s = _sizes(xb)
+        return _plugin_node(g, "ample_fuse_pool", [xl, xb], xb, s[:2] if s else None)
+
+
+class _AmpleFuseBlend(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xl, xb, a, relu: bool):
+        return reference.ample_fuse_blend(xl, xb, a, relu)
+
+    @staticmethod
+    def symbolic(g, xl, xb, a, relu):
+        return _plugin_node(g, "ample_fuse_blend", [xl, xb, a], xb, _sizes(xb), relu=relu)
+
+
+def _plugin_focal_gather(x, index, num_frames, shift):
+    return _FocalGather.apply(x, index, int(num_frames), bool(shift))
+
+
+def _plugin_focal_scatter(residual, y, index, const, relu):
+    if const is None:  # the plugin always takes a constant map; zeros are the "no constant" case
+        const = residual.new_zeros(residual.shape[1:])
+    return _FocalScatter.apply(residual, y, index, const, bool(relu))
+
+
+def _plugin_ample_fuse_pool(xl, xb):
+    return _AmpleFusePool.apply(xl, xb)
+
+
+def _plugin_ample_fuse_blend(xl, xb, a, relu):
+    return _AmpleFuseBlend.apply(xl, xb, a, bool(relu))
+
+
+PLUGIN = SimpleNamespace(
+    name="export-plugin",
+    focal_gather=_plugin_focal_gather,
+    focal_scatter=_plugin_focal_scatter,
+    ample_fuse_pool=_plugin_ample_fuse_pool,
+    ample_fuse_blend=_plugin_ample_fuse_blend,
+    select_frames=select_frames,
+)
+
+FLAVOURS = {"portable": PORTABLE, "plugin": PLUGIN}

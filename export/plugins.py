@@ -1,0 +1,59 @@
+"""The TensorRT plugin contract of afnet_edge: names, version, namespace and fields of every plugin.
+
+This module is the Python half of a contract whose C++ half is ``csrc/trt/*Plugin.cpp``: each plugin's creator
+declares exactly the fields listed here (same names, same order, ``kINT32`` scalars), and serialises exactly them.
+``tests/test_export_plugin_fields.py`` parses both sides and the ONNX nodes of a ``plugin`` export and fails on any
+difference. Bump :data:`PLUGIN_VERSION` here *and* in ``csrc/trt/afnPluginCommon.h`` when a field changes.
+
+Plugin semantics (the CUDA kernels of ``csrc/kernels``; pure-PyTorch reference in :mod:`afnet_edge.kernels.reference`):
+
+=================  ===================================================  ================================  ===========
+plugin             inputs                                               output                            fields
+=================  ===================================================  ================================  ===========
+FocalGather        x (N, C, H, W), index int64 (K,)                     y (K, C, H, W)                    num_frames,
+                                                                                                          shift
+FocalScatter       residual (N, C, H, W), y (K, C, H, W), index int64   out (N, C, H, W)                  relu
+                   (K,), const (C, H, W)
+AmpleFusePool      xl (N, C, h, w), xb (N, C, H, W)                     pooled (N, C)                     (none)
+AmpleFuseBlend     xl (N, C, h, w), xb (N, C, H, W), a (N, C)           out (N, C, H, W)                  relu
+=================  ===================================================  ================================  ===========
+
+Float tensors are fp32 or fp16 (all of one node in the same type), linear (NCHW) format; ``index`` is int64, sorted
+ascending and unique (the export's ``topk`` selection produces it that way).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Version string of every afnet_edge plugin (``plugin_version`` attribute, ``getPluginVersion()``).
+PLUGIN_VERSION = "1"
+#: Namespace the plugin library registers its creators under (``plugin_namespace`` attribute).
+PLUGIN_NAMESPACE = "afnet_edge"
+#: ONNX domain of the plugin nodes. TensorRT's ONNX parser looks plugins up by op type, ``plugin_version`` and
+#: ``plugin_namespace`` only; the custom domain keeps ``onnx.checker`` from rejecting unknown ops of the default domain.
+PLUGIN_DOMAIN = "afnet_edge.trt"
+#: Base name of the plugin shared library built by ``csrc/trt`` (``libafnet_edge_trt_plugins.so``).
+PLUGIN_LIBRARY = "afnet_edge_trt_plugins"
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """One plugin: its TensorRT name, the Python op word it implements, inputs, and int32 fields in order."""
+
+    name: str
+    op: str
+    inputs: tuple
+    outputs: tuple
+    fields: tuple
+
+
+PLUGINS: dict = {
+    "focal_gather": PluginSpec("FocalGather", "focal_gather", ("x", "index"), ("y",), ("num_frames", "shift")),
+    "focal_scatter": PluginSpec("FocalScatter", "focal_scatter", ("residual", "y", "index", "const"), ("out",),
+                                ("relu",)),
+    "ample_fuse_pool": PluginSpec("AmpleFusePool", "ample_fuse_pool", ("xl", "xb"), ("pooled",), ()),
+    "ample_fuse_blend": PluginSpec("AmpleFuseBlend", "ample_fuse_blend", ("xl", "xb", "a"), ("out",), ("relu",)),
+}
+
+#: TensorRT plugin name -> spec.
+BY_NAME: dict = {s.name: s for s in PLUGINS.values()}
