@@ -1,0 +1,43 @@
+// Shared (host + device) pieces of ample_fuse_blend.
+#pragma once
+
+#include "ample_fuse_blend.h"
+#include "index_math.h"
+
+namespace afn {
+
+inline bool ample_fuse_blend_args_ok(const AmpleFuseBlendParams& p) {
+  if (p.NC < 0 || p.h < 1 || p.w < 1 || p.H < 1 || p.W < 1) return false;
+  if (p.NC > 0 && (p.xl == nullptr || p.xb == nullptr || p.a == nullptr || p.out == nullptr)) return false;
+  return true;
+}
+
+// V | W keeps a vector inside one output row (one source row of xl); xb/out vectors are aligned, xl is read per
+// element (source columns repeat or skip, and those reads hit L1).
+template <typename T>
+inline int ample_fuse_blend_vec_width(const AmpleFuseBlendParams& p) {
+  const void* ptrs[2] = {p.xb, p.out};
+  return pick_vec_width<T>(p.W, ptrs, 2);
+}
+
+// Elements [e, e+V) of channel plane `plane` (row i = e / W, columns j0 .. j0+V−1), with that plane's weight a.
+template <typename T, int V>
+AFN_HD void ample_blend_vec(const AmpleFuseBlendParams& p, int64_t plane, typename Num<T>::acc_t a, int64_t e) {
+  using acc_t = typename Num<T>::acc_t;
+  const int64_t HW = p.H * p.W;
+  const int64_t i = e / p.W, j0 = e - i * p.W;
+  const T* xl_row = static_cast<const T*>(p.xl) + plane * (p.h * p.w) + nearest_src(i, p.h, p.H) * p.w;
+  const Vec<T, V> b = load_vec<T, V>(static_cast<const T*>(p.xb) + plane * HW + e);
+  const acc_t one_minus_a = acc_t(1) - a;
+  Vec<T, V> o;
+  AFN_UNROLL
+  for (int q = 0; q < V; ++q) {
+    const acc_t up = Num<T>::to_acc(load1(xl_row + nearest_src(j0 + q, p.w, p.W)));
+    acc_t v = a * up + one_minus_a * Num<T>::to_acc(b.v[q]);
+    if (p.relu) v = v < acc_t(0) ? acc_t(0) : v;  // NaN kept, as torch.relu
+    o.v[q] = Num<T>::from_acc(v);
+  }
+  store_vec<T, V>(static_cast<T*>(p.out) + plane * HW + e, o);
+}
+
+}  // namespace afn

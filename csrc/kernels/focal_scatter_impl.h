@@ -1,0 +1,56 @@
+// Shared (host + device) pieces of focal_scatter.
+#pragma once
+
+#include "focal_scatter.h"
+#include "index_math.h"
+
+namespace afn {
+
+inline bool focal_scatter_args_ok(const FocalScatterParams& p) {
+  if (p.N < 0 || p.C < 0 || p.HW < 0 || p.K < 0 || p.K > p.N) return false;
+  const bool empty = p.N == 0 || p.C == 0 || p.HW == 0;
+  if (!empty && (p.residual == nullptr || p.out == nullptr)) return false;
+  if (!empty && p.K > 0 && (p.y == nullptr || p.index == nullptr)) return false;
+  return true;
+}
+
+// Frame planes are multiples of HW, so V | HW keeps vectors inside a frame; K's plane offsets are the same e.
+template <typename T>
+inline int focal_scatter_vec_width(const FocalScatterParams& p) {
+  const void* ptrs[4] = {p.residual, p.y, p.const_map, p.out};
+  return pick_vec_width<T>(p.HW, ptrs, 4);
+}
+
+// ReLU that keeps NaN (as torch.relu).
+template <typename A>
+AFN_HD A relu_keep_nan(A v) {
+  return v < A(0) ? A(0) : v;
+}
+
+// Elements [e, e+V) of output frame f; k = k(f) or −1 (unselected).
+template <typename T, int V>
+AFN_HD void focal_scatter_vec(const FocalScatterParams& p, int64_t f, int64_t k, int64_t e) {
+  using acc_t = typename Num<T>::acc_t;
+  const int64_t plane = p.C * p.HW;
+  const Vec<T, V> r = load_vec<T, V>(static_cast<const T*>(p.residual) + f * plane + e);
+  Vec<T, V> add;
+  if (k >= 0) {
+    add = load_vec<T, V>(static_cast<const T*>(p.y) + k * plane + e);
+  } else if (p.const_map != nullptr) {
+    add = load_vec<T, V>(static_cast<const T*>(p.const_map) + e);
+  } else {
+    AFN_UNROLL
+    for (int q = 0; q < V; ++q) add.v[q] = zero_value<T>();
+  }
+  Vec<T, V> o;
+  AFN_UNROLL
+  for (int q = 0; q < V; ++q) {
+    // One add in acc_t, one rounding: bit-identical to torch's `residual + y` in the storage type.
+    acc_t s = Num<T>::to_acc(r.v[q]) + Num<T>::to_acc(add.v[q]);
+    if (p.relu) s = relu_keep_nan(s);
+    o.v[q] = Num<T>::from_acc(s);
+  }
+  store_vec<T, V>(static_cast<T*>(p.out) + f * plane + e, o);
+}
+
+}  // namespace afn
