@@ -1,0 +1,53 @@
+// AmpleFuseBlend: act(a ⊙ up(xl) + (1 − a) ⊙ xb), the attention-weighted merge of an AF stage
+// (csrc/kernels/ample_fuse_blend.h), one pass.
+//   inputs  xl (N, C, h, w) fp32|fp16, xb (N, C, H, W), a (N, C)
+//   output  out (N, C, H, W), same type
+//   fields  relu (0|1: act = ReLU)
+#pragma once
+
+#include "afnPluginCommon.h"
+
+namespace afn {
+namespace trt {
+
+class AmpleFuseBlendPlugin final : public PluginBase<AmpleFuseBlendPlugin> {
+ public:
+  static constexpr char const* kName = "AmpleFuseBlend";
+
+  explicit AmpleFuseBlendPlugin(int32_t relu) noexcept : mRelu(relu) {}
+  AmpleFuseBlendPlugin(AmpleFuseBlendPlugin const& other) noexcept : mRelu(other.mRelu) {}
+
+  // IPluginV3OneBuild
+  int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
+                          int32_t nbOutputs) noexcept override;
+  int32_t getOutputDataTypes(DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes,
+                             int32_t nbInputs) const noexcept override;
+  int32_t getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* shapeInputs,
+                          int32_t nbShapeInputs, DimsExprs* outputs, int32_t nbOutputs,
+                          IExprBuilder& exprBuilder) noexcept override;
+  bool supportsFormatCombination(int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs,
+                                 int32_t nbOutputs) noexcept override;
+
+  // IPluginV3OneRuntime
+  int32_t onShapeChange(PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out,
+                        int32_t nbOutputs) noexcept override;
+  int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
+                  void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
+  PluginFieldCollection const* getFieldsToSerialize() noexcept override;
+
+ private:
+  int32_t mRelu;
+  std::vector<PluginField> mSerial;
+  PluginFieldCollection mSerialFC{};
+};
+
+class AmpleFuseBlendPluginCreator final : public CreatorBase {
+ public:
+  AmpleFuseBlendPluginCreator();
+  AsciiChar const* getPluginName() const noexcept override { return AmpleFuseBlendPlugin::kName; }
+  IPluginV3* createPlugin(AsciiChar const* name, PluginFieldCollection const* fc,
+                          TensorRTPhase phase) noexcept override;
+};
+
+}  // namespace trt
+}  // namespace afn

@@ -1,0 +1,127 @@
+// FocalGather plugin: see FocalGatherPlugin.h; the kernel and its index map are in csrc/kernels/focal_gather.h.
+#include "FocalGatherPlugin.h"
+
+#include "../kernels/focal_gather.h"
+
+namespace afn {
+namespace trt {
+
+namespace {
+constexpr int32_t kMaxFrames = 1 << 16;
+constexpr int32_t kIn = 2;  // x, index
+}  // namespace
+
+int32_t FocalGatherPlugin::configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs,
+                                           DynamicPluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept {
+  if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
+  int64_t const n = in[0].desc.dims.d[0];
+  if (n > 0 && n % mNumFrames != 0) {  // -1 (dynamic) is checked again in onShapeChange
+    reportErrorf(kName, "x has %lld frames, not a multiple of num_frames=%d", static_cast<long long>(n),
+                 mNumFrames);
+    return -1;
+  }
+  return 0;
+}
+
+int32_t FocalGatherPlugin::getOutputDataTypes(DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes,
+                                              int32_t nbInputs) const noexcept {
+  if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
+  if (!isFloatType(inputTypes[0]) || inputTypes[1] != DataType::kINT64) {
+    reportError(kName, "x must be fp32 or fp16 and index int64");
+    return -1;
+  }
+  outputTypes[0] = inputTypes[0];
+  return 0;
+}
+
+int32_t FocalGatherPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* /*shapeInputs*/,
+                                           int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs,
+                                           IExprBuilder& /*exprBuilder*/) noexcept {
+  if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
+  if (inputs[0].nbDims != 4 || inputs[1].nbDims != 1) {
+    reportError(kName, "x must have rank 4 (N, C, H, W) and index rank 1 (K,)");
+    return -1;
+  }
+  outputs[0].nbDims = 4;
+  outputs[0].d[0] = inputs[1].d[0];
+  for (int32_t i = 1; i < 4; ++i) outputs[0].d[i] = inputs[0].d[i];
+  return 0;
+}
+
+bool FocalGatherPlugin::supportsFormatCombination(int32_t pos, DynamicPluginTensorDesc const* inOut,
+                                                  int32_t nbInputs, int32_t nbOutputs) noexcept {
+  if (nbInputs != kIn || nbOutputs != 1 || pos < 0 || pos >= kIn + 1) return false;
+  return supportsLinear(pos, inOut, /*isIndex=*/pos == 1);
+}
+
+int32_t FocalGatherPlugin::onShapeChange(PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out,
+                                         int32_t nbOutputs) noexcept {
+  if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
+  int64_t const n = in[0].dims.d[0];
+  if (n % mNumFrames != 0) {
+    reportErrorf(kName, "x has %lld frames, not a multiple of num_frames=%d", static_cast<long long>(n),
+                 mNumFrames);
+    return -1;
+  }
+  if (out[0].dims.d[0] != in[1].dims.d[0]) {
+    reportError(kName, "output rows do not match the index length");
+    return -1;
+  }
+  return 0;
+}
+
+int32_t FocalGatherPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* /*outputDesc*/,
+                                   void const* const* inputs, void* const* outputs, void* /*workspace*/,
+                                   cudaStream_t stream) noexcept {
+  nvinfer1::Dims const& xd = inputDesc[0].dims;
+  FocalGatherParams p{};
+  p.x = inputs[0];
+  p.index = static_cast<int64_t const*>(inputs[1]);
+  p.y = outputs[0];
+  p.N = xd.d[0];
+  p.C = xd.d[1];
+  p.HW = volume(xd, 2, 4);
+  p.K = inputDesc[1].dims.d[0];
+  p.num_frames = mNumFrames;
+  p.shift = mShift != 0;
+  if (p.K == 0) return 0;
+  switch (inputDesc[0].type) {
+    case DataType::kFLOAT: return checkLaunch(kName, focal_gather_cuda<float>(p, stream));
+    case DataType::kHALF: return checkLaunch(kName, focal_gather_cuda<__half>(p, stream));
+    default: reportError(kName, "unsupported data type at enqueue"); return -1;
+  }
+}
+
+PluginFieldCollection const* FocalGatherPlugin::getFieldsToSerialize() noexcept {
+  try {
+    mSerial = {PluginField("num_frames", &mNumFrames, PluginFieldType::kINT32, 1),
+               PluginField("shift", &mShift, PluginFieldType::kINT32, 1)};
+  } catch (...) {
+    reportError(kName, "out of memory serialising the fields");
+    return nullptr;
+  }
+  mSerialFC.nbFields = static_cast<int32_t>(mSerial.size());
+  mSerialFC.fields = mSerial.data();
+  return &mSerialFC;
+}
+
+FocalGatherPluginCreator::FocalGatherPluginCreator() {
+  mFields = {PluginField("num_frames", nullptr, PluginFieldType::kINT32, 1),
+             PluginField("shift", nullptr, PluginFieldType::kINT32, 1)};
+}
+
+IPluginV3* FocalGatherPluginCreator::createPlugin(AsciiChar const* /*name*/, PluginFieldCollection const* fc,
+                                                  TensorRTPhase /*phase*/) noexcept {
+  int32_t numFrames = 0, shift = 0;
+  IntField fields[] = {{"num_frames", &numFrames, 1, kMaxFrames}, {"shift", &shift, 0, 1}};
+  if (!parseIntFields(FocalGatherPlugin::kName, fc, fields, 2)) return nullptr;
+  try {
+    return new FocalGatherPlugin(numFrames, shift);
+  } catch (...) {
+    reportError(FocalGatherPlugin::kName, "out of memory creating the plugin");
+    return nullptr;
+  }
+}
+
+}  // namespace trt
+}  // namespace afn

@@ -1,0 +1,53 @@
+// FocalGather: the compact batch of selected frames, TSM shift fused (csrc/kernels/focal_gather.h).
+//   inputs  x (N, C, H, W) fp32|fp16, index (K,) int64 — frame rows b·T + t, sorted ascending, unique
+//   output  y (K, C, H, W), same type as x
+//   fields  num_frames (T, N % T == 0), shift (0|1: apply the temporal shift while gathering)
+#pragma once
+
+#include "afnPluginCommon.h"
+
+namespace afn {
+namespace trt {
+
+class FocalGatherPlugin final : public PluginBase<FocalGatherPlugin> {
+ public:
+  static constexpr char const* kName = "FocalGather";
+
+  FocalGatherPlugin(int32_t numFrames, int32_t shift) noexcept : mNumFrames(numFrames), mShift(shift) {}
+  FocalGatherPlugin(FocalGatherPlugin const& other) noexcept : mNumFrames(other.mNumFrames), mShift(other.mShift) {}
+
+  // IPluginV3OneBuild
+  int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
+                          int32_t nbOutputs) noexcept override;
+  int32_t getOutputDataTypes(DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes,
+                             int32_t nbInputs) const noexcept override;
+  int32_t getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* shapeInputs,
+                          int32_t nbShapeInputs, DimsExprs* outputs, int32_t nbOutputs,
+                          IExprBuilder& exprBuilder) noexcept override;
+  bool supportsFormatCombination(int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs,
+                                 int32_t nbOutputs) noexcept override;
+
+  // IPluginV3OneRuntime
+  int32_t onShapeChange(PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out,
+                        int32_t nbOutputs) noexcept override;
+  int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
+                  void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
+  PluginFieldCollection const* getFieldsToSerialize() noexcept override;
+
+ private:
+  int32_t mNumFrames;
+  int32_t mShift;
+  std::vector<PluginField> mSerial;
+  PluginFieldCollection mSerialFC{};
+};
+
+class FocalGatherPluginCreator final : public CreatorBase {
+ public:
+  FocalGatherPluginCreator();
+  AsciiChar const* getPluginName() const noexcept override { return FocalGatherPlugin::kName; }
+  IPluginV3* createPlugin(AsciiChar const* name, PluginFieldCollection const* fc,
+                          TensorRTPhase phase) noexcept override;
+};
+
+}  // namespace trt
+}  // namespace afn

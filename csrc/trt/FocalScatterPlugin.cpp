@@ -1,0 +1,121 @@
+// FocalScatter plugin: see FocalScatterPlugin.h; the kernel is csrc/kernels/focal_scatter.h.
+#include "FocalScatterPlugin.h"
+
+#include "../kernels/focal_scatter.h"
+
+namespace afn {
+namespace trt {
+
+namespace {
+constexpr int32_t kIn = 4;  // residual, y, index, const
+constexpr int32_t kIndexPos = 2;
+}  // namespace
+
+int32_t FocalScatterPlugin::configurePlugin(DynamicPluginTensorDesc const* /*in*/, int32_t nbInputs,
+                                            DynamicPluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept {
+  return checkIoCount(kName, nbInputs, kIn, nbOutputs, 1) ? 0 : -1;
+}
+
+int32_t FocalScatterPlugin::getOutputDataTypes(DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes,
+                                               int32_t nbInputs) const noexcept {
+  if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
+  if (!isFloatType(inputTypes[0]) || inputTypes[1] != inputTypes[0] || inputTypes[3] != inputTypes[0] ||
+      inputTypes[kIndexPos] != DataType::kINT64) {
+    reportError(kName, "residual, y and const must share one type (fp32 or fp16) and index must be int64");
+    return -1;
+  }
+  outputTypes[0] = inputTypes[0];
+  return 0;
+}
+
+int32_t FocalScatterPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs,
+                                            DimsExprs const* /*shapeInputs*/, int32_t /*nbShapeInputs*/,
+                                            DimsExprs* outputs, int32_t nbOutputs,
+                                            IExprBuilder& /*exprBuilder*/) noexcept {
+  if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
+  if (inputs[0].nbDims != 4 || inputs[1].nbDims != 4 || inputs[kIndexPos].nbDims != 1 || inputs[3].nbDims != 3) {
+    reportError(kName, "expects residual (N, C, H, W), y (K, C, H, W), index (K,), const (C, H, W)");
+    return -1;
+  }
+  outputs[0] = inputs[0];
+  return 0;
+}
+
+bool FocalScatterPlugin::supportsFormatCombination(int32_t pos, DynamicPluginTensorDesc const* inOut,
+                                                   int32_t nbInputs, int32_t nbOutputs) noexcept {
+  if (nbInputs != kIn || nbOutputs != 1 || pos < 0 || pos >= kIn + 1) return false;
+  return supportsLinear(pos, inOut, /*isIndex=*/pos == kIndexPos);
+}
+
+int32_t FocalScatterPlugin::onShapeChange(PluginTensorDesc const* in, int32_t nbInputs,
+                                          PluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept {
+  if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
+  nvinfer1::Dims const& r = in[0].dims;
+  nvinfer1::Dims const& y = in[1].dims;
+  nvinfer1::Dims const& k = in[3].dims;
+  bool ok = y.d[0] == in[kIndexPos].dims.d[0] && y.d[0] <= r.d[0];
+  for (int32_t i = 1; i < 4; ++i) ok = ok && y.d[i] == r.d[i] && k.d[i - 1] == r.d[i];
+  if (!ok) {
+    reportErrorf(kName, "inconsistent shapes: residual (%lld, %lld, %lld, %lld), y (%lld, ...), index (%lld,), "
+                 "const (%lld, %lld, %lld)", static_cast<long long>(r.d[0]), static_cast<long long>(r.d[1]),
+                 static_cast<long long>(r.d[2]), static_cast<long long>(r.d[3]), static_cast<long long>(y.d[0]),
+                 static_cast<long long>(in[kIndexPos].dims.d[0]), static_cast<long long>(k.d[0]),
+                 static_cast<long long>(k.d[1]), static_cast<long long>(k.d[2]));
+    return -1;
+  }
+  return 0;
+}
+
+int32_t FocalScatterPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* /*outputDesc*/,
+                                    void const* const* inputs, void* const* outputs, void* /*workspace*/,
+                                    cudaStream_t stream) noexcept {
+  nvinfer1::Dims const& rd = inputDesc[0].dims;
+  FocalScatterParams p{};
+  p.residual = inputs[0];
+  p.y = inputs[1];
+  p.index = static_cast<int64_t const*>(inputs[kIndexPos]);
+  p.const_map = inputs[3];
+  p.out = outputs[0];
+  p.N = rd.d[0];
+  p.C = rd.d[1];
+  p.HW = volume(rd, 2, 4);
+  p.K = inputDesc[kIndexPos].dims.d[0];
+  p.relu = mRelu != 0;
+  switch (inputDesc[0].type) {
+    case DataType::kFLOAT: return checkLaunch(kName, focal_scatter_cuda<float>(p, stream));
+    case DataType::kHALF: return checkLaunch(kName, focal_scatter_cuda<__half>(p, stream));
+    default: reportError(kName, "unsupported data type at enqueue"); return -1;
+  }
+}
+
+PluginFieldCollection const* FocalScatterPlugin::getFieldsToSerialize() noexcept {
+  try {
+    mSerial = {PluginField("relu", &mRelu, PluginFieldType::kINT32, 1)};
+  } catch (...) {
+    reportError(kName, "out of memory serialising the fields");
+    return nullptr;
+  }
+  mSerialFC.nbFields = static_cast<int32_t>(mSerial.size());
+  mSerialFC.fields = mSerial.data();
+  return &mSerialFC;
+}
+
+FocalScatterPluginCreator::FocalScatterPluginCreator() {
+  mFields = {PluginField("relu", nullptr, PluginFieldType::kINT32, 1)};
+}
+
+IPluginV3* FocalScatterPluginCreator::createPlugin(AsciiChar const* /*name*/, PluginFieldCollection const* fc,
+                                                   TensorRTPhase /*phase*/) noexcept {
+  int32_t relu = 0;
+  IntField fields[] = {{"relu", &relu, 0, 1}};
+  if (!parseIntFields(FocalScatterPlugin::kName, fc, fields, 1)) return nullptr;
+  try {
+    return new FocalScatterPlugin(relu);
+  } catch (...) {
+    reportError(FocalScatterPlugin::kName, "out of memory creating the plugin");
+    return nullptr;
+  }
+}
+
+}  // namespace trt
+}  // namespace afn

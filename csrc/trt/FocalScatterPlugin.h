@@ -1,0 +1,54 @@
+// FocalScatter: the full frame set after a compact focal body, residual + constant fill + ReLU fused
+// (csrc/kernels/focal_scatter.h): out[f] = φ(residual[f] + (f == index[k] ? y[k] : const)).
+//   inputs  residual (N, C, H, W) fp32|fp16, y (K, C, H, W), index (K,) int64 sorted ascending unique,
+//           const (C, H, W) — the body's output for an all-zero input
+//   output  out (N, C, H, W), same type as residual
+//   fields  relu (0|1: φ = ReLU)
+#pragma once
+
+#include "afnPluginCommon.h"
+
+namespace afn {
+namespace trt {
+
+class FocalScatterPlugin final : public PluginBase<FocalScatterPlugin> {
+ public:
+  static constexpr char const* kName = "FocalScatter";
+
+  explicit FocalScatterPlugin(int32_t relu) noexcept : mRelu(relu) {}
+  FocalScatterPlugin(FocalScatterPlugin const& other) noexcept : mRelu(other.mRelu) {}
+
+  // IPluginV3OneBuild
+  int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
+                          int32_t nbOutputs) noexcept override;
+  int32_t getOutputDataTypes(DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes,
+                             int32_t nbInputs) const noexcept override;
+  int32_t getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* shapeInputs,
+                          int32_t nbShapeInputs, DimsExprs* outputs, int32_t nbOutputs,
+                          IExprBuilder& exprBuilder) noexcept override;
+  bool supportsFormatCombination(int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs,
+                                 int32_t nbOutputs) noexcept override;
+
+  // IPluginV3OneRuntime
+  int32_t onShapeChange(PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out,
+                        int32_t nbOutputs) noexcept override;
+  int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
+                  void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
+  PluginFieldCollection const* getFieldsToSerialize() noexcept override;
+
+ private:
+  int32_t mRelu;
+  std::vector<PluginField> mSerial;
+  PluginFieldCollection mSerialFC{};
+};
+
+class FocalScatterPluginCreator final : public CreatorBase {
+ public:
+  FocalScatterPluginCreator();
+  AsciiChar const* getPluginName() const noexcept override { return FocalScatterPlugin::kName; }
+  IPluginV3* createPlugin(AsciiChar const* name, PluginFieldCollection const* fc,
+                          TensorRTPhase phase) noexcept override;
+};
+
+}  // namespace trt
+}  // namespace afn

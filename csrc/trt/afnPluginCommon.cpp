@@ -1,0 +1,115 @@
+// Error reporting, field parsing and format rules shared by afnet_edge's TensorRT plugins.
+#include "afnPluginCommon.h"
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+namespace afn {
+namespace trt {
+
+void reportError(char const* who, char const* msg) noexcept {
+  // The registry's error recorder is how an application sees plugin errors next to TensorRT's own; without one the
+  // message goes to stderr so that a failing build or enqueue is never silent.
+  char line[1024];
+  std::snprintf(line, sizeof line, "[afnet_edge %s plugin] %s", who ? who : "?", msg ? msg : "(no message)");
+  nvinfer1::IPluginRegistry* registry = getPluginRegistry();
+  nvinfer1::IErrorRecorder* recorder = registry ? registry->getErrorRecorder() : nullptr;
+  if (recorder != nullptr) {
+    recorder->reportError(nvinfer1::ErrorCode::kINVALID_ARGUMENT, line);
+  } else {
+    std::fprintf(stderr, "%s\n", line);
+  }
+}
+
+void reportError(char const* who, std::string const& msg) noexcept {
+  try {
+    reportError(who, msg.c_str());
+  } catch (...) {
+    reportError(who, "error (message could not be formatted)");
+  }
+}
+
+void reportErrorf(char const* who, char const* fmt, ...) noexcept {
+  char msg[768];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(msg, sizeof msg, fmt, args);
+  va_end(args);
+  reportError(who, static_cast<char const*>(msg));
+}
+
+int32_t checkLaunch(char const* who, cudaError_t err) noexcept {
+  if (err == cudaSuccess) return 0;
+  char msg[256];
+  std::snprintf(msg, sizeof msg, "kernel launch failed: %s (%s)", cudaGetErrorName(err), cudaGetErrorString(err));
+  reportError(who, msg);
+  return -1;
+}
+
+bool parseIntFields(char const* who, PluginFieldCollection const* fc, IntField* fields, int32_t nbFields) noexcept {
+  try {
+    if (fc == nullptr) {
+      reportError(who, "no plugin field collection given");
+      return false;
+    }
+    std::vector<bool> seen(static_cast<size_t>(nbFields), false);
+    for (int32_t i = 0; i < fc->nbFields; ++i) {
+      PluginField const& f = fc->fields[i];
+      int32_t j = 0;
+      while (j < nbFields && (f.name == nullptr || std::strcmp(f.name, fields[j].name) != 0)) ++j;
+      if (j == nbFields) {
+        reportError(who, std::string("unknown field '") + (f.name ? f.name : "(null)") + "'");
+        return false;
+      }
+      if (seen[j]) {
+        reportError(who, std::string("field '") + fields[j].name + "' given twice");
+        return false;
+      }
+      if (f.type != PluginFieldType::kINT32 || f.length != 1 || f.data == nullptr) {
+        reportError(who, std::string("field '") + fields[j].name + "' must be one kINT32 value");
+        return false;
+      }
+      int32_t v = *static_cast<int32_t const*>(f.data);
+      if (v < fields[j].lo || v > fields[j].hi) {
+        reportError(who, std::string("field '") + fields[j].name + "' = " + std::to_string(v) + " is outside [" +
+                             std::to_string(fields[j].lo) + ", " + std::to_string(fields[j].hi) + "]");
+        return false;
+      }
+      *fields[j].value = v;
+      seen[j] = true;
+    }
+    for (int32_t j = 0; j < nbFields; ++j) {
+      if (!seen[j]) {
+        reportError(who, std::string("missing field '") + fields[j].name + "'");
+        return false;
+      }
+    }
+    return true;
+  } catch (...) {
+    reportError(who, "field parsing failed");
+    return false;
+  }
+}
+
+bool checkIoCount(char const* who, int32_t nbInputs, int32_t expectIn, int32_t nbOutputs, int32_t expectOut) noexcept {
+  if (nbInputs == expectIn && nbOutputs == expectOut) return true;
+  char msg[160];
+  std::snprintf(msg, sizeof msg, "expects %d inputs and %d output, got %d and %d", expectIn, expectOut, nbInputs,
+                nbOutputs);
+  reportError(who, msg);
+  return false;
+}
+
+bool supportsLinear(int32_t pos, DynamicPluginTensorDesc const* inOut, bool isIndex) noexcept {
+  PluginTensorDesc const& d = inOut[pos].desc;
+  if (d.format != TensorFormat::kLINEAR) return false;
+  if (isIndex) return d.type == DataType::kINT64;
+  if (!isFloatType(d.type)) return false;
+  // Every float tensor has the type of input 0 (a float tensor in all four plugins). TensorRT asks positions in
+  // order, so input 0's type is already fixed when a later position is queried.
+  return pos == 0 || d.type == inOut[0].desc.type;
+}
+
+}  // namespace trt
+}  // namespace afn
