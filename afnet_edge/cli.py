@@ -98,14 +98,10 @@ def _cmd_models(args) -> int:
 
 
 def _cmd_flops(args) -> int:
-    from .flops import count_flops
+    from .flops import count_flops, format_flops
     model = build_model(args)
     res = count_flops(model, ratio=args.ratio, image_size=args.size)
-    if args.json:
-        print(json.dumps(res, indent=2))
-    else:
-        for k, v in res.items():
-            print(f"{k:28s} {v}")
+    print(json.dumps(res, indent=2) if args.json else format_flops(res))
     return 0
 
 
