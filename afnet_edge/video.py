@@ -87,6 +87,10 @@ def _open_video(path: str):
     return container, stream
 
 
+class _TooFewFrames(ValueError):
+    """A requested frame index is past the last decodable frame (lets :func:`load_clip` recount and resample)."""
+
+
 def _decode_error(path: str, exc: Exception) -> ValueError:
     return ValueError(f"video: cannot decode '{path}': {exc}")
 
@@ -179,7 +183,7 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> np.ndarray:
     if count == 0:
         raise ValueError(f"video: cannot decode '{path}': no decodable video frame")
     if last >= count:
-        raise ValueError(
+        raise _TooFewFrames(
             f"video: '{path}' has only {count} decodable frames, frame index {last} (0-based) was requested"
         )
     shapes = {a.shape for a in got.values()}
@@ -403,9 +407,7 @@ def load_clip(
     indices = official_val_indices(info.num_frames, num_frames, short=short)
     try:
         frames = read_frames(path, indices)
-    except ValueError as exc:
-        if "decodable frames" not in str(exc):
-            raise
+    except _TooFewFrames as exc:
         # The header over-counted: count by decoding and sample again.
         info = probe_video(path, exact=True)
         if info.num_frames <= 0:

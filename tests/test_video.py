@@ -1,6 +1,7 @@
 """afnet_edge.video: official sampling, preprocessing, and reading/writing real video files with PyAV."""
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import numpy as np
@@ -9,7 +10,10 @@ import torch
 
 from afnet_edge import video as V
 
-av = pytest.importorskip("av", reason="PyAV (extra afnet_edge[video]) is needed to read and write video files")
+HAVE_AV = importlib.util.find_spec("av") is not None
+needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV (extra afnet_edge[video]) is needed to read and write videos")
+if HAVE_AV:
+    import av
 
 
 def _gradient_frames(t: int, h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -147,6 +151,7 @@ def test_preprocess_frames_errors():
 # --------------------------------------------------------------------------------------------- real video files
 
 
+@needs_av
 @pytest.mark.parametrize("codec", ["libx264", "mpeg4"])
 def test_write_then_read_roundtrip(tmp_path, codec):
     if codec not in av.codecs_available:
@@ -168,6 +173,31 @@ def test_write_then_read_roundtrip(tmp_path, codec):
     np.testing.assert_array_equal(some, decoded[[7, 2, 2, 19]])
 
 
+@needs_av
+def test_read_frames_stops_after_last_needed_frame(tmp_path, monkeypatch):
+    path = V.write_test_video(tmp_path / "c.mp4", _gradient_frames(30, 32, 32), fps=10)
+    decoded = []
+    real_open = av.open
+
+    class Counting:
+        def __init__(self, container):
+            self._c = container
+
+        def __getattr__(self, name):
+            return getattr(self._c, name)
+
+        def decode(self, *args, **kwargs):
+            for frame in self._c.decode(*args, **kwargs):
+                decoded.append(frame)
+                yield frame
+
+    monkeypatch.setattr(av, "open", lambda *a, **k: Counting(real_open(*a, **k)))
+    out = V.read_frames(path, [4, 9, 1])
+    assert out.shape == (3, 32, 32, 3)
+    assert len(decoded) == 10
+
+
+@needs_av
 def test_load_clip_uses_official_sampling(tmp_path):
     frames = _gradient_frames(30, 48, 64, seed=3)
     path = V.write_test_video(tmp_path / "c.mp4", frames, fps=10)
@@ -189,6 +219,23 @@ def test_load_clip_uses_official_sampling(tmp_path):
     assert not torch.equal(clip5[1], clip5[2])
 
 
+@needs_av
+def test_load_clip_recounts_when_the_header_overcounts(tmp_path, monkeypatch):
+    frames = _gradient_frames(30, 32, 32, seed=4)
+    path = V.write_test_video(tmp_path / "c.mp4", frames, fps=10)
+    real_probe = V.probe_video
+
+    def lying_probe(p, *, exact=False):
+        info = real_probe(p, exact=exact)
+        return info if exact else V.VideoInfo(info.num_frames + 17, info.fps, info.height, info.width)
+
+    monkeypatch.setattr(V, "probe_video", lying_probe)
+    clip, info, idx = V.load_clip(path, 8, size=32, scale_size=None)
+    assert info.num_frames == 30 and idx == V.official_val_indices(30, 8)
+    assert clip.shape == (8, 3, 32, 32)
+
+
+@needs_av
 def test_video_errors(tmp_path):
     missing = tmp_path / "nope.mp4"
     for fn in (V.probe_video, lambda p: V.read_frames(p, [0]), lambda p: V.load_clip(p, 4)):
@@ -212,6 +259,7 @@ def test_video_errors(tmp_path):
         V.write_test_video(tmp_path / "odd.mp4", _gradient_frames(2, 33, 32))
 
 
+@needs_av
 def test_zero_frame_video_is_an_error(tmp_path):
     # an AVI with a video stream header and no frame (an empty mp4 has no stream at all once written)
     path = str(tmp_path / "empty.avi")
