@@ -225,26 +225,34 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
                         seconds=time.perf_counter() - t0)
 
 
-def _fold(proto, onnx, gs, max_passes: int = 4):
-    """Shape inference + onnx-graphsurgeon constant folding (shapes included) until the node count stops falling."""
+def _fold(proto, onnx, gs, max_passes: int = 2):
+    """Shape inference + onnx-graphsurgeon constant folding (shapes included). Two passes reach the fixed point on
+    all AF models (the second folds what the first's shape inference exposed)."""
+    from onnx_graphsurgeon.logger import G_LOGGER
     try:
         import onnxruntime
-        onnxruntime.set_default_logger_severity(3)  # graphsurgeon folds through ONNX Runtime: keep its notes quiet
     except ImportError:
         raise ImportError("onnxruntime is required for ONNX export (constant folding); install it with "
                           "`pip install afnet_edge[onnx]`") from None
-    before = None
-    for _ in range(max_passes):
-        proto = onnx.shape_inference.infer_shapes(proto, data_prop=True)
-        graph = gs.import_onnx(proto)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            graph.fold_constants(fold_shapes=True, error_ok=False).cleanup(remove_unused_graph_inputs=False)
-        graph.toposort()
-        proto = gs.export_onnx(graph, do_type_check=True)
-        if before is not None and len(proto.graph.node) >= before:
-            break
-        before = len(proto.graph.node)
+    saved = G_LOGGER.severity
+    G_LOGGER.severity = G_LOGGER.ERROR  # its size-threshold notes concern the intended folds of weight tensors
+    onnxruntime.set_default_logger_severity(3)  # graphsurgeon folds through ONNX Runtime: keep its notes quiet
+    try:
+        before = None
+        for _ in range(max_passes):
+            proto = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+            graph = gs.import_onnx(proto)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                graph.fold_constants(fold_shapes=True, error_ok=False).cleanup(remove_unused_graph_inputs=False)
+            graph.toposort()
+            proto = gs.export_onnx(graph, do_type_check=True)
+            if before is not None and len(proto.graph.node) >= before:
+                break
+            before = len(proto.graph.node)
+    finally:
+        G_LOGGER.severity = saved
+        onnxruntime.set_default_logger_severity(2)
     return proto
 
 
