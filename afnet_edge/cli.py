@@ -15,6 +15,7 @@ import sys
 # Modules adding sub-commands (each: register(subparsers)). Order = order in --help.
 COMMAND_MODULES = (
     "afnet_edge.cli",
+    "afnet_edge.export.cli",
 )
 
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError)
