@@ -319,12 +319,17 @@ def center_crop_box(height: int, width: int, crop_h: int, crop_w: int) -> tuple[
 
 
 def normalize_frames(frames: np.ndarray) -> torch.Tensor:
-    """uint8 ``(T, H, W, 3)`` RGB -> float32 tensor ``(T, 3, H, W)``: ``(x / 255 - MEAN) / STD`` per channel."""
+    """uint8 ``(T, H, W, 3)`` RGB -> float32 tensor ``(T, 3, H, W)``: ``(x / 255 - MEAN) / STD`` per channel.
+
+    Computed with numpy (single-threaded): small per-clip tensors in DataLoader workers are much slower through
+    torch's intra-op thread pool when the cores are busy.
+    """
     frames = _check_frames(frames)
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
-    mean = torch.tensor(MEAN, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(STD, dtype=torch.float32).view(1, 3, 1, 1)
-    return x.sub_(mean).div_(std).contiguous()
+    x = frames.astype(np.float32)
+    x /= 255.0
+    x -= np.asarray(MEAN, dtype=np.float32)
+    x /= np.asarray(STD, dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
 
 def preprocess_frames(
