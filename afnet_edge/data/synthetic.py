@@ -14,7 +14,8 @@ This dataset keeps the two properties that matter for AFNet:
   frames a navigation module selects can be compared with the informative ones.
 
 Every sample is generated on the fly from ``(seed, index)`` with numpy (no files, no global random state), fully
-vectorised over frames, so a few thousand 8-frame 64x64 clips per second per core are possible.
+vectorised over frames: about 1.5 ms for an 8-frame 64x64 clip and 6 ms for a 12-frame 112x112 clip on one idle
+CPU core (normalisation included).
 
 Scene: a static textured background (smooth noise, stripes or checkerboard, muted colours, random per clip), one or
 two saturated objects (rectangle or ellipse) following the class trajectory over normalised time ``t`` in (0, 1),
