@@ -117,8 +117,10 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_flops)
 
+    from .demo import register as register_demo
     from .predict import register as register_predict
     register_predict(sub)
+    register_demo(sub)
 
 
 def make_parser() -> argparse.ArgumentParser:
