@@ -16,6 +16,7 @@ import sys
 COMMAND_MODULES = (
     "afnet_edge.cli",
     "afnet_edge.export.cli",
+    "afnet_edge.bench",
 )
 
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError)

@@ -1,0 +1,332 @@
+"""``afnet-edge bench``: the quick CPU grid writes a valid results file; timing statistics, memory tracking, the grid,
+derived metrics (realised ratio), validation, reports and plots, Jetson parsers and bad input.
+
+Speed is never asserted here: every number checked is either computed from other recorded numbers or a property
+(positive, consistent, present)."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from afnet_edge import bench, cli
+from afnet_edge.bench import (Case, GridSpec, derive, expand_grid, format_markdown, live_tensor_peak, make_plots,
+                              parse_nvpmodel, parse_tegra_release, targets, time_callable, timing_stats,
+                              validate_results)
+
+
+# ------------------------------------------------------------------------------------------------ the quick run
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """One ``afnet-edge bench --quick`` run on the CPU (the CI configuration), shared by the tests below."""
+    out = tmp_path_factory.mktemp("bench_quick")
+    rc = cli.main(["bench", "--quick", "--out", str(out), "--no-progress"])
+    with open(out / "quick.json") as f:
+        doc = json.load(f)
+    return rc, out, doc
+
+
+def test_quick_writes_valid_results(quick):
+    rc, out, doc = quick
+    assert rc == 0
+    assert validate_results(doc) == []
+    assert doc["schema"] == bench.SCHEMA and doc["kind"] == "measurement"
+    assert doc["command"].startswith("afnet-edge bench --quick")
+    env = doc["environment"]
+    assert env["device_type"] == "cpu" and env["torch"] == torch.__version__ and env["torch_threads"] == 1
+    assert env["device_slug"].startswith("cpu-") and env["device_slug"].endswith("-1t")
+    assert doc["timing"]["quick"] is True and doc["timing"]["repeats"] == 5
+    assert doc["load_average"]["before"] is not None and doc["load_average"]["after"] is not None
+    rows = doc["rows"]
+    assert {(r["backend"], r["ratio"]) for r in rows} == {("masked", None), ("compact-torch", 0.25),
+                                                          ("compact-torch", 0.5)}
+    for r in rows:
+        assert r["status"] == "ok", r.get("reason")
+        assert r["latency_ms"]["n"] == 5 and 0 < r["latency_ms"]["min"] <= r["latency_ms"]["p50"] \
+            <= r["latency_ms"]["p90"] <= r["latency_ms"]["max"]
+        assert r["memory"]["peak_activation_mib"] > 0 and r["memory"]["weights_mib"] > 0
+        assert r["flops"]["official_gflops"] > 0 and r["flops"]["executed_gmacs"] > 0
+    # the timed compact model computes what the masked (official) model computes
+    for r in rows:
+        if r["backend"] == "compact-torch":
+            assert r["check_max_abs_diff_vs_masked"] < 1e-4
+            assert r["memory"]["constant_maps_mib"] > 0
+
+
+def test_quick_realised_ratio_is_consistent(quick):
+    _, _, doc = quick
+    masked = next(r for r in doc["rows"] if r["backend"] == "masked")
+    for r in doc["rows"]:
+        if r["backend"] != "compact-torch":
+            continue
+        fl = r["flops"]
+        assert r["flops_implied_speedup"] == pytest.approx(fl["official_gflops_r1"] / fl["official_gflops"])
+        assert r["flops_implied_speedup"] > 1.0  # r < 1 must promise a saving
+        assert r["speedup_vs_masked"] == pytest.approx(masked["latency_ms"]["p50"] / r["latency_ms"]["p50"])
+        assert r["realised_ratio"] == pytest.approx(r["speedup_vs_masked"] / r["flops_implied_speedup"])
+        assert r["throughput_clips_s"] == pytest.approx(1 / (r["latency_ms"]["p50"] * 1e-3))
+    # masked rows carry F(1): every focal frame computed
+    assert masked["flops"]["official_gflops"] == pytest.approx(masked["flops"]["official_gflops_r1"])
+
+
+def test_quick_writes_markdown_and_plot(quick):
+    _, out, doc = quick
+    md = (out / "quick.md").read_text()
+    assert doc["command"] in md and "realised ratio" in md and "## Targets" in md
+    png = out / "quick_latency_vs_ratio.png"
+    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "quick_latency_vs_ratio.png" in md
+
+
+def test_validation_catches_broken_results(quick):
+    _, _, doc = quick
+    assert validate_results(doc) == []
+    bad = copy.deepcopy(doc)
+    bad["rows"][0]["latency_ms"]["p50"] = -1.0
+    assert any("latency_ms.p50" in p for p in validate_results(bad))
+    bad = copy.deepcopy(doc)
+    r = next(x for x in bad["rows"] if "realised_ratio" in x)
+    r["realised_ratio"] *= 1.5
+    assert any("realised_ratio" in p for p in validate_results(bad))
+    bad = copy.deepcopy(doc)
+    r = next(x for x in bad["rows"] if "speedup_vs_masked" in x)
+    r["speedup_vs_masked"] += 0.1
+    assert any("speedup_vs_masked" in p for p in validate_results(bad))
+    bad = copy.deepcopy(doc)
+    del bad["environment"]["git_commit"]
+    assert any("git_commit" in p for p in validate_results(bad))
+    bad = copy.deepcopy(doc)
+    bad["rows"][0] = {**bad["rows"][0], "status": "skipped", "reason": ""}
+    assert any("without a reason" in p for p in validate_results(bad))
+    bad = copy.deepcopy(doc)
+    bad["rows"][1]["throughput_clips_s"] *= 2
+    assert any("throughput" in p for p in validate_results(bad))
+    bad = copy.deepcopy(doc)
+    bad["rows"] = [r for r in bad["rows"] if r["backend"] != "masked"]
+    assert any("without a masked anchor" in p for p in validate_results(bad))
+    assert validate_results([]) == ["results must be a JSON object"]
+
+
+# ------------------------------------------------------------------------------------------------ timing
+def test_timing_stats_match_numpy():
+    rng = np.random.default_rng(0)
+    xs = list(rng.exponential(3.0, size=37) + 1.0)
+    st = timing_stats(xs)
+    assert st["p50"] == pytest.approx(np.median(xs))
+    assert st["p90"] == pytest.approx(np.percentile(xs, 90))
+    assert st["mean"] == pytest.approx(np.mean(xs)) and st["std"] == pytest.approx(np.std(xs))
+    assert (st["min"], st["max"], st["n"]) == (min(xs), max(xs), 37)
+    with pytest.raises(ValueError):
+        timing_stats([])
+
+
+def test_time_callable_runs_warmup_then_repeats():
+    calls = []
+    dev, host = time_callable(lambda: calls.append(1), warmup=4, repeats=9)
+    assert len(calls) == 13 and len(dev) == 9 and dev == host and all(t >= 0 for t in dev)
+
+
+# ------------------------------------------------------------------------------------------------ memory
+def test_live_tensor_peak_counts_live_storage_only():
+    n = 1000
+
+    def f():
+        x = torch.ones(n)          # 4000 B
+        y = x + 1                  # 8000 B live
+        del x
+        z = y * 2                  # y, z: 8000 B live
+        return z.sum()
+
+    assert live_tensor_peak(f) == 8 * n + 4  # y, z and the 4-byte sum
+    w = torch.ones(10, 100)        # exists before: views and in-place ops on it are free
+
+    def g():
+        v = w.view(1000)
+        v.mul_(1.0)
+        return v.sum()
+
+    assert live_tensor_peak(g) == 4
+    assert live_tensor_peak(lambda: [torch.empty(0) for _ in range(3)]) == 0
+
+
+# ------------------------------------------------------------------------------------------------ the grid
+def test_expand_grid_rules():
+    spec = GridSpec(models=["tsm_resnet50", "af_resnet50"], frames=[12], baseline_frames=[8, 16],
+                    ratios=[0.25, 1.0], batches=[1, 8], backends=["compact-torch", "onnxruntime", "masked"],
+                    modes=["eager", "cudagraph"], precisions=["fp32"])
+    cases = expand_grid(spec)
+    assert len(cases) == len(set(cases))
+    dense = [c for c in cases if c.model == "tsm_resnet50"]
+    assert {c.backend for c in dense} == {"dense", "onnxruntime"} and all(c.ratio is None for c in dense)
+    assert {c.frames for c in dense} == {8, 16}
+    af = [c for c in cases if c.model == "af_resnet50"]
+    assert all(c.frames == 12 for c in af)
+    masked = [c for c in af if c.backend == "masked"]
+    assert {(c.mode, c.batch, c.ratio) for c in masked} == {(m, b, None) for m in ("eager", "cudagraph")
+                                                            for b in (1, 8)}
+    assert all(c.mode == "eager" for c in cases if c.backend == "onnxruntime")
+    # per configuration the masked anchor comes before the compact runs that refer to it
+    for b in (1, 8):
+        idx = [i for i, c in enumerate(af) if c.batch == b]
+        assert af[idx[0]].backend == "masked"
+    spec.masked_per_ratio = True
+    assert {c.ratio for c in expand_grid(spec) if c.backend == "masked"} == {0.25, 1.0}
+
+
+def test_skip_reasons(monkeypatch):
+    cpu = torch.device("cpu")
+    assert "CUDA" in bench._skip_reason(Case("af_resnet50", 12, "masked", "cudagraph", "fp32", 1, None, 224), cpu)
+    assert "fp32" in bench._skip_reason(Case("af_resnet50", 12, "onnxruntime", "eager", "fp16", 1, 0.5, 224), cpu)
+    assert bench._skip_reason(Case("af_resnet50", 12, "compact-torch", "eager", "fp32", 1, 0.5, 224), cpu) is None
+    import afnet_edge.kernels as kernels
+    monkeypatch.setattr(kernels, "extension_available", lambda: False)
+    reason = bench._skip_reason(Case("af_resnet50", 12, "compact-ext", "eager", "fp32", 1, 0.5, 224), cpu)
+    assert reason and "not built" in reason
+
+    def boom():
+        raise RuntimeError("operator afnet_edge::focal_gather.out does not exist")
+
+    monkeypatch.setattr(kernels, "extension_available", boom)
+    reason = bench._skip_reason(Case("af_resnet50", 12, "compact-ext", "eager", "fp32", 1, 0.5, 224), cpu)
+    assert reason and "RuntimeError" in reason
+
+
+def test_skipped_rows_are_recorded_not_failed(tmp_path, monkeypatch):
+    import afnet_edge.kernels as kernels
+    monkeypatch.setattr(kernels, "extension_available", lambda: False)
+    rc = cli.main(["bench", "--quick", "--backends", "masked,compact-ext", "--ratios", "0.5", "--modes",
+                   "eager,cudagraph", "--repeats", "2", "--out", str(tmp_path), "--name", "skips", "--no-progress",
+                   "--no-plots"])
+    assert rc == 0
+    doc = json.loads((tmp_path / "skips.json").read_text())
+    assert validate_results(doc) == []
+    status = {(r["backend"], r["mode"]): r["status"] for r in doc["rows"]}
+    assert status[("masked", "eager")] == "ok"
+    assert status[("masked", "cudagraph")] == "skipped" and status[("compact-ext", "eager")] == "skipped"
+    assert "## Skipped" in (tmp_path / "skips.md").read_text()
+
+
+# ------------------------------------------------------------------------------------------------ derived metrics
+def _row(model, frames, backend, ratio, p50, batch=1, precision="fp16", mode="eager", r0=22.128, r1=34.69):
+    official = r1 if backend in ("masked",) else (r0 + (r1 - r0) * ratio if ratio is not None else r1)
+    fl = {"official_gflops": official, "executed_gmacs": official}
+    if not model.startswith(("tsm", "tsn")):
+        fl.update(official_gflops_r0=r0, official_gflops_r1=r1)
+    return {"model": model, "frames": frames, "backend": backend, "mode": mode, "precision": precision,
+            "batch": batch, "ratio": ratio, "size": 224, "status": "ok",
+            "label": backend if mode == "eager" else f"{backend}+{mode}",
+            "latency_ms": {"p50": p50, "p90": p50 * 1.1, "mean": p50, "min": p50 * 0.9, "max": p50 * 1.2, "std": 0.1,
+                           "n": 30},
+            "throughput_clips_s": batch / (p50 * 1e-3), "flops": fl, "memory": {}}
+
+
+def _synthetic_doc(device_type="cuda"):
+    """A SYNTHETIC results document (test fixture, not a measurement) for the derived-metric and report logic."""
+    rows = [_row("af_resnet50", 12, "masked", None, 10.0, batch=8),
+            _row("af_resnet50", 12, "compact-torch", 0.25, 8.0, batch=8),
+            _row("af_resnet50", 12, "compact-torch", 0.4, 9.0, batch=8),
+            _row("af_resnet50", 12, "compact-ext", 0.25, 7.5, batch=8),
+            _row("af_resnet50", 12, "compact-ext", 0.4, 8.0, batch=8),
+            _row("af_resnet50", 12, "compact-ext", 1.0, 10.5, batch=8),
+            _row("af_resnet50", 12, "masked", None, 4.0, batch=1),
+            _row("af_resnet50", 12, "compact-torch", 0.4, 3.5, batch=1),
+            _row("tsm_resnet50", 8, "dense", None, 3.0, batch=1),
+            _row("tsm_resnet50", 8, "dense", None, 9.0, batch=8),
+            _row("af_mobilenetv3", 12, "masked", None, 2.0, batch=1, r0=1.5, r1=2.3),
+            _row("af_mobilenetv3", 12, "compact-torch", 0.5, 1.8, batch=1, r0=1.5, r1=2.3)]
+    doc = {"schema": bench.SCHEMA, "kind": "synthetic-test-fixture", "created": "-", "command": "(synthetic)",
+           "environment": {"device": "synthetic", "device_type": device_type, "device_slug": "synthetic",
+                           "torch": "x", "python": "x", "cpu_model": "x", "torch_threads": 1, "git_commit": "x",
+                           "tensorrt": None, "onnxruntime": None, "cuda": "x", "driver": "x", "cudnn": 1},
+           "grid": {}, "timing": {"method": "-", "warmup": 1, "repeats": 30}, "load_average": {}, "rows": rows}
+    return derive(doc)
+
+
+def test_derive_realised_ratio():
+    doc = _synthetic_doc()
+    assert validate_results(doc) == []
+    r = next(x for x in doc["rows"] if x["backend"] == "compact-ext" and x["ratio"] == 0.25)
+    implied = 34.69 / (22.128 + 12.562 * 0.25)
+    assert r["flops_implied_speedup"] == pytest.approx(implied)
+    assert r["speedup_vs_masked"] == pytest.approx(10.0 / 7.5)
+    assert r["realised_ratio"] == pytest.approx(10.0 / 7.5 / implied)
+    assert r["realised_ratio_vs_r1"] == pytest.approx((10.5 / 7.5) / implied)
+    batch1 = next(x for x in doc["rows"] if x["backend"] == "compact-torch" and x["batch"] == 1)
+    assert batch1["speedup_vs_masked"] == pytest.approx(4.0 / 3.5)  # its own batch's anchor, not batch 8's
+    assert "realised_ratio" not in next(x for x in doc["rows"] if x["backend"] == "dense")
+
+
+def test_targets_evaluated_from_rows():
+    doc = _synthetic_doc()
+    t = {x["target"].split(" (")[0]: x for x in targets(doc)}
+    tr = next(v for k, v in t.items() if k.startswith("realised ratio"))
+    # best realised ratios: r=0.25 -> ext 10/7.5/1.0983 = 1.214; r=0.4 -> ext 10/8/1.1555 = 1.082
+    assert tr["status"] == "met" and "r=0.25" in tr["detail"]
+    lat = [x for x in targets(doc) if x["target"].startswith("AF-ResNet50 T=12 r=0.4 faster")]
+    by_batch = {x["target"]: x["status"] for x in lat}
+    assert by_batch["AF-ResNet50 T=12 r=0.4 faster than TSM-ResNet50 T=8 (fp16, batch 1)"] == "missed"  # 3.5 vs 3.0
+    assert by_batch["AF-ResNet50 T=12 r=0.4 faster than TSM-ResNet50 T=8 (fp16, batch 8)"] == "met"  # 8.0 vs 9.0
+    cpu = _synthetic_doc("cpu")
+    assert next(x for x in targets(cpu) if x["target"].startswith("realised"))["status"] == "not measured"
+
+
+def test_report_and_plots_from_synthetic_doc(tmp_path):
+    doc = _synthetic_doc()
+    paths = make_plots(doc, str(tmp_path), "synthetic")
+    names = sorted(os.path.basename(p) for p in paths)
+    assert names == ["synthetic_afnet_vs_tsm.png", "synthetic_latency_vs_ratio.png"]
+    assert all(open(p, "rb").read(4) == b"\x89PNG" for p in paths)
+    md = format_markdown(doc, paths)
+    assert md.count("| AF-ResNet50 |") == 8 and "TSM-ResNet50" in md and "synthetic_afnet_vs_tsm.png" in md
+
+
+# ------------------------------------------------------------------------------------------------ environment
+def test_parse_tegra_release_and_nvpmodel():
+    text = ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, DATE: Wed Jan  8 "
+            "01:49:37 UTC 2025\n# KERNEL_VARIANT: oot\nTARGET_USERSPACE_LIB_DIR=nvidia\n")
+    info = parse_tegra_release(text)
+    assert info["l4t"] == "36.4.3" and info["board"] == "generic" and info["raw"].startswith("# R36")
+    assert parse_tegra_release("") == {"raw": ""}
+    assert parse_nvpmodel("NV Power Mode: MAXN\n0\n") == {"mode": "MAXN", "id": 0}
+    assert parse_nvpmodel("NVPM WARN: something\nNV Power Mode: 15W\n2\n") == {"mode": "15W", "id": 2}
+    assert parse_nvpmodel("garbage") == {}
+
+
+def test_environment_records_versions():
+    env = bench.collect_environment("cpu")
+    for k in ("device", "device_slug", "torch", "cpu_model", "torch_threads", "git_commit", "tensorrt",
+              "onnxruntime", "loadavg", "extension"):
+        assert k in env
+    assert bench.device_slug("cpu", 3).endswith("-3t")
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+@pytest.mark.parametrize("argv, word", [
+    (["--ratios", "1.5"], "--ratios"),
+    (["--backends", "masked,warp"], "--backends"),
+    (["--size", "50"], "--size"),
+    (["--device", "tpu"], "--device"),
+    (["--models", "resnet9000"], "--models"),
+    (["--backends", "trt"], "--engine"),
+    (["--engine", "/nonexistent.engine"], "nonexistent"),
+    (["--checkpoint", "/nonexistent.pt"], "nonexistent"),
+])
+def test_bad_input_is_one_line_exit_2(argv, word, capsys, tmp_path):
+    rc = cli.main(["bench", "--quick", "--out", str(tmp_path), "--no-progress", *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and word in err
+
+
+def test_canonical_command_reproduces_options():
+    parser = cli.make_parser()
+    args = parser.parse_args(["bench", "--quick", "--ratios", "0.25,0.5", "--engine", "a.engine", "--engine",
+                              "b.engine", "--no-plots"])
+    argv = bench.canonical_argv(args)
+    again = parser.parse_args(["bench", *argv])
+    for k in ("quick", "ratios", "engine", "no_plots", "models", "size"):
+        assert getattr(again, k) == getattr(args, k)
