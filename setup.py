@@ -1,5 +1,101 @@
-"""afnet_edge: AFNet video recognition that really skips the unselected frames."""
+"""afnet_edge: AFNet video recognition that really skips the unselected frames.
+
+Builds the optional extension ``afnet_edge._C`` (torch operators ``torch.ops.afnet_edge.*``) from ``csrc/ops`` and
+``csrc/kernels`` with ninja:
+
+* CPU operators always; CUDA operators when torch has CUDA and nvcc is found (``AFNET_EDGE_CUDA=0/1`` forces the
+  choice; CUDA architectures follow ``TORCH_CUDA_ARCH_LIST`` as for any torch extension).
+* Without an importable torch at build time (e.g. pip's build isolation) the pure-Python package is installed without
+  the extension and a warning says so; everything then falls back to ``afnet_edge.kernels.reference``.
+* ``AFNET_EDGE_EXT=0`` skips the extension on purpose.
+
+    pip install --no-build-isolation -e .        # or: python setup.py develop
+    MAX_JOBS=2 pip install --no-build-isolation -e .
+"""
+import os
+import sys
+
+import setuptools
 from setuptools import find_packages, setup
+from setuptools.command.develop import develop as _develop
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+OPS = ("focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend", "select_frames")
+
+
+def _warn(msg: str) -> None:
+    bar = "=" * 100
+    print(f"\n{bar}\nWARNING (afnet_edge): {msg}\n{bar}\n", file=sys.stderr, flush=True)
+
+
+def _extension_setup() -> dict:
+    """``ext_modules`` and ``cmdclass`` for afnet_edge._C, or {} when it cannot or should not be built."""
+    if os.environ.get("AFNET_EDGE_EXT", "1") == "0":
+        _warn("AFNET_EDGE_EXT=0: installing without the compiled extension afnet_edge._C")
+        return {}
+    try:
+        import torch
+        from torch.utils import cpp_extension
+    except Exception as exc:  # torch absent (build isolation) or broken
+        _warn(f"torch is not importable at build time ({exc.__class__.__name__}: {exc}); installing the pure-Python "
+              "package WITHOUT the extension afnet_edge._C (the ops fall back to the PyTorch reference). To build "
+              "it: pip install --no-build-isolation -e .  (with torch installed)")
+        return {}
+
+    want = os.environ.get("AFNET_EDGE_CUDA")
+    nvcc = os.path.join(cpp_extension.CUDA_HOME, "bin", "nvcc") if cpp_extension.CUDA_HOME else None
+    cuda_possible = torch.version.cuda is not None and nvcc is not None and os.path.exists(nvcc)
+    if want == "1" and not cuda_possible:
+        raise SystemExit("afnet_edge: AFNET_EDGE_CUDA=1 but CUDA cannot be built here (torch.version.cuda="
+                         f"{torch.version.cuda}, nvcc={nvcc}); unset it or use AFNET_EDGE_CUDA=0")
+    use_cuda = cuda_possible if want is None else want == "1"
+
+    rel = lambda *p: os.path.relpath(os.path.join(ROOT, *p), ROOT)  # noqa: E731  (setuptools wants relative paths)
+    sources = [rel("csrc", "ops", "schema.cpp")]
+    sources += [rel("csrc", "ops", "cpu", f"{op}.cpp") for op in OPS]
+    sources += [rel("csrc", "kernels", f"{op}_cpu.cpp") for op in OPS]
+    include_dirs = [os.path.join(ROOT, "csrc", "kernels"), os.path.join(ROOT, "csrc", "ops")]
+    cxx_flags = ["-O3"]
+    macros = []
+    if use_cuda:
+        sources += [rel("csrc", "ops", "cuda", f"{op}.cpp") for op in OPS]
+        sources += [rel("csrc", "kernels", f"{op}.cu") for op in OPS]
+        macros.append(("AFN_WITH_CUDA_RUNTIME", None))
+        ext = cpp_extension.CUDAExtension(
+            "afnet_edge._C", sources, include_dirs=include_dirs, define_macros=macros,
+            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--expt-relaxed-constexpr"]})
+    else:
+        ext = cpp_extension.CppExtension("afnet_edge._C", sources, include_dirs=include_dirs,
+                                         extra_compile_args={"cxx": cxx_flags})
+    missing = [s for s in sources if not os.path.exists(os.path.join(ROOT, s))]
+    if missing:
+        raise SystemExit(f"afnet_edge: extension sources missing: {missing}")
+    print(f"afnet_edge: building afnet_edge._C with {'CPU + CUDA' if use_cuda else 'CPU'} operators "
+          f"(torch {torch.__version__}, CUDA {torch.version.cuda}, nvcc {nvcc if use_cuda else '-'})", flush=True)
+    build_ext = cpp_extension.BuildExtension.with_options(use_ninja=True)
+    return {"ext_modules": [ext], "cmdclass": {"build_ext": build_ext}}
+
+
+class develop(_develop):
+    """`python setup.py develop`. setuptools >= 80 turned it into `pip install -e .`, whose build isolation would hide
+    torch and so skip the extension; run pip without build isolation instead (older setuptools: unchanged)."""
+
+    def run(self) -> None:
+        if int(setuptools.__version__.split(".")[0]) < 80:
+            return super().run()
+        import subprocess
+        cmd = [sys.executable, "-m", "pip", "install", "-e", ROOT, "--no-build-isolation", "--use-pep517"]
+        cmd += ["--target", self.install_dir] * bool(getattr(self, "install_dir", None))
+        cmd += ["--no-deps"] * bool(getattr(self, "no_deps", False))
+        cmd += ["--user"] * bool(getattr(self, "user", False))
+        cmd += ["--prefix", self.prefix] * bool(getattr(self, "prefix", None))
+        cmd += ["--index-url", self.index_url] * bool(getattr(self, "index_url", None))
+        subprocess.check_call(cmd)
+
+
+_ext = _extension_setup()
+_cmdclass = dict(_ext.pop("cmdclass", {}))
+_cmdclass["develop"] = develop
 
 setup(
     name="afnet_edge",
@@ -17,4 +113,6 @@ setup(
         "test": ["pytest", "av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib"],
     },
     entry_points={"console_scripts": ["afnet-edge=afnet_edge.cli:main"]},
+    cmdclass=_cmdclass,
+    **_ext,
 )

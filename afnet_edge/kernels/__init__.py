@@ -6,17 +6,63 @@
 * ``"torch"`` — the pure-PyTorch reference (always available, export-friendly);
 * ``"ext"``   — the compiled ``afnet_edge._C`` operators (error if the extension is not built);
 * ``"auto"``  — the extension when it is built, the reference otherwise.
+
+Both namespaces take the same optional keywords beyond the reference signatures (docs/kernels.md):
+``validate=True`` (check index values: in range; sorted and unique for ``focal_scatter`` — one host sync on CUDA,
+skipped while tracing; pass ``validate=False`` for indices from ``select_frames``), ``out=`` (preallocated result,
+no autograd) and, for ``focal_scatter``, ``inplace=True`` (write into ``residual``).
 """
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import torch
+
 from . import reference
+from ._common import needs_grad, to_out, validate_index
 
 BACKENDS = ("auto", "torch", "ext")
 _OP_NAMES = ("focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend", "select_frames")
 
-_TORCH = SimpleNamespace(name="torch", **{n: getattr(reference, n) for n in _OP_NAMES})
+
+# The reference ops with the extension's keywords.
+def _focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, *, validate: bool = True,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+    if validate:
+        validate_index(index, x.shape[0], sorted_unique=False)
+    return to_out(reference.focal_gather(x, index, num_frames, shift), out, x)
+
+
+def _focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, const: torch.Tensor | None,
+                   relu: bool, *, validate: bool = True, inplace: bool = False,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
+    if validate:
+        validate_index(index, residual.shape[0], sorted_unique=True)
+    if inplace and out is not None:
+        raise ValueError("focal_scatter: pass either inplace=True or out=, not both")
+    res = reference.focal_scatter(residual, y, index, const, relu)
+    if inplace and not needs_grad(residual, y, const):
+        return residual.copy_(res)
+    return to_out(res, out, residual, y, const)
+
+
+def _ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+    return to_out(reference.ample_fuse_pool(xl, xb), out, xl, xb)
+
+
+def _ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
+    return to_out(reference.ample_fuse_blend(xl, xb, a, relu), out, xl, xb, a)
+
+
+def _select_frames(logits: torch.Tensor, mode: str, k: int = 0, *, out=None):
+    res = reference.select_frames(logits, mode, k)
+    return res if out is None else tuple(to_out(r, o) for r, o in zip(res, out))
+
+
+_TORCH = SimpleNamespace(name="torch", focal_gather=_focal_gather, focal_scatter=_focal_scatter,
+                         ample_fuse_pool=_ample_fuse_pool, ample_fuse_blend=_ample_fuse_blend,
+                         select_frames=_select_frames)
 
 
 def extension_available() -> bool:

@@ -1,0 +1,378 @@
+"""The compiled ops ``torch.ops.afnet_edge.*`` (extension ``afnet_edge._C``): Python entry points, fake kernels
+(for torch.compile / torch.export) and autograd formulas, one block per op. Semantics: :mod:`.reference`.
+
+``AVAILABLE`` says whether ``afnet_edge._C`` was imported and its operators registered; ``OPS`` is the namespace
+``afnet_edge.kernels.ops("ext")`` returns. On a device for which the extension has no kernels (e.g. CUDA tensors with a
+CPU-only build) the entry points fall back to the reference, so ``ops("auto")`` always works.
+
+Validation policy (docs/kernels.md):
+
+* Shapes, dtypes, devices are checked by every implementation (C++ and fake kernels): ``ValueError`` / ``TypeError``.
+* Index *values* are checked by the Python entry points when ``validate=True`` (the default): in range for
+  ``focal_gather`` (any order, duplicates allowed), in range + strictly increasing for ``focal_scatter``. This costs
+  one device→host sync on CUDA, so the model passes ``validate=False`` for indices that come from
+  ``select_frames``. It is skipped while tracing (torch.compile / export / fake tensors).
+* The kernels never read out of bounds whatever the index values: ``focal_gather`` zero-fills a frame whose index is
+  outside ``[0, N)``, ``focal_scatter`` ignores list entries that match no frame (binary search over the list).
+* Non-contiguous inputs are copied to contiguous NCHW first; outputs are contiguous.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+
+from . import reference
+from ._common import check_out as _check_out
+from ._common import needs_grad as _needs_grad
+from ._common import no_grad_for_out as _no_grad_for_out
+from ._common import to_out as _to_out
+from ._common import validate_index as _validate_index
+
+__all__ = ["AVAILABLE", "OPS", "focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend",
+           "select_frames", "has_kernels", "import_error"]
+
+try:
+    from .. import _C  # noqa: F401  (loading the library registers torch.ops.afnet_edge.*)
+except (ImportError, OSError) as _exc:  # not built, or built against another torch
+    _IMPORT_ERROR: Exception | None = _exc
+    AVAILABLE = False
+else:
+    _IMPORT_ERROR = None
+    AVAILABLE = hasattr(torch.ops, "afnet_edge") and hasattr(torch.ops.afnet_edge, "focal_gather")
+
+_LIB = "afnet_edge"
+
+
+def import_error() -> Exception | None:
+    """Why ``afnet_edge._C`` could not be imported (None when it was)."""
+    return _IMPORT_ERROR
+
+
+def has_kernels(device: str | torch.device) -> bool:
+    """True when the extension has kernels for ``device``'s type ("cpu", "cuda"; "meta" always via fake kernels)."""
+    if not AVAILABLE:
+        return False
+    dtype = torch.device(device).type
+    if dtype == "meta":
+        return True
+    key = {"cpu": "CPU", "cuda": "CUDA"}.get(dtype)
+    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(f"{_LIB}::focal_gather", key)
+
+
+def _upsample_backward(g: torch.Tensor, in_hw: tuple[int, int]) -> torch.Tensor:
+    """Adjoint of reference.upsample_nearest (legacy nearest, (h, w) -> g's (H, W)): sums g over each source pixel."""
+    n, c, hh, ww = g.shape
+    if (hh, ww) == tuple(in_hw):
+        return g
+    return torch.ops.aten.upsample_nearest2d_backward(g, [hh, ww], [n, c, in_hw[0], in_hw[1]], None, None)
+
+
+def _relu_grad(g: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return torch.where(out > 0, g, torch.zeros_like(g))
+
+
+# Mirrors of the C++ argument checks (csrc/ops/checks.h), used by the fake kernels so that tracing fails the same way.
+_FLOATS = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def _check_float(t: torch.Tensor, name: str) -> None:
+    if t.dtype not in _FLOATS:
+        raise TypeError(f"{name} must be float32, float16, bfloat16 or float64, got {t.dtype}")
+
+
+def _check_same(a: torch.Tensor, an: str, b: torch.Tensor, bn: str) -> None:
+    if a.dtype != b.dtype:
+        raise TypeError(f"{bn} must have the dtype of {an} ({a.dtype}), got {b.dtype}")
+    if a.device != b.device:
+        raise ValueError(f"{bn} must be on the device of {an} ({a.device}), got {b.device}")
+
+
+def _check_index_tensor(index: torch.Tensor, x: torch.Tensor) -> None:
+    if index.dtype != torch.int64:
+        raise TypeError(f"index must be int64, got {index.dtype}")
+    if index.dim() != 1:
+        raise ValueError(f"index must be 1-D (K,), got shape {tuple(index.shape)}")
+    if index.device != x.device:
+        raise ValueError(f"index must be on the device of x ({x.device}), got {index.device}")
+
+
+def _check_ample(xl: torch.Tensor, xb: torch.Tensor) -> None:
+    if xl.dim() != 4 or xb.dim() != 4:
+        raise ValueError(f"xl and xb must be (N, C, h, w) and (N, C, H, W), got {tuple(xl.shape)} and {tuple(xb.shape)}")
+    _check_float(xb, "xb")
+    _check_same(xb, "xb", xl, "xl")
+    if xl.shape[:2] != xb.shape[:2]:
+        raise ValueError(f"xl and xb must agree in (N, C), got {tuple(xl.shape)} and {tuple(xb.shape)}")
+    if min(xl.shape[2], xl.shape[3], xb.shape[2], xb.shape[3]) <= 0:
+        raise ValueError(f"spatial sizes must be positive, got xl {tuple(xl.shape)} and xb {tuple(xb.shape)}")
+    if xl.shape[2] + xl.shape[3] > 8192:
+        raise ValueError(f"xl's h + w must be <= 8192, got {tuple(xl.shape)}")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# focal_gather
+def focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, *,
+                 validate: bool = True, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Compact batch ``(K, C, H, W)`` of frames ``index`` (int64 ``(K,)``) of ``x`` ``(N, C, H, W)``, TSM-shifted
+    (spec §5, clips of ``num_frames``) if ``shift``. ``validate`` checks that the indices are in ``[0, N)``;
+    ``out`` (contiguous ``(K, C, H, W)``, no autograd) receives the result."""
+    if validate:
+        _validate_index(index, x.shape[0], sorted_unique=False)
+    if not has_kernels(x.device):
+        return _to_out(reference.focal_gather(x, index, num_frames, shift), out, x)
+    if out is not None:
+        _no_grad_for_out(x)
+        torch.ops.afnet_edge.focal_gather.out(x, index, num_frames, shift, out=out)
+        return out
+    return torch.ops.afnet_edge.focal_gather(x, index, num_frames, shift)
+
+
+if AVAILABLE:
+    @torch.library.register_fake(f"{_LIB}::focal_gather")
+    def _focal_gather_fake(x, index, num_frames, shift):
+        if x.dim() != 4:
+            raise ValueError(f"x must be (N, C, H, W), got shape {tuple(x.shape)}")
+        _check_float(x, "x")
+        _check_index_tensor(index, x)
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        torch._check(x.shape[0] % num_frames == 0,
+                     lambda: f"the frame count N = {x.shape[0]} must be a multiple of num_frames = {num_frames}")
+        return x.new_empty((index.shape[0], *x.shape[1:]))
+
+    @torch.library.register_fake(f"{_LIB}::focal_gather.out")
+    def _focal_gather_out_fake(x, index, num_frames, shift, *, out):
+        _check_out(out, _focal_gather_fake(x, index, num_frames, shift))
+
+    def _focal_gather_setup(ctx, inputs, output):
+        x, index, num_frames, shift = inputs
+        ctx.save_for_backward(index)
+        ctx.x_shape, ctx.num_frames, ctx.shift = tuple(x.shape), num_frames, shift
+
+    def _focal_gather_backward(ctx, g):
+        (index,) = ctx.saved_tensors
+        n, c, h, w = ctx.x_shape
+        if not ctx.shift:
+            return g.new_zeros((n, c, h, w)).index_add(0, index, g), None, None, None
+        fold, t = c // 8, index % ctx.num_frames
+        keep_next = (t < ctx.num_frames - 1).to(g.dtype).view(-1, 1, 1, 1)
+        keep_prev = (t > 0).to(g.dtype).view(-1, 1, 1, 1)
+        nxt, prv = torch.clamp(index + 1, max=n - 1), torch.clamp(index - 1, min=0)
+        ga = g.new_zeros((n, fold, h, w)).index_add(0, nxt, g[:, :fold] * keep_next)
+        gb = g.new_zeros((n, fold, h, w)).index_add(0, prv, g[:, fold:2 * fold] * keep_prev)
+        gc = g.new_zeros((n, c - 2 * fold, h, w)).index_add(0, index, g[:, 2 * fold:])
+        return torch.cat([ga, gb, gc], dim=1), None, None, None
+
+    torch.library.register_autograd(f"{_LIB}::focal_gather", _focal_gather_backward,
+                                    setup_context=_focal_gather_setup)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# focal_scatter
+def focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, const: torch.Tensor | None,
+                  relu: bool, *, validate: bool = True, inplace: bool = False,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+    """``(N, C, H, W)``: ``φ(residual[f] + (y[k] if index[k] == f else const))`` (const ``(C, H, W)`` or None = 0).
+
+    ``index`` must be sorted ascending and unique (checked when ``validate``). ``inplace=True`` writes into
+    ``residual`` and returns it (ignored, i.e. out of place, when autograd needs the inputs); ``out`` (contiguous
+    ``(N, C, H, W)``, no autograd) receives the result.
+    """
+    if validate:
+        _validate_index(index, residual.shape[0], sorted_unique=True)
+    if inplace and out is not None:
+        raise ValueError("focal_scatter: pass either inplace=True or out=, not both")
+    inplace = inplace and not _needs_grad(residual, y, const)
+    if not has_kernels(residual.device):
+        res = reference.focal_scatter(residual, y, index, const, relu)
+        return residual.copy_(res) if inplace else _to_out(res, out, residual, y, const)
+    if inplace:
+        torch.ops.afnet_edge.focal_scatter_(residual, y, index, const, relu)
+        return residual
+    if out is not None:
+        _no_grad_for_out(residual, y, const)
+        torch.ops.afnet_edge.focal_scatter.out(residual, y, index, const, relu, out=out)
+        return out
+    return torch.ops.afnet_edge.focal_scatter(residual, y, index, const, relu)
+
+
+def _check_focal_scatter(residual, y, index, const_map):
+    if residual.dim() != 4:
+        raise ValueError(f"residual must be (N, C, H, W), got shape {tuple(residual.shape)}")
+    _check_float(residual, "residual")
+    if y.dim() != 4 or y.shape[1:] != residual.shape[1:]:
+        raise ValueError(f"y must be (K, C, H, W) with (C, H, W) of residual {tuple(residual.shape[1:])}, "
+                         f"got {tuple(y.shape)}")
+    _check_same(residual, "residual", y, "y")
+    _check_index_tensor(index, residual)
+    torch._check(index.shape[0] == y.shape[0],
+                 lambda: f"index must have one entry per frame of y ({y.shape[0]}), got {index.shape[0]}")
+    if const_map is not None:
+        if const_map.shape != residual.shape[1:]:
+            raise ValueError(f"const must be (C, H, W) = {tuple(residual.shape[1:])}, got {tuple(const_map.shape)}")
+        _check_same(residual, "residual", const_map, "const")
+
+
+if AVAILABLE:
+    @torch.library.register_fake(f"{_LIB}::focal_scatter")
+    def _focal_scatter_fake(residual, y, index, const_map, relu):
+        _check_focal_scatter(residual, y, index, const_map)
+        return torch.empty_like(residual, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake(f"{_LIB}::focal_scatter.out")
+    def _focal_scatter_out_fake(residual, y, index, const_map, relu, *, out):
+        _check_out(out, _focal_scatter_fake(residual, y, index, const_map, relu))
+
+    @torch.library.register_fake(f"{_LIB}::focal_scatter_")
+    def _focal_scatter_inplace_fake(residual, y, index, const_map, relu):
+        _check_focal_scatter(residual, y, index, const_map)
+
+    def _focal_scatter_setup(ctx, inputs, output):
+        residual, y, index, const_map, relu = inputs
+        ctx.relu, ctx.has_const = relu, const_map is not None
+        ctx.save_for_backward(index, output if relu else None)
+
+    def _focal_scatter_backward(ctx, g):
+        index, out = ctx.saved_tensors
+        if ctx.relu:
+            g = _relu_grad(g, out)
+        g_y = g.index_select(0, index)
+        g_const = None
+        if ctx.has_const:  # sum over the unselected frames
+            w = torch.ones(g.shape[0], dtype=g.dtype, device=g.device).index_fill(0, index, 0)
+            g_const = (g * w.view(-1, 1, 1, 1)).sum(0)
+        return g, g_y, None, g_const, None
+
+    torch.library.register_autograd(f"{_LIB}::focal_scatter", _focal_scatter_backward,
+                                    setup_context=_focal_scatter_setup)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# ample_fuse_pool
+def ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``(N, C)`` per-frame, per-channel mean of ``up(xl) + xb``; ``xl`` ``(N, C, h, w)``, ``xb`` ``(N, C, H, W)``,
+    ``up`` = legacy nearest resize to ``(H, W)``. ``out``: contiguous ``(N, C)``, no autograd."""
+    if not has_kernels(xb.device):
+        return _to_out(reference.ample_fuse_pool(xl, xb), out, xl, xb)
+    if out is not None:
+        _no_grad_for_out(xl, xb)
+        torch.ops.afnet_edge.ample_fuse_pool.out(xl, xb, out=out)
+        return out
+    return torch.ops.afnet_edge.ample_fuse_pool(xl, xb)
+
+
+if AVAILABLE:
+    @torch.library.register_fake(f"{_LIB}::ample_fuse_pool")
+    def _ample_fuse_pool_fake(xl, xb):
+        _check_ample(xl, xb)
+        return xb.new_empty(xb.shape[:2])
+
+    @torch.library.register_fake(f"{_LIB}::ample_fuse_pool.out")
+    def _ample_fuse_pool_out_fake(xl, xb, *, out):
+        _check_out(out, _ample_fuse_pool_fake(xl, xb))
+
+    def _ample_fuse_pool_setup(ctx, inputs, output):
+        xl, xb = inputs
+        ctx.xl_hw, ctx.xb_shape = tuple(xl.shape[2:]), tuple(xb.shape)
+
+    def _ample_fuse_pool_backward(ctx, g):
+        n, c, hh, ww = ctx.xb_shape
+        g_full = (g / (hh * ww)).view(n, c, 1, 1).expand(n, c, hh, ww)
+        return _upsample_backward(g_full.contiguous(), ctx.xl_hw), g_full
+
+    torch.library.register_autograd(f"{_LIB}::ample_fuse_pool", _ample_fuse_pool_backward,
+                                    setup_context=_ample_fuse_pool_setup)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# ample_fuse_blend
+def ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
+                     out: torch.Tensor | None = None) -> torch.Tensor:
+    """``(N, C, H, W)``: ``act(a ⊙ up(xl) + (1 − a) ⊙ xb)`` with ``a`` ``(N, C)``; act = ReLU if ``relu``.
+    ``out``: contiguous ``(N, C, H, W)``, no autograd."""
+    if not has_kernels(xb.device):
+        return _to_out(reference.ample_fuse_blend(xl, xb, a, relu), out, xl, xb, a)
+    if out is not None:
+        _no_grad_for_out(xl, xb, a)
+        torch.ops.afnet_edge.ample_fuse_blend.out(xl, xb, a, relu, out=out)
+        return out
+    return torch.ops.afnet_edge.ample_fuse_blend(xl, xb, a, relu)
+
+
+if AVAILABLE:
+    @torch.library.register_fake(f"{_LIB}::ample_fuse_blend")
+    def _ample_fuse_blend_fake(xl, xb, a, relu):
+        _check_ample(xl, xb)
+        _check_same(xb, "xb", a, "a")
+        if a.dim() != 2 or a.shape != xb.shape[:2]:
+            raise ValueError(f"a must be (N, C) = {tuple(xb.shape[:2])}, got {tuple(a.shape)}")
+        return torch.empty_like(xb, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake(f"{_LIB}::ample_fuse_blend.out")
+    def _ample_fuse_blend_out_fake(xl, xb, a, relu, *, out):
+        _check_out(out, _ample_fuse_blend_fake(xl, xb, a, relu))
+
+    def _ample_fuse_blend_setup(ctx, inputs, output):
+        xl, xb, a, relu = inputs
+        ctx.relu = relu
+        ctx.save_for_backward(xl, xb, a, output if relu else None)
+
+    def _ample_fuse_blend_backward(ctx, g):
+        xl, xb, a, out = ctx.saved_tensors
+        if ctx.relu:
+            g = _relu_grad(g, out)
+        a4 = a.view(a.shape[0], a.shape[1], 1, 1)
+        up = reference.upsample_nearest(xl, tuple(xb.shape[-2:]))
+        g_xl = _upsample_backward(g * a4, tuple(xl.shape[-2:]))
+        g_xb = g * (1 - a4)
+        g_a = (g * (up - xb)).sum(dim=(2, 3))
+        return g_xl, g_xb, g_a, None
+
+    torch.library.register_autograd(f"{_LIB}::ample_fuse_blend", _ample_fuse_blend_backward,
+                                    setup_context=_ample_fuse_blend_setup)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# select_frames
+def select_frames(logits: torch.Tensor, mode: str, k: int = 0, *,
+                  out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None):
+    """``(index, counts, mask)`` for navigation logits ``(L, B, T, 2)``, computed on the logits' device without a
+    host sync (see :func:`afnet_edge.kernels.reference.select_frames` for the format). ``out``: a preallocated
+    ``(index, counts, mask)`` triple of the exact shapes and dtypes."""
+    if not has_kernels(logits.device):
+        res = reference.select_frames(logits, mode, k)
+        if out is None:
+            return res
+        return tuple(_to_out(r, o) for r, o in zip(res, out))
+    if out is not None:
+        index, counts, mask = out
+        torch.ops.afnet_edge.select_frames.out(logits, mode, k, index=index, counts=counts, mask=mask)
+        return index, counts, mask
+    return torch.ops.afnet_edge.select_frames(logits, mode, k)
+
+
+if AVAILABLE:
+    @torch.library.register_fake(f"{_LIB}::select_frames")
+    def _select_frames_fake(logits, mode, k):
+        if logits.dim() != 4 or logits.shape[3] != 2:
+            raise ValueError(f"logits must be (L, B, T, 2), got shape {tuple(logits.shape)}")
+        _check_float(logits, "logits")
+        if mode not in ("threshold", "topk"):
+            raise ValueError(f"mode must be 'threshold' or 'topk', got {mode!r}")
+        L, B, T, _ = logits.shape
+        if mode == "topk" and not 0 <= k <= T:
+            raise ValueError(f"k must be in [0, T={T}], got {k}")
+        m = B * k if mode == "topk" else B * T
+        return (logits.new_empty((L, m), dtype=torch.int64), logits.new_empty((L,), dtype=torch.int64),
+                logits.new_empty((L, B, T)))
+
+    @torch.library.register_fake(f"{_LIB}::select_frames.out")
+    def _select_frames_out_fake(logits, mode, k, *, index, counts, mask):
+        for o, r in zip((index, counts, mask), _select_frames_fake(logits, mode, k)):
+            _check_out(o, r)
+
+
+OPS = SimpleNamespace(name="ext", focal_gather=focal_gather, focal_scatter=focal_scatter,
+                      ample_fuse_pool=ample_fuse_pool, ample_fuse_blend=ample_fuse_blend,
+                      select_frames=select_frames)

@@ -1,0 +1,97 @@
+// Argument checks shared by the CPU and CUDA implementations of the afnet_edge ops (the Python fake kernels mirror
+// them). Shapes and values raise ValueError, dtypes TypeError. Index *values* (range, order) are checked in Python
+// (validate=True); the kernels additionally never read out of bounds whatever the index values are.
+#pragma once
+
+#include <string>
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+namespace afn_ops {
+
+inline bool supported_float(at::ScalarType t) {
+  return t == at::kFloat || t == at::kHalf || t == at::kBFloat16 || t == at::kDouble;
+}
+
+inline void check_float(const at::Tensor& t, const char* name) {
+  TORCH_CHECK_TYPE(supported_float(t.scalar_type()), name, " must be float32, float16, bfloat16 or float64, got ",
+                   t.scalar_type());
+}
+
+inline void check_same(const at::Tensor& a, const char* an, const at::Tensor& b, const char* bn) {
+  TORCH_CHECK_TYPE(a.scalar_type() == b.scalar_type(), bn, " must have the dtype of ", an, " (", a.scalar_type(),
+                   "), got ", b.scalar_type());
+  TORCH_CHECK_VALUE(a.device() == b.device(), bn, " must be on the device of ", an, " (", a.device(), "), got ",
+                    b.device());
+}
+
+inline void check_index(const at::Tensor& index, const at::Tensor& x) {
+  TORCH_CHECK_TYPE(index.scalar_type() == at::kLong, "index must be int64, got ", index.scalar_type());
+  TORCH_CHECK_VALUE(index.dim() == 1, "index must be 1-D (K,), got shape ", index.sizes());
+  TORCH_CHECK_VALUE(index.device() == x.device(), "index must be on the device of x (", x.device(), "), got ",
+                    index.device());
+}
+
+inline void check_focal_gather(const at::Tensor& x, const at::Tensor& index, int64_t num_frames) {
+  TORCH_CHECK_VALUE(x.dim() == 4, "x must be (N, C, H, W), got shape ", x.sizes());
+  check_float(x, "x");
+  check_index(index, x);
+  TORCH_CHECK_VALUE(num_frames >= 1, "num_frames must be >= 1, got ", num_frames);
+  TORCH_CHECK_VALUE(x.size(0) % num_frames == 0, "the frame count N = ", x.size(0),
+                    " must be a multiple of num_frames = ", num_frames);
+  TORCH_CHECK_VALUE(index.size(0) == 0 || x.size(0) > 0, "index selects frames from an empty x");
+}
+
+inline void check_focal_scatter(const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
+                                const std::optional<at::Tensor>& const_map) {
+  TORCH_CHECK_VALUE(residual.dim() == 4, "residual must be (N, C, H, W), got shape ", residual.sizes());
+  check_float(residual, "residual");
+  TORCH_CHECK_VALUE(y.dim() == 4 && y.sizes().slice(1) == residual.sizes().slice(1),
+                    "y must be (K, C, H, W) with (C, H, W) of residual ", residual.sizes().slice(1), ", got ",
+                    y.sizes());
+  check_same(residual, "residual", y, "y");
+  check_index(index, residual);
+  TORCH_CHECK_VALUE(index.size(0) == y.size(0), "index must have one entry per frame of y (", y.size(0), "), got ",
+                    index.size(0));
+  TORCH_CHECK_VALUE(index.size(0) <= residual.size(0), "index has more entries (", index.size(0),
+                    ") than there are frames (", residual.size(0), ")");
+  if (const_map.has_value()) {
+    TORCH_CHECK_VALUE(const_map->sizes() == residual.sizes().slice(1), "const must be (C, H, W) = ",
+                      residual.sizes().slice(1), ", got ", const_map->sizes());
+    check_same(residual, "residual", *const_map, "const");
+  }
+}
+
+inline void check_ample(const at::Tensor& xl, const at::Tensor& xb) {
+  TORCH_CHECK_VALUE(xl.dim() == 4 && xb.dim() == 4, "xl and xb must be (N, C, h, w) and (N, C, H, W), got ",
+                    xl.sizes(), " and ", xb.sizes());
+  check_float(xb, "xb");
+  check_same(xb, "xb", xl, "xl");
+  TORCH_CHECK_VALUE(xl.size(0) == xb.size(0) && xl.size(1) == xb.size(1), "xl and xb must agree in (N, C), got ",
+                    xl.sizes(), " and ", xb.sizes());
+  TORCH_CHECK_VALUE(xl.size(2) > 0 && xl.size(3) > 0 && xb.size(2) > 0 && xb.size(3) > 0,
+                    "spatial sizes must be positive, got xl ", xl.sizes(), " and xb ", xb.sizes());
+  TORCH_CHECK_VALUE(xl.size(2) + xl.size(3) <= 8192, "xl's h + w must be <= 8192, got ", xl.sizes());
+}
+
+inline void check_ample_blend(const at::Tensor& xl, const at::Tensor& xb, const at::Tensor& a) {
+  check_ample(xl, xb);
+  check_same(xb, "xb", a, "a");
+  TORCH_CHECK_VALUE(a.dim() == 2 && a.size(0) == xb.size(0) && a.size(1) == xb.size(1), "a must be (N, C) = (",
+                    xb.size(0), ", ", xb.size(1), "), got ", a.sizes());
+}
+
+// Returns true for topk.
+inline bool check_select_frames(const at::Tensor& logits, const std::string& mode, int64_t k) {
+  TORCH_CHECK_VALUE(logits.dim() == 4 && logits.size(3) == 2, "logits must be (L, B, T, 2), got shape ",
+                    logits.sizes());
+  check_float(logits, "logits");
+  TORCH_CHECK_VALUE(mode == "threshold" || mode == "topk", "mode must be 'threshold' or 'topk', got '", mode, "'");
+  TORCH_CHECK_VALUE(logits.size(2) <= 1024, "select_frames supports T <= 1024 frames per clip, got ", logits.size(2));
+  const bool topk = mode == "topk";
+  if (topk) TORCH_CHECK_VALUE(k >= 0 && k <= logits.size(2), "k must be in [0, T=", logits.size(2), "], got ", k);
+  return topk;
+}
+
+}  // namespace afn_ops

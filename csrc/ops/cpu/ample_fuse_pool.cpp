@@ -1,0 +1,29 @@
+// CPU implementation of afnet_edge::ample_fuse_pool (and its .out overload): the CPU twin in csrc/kernels/ample_fuse_pool_cpu.cpp.
+#include <torch/library.h>
+
+#include "../dispatch.h"
+#include "../ops_impl.h"
+
+namespace afn_ops {
+namespace {
+
+// Runs the CPU twin for the tensor's dtype.
+const auto launch = [](const afn::AmpleFusePoolParams& p, at::ScalarType t) {
+  dispatch_cpu(t, [&](auto tag) { check_status(afn::ample_fuse_pool_cpu<typename decltype(tag)::type>(p), "ample_fuse_pool"); });
+};
+
+at::Tensor ample_fuse_pool_cpu(const at::Tensor& xl, const at::Tensor& xb) {
+  return ample_fuse_pool_impl(xl, xb, nullptr, launch);
+}
+
+void ample_fuse_pool_out_cpu(const at::Tensor& xl, const at::Tensor& xb, at::Tensor& out) {
+  ample_fuse_pool_impl(xl, xb, &out, launch);
+}
+
+}  // namespace
+}  // namespace afn_ops
+
+TORCH_LIBRARY_IMPL(afnet_edge, CPU, m) {
+  m.impl("ample_fuse_pool", &afn_ops::ample_fuse_pool_cpu);
+  m.impl("ample_fuse_pool.out", &afn_ops::ample_fuse_pool_out_cpu);
+}

@@ -1,0 +1,41 @@
+// The one place where afnet_edge's operator schemas are written (namespace afnet_edge). Device implementations
+// register themselves from csrc/ops/cpu and csrc/ops/cuda; fake (meta) kernels and autograd formulas live in Python
+// (afnet_edge/kernels/ext.py), which torch imports when it needs them (set_python_module).
+//
+// Semantics: afnet_edge/kernels/reference.py. Index lists are int64; focal_scatter needs them sorted and unique.
+#include <Python.h>
+#include <torch/library.h>
+
+TORCH_LIBRARY(afnet_edge, m) {
+  m.set_python_module("afnet_edge.kernels.ext");
+  // Each op also has an `.out` overload writing into preallocated, contiguous outputs of the exact shape. They return
+  // nothing (a returned alias of a mutated input cannot be functionalized for torch.compile / export).
+  // (N, C, H, W), (K,) -> (K, C, H, W)
+  m.def("focal_gather(Tensor x, Tensor index, int num_frames, bool shift) -> Tensor");
+  m.def("focal_gather.out(Tensor x, Tensor index, int num_frames, bool shift, *, Tensor(a!) out) -> ()");
+  // (N, C, H, W), (K, C, H, W), (K,), (C, H, W)? -> (N, C, H, W)
+  m.def("focal_scatter(Tensor residual, Tensor y, Tensor index, Tensor? const_map, bool relu) -> Tensor");
+  m.def("focal_scatter.out(Tensor residual, Tensor y, Tensor index, Tensor? const_map, bool relu, *, "
+        "Tensor(a!) out) -> ()");
+  // the same, written into `residual`
+  m.def("focal_scatter_(Tensor(a!) residual, Tensor y, Tensor index, Tensor? const_map, bool relu) -> ()");
+  // (N, C, h, w), (N, C, H, W) -> (N, C)
+  m.def("ample_fuse_pool(Tensor xl, Tensor xb) -> Tensor");
+  m.def("ample_fuse_pool.out(Tensor xl, Tensor xb, *, Tensor(a!) out) -> ()");
+  // (N, C, h, w), (N, C, H, W), (N, C) -> (N, C, H, W)
+  m.def("ample_fuse_blend(Tensor xl, Tensor xb, Tensor a, bool relu) -> Tensor");
+  m.def("ample_fuse_blend.out(Tensor xl, Tensor xb, Tensor a, bool relu, *, Tensor(a!) out) -> ()");
+  // (L, B, T, 2) -> index (L, M), counts (L,), mask (L, B, T); selection: "threshold" | "topk" (the reference's
+  // `mode`; not named so here because auto_functionalized reserves the keyword `mode`)
+  m.def("select_frames(Tensor logits, str selection, int k) -> (Tensor, Tensor, Tensor)");
+  m.def("select_frames.out(Tensor logits, str selection, int k, *, Tensor(a!) index, Tensor(b!) counts, "
+        "Tensor(c!) mask) -> ()");
+}
+
+// `import afnet_edge._C` loads this library, which runs the registrations above; the module itself is empty.
+extern "C" PyObject* PyInit__C(void) {
+  static struct PyModuleDef module_def = {
+      PyModuleDef_HEAD_INIT, "_C", "afnet_edge compiled operators (torch.ops.afnet_edge)", -1, nullptr, nullptr, nullptr,
+      nullptr, nullptr};
+  return PyModule_Create(&module_def);
+}
