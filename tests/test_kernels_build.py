@@ -68,3 +68,21 @@ def test_kernels_fall_back_to_the_reference_without_the_extension():
     """)
     res = _run(["-c", code])
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+def test_benchmark_refuses_without_cuda():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the benchmark would run")
+    res = _run(["benchmarks/bench_kernels.py"])
+    assert res.returncode == 2
+    assert "no CUDA device" in res.stderr and "nothing was measured" in res.stderr
+
+
+def test_benchmark_smoke_run_on_cpu():
+    from afnet_edge.kernels import ext
+    if not ext.AVAILABLE:
+        pytest.skip("afnet_edge._C not built")
+    res = _run(["benchmarks/bench_kernels.py", "--smoke"])
+    assert res.returncode == 0, res.stderr
+    assert "smoke run on CPU done" in res.stdout and "select_frames" in res.stdout

@@ -18,6 +18,7 @@ Validation policy (docs/kernels.md):
 """
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 import torch
@@ -51,12 +52,16 @@ def import_error() -> Exception | None:
 
 def has_kernels(device: str | torch.device) -> bool:
     """True when the extension has kernels for ``device``'s type ("cpu", "cuda"; "meta" always via fake kernels)."""
+    return _has_kernels(torch.device(device).type)
+
+
+@functools.lru_cache(maxsize=None)
+def _has_kernels(device_type: str) -> bool:
     if not AVAILABLE:
         return False
-    dtype = torch.device(device).type
-    if dtype == "meta":
+    if device_type == "meta":
         return True
-    key = {"cpu": "CPU", "cuda": "CUDA"}.get(dtype)
+    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
     return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(f"{_LIB}::focal_gather", key)
 
 
@@ -108,6 +113,9 @@ def _check_ample(xl: torch.Tensor, xb: torch.Tensor) -> None:
         raise ValueError(f"spatial sizes must be positive, got xl {tuple(xl.shape)} and xb {tuple(xb.shape)}")
     if xl.shape[2] + xl.shape[3] > 8192:
         raise ValueError(f"xl's h + w must be <= 8192, got {tuple(xl.shape)}")
+    if max(xb.shape[2] * xb.shape[3], xl.shape[2] * xl.shape[3]) >= 2**31:
+        raise ValueError(f"spatial planes must have fewer than 2^31 elements, got xl {tuple(xl.shape)} and xb "
+                         f"{tuple(xb.shape)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------------

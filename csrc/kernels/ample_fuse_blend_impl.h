@@ -8,6 +8,7 @@ namespace afn {
 
 inline bool ample_fuse_blend_args_ok(const AmpleFuseBlendParams& p) {
   if (p.NC < 0 || p.h < 1 || p.w < 1 || p.H < 1 || p.W < 1) return false;
+  if (p.H * p.W >= (int64_t(1) << 31) || p.h * p.w >= (int64_t(1) << 31)) return false;
   if (p.NC > 0 && (p.xl == nullptr || p.xb == nullptr || p.a == nullptr || p.out == nullptr)) return false;
   return true;
 }
@@ -25,7 +26,9 @@ template <typename T, int V>
 AFN_HD void ample_blend_vec(const AmpleFuseBlendParams& p, int64_t plane, typename Num<T>::acc_t a, int64_t e) {
   using acc_t = typename Num<T>::acc_t;
   const int64_t HW = p.H * p.W;
-  const int64_t i = e / p.W, j0 = e - i * p.W;
+  // In-plane coordinates in 32 bits (H·W < 2^31 is checked): one 32-bit division per vector, not a 64-bit one.
+  const uint32_t e32 = static_cast<uint32_t>(e), W32 = static_cast<uint32_t>(p.W);
+  const uint32_t i = e32 / W32, j0 = e32 - i * W32;
   const T* xl_row = static_cast<const T*>(p.xl) + plane * (p.h * p.w) + nearest_src(i, p.h, p.H) * p.w;
   const Vec<T, V> b = load_vec<T, V>(static_cast<const T*>(p.xb) + plane * HW + e);
   const acc_t one_minus_a = acc_t(1) - a;

@@ -18,7 +18,8 @@ __device__ __forceinline__ A warp_sum(A v) {
 }
 
 template <typename T, int V, int LANES>
-__global__ void __launch_bounds__(kThreads) ample_fuse_pool_kernel(const AmpleFusePoolParams p, const AmplePoolPlan pl) {
+__global__ void __launch_bounds__(kThreads)
+    ample_fuse_pool_kernel(const AmpleFusePoolParams p, const AmplePoolPlan pl) {
   using acc_t = typename Num<T>::acc_t;
   extern __shared__ int32_t wts[];  // h + w source weights, only when !pl.uniform
   __shared__ acc_t warp_sums[kThreads / 32];

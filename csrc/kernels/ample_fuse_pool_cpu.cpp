@@ -18,7 +18,8 @@ Status ample_fuse_pool_cpu(const AmpleFusePoolParams& p) {
     constexpr int V = decltype(vw)::value;
     for (int64_t plane = 0; plane < p.NC; ++plane) {
       acc_t total = acc_t(0);
-      for (int64_t lane = 0; lane < lanes; ++lane) total += pool_lane_partial<T, V>(p, pl, wts.data(), plane, lane, lanes);
+      for (int64_t lane = 0; lane < lanes; ++lane)
+        total += pool_lane_partial<T, V>(p, pl, wts.data(), plane, lane, lanes);
       T out = pool_finish<T>(total, p);
       store1(static_cast<T*>(p.out) + plane, out);
     }

@@ -13,15 +13,16 @@ namespace afn {
 inline bool ample_fuse_pool_args_ok(const AmpleFusePoolParams& p) {
   if (p.NC < 0 || p.h < 1 || p.w < 1 || p.H < 1 || p.W < 1) return false;
   if (p.h + p.w > kAmplePoolMaxWeights) return false;
+  if (p.H * p.W >= (int64_t(1) << 31) || p.h * p.w >= (int64_t(1) << 31)) return false;
   if (p.NC > 0 && (p.xl == nullptr || p.xb == nullptr || p.out == nullptr)) return false;
   return true;
 }
 
 struct AmplePoolPlan {
-  int vec;        // V for xb (V | H·W, pointers aligned)
-  bool xl_vec;    // xl read with the same V (V | h·w, aligned, and — for per-pixel weights — V | w)
-  bool uniform;   // every source pixel has weight (H/h)·(W/w): the exact ×1 / ×2 resizes
-  int64_t wuni;   // that weight
+  int vec;       // V for xb (V | H·W, pointers aligned)
+  bool xl_vec;   // xl read with the same V (V | h·w, aligned, and — for per-pixel weights — V | w)
+  bool uniform;  // every source pixel has weight (H/h)·(W/w): the exact ×1 / ×2 resizes
+  int64_t wuni;  // that weight
 };
 
 template <typename T>
@@ -68,7 +69,8 @@ AFN_HD typename Num<T>::acc_t pool_lane_partial(const AmpleFusePoolParams& p, co
         AFN_UNROLL
         for (int q = 0; q < V; ++q) sl += Num<T>::to_acc(v.v[q]);
       } else {  // V | w: the vector lies in row r, columns s0 .. s0+V−1
-        const int64_t r = (i * V) / p.w, s0 = i * V - r * p.w;
+        const uint32_t r = static_cast<uint32_t>(i * V) / static_cast<uint32_t>(p.w);  // 32-bit: h·w < 2^31
+        const int64_t s0 = i * V - static_cast<int64_t>(r) * p.w;
         acc_t row = acc_t(0);
         AFN_UNROLL
         for (int q = 0; q < V; ++q) row += acc_t(wts[p.h + s0 + q]) * Num<T>::to_acc(v.v[q]);
@@ -81,7 +83,8 @@ AFN_HD typename Num<T>::acc_t pool_lane_partial(const AmpleFusePoolParams& p, co
       if (pl.uniform) {
         sl += v;
       } else {
-        const int64_t r = i / p.w, s = i - r * p.w;
+        const uint32_t r = static_cast<uint32_t>(i) / static_cast<uint32_t>(p.w);
+        const int64_t s = i - static_cast<int64_t>(r) * p.w;
         sl += acc_t(wts[r]) * acc_t(wts[p.h + s]) * v;
       }
     }

@@ -214,9 +214,7 @@ AFN_HD T zero_value() {
 // Vector width choice (host side, shared by the launchers and the CPU twins so both take the same path).
 // The widest of {16, 8} bytes (or 1 element) such that `granule` (the element count that must never be split, e.g.
 // H·W for the frame ops) is a multiple of V and every pointer is aligned to V·sizeof(T).
-inline bool is_aligned(const void* p, size_t bytes) {
-  return (reinterpret_cast<uintptr_t>(p) % bytes) == 0;
-}
+inline bool is_aligned(const void* p, size_t bytes) { return (reinterpret_cast<uintptr_t>(p) % bytes) == 0; }
 
 template <typename T>
 inline int pick_vec_width(int64_t granule, const void* const* ptrs, int nptrs) {

@@ -33,7 +33,7 @@ AFN_HD void focal_gather_vec(const FocalGatherParams& p, const FrameSources& s, 
   if (src >= 0) {
     v = load_vec<T, V>(static_cast<const T*>(p.x) + src * plane + e);
   } else {
-AFN_UNROLL
+    AFN_UNROLL
     for (int q = 0; q < V; ++q) v.v[q] = zero_value<T>();
   }
   store_vec<T, V>(static_cast<T*>(p.y) + k * plane + e, v);

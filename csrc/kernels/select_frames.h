@@ -22,7 +22,7 @@ struct SelectFramesParams {
   void* mask;          // (L, B, T) contiguous, logits' type
   int64_t L, B, T;
   SelectMode mode;
-  int64_t k;           // topk only, 0 <= k <= T
+  int64_t k;  // topk only, 0 <= k <= T
 };
 
 // Largest T the CUDA topk kernel handles (one clip's frames in one block).

@@ -6,19 +6,20 @@
 
 namespace afn {
 
+// Row width M of index.
+inline int64_t select_frames_width(const SelectFramesParams& p) {
+  return p.mode == SelectMode::kTopK ? p.B * p.k : p.B * p.T;
+}
+
 inline bool select_frames_args_ok(const SelectFramesParams& p) {
   if (p.L < 0 || p.B < 0 || p.T < 0) return false;
   if (p.mode != SelectMode::kThreshold && p.mode != SelectMode::kTopK) return false;
   if (p.mode == SelectMode::kTopK && (p.k < 0 || p.k > p.T)) return false;
   if (p.T > kSelectMaxFrames) return false;
   if (p.L > 0 && (p.counts == nullptr)) return false;
-  if (p.L * p.B * p.T > 0 && (p.logits == nullptr || p.index == nullptr || p.mask == nullptr)) return false;
+  if (p.L * p.B * p.T > 0 && (p.logits == nullptr || p.mask == nullptr)) return false;
+  if (p.L * select_frames_width(p) > 0 && p.index == nullptr) return false;
   return true;
-}
-
-// Row width M of index.
-inline int64_t select_frames_width(const SelectFramesParams& p) {
-  return p.mode == SelectMode::kTopK ? p.B * p.k : p.B * p.T;
 }
 
 template <typename T>

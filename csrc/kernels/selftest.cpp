@@ -141,8 +141,8 @@ void test_gather(int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, std::ve
       }
   char buf[200];
   std::snprintf(buf, sizeof buf, "focal_gather %s B=%lld T=%lld C=%lld H=%lld W=%lld K=%lld shift=%d off=%zu",
-                TypeName<T>::get(), (long long)B, (long long)Tn, (long long)C, (long long)H, (long long)W,
-                (long long)K, shift ? 1 : 0, off);
+                TypeName<T>::get(), (long long)B, (long long)Tn, (long long)C, (long long)H, (long long)W, (long long)K,
+                shift ? 1 : 0, off);
   report(ok, buf);
 }
 
@@ -174,7 +174,8 @@ void test_scatter(int64_t N, int64_t C, int64_t H, int64_t W, std::vector<int64_
     }
   }
   char buf[200];
-  std::snprintf(buf, sizeof buf, "focal_scatter %s N=%lld C=%lld H=%lld W=%lld K=%lld const=%d relu=%d inplace=%d off=%zu",
+  std::snprintf(buf, sizeof buf,
+                "focal_scatter %s N=%lld C=%lld H=%lld W=%lld K=%lld const=%d relu=%d inplace=%d off=%zu",
                 TypeName<T>::get(), (long long)N, (long long)C, (long long)H, (long long)W, (long long)K,
                 with_const ? 1 : 0, relu ? 1 : 0, inplace ? 1 : 0, off);
   report(ok, buf);
@@ -192,7 +193,8 @@ void test_pool(int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, size_t of
     double s = 0, sabs = 0;
     for (int64_t i = 0; i < H; ++i)
       for (int64_t j = 0; j < W; ++j) {
-        const double u = to_d(xl.at(static_cast<size_t>(pl * h * w + naive_nearest(i, h, H) * w + naive_nearest(j, w, W))));
+        const double u =
+            to_d(xl.at(static_cast<size_t>(pl * h * w + naive_nearest(i, h, H) * w + naive_nearest(j, w, W))));
         const double b = to_d(xb.at(static_cast<size_t>(pl * H * W + i * W + j)));
         s += u + b;
         sabs += std::fabs(u) + std::fabs(b);
@@ -223,16 +225,16 @@ void test_blend(int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, bool rel
     for (int64_t i = 0; i < H && ok; ++i)
       for (int64_t j = 0; j < W && ok; ++j) {
         const double aa = to_d(a.at(static_cast<size_t>(pl)));
-        const double u = to_d(xl.at(static_cast<size_t>(pl * h * w + naive_nearest(i, h, H) * w + naive_nearest(j, w, W))));
+        const double u =
+            to_d(xl.at(static_cast<size_t>(pl * h * w + naive_nearest(i, h, H) * w + naive_nearest(j, w, W))));
         const double b = to_d(xb.at(static_cast<size_t>(pl * H * W + i * W + j)));
         double want = aa * u + (1 - aa) * b;
         if (relu && want < 0) want = 0;
         ok = close(to_d(out.at(static_cast<size_t>(pl * H * W + i * W + j))), want, tol<T>(), tol<T>() * 4);
       }
   char buf[200];
-  std::snprintf(buf, sizeof buf, "ample_fuse_blend %s NC=%lld %lldx%lld->%lldx%lld relu=%d off=%zu",
-                TypeName<T>::get(), (long long)NC, (long long)h, (long long)w, (long long)H, (long long)W,
-                relu ? 1 : 0, off);
+  std::snprintf(buf, sizeof buf, "ample_fuse_blend %s NC=%lld %lldx%lld->%lldx%lld relu=%d off=%zu", TypeName<T>::get(),
+                (long long)NC, (long long)h, (long long)w, (long long)H, (long long)W, relu ? 1 : 0, off);
   report(ok, buf);
 }
 
@@ -284,7 +286,8 @@ void test_select(int64_t L, int64_t B, int64_t Tn, SelectMode mode, int64_t k, b
       const int64_t expect = i < static_cast<int64_t>(want.size()) ? want[static_cast<size_t>(i)] : N;
       ok = index[static_cast<size_t>(l * M + i)] == expect;
     }
-    for (int64_t n = 0; n < N && ok; ++n) ok = to_d(mask[static_cast<size_t>(l * N + n)]) == (selm[static_cast<size_t>(n)] ? 1.0 : 0.0);
+    for (int64_t n = 0; n < N && ok; ++n)
+      ok = to_d(mask[static_cast<size_t>(l * N + n)]) == (selm[static_cast<size_t>(n)] ? 1.0 : 0.0);
   }
   ok = ok && index[static_cast<size_t>(L * M)] == -7 && counts[static_cast<size_t>(L)] == -7;  // no write past the end
   char buf[200];
@@ -302,8 +305,9 @@ void test_conversions() {
     const uint16_t back = float_to_half(f);
     ok = std::isnan(f) ? (back & 0x7C00u) == 0x7C00u && (back & 0x3FFu) != 0 : back == b;
   }
-  ok = ok && float_to_half(1.0f + 1.0f / 2048) == 0x3C00 && float_to_half(1.0f + 3.0f / 2048) == 0x3C02;  // ties to even
-  ok = ok && float_to_half(65520.0f) == 0x7C00 && float_to_half(65519.0f) == 0x7BFF;                       // overflow
+  ok =
+      ok && float_to_half(1.0f + 1.0f / 2048) == 0x3C00 && float_to_half(1.0f + 3.0f / 2048) == 0x3C02;  // ties to even
+  ok = ok && float_to_half(65520.0f) == 0x7C00 && float_to_half(65519.0f) == 0x7BFF;                     // overflow
   ok = ok && float_to_bf16(1.0f + 1.0f / 256) == 0x3F80 && float_to_bf16(1.0f + 3.0f / 256) == 0x3F82;
   ok = ok && bf16_to_float(0x3F80) == 1.0f;
   report(ok, "half/bfloat16 conversions");
@@ -329,9 +333,14 @@ void run_cpu_suite() {
     test_scatter<T>(4, 3, 5, 1, {0, 3}, true, false, true, off);           // in place, odd sizes
     test_scatter<T>(4, 8, 2, 2, {-3, 2, 9}, true, true, false, off);       // out of range entries ignored
     // pool / blend: ×2, identity, general legacy-nearest (odd sizes, non-integer ratios, downsampling), big plane
-    for (auto s : std::vector<std::vector<int64_t>>{{7, 4, 4, 8, 8}, {5, 3, 3, 3, 3}, {4, 14, 14, 28, 28},
-                                                     {3, 3, 5, 7, 11}, {3, 7, 7, 14, 15}, {2, 5, 6, 3, 4},
-                                                     {2, 48, 48, 96, 96}, {3, 40, 30, 97, 101}})
+    for (auto s : std::vector<std::vector<int64_t>>{{7, 4, 4, 8, 8},
+                                                    {5, 3, 3, 3, 3},
+                                                    {4, 14, 14, 28, 28},
+                                                    {3, 3, 5, 7, 11},
+                                                    {3, 7, 7, 14, 15},
+                                                    {2, 5, 6, 3, 4},
+                                                    {2, 48, 48, 96, 96},
+                                                    {3, 40, 30, 97, 101}})
       test_pool<T>(s[0], s[1], s[2], s[3], s[4], off);
     for (bool relu : {false, true}) {
       test_blend<T>(6, 4, 4, 8, 8, relu, off);

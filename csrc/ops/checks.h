@@ -57,15 +57,15 @@ inline void check_focal_scatter(const at::Tensor& residual, const at::Tensor& y,
   TORCH_CHECK_VALUE(index.size(0) <= residual.size(0), "index has more entries (", index.size(0),
                     ") than there are frames (", residual.size(0), ")");
   if (const_map.has_value()) {
-    TORCH_CHECK_VALUE(const_map->sizes() == residual.sizes().slice(1), "const must be (C, H, W) = ",
-                      residual.sizes().slice(1), ", got ", const_map->sizes());
+    TORCH_CHECK_VALUE(const_map->sizes() == residual.sizes().slice(1),
+                      "const must be (C, H, W) = ", residual.sizes().slice(1), ", got ", const_map->sizes());
     check_same(residual, "residual", *const_map, "const");
   }
 }
 
 inline void check_ample(const at::Tensor& xl, const at::Tensor& xb) {
-  TORCH_CHECK_VALUE(xl.dim() == 4 && xb.dim() == 4, "xl and xb must be (N, C, h, w) and (N, C, H, W), got ",
-                    xl.sizes(), " and ", xb.sizes());
+  TORCH_CHECK_VALUE(xl.dim() == 4 && xb.dim() == 4, "xl and xb must be (N, C, h, w) and (N, C, H, W), got ", xl.sizes(),
+                    " and ", xb.sizes());
   check_float(xb, "xb");
   check_same(xb, "xb", xl, "xl");
   TORCH_CHECK_VALUE(xl.size(0) == xb.size(0) && xl.size(1) == xb.size(1), "xl and xb must agree in (N, C), got ",
@@ -73,6 +73,8 @@ inline void check_ample(const at::Tensor& xl, const at::Tensor& xb) {
   TORCH_CHECK_VALUE(xl.size(2) > 0 && xl.size(3) > 0 && xb.size(2) > 0 && xb.size(3) > 0,
                     "spatial sizes must be positive, got xl ", xl.sizes(), " and xb ", xb.sizes());
   TORCH_CHECK_VALUE(xl.size(2) + xl.size(3) <= 8192, "xl's h + w must be <= 8192, got ", xl.sizes());
+  TORCH_CHECK_VALUE(xb.size(2) * xb.size(3) < (int64_t(1) << 31) && xl.size(2) * xl.size(3) < (int64_t(1) << 31),
+                    "spatial planes must have fewer than 2^31 elements, got xl ", xl.sizes(), " and xb ", xb.sizes());
 }
 
 inline void check_ample_blend(const at::Tensor& xl, const at::Tensor& xb, const at::Tensor& a) {

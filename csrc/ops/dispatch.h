@@ -17,11 +17,20 @@ struct Tag {
 template <typename F>
 void dispatch_cpu(at::ScalarType t, F&& f) {
   switch (t) {
-    case at::kFloat: f(Tag<float>{}); break;
-    case at::kDouble: f(Tag<double>{}); break;
-    case at::kHalf: f(Tag<afn::half_t>{}); break;
-    case at::kBFloat16: f(Tag<afn::bf16_t>{}); break;
-    default: TORCH_CHECK_TYPE(false, "unsupported dtype ", t);
+    case at::kFloat:
+      f(Tag<float>{});
+      break;
+    case at::kDouble:
+      f(Tag<double>{});
+      break;
+    case at::kHalf:
+      f(Tag<afn::half_t>{});
+      break;
+    case at::kBFloat16:
+      f(Tag<afn::bf16_t>{});
+      break;
+    default:
+      TORCH_CHECK_TYPE(false, "unsupported dtype ", t);
   }
 }
 
@@ -33,11 +42,20 @@ inline void check_status(afn::Status st, const char* op) {
 template <typename F>
 void dispatch_cuda(at::ScalarType t, F&& f) {
   switch (t) {
-    case at::kFloat: f(Tag<float>{}); break;
-    case at::kDouble: f(Tag<double>{}); break;
-    case at::kHalf: f(Tag<__half>{}); break;
-    case at::kBFloat16: f(Tag<__nv_bfloat16>{}); break;
-    default: TORCH_CHECK_TYPE(false, "unsupported dtype ", t);
+    case at::kFloat:
+      f(Tag<float>{});
+      break;
+    case at::kDouble:
+      f(Tag<double>{});
+      break;
+    case at::kHalf:
+      f(Tag<__half>{});
+      break;
+    case at::kBFloat16:
+      f(Tag<__nv_bfloat16>{});
+      break;
+    default:
+      TORCH_CHECK_TYPE(false, "unsupported dtype ", t);
   }
 }
 

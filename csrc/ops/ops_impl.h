@@ -26,8 +26,8 @@ inline at::Tensor output(const at::Tensor* out, at::IntArrayRef sizes, const at:
                          const char* name) {
   if (out == nullptr) return at::empty(sizes, opts.memory_format(at::MemoryFormat::Contiguous));
   TORCH_CHECK_VALUE(out->sizes() == sizes, name, " must have shape ", sizes, ", got ", out->sizes());
-  TORCH_CHECK_TYPE(out->scalar_type() == opts.dtype().toScalarType(), name, " must be ",
-                   opts.dtype().toScalarType(), ", got ", out->scalar_type());
+  TORCH_CHECK_TYPE(out->scalar_type() == opts.dtype().toScalarType(), name, " must be ", opts.dtype().toScalarType(),
+                   ", got ", out->scalar_type());
   TORCH_CHECK_VALUE(out->device() == opts.device(), name, " must be on ", opts.device(), ", got ", out->device());
   TORCH_CHECK_VALUE(out->is_contiguous(), name, " must be contiguous");
   return *out;
@@ -47,24 +47,34 @@ at::Tensor focal_gather_impl(const at::Tensor& x, const at::Tensor& index, int64
   no_overlap(out, {&x, &index});
   const at::Tensor xc = x.contiguous(), ic = index.contiguous();
   at::Tensor y = output(out, {ic.size(0), x.size(1), x.size(2), x.size(3)}, xc.options(), "out");
-  const afn::FocalGatherParams p{xc.const_data_ptr(), ic.const_data_ptr<int64_t>(), y.data_ptr(),
-                                 x.size(0),           x.size(1),                    x.size(2) * x.size(3),
-                                 ic.size(0),          num_frames,                   shift};
+  const afn::FocalGatherParams p{xc.const_data_ptr(),
+                                 ic.const_data_ptr<int64_t>(),
+                                 y.data_ptr(),
+                                 x.size(0),
+                                 x.size(1),
+                                 x.size(2) * x.size(3),
+                                 ic.size(0),
+                                 num_frames,
+                                 shift};
   launch(p, x.scalar_type());
   return y;
 }
 
 // Writes into `dst` (contiguous, shape of residual; may be residual itself).
 template <class Launch>
-void focal_scatter_into(const at::Tensor& dst, const at::Tensor& residual, const at::Tensor& y,
-                        const at::Tensor& index, const std::optional<at::Tensor>& const_map, bool relu,
-                        Launch&& launch) {
+void focal_scatter_into(const at::Tensor& dst, const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
+                        const std::optional<at::Tensor>& const_map, bool relu, Launch&& launch) {
   const at::Tensor rc = residual.contiguous(), yc = y.contiguous(), ic = index.contiguous();
   const at::Tensor cc = const_map.has_value() ? const_map->contiguous() : at::Tensor();
-  const afn::FocalScatterParams p{rc.const_data_ptr(), yc.const_data_ptr(), ic.const_data_ptr<int64_t>(),
+  const afn::FocalScatterParams p{rc.const_data_ptr(),
+                                  yc.const_data_ptr(),
+                                  ic.const_data_ptr<int64_t>(),
                                   cc.defined() ? cc.const_data_ptr() : nullptr,
-                                  dst.data_ptr(),      residual.size(0),    residual.size(1),
-                                  residual.size(2) * residual.size(3),      ic.size(0),
+                                  dst.data_ptr(),
+                                  residual.size(0),
+                                  residual.size(1),
+                                  residual.size(2) * residual.size(3),
+                                  ic.size(0),
                                   relu};
   launch(p, residual.scalar_type());
 }
@@ -95,8 +105,7 @@ void focal_scatter_inplace_impl(const at::Tensor& residual, const at::Tensor& y,
 }
 
 template <class Launch>
-at::Tensor ample_fuse_pool_impl(const at::Tensor& xl, const at::Tensor& xb, const at::Tensor* out,
-                                Launch&& launch) {
+at::Tensor ample_fuse_pool_impl(const at::Tensor& xl, const at::Tensor& xb, const at::Tensor* out, Launch&& launch) {
   check_ample(xl, xb);
   no_overlap(out, {&xl, &xb});
   const at::Tensor lc = xl.contiguous(), bc = xb.contiguous();
@@ -114,11 +123,9 @@ at::Tensor ample_fuse_blend_impl(const at::Tensor& xl, const at::Tensor& xb, con
   no_overlap(out, {&xl, &xb, &a});
   const at::Tensor lc = xl.contiguous(), bc = xb.contiguous(), ac = a.contiguous();
   at::Tensor dst = output(out, xb.sizes(), bc.options(), "out");
-  const afn::AmpleFuseBlendParams p{lc.const_data_ptr(),     bc.const_data_ptr(), ac.const_data_ptr(),
-                                    dst.data_ptr(),          xb.size(0) * xb.size(1),
-                                    xl.size(2),              xl.size(3),
-                                    xb.size(2),              xb.size(3),
-                                    relu};
+  const afn::AmpleFuseBlendParams p{
+      lc.const_data_ptr(), bc.const_data_ptr(), ac.const_data_ptr(), dst.data_ptr(), xb.size(0) * xb.size(1),
+      xl.size(2),          xl.size(3),          xb.size(2),          xb.size(3),     relu};
   launch(p, xb.scalar_type());
   return dst;
 }

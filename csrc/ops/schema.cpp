@@ -15,8 +15,9 @@ TORCH_LIBRARY(afnet_edge, m) {
   m.def("focal_gather.out(Tensor x, Tensor index, int num_frames, bool shift, *, Tensor(a!) out) -> ()");
   // (N, C, H, W), (K, C, H, W), (K,), (C, H, W)? -> (N, C, H, W)
   m.def("focal_scatter(Tensor residual, Tensor y, Tensor index, Tensor? const_map, bool relu) -> Tensor");
-  m.def("focal_scatter.out(Tensor residual, Tensor y, Tensor index, Tensor? const_map, bool relu, *, "
-        "Tensor(a!) out) -> ()");
+  m.def(
+      "focal_scatter.out(Tensor residual, Tensor y, Tensor index, Tensor? const_map, bool relu, *, "
+      "Tensor(a!) out) -> ()");
   // the same, written into `residual`
   m.def("focal_scatter_(Tensor(a!) residual, Tensor y, Tensor index, Tensor? const_map, bool relu) -> ()");
   // (N, C, h, w), (N, C, H, W) -> (N, C)
@@ -28,14 +29,21 @@ TORCH_LIBRARY(afnet_edge, m) {
   // (L, B, T, 2) -> index (L, M), counts (L,), mask (L, B, T); selection: "threshold" | "topk" (the reference's
   // `mode`; not named so here because auto_functionalized reserves the keyword `mode`)
   m.def("select_frames(Tensor logits, str selection, int k) -> (Tensor, Tensor, Tensor)");
-  m.def("select_frames.out(Tensor logits, str selection, int k, *, Tensor(a!) index, Tensor(b!) counts, "
-        "Tensor(c!) mask) -> ()");
+  m.def(
+      "select_frames.out(Tensor logits, str selection, int k, *, Tensor(a!) index, Tensor(b!) counts, "
+      "Tensor(c!) mask) -> ()");
 }
 
 // `import afnet_edge._C` loads this library, which runs the registrations above; the module itself is empty.
 extern "C" PyObject* PyInit__C(void) {
-  static struct PyModuleDef module_def = {
-      PyModuleDef_HEAD_INIT, "_C", "afnet_edge compiled operators (torch.ops.afnet_edge)", -1, nullptr, nullptr, nullptr,
-      nullptr, nullptr};
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
+                                          "_C",
+                                          "afnet_edge compiled operators (torch.ops.afnet_edge)",
+                                          -1,
+                                          nullptr,
+                                          nullptr,
+                                          nullptr,
+                                          nullptr,
+                                          nullptr};
   return PyModule_Create(&module_def);
 }

@@ -1,4 +1,5 @@
-// CPU implementation of afnet_edge::ample_fuse_blend (and its .out overload): the CPU twin in csrc/kernels/ample_fuse_blend_cpu.cpp.
+// CPU implementation of afnet_edge::ample_fuse_blend (and its .out overload): the CPU twin in
+// csrc/kernels/ample_fuse_blend_cpu.cpp.
 #include <torch/library.h>
 
 #include "../dispatch.h"
@@ -9,7 +10,9 @@ namespace {
 
 // Runs the CPU twin for the tensor's dtype.
 const auto launch = [](const afn::AmpleFuseBlendParams& p, at::ScalarType t) {
-  dispatch_cpu(t, [&](auto tag) { check_status(afn::ample_fuse_blend_cpu<typename decltype(tag)::type>(p), "ample_fuse_blend"); });
+  dispatch_cpu(t, [&](auto tag) {
+    check_status(afn::ample_fuse_blend_cpu<typename decltype(tag)::type>(p), "ample_fuse_blend");
+  });
 };
 
 at::Tensor ample_fuse_blend_cpu(const at::Tensor& xl, const at::Tensor& xb, const at::Tensor& a, bool relu) {
@@ -17,7 +20,7 @@ at::Tensor ample_fuse_blend_cpu(const at::Tensor& xl, const at::Tensor& xb, cons
 }
 
 void ample_fuse_blend_out_cpu(const at::Tensor& xl, const at::Tensor& xb, const at::Tensor& a, bool relu,
-                                    at::Tensor& out) {
+                              at::Tensor& out) {
   ample_fuse_blend_impl(xl, xb, a, relu, &out, launch);
 }
 

@@ -1,4 +1,5 @@
-// CPU implementation of afnet_edge::ample_fuse_pool (and its .out overload): the CPU twin in csrc/kernels/ample_fuse_pool_cpu.cpp.
+// CPU implementation of afnet_edge::ample_fuse_pool (and its .out overload): the CPU twin in
+// csrc/kernels/ample_fuse_pool_cpu.cpp.
 #include <torch/library.h>
 
 #include "../dispatch.h"
@@ -9,7 +10,8 @@ namespace {
 
 // Runs the CPU twin for the tensor's dtype.
 const auto launch = [](const afn::AmpleFusePoolParams& p, at::ScalarType t) {
-  dispatch_cpu(t, [&](auto tag) { check_status(afn::ample_fuse_pool_cpu<typename decltype(tag)::type>(p), "ample_fuse_pool"); });
+  dispatch_cpu(
+      t, [&](auto tag) { check_status(afn::ample_fuse_pool_cpu<typename decltype(tag)::type>(p), "ample_fuse_pool"); });
 };
 
 at::Tensor ample_fuse_pool_cpu(const at::Tensor& xl, const at::Tensor& xb) {

@@ -1,4 +1,5 @@
-// CPU implementation of afnet_edge::focal_gather (and its .out overload): the CPU twin in csrc/kernels/focal_gather_cpu.cpp.
+// CPU implementation of afnet_edge::focal_gather (and its .out overload): the CPU twin in
+// csrc/kernels/focal_gather_cpu.cpp.
 #include <torch/library.h>
 
 #include "../dispatch.h"
@@ -9,7 +10,8 @@ namespace {
 
 // Runs the CPU twin for the tensor's dtype.
 const auto launch = [](const afn::FocalGatherParams& p, at::ScalarType t) {
-  dispatch_cpu(t, [&](auto tag) { check_status(afn::focal_gather_cpu<typename decltype(tag)::type>(p), "focal_gather"); });
+  dispatch_cpu(t,
+               [&](auto tag) { check_status(afn::focal_gather_cpu<typename decltype(tag)::type>(p), "focal_gather"); });
 };
 
 at::Tensor focal_gather_cpu(const at::Tensor& x, const at::Tensor& index, int64_t num_frames, bool shift) {
@@ -17,7 +19,7 @@ at::Tensor focal_gather_cpu(const at::Tensor& x, const at::Tensor& index, int64_
 }
 
 void focal_gather_out_cpu(const at::Tensor& x, const at::Tensor& index, int64_t num_frames, bool shift,
-                                at::Tensor& out) {
+                          at::Tensor& out) {
   focal_gather_impl(x, index, num_frames, shift, &out, launch);
 }
 

@@ -1,4 +1,5 @@
-// CPU implementation of afnet_edge::focal_scatter (and its .out overload): the CPU twin in csrc/kernels/focal_scatter_cpu.cpp.
+// CPU implementation of afnet_edge::focal_scatter (and its .out overload): the CPU twin in
+// csrc/kernels/focal_scatter_cpu.cpp.
 #include <torch/library.h>
 
 #include "../dispatch.h"
@@ -9,16 +10,17 @@ namespace {
 
 // Runs the CPU twin for the tensor's dtype.
 const auto launch = [](const afn::FocalScatterParams& p, at::ScalarType t) {
-  dispatch_cpu(t, [&](auto tag) { check_status(afn::focal_scatter_cpu<typename decltype(tag)::type>(p), "focal_scatter"); });
+  dispatch_cpu(
+      t, [&](auto tag) { check_status(afn::focal_scatter_cpu<typename decltype(tag)::type>(p), "focal_scatter"); });
 };
 
 at::Tensor focal_scatter_cpu(const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
-                          const std::optional<at::Tensor>& const_map, bool relu) {
+                             const std::optional<at::Tensor>& const_map, bool relu) {
   return focal_scatter_impl(residual, y, index, const_map, relu, nullptr, launch);
 }
 
 void focal_scatter_out_cpu(const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
-                               const std::optional<at::Tensor>& const_map, bool relu, at::Tensor& out) {
+                           const std::optional<at::Tensor>& const_map, bool relu, at::Tensor& out) {
   focal_scatter_impl(residual, y, index, const_map, relu, &out, launch);
 }
 

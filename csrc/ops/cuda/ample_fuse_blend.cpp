@@ -1,6 +1,7 @@
-// CUDA implementation of afnet_edge::ample_fuse_blend (and its .out overload): csrc/kernels/ample_fuse_blend.cu on the current
-// stream. Host code only (C++ compiler, AFN_WITH_CUDA_RUNTIME); c10's stream and guard headers are enough and avoid
-// pulling cuBLAS & co. into the build (c10::cuda::getCurrentCUDAStream is what at::cuda::getCurrentCUDAStream returns).
+// CUDA implementation of afnet_edge::ample_fuse_blend (and its .out overload): csrc/kernels/ample_fuse_blend.cu on the
+// current stream. Host code only (C++ compiler, AFN_WITH_CUDA_RUNTIME); c10's stream and guard headers are enough and
+// avoid pulling cuBLAS & co. into the build (c10::cuda::getCurrentCUDAStream is what at::cuda::getCurrentCUDAStream
+// returns).
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -26,7 +27,7 @@ at::Tensor ample_fuse_blend_cuda(const at::Tensor& xl, const at::Tensor& xb, con
 }
 
 void ample_fuse_blend_out_cuda(const at::Tensor& xl, const at::Tensor& xb, const at::Tensor& a, bool relu,
-                                    at::Tensor& out) {
+                               at::Tensor& out) {
   const c10::cuda::CUDAGuard guard(xb.device());
   ample_fuse_blend_impl(xl, xb, a, relu, &out, launch);
 }

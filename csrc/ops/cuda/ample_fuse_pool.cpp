@@ -1,6 +1,7 @@
-// CUDA implementation of afnet_edge::ample_fuse_pool (and its .out overload): csrc/kernels/ample_fuse_pool.cu on the current
-// stream. Host code only (C++ compiler, AFN_WITH_CUDA_RUNTIME); c10's stream and guard headers are enough and avoid
-// pulling cuBLAS & co. into the build (c10::cuda::getCurrentCUDAStream is what at::cuda::getCurrentCUDAStream returns).
+// CUDA implementation of afnet_edge::ample_fuse_pool (and its .out overload): csrc/kernels/ample_fuse_pool.cu on the
+// current stream. Host code only (C++ compiler, AFN_WITH_CUDA_RUNTIME); c10's stream and guard headers are enough and
+// avoid pulling cuBLAS & co. into the build (c10::cuda::getCurrentCUDAStream is what at::cuda::getCurrentCUDAStream
+// returns).
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>

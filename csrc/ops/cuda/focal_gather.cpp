@@ -26,7 +26,7 @@ at::Tensor focal_gather_cuda(const at::Tensor& x, const at::Tensor& index, int64
 }
 
 void focal_gather_out_cuda(const at::Tensor& x, const at::Tensor& index, int64_t num_frames, bool shift,
-                                at::Tensor& out) {
+                           at::Tensor& out) {
   const c10::cuda::CUDAGuard guard(x.device());
   focal_gather_impl(x, index, num_frames, shift, &out, launch);
 }

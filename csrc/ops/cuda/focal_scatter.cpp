@@ -1,6 +1,7 @@
-// CUDA implementation of afnet_edge::focal_scatter (and its .out overload): csrc/kernels/focal_scatter.cu on the current
-// stream. Host code only (C++ compiler, AFN_WITH_CUDA_RUNTIME); c10's stream and guard headers are enough and avoid
-// pulling cuBLAS & co. into the build (c10::cuda::getCurrentCUDAStream is what at::cuda::getCurrentCUDAStream returns).
+// CUDA implementation of afnet_edge::focal_scatter (and its .out overload): csrc/kernels/focal_scatter.cu on the
+// current stream. Host code only (C++ compiler, AFN_WITH_CUDA_RUNTIME); c10's stream and guard headers are enough and
+// avoid pulling cuBLAS & co. into the build (c10::cuda::getCurrentCUDAStream is what at::cuda::getCurrentCUDAStream
+// returns).
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -21,19 +22,19 @@ const auto launch = [](const afn::FocalScatterParams& p, at::ScalarType t) {
 };
 
 at::Tensor focal_scatter_cuda(const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
-                          const std::optional<at::Tensor>& const_map, bool relu) {
+                              const std::optional<at::Tensor>& const_map, bool relu) {
   const c10::cuda::CUDAGuard guard(residual.device());
   return focal_scatter_impl(residual, y, index, const_map, relu, nullptr, launch);
 }
 
 void focal_scatter_out_cuda(const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
-                               const std::optional<at::Tensor>& const_map, bool relu, at::Tensor& out) {
+                            const std::optional<at::Tensor>& const_map, bool relu, at::Tensor& out) {
   const c10::cuda::CUDAGuard guard(residual.device());
   focal_scatter_impl(residual, y, index, const_map, relu, &out, launch);
 }
 
 void focal_scatter_inplace_cuda(const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
-                               const std::optional<at::Tensor>& const_map, bool relu) {
+                                const std::optional<at::Tensor>& const_map, bool relu) {
   const c10::cuda::CUDAGuard guard(residual.device());
   focal_scatter_inplace_impl(residual, y, index, const_map, relu, launch);
 }

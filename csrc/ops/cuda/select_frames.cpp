@@ -1,6 +1,7 @@
-// CUDA implementation of afnet_edge::select_frames (and its .out overload): csrc/kernels/select_frames.cu on the current
-// stream. Host code only (C++ compiler, AFN_WITH_CUDA_RUNTIME); c10's stream and guard headers are enough and avoid
-// pulling cuBLAS & co. into the build (c10::cuda::getCurrentCUDAStream is what at::cuda::getCurrentCUDAStream returns).
+// CUDA implementation of afnet_edge::select_frames (and its .out overload): csrc/kernels/select_frames.cu on the
+// current stream. Host code only (C++ compiler, AFN_WITH_CUDA_RUNTIME); c10's stream and guard headers are enough and
+// avoid pulling cuBLAS & co. into the build (c10::cuda::getCurrentCUDAStream is what at::cuda::getCurrentCUDAStream
+// returns).
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
@@ -20,13 +21,14 @@ const auto launch = [](const afn::SelectFramesParams& p, at::ScalarType t) {
   });
 };
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> select_frames_cuda(const at::Tensor& logits, c10::string_view mode, int64_t k) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> select_frames_cuda(const at::Tensor& logits, c10::string_view mode,
+                                                                  int64_t k) {
   const c10::cuda::CUDAGuard guard(logits.device());
   return select_frames_impl(logits, std::string(mode), k, SelectOut{nullptr, nullptr, nullptr}, launch);
 }
 
-void select_frames_out_cuda(const at::Tensor& logits, c10::string_view mode, int64_t k,
-                         at::Tensor& index, at::Tensor& counts, at::Tensor& mask) {
+void select_frames_out_cuda(const at::Tensor& logits, c10::string_view mode, int64_t k, at::Tensor& index,
+                            at::Tensor& counts, at::Tensor& mask) {
   const c10::cuda::CUDAGuard guard(logits.device());
   select_frames_impl(logits, std::string(mode), k, SelectOut{&index, &counts, &mask}, launch);
 }
