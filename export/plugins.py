@@ -19,7 +19,8 @@ AmpleFuseBlend     xl (N, C, h, w), xb (N, C, H, W), a (N, C)           out (N, 
 =================  ===================================================  ================================  ===========
 
 Float tensors are fp32 or fp16 (all of one node in the same type), linear (NCHW) format; ``index`` is int64, sorted
-ascending and unique (the export's ``topk`` selection produces it that way).
+ascending and unique (the export's ``topk`` selection produces it that way); the plugins also accept an int32 index
+(widened to int64 in their workspace) in case TensorRT narrows the tensor.
 """
 from __future__ import annotations
 

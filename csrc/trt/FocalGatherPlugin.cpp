@@ -26,7 +26,7 @@ int32_t FocalGatherPlugin::configurePlugin(DynamicPluginTensorDesc const* in, in
 int32_t FocalGatherPlugin::getOutputDataTypes(DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes,
                                               int32_t nbInputs) const noexcept {
   if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
-  if (!isFloatType(inputTypes[0]) || inputTypes[1] != DataType::kINT64) {
+  if (!isFloatType(inputTypes[0]) || !isIndexType(inputTypes[1])) {
     reportError(kName, "x must be fp32 or fp16 and index int64");
     return -1;
   }
@@ -71,12 +71,13 @@ int32_t FocalGatherPlugin::onShapeChange(PluginTensorDesc const* in, int32_t nbI
 }
 
 int32_t FocalGatherPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* /*outputDesc*/,
-                                   void const* const* inputs, void* const* outputs, void* /*workspace*/,
+                                   void const* const* inputs, void* const* outputs, void* workspace,
                                    cudaStream_t stream) noexcept {
   nvinfer1::Dims const& xd = inputDesc[0].dims;
   FocalGatherParams p{};
   p.x = inputs[0];
-  p.index = static_cast<int64_t const*>(inputs[1]);
+  p.index = int64Index(kName, inputDesc[1], inputs[1], workspace, stream);
+  if (p.index == nullptr) return -1;
   p.y = outputs[0];
   p.N = xd.d[0];
   p.C = xd.d[1];
@@ -90,6 +91,11 @@ int32_t FocalGatherPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTens
     case DataType::kHALF: return checkLaunch(kName, focal_gather_cuda<__half>(p, stream));
     default: reportError(kName, "unsupported data type at enqueue"); return -1;
   }
+}
+
+size_t FocalGatherPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
+    DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept {
+  return nbInputs == kIn ? indexWorkspaceSize(inputs[1]) : 0;
 }
 
 PluginFieldCollection const* FocalGatherPlugin::getFieldsToSerialize() noexcept {

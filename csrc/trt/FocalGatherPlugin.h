@@ -1,5 +1,6 @@
 // FocalGather: the compact batch of selected frames, TSM shift fused (csrc/kernels/focal_gather.h).
-//   inputs  x (N, C, H, W) fp32|fp16, index (K,) int64 — frame rows b·T + t, sorted ascending, unique
+//   inputs  x (N, C, H, W) fp32|fp16, index (K,) int64 — frame rows b·T + t, sorted ascending, unique (int32 is
+//           accepted too and widened in the workspace)
 //   output  y (K, C, H, W), same type as x
 //   fields  num_frames (T, N % T == 0), shift (0|1: apply the temporal shift while gathering)
 #pragma once
@@ -26,6 +27,9 @@ class FocalGatherPlugin final : public PluginBase<FocalGatherPlugin> {
                           IExprBuilder& exprBuilder) noexcept override;
   bool supportsFormatCombination(int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs,
                                  int32_t nbOutputs) noexcept override;
+  size_t getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
+                          DynamicPluginTensorDesc const* outputs,
+                          int32_t nbOutputs) const noexcept override;
 
   // IPluginV3OneRuntime
   int32_t onShapeChange(PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out,

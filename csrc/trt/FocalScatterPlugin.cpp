@@ -20,8 +20,8 @@ int32_t FocalScatterPlugin::getOutputDataTypes(DataType* outputTypes, int32_t nb
                                                int32_t nbInputs) const noexcept {
   if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
   if (!isFloatType(inputTypes[0]) || inputTypes[1] != inputTypes[0] || inputTypes[3] != inputTypes[0] ||
-      inputTypes[kIndexPos] != DataType::kINT64) {
-    reportError(kName, "residual, y and const must share one type (fp32 or fp16) and index must be int64");
+      !isIndexType(inputTypes[kIndexPos])) {
+    reportError(kName, "residual, y and const must share one type (fp32 or fp16) and index must be int64 or int32");
     return -1;
   }
   outputTypes[0] = inputTypes[0];
@@ -67,13 +67,14 @@ int32_t FocalScatterPlugin::onShapeChange(PluginTensorDesc const* in, int32_t nb
 }
 
 int32_t FocalScatterPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* /*outputDesc*/,
-                                    void const* const* inputs, void* const* outputs, void* /*workspace*/,
+                                    void const* const* inputs, void* const* outputs, void* workspace,
                                     cudaStream_t stream) noexcept {
   nvinfer1::Dims const& rd = inputDesc[0].dims;
   FocalScatterParams p{};
   p.residual = inputs[0];
   p.y = inputs[1];
-  p.index = static_cast<int64_t const*>(inputs[kIndexPos]);
+  p.index = int64Index(kName, inputDesc[kIndexPos], inputs[kIndexPos], workspace, stream);
+  if (p.index == nullptr) return -1;
   p.const_map = inputs[3];
   p.out = outputs[0];
   p.N = rd.d[0];
@@ -86,6 +87,11 @@ int32_t FocalScatterPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTen
     case DataType::kHALF: return checkLaunch(kName, focal_scatter_cuda<__half>(p, stream));
     default: reportError(kName, "unsupported data type at enqueue"); return -1;
   }
+}
+
+size_t FocalScatterPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
+    DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept {
+  return nbInputs == kIn ? indexWorkspaceSize(inputs[kIndexPos]) : 0;
 }
 
 PluginFieldCollection const* FocalScatterPlugin::getFieldsToSerialize() noexcept {

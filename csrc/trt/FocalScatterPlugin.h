@@ -1,6 +1,6 @@
 // FocalScatter: the full frame set after a compact focal body, residual + constant fill + ReLU fused
 // (csrc/kernels/focal_scatter.h): out[f] = φ(residual[f] + (f == index[k] ? y[k] : const)).
-//   inputs  residual (N, C, H, W) fp32|fp16, y (K, C, H, W), index (K,) int64 sorted ascending unique,
+//   inputs  residual (N, C, H, W) fp32|fp16, y (K, C, H, W), index (K,) int64|int32 sorted ascending unique,
 //           const (C, H, W) — the body's output for an all-zero input
 //   output  out (N, C, H, W), same type as residual
 //   fields  relu (0|1: φ = ReLU)
@@ -28,6 +28,9 @@ class FocalScatterPlugin final : public PluginBase<FocalScatterPlugin> {
                           IExprBuilder& exprBuilder) noexcept override;
   bool supportsFormatCombination(int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs,
                                  int32_t nbOutputs) noexcept override;
+  size_t getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
+                          DynamicPluginTensorDesc const* outputs,
+                          int32_t nbOutputs) const noexcept override;
 
   // IPluginV3OneRuntime
   int32_t onShapeChange(PluginTensorDesc const* in, int32_t nbInputs, PluginTensorDesc const* out,

@@ -104,7 +104,7 @@ bool checkIoCount(char const* who, int32_t nbInputs, int32_t expectIn, int32_t n
 bool supportsLinear(int32_t pos, DynamicPluginTensorDesc const* inOut, bool isIndex) noexcept {
   PluginTensorDesc const& d = inOut[pos].desc;
   if (d.format != TensorFormat::kLINEAR) return false;
-  if (isIndex) return d.type == DataType::kINT64;
+  if (isIndex) return isIndexType(d.type);
   if (!isFloatType(d.type)) return false;
   // Every float tensor has the type of input 0 (a float tensor in all four plugins). TensorRT asks positions in
   // order, so input 0's type is already fixed when a later position is queried.

@@ -81,7 +81,32 @@ inline int64_t volume(nvinfer1::Dims const& d, int32_t from, int32_t to) {
 // Checks shared by the build-time hooks: `nbInputs`/`nbOutputs` as declared, and supportsFormatCombination's rule
 // "linear; float tensors fp32/fp16 and all of the type of input 0; index tensors int64".
 bool checkIoCount(char const* who, int32_t nbInputs, int32_t expectIn, int32_t nbOutputs, int32_t expectOut) noexcept;
+// Index tensors may be int64 (as exported) or int32 (if TensorRT narrows them); int32 lists are widened into the
+// workspace before the kernel runs (see indexWorkspaceSize / int64Index).
 bool supportsLinear(int32_t pos, DynamicPluginTensorDesc const* inOut, bool isIndex) noexcept;
+inline bool isIndexType(DataType t) { return t == DataType::kINT64 || t == DataType::kINT32; }
+
+// Workspace bytes to widen an index input described by `desc` (0 when it is already int64).
+inline size_t indexWorkspaceSize(DynamicPluginTensorDesc const& desc) {
+  if (desc.desc.type != DataType::kINT32) return 0;
+  int64_t const k = desc.max.d[0] > 0 ? desc.max.d[0] : 0;
+  return static_cast<size_t>(k) * sizeof(int64_t);
+}
+
+// Launch the int32 -> int64 widening (afnIndexWiden.cu).
+cudaError_t widenIndex(int32_t const* in, int64_t* out, int64_t n, cudaStream_t stream) noexcept;
+
+// The int64 index list of input `desc`/`data`: the data itself, or its widened copy in `workspace`. Returns nullptr
+// after reporting when the widening launch fails.
+inline int64_t const* int64Index(char const* who, PluginTensorDesc const& desc, void const* data, void* workspace,
+                                 cudaStream_t stream) noexcept {
+  if (desc.type == DataType::kINT64) return static_cast<int64_t const*>(data);
+  int64_t* wide = static_cast<int64_t*>(workspace);
+  if (checkLaunch(who, widenIndex(static_cast<int32_t const*>(data), wide, desc.dims.d[0], stream)) != 0) {
+    return nullptr;
+  }
+  return wide;
+}
 
 // CRTP base holding what all four plugins share: capability dispatch, identity, clone, one output, attachToContext.
 // Derived provides: static constexpr char const* kName; a copy constructor; the Build and Runtime hooks.
