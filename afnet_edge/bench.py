@@ -68,7 +68,9 @@ import torch.nn as nn
 __all__ = ["SCHEMA", "BACKENDS", "MODES", "PRECISIONS", "GridSpec", "Case", "expand_grid", "run_grid", "derive",
            "validate_results", "collect_environment", "device_slug", "measure_ceilings", "write_outputs",
            "format_markdown", "make_plots", "timing_stats", "time_callable", "live_tensor_peak",
-           "parse_tegra_release", "parse_nvpmodel", "jetson_state", "randomize_weights", "main", "register"]
+           "parse_tegra_release", "parse_nvpmodel", "jetson_state", "randomize_weights", "profile_compact",
+           "format_profile", "proto_ample_fuse_pool", "proto_ample_fuse_blend", "proto_focal_scatter", "main",
+           "register"]
 
 SCHEMA = "afnet_edge.bench/1"
 BACKENDS = ("masked", "compact-torch", "compact-ext", "onnxruntime", "trt")
@@ -438,6 +440,9 @@ def collect_environment(device: str = "cpu") -> dict:
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        # allocator and threading knobs change CPU timings a lot (page faults of fresh large tensors)
+        "env_vars": {k: os.environ.get(k) for k in ("LD_PRELOAD", "MALLOC_CONF", "GLIBC_TUNABLES", "OMP_NUM_THREADS",
+                                                    "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES") if os.environ.get(k)},
     }
     from .kernels import extension_available
     try:
@@ -931,12 +936,13 @@ def _same_config(a: dict, b: dict, keys=("model", "frames", "precision", "batch"
 
 
 def derive(doc: dict) -> dict:
-    """Fill ``speedup_vs_masked``, ``flops_implied_speedup``, ``realised_ratio`` and ``realised_ratio_vs_r1`` in every
-    compact row that has its anchor (in place; returns ``doc``)."""
+    """Fill ``speedup_vs_masked``, ``flops_implied_speedup``, ``realised_ratio`` (from p50), ``realised_ratio_min``
+    (from the fastest run of each) and ``realised_ratio_vs_r1`` in every compact row that has its anchor (in place;
+    returns ``doc``)."""
     rows = doc.get("rows", [])
     for row in rows:
         for k in ("speedup_vs_masked", "flops_implied_speedup", "realised_ratio", "realised_ratio_vs_r1",
-                  "anchor"):
+                  "anchor", "realised_ratio_min"):
             row.pop(k, None)
         if not _ok(row) or row.get("backend") not in COMPACT_BACKENDS or row.get("ratio") is None:
             continue
@@ -952,6 +958,8 @@ def derive(doc: dict) -> dict:
                     and row.get("backend") in TORCH_BACKENDS:
                 row["speedup_vs_masked"] = a["latency_ms"]["p50"] / p50
                 row["realised_ratio"] = row["speedup_vs_masked"] / implied
+                # the same from the fastest run of each: more robust on a shared, loaded CPU
+                row["realised_ratio_min"] = a["latency_ms"]["min"] / row["latency_ms"]["min"] / implied
                 row["anchor"] = f"masked{'' if a['mode'] == 'eager' else '+' + a['mode']} r={a.get('ratio')}"
                 break
         for a in rows:
@@ -1037,6 +1045,9 @@ def validate_results(doc: dict) -> list[str]:
                 probs.append(f"{where}: flops_implied_speedup != official_gflops_r1 / official_gflops")
             if not math.isclose(row["realised_ratio"], speed / implied, rel_tol=1e-9):
                 probs.append(f"{where}: realised_ratio != speedup_vs_masked / flops_implied_speedup")
+            if "realised_ratio_min" in row and not math.isclose(
+                    row["realised_ratio_min"], anchor[0]["latency_ms"]["min"] / lat["min"] / implied, rel_tol=1e-9):
+                probs.append(f"{where}: realised_ratio_min != anchor min / min / flops_implied_speedup")
     return probs
 
 
@@ -1169,10 +1180,11 @@ def format_markdown(doc: dict, plots: list[str] | None = None) -> str:
               "p50/p90: latency of one batch (ms). clips/s = batch / p50. Official GFLOPs: spec §9 accounting per clip "
               "(masked rows: F(1), every focal frame). Executed GMACs: conv/linear MACs the code runs per clip. "
               "Speed-up and realised ratio against the masked run of the same model, T, precision, batch and mode; "
-              "FLOPs-implied = F(1)/F(r).", "",
+              "FLOPs-implied = F(1)/F(r); realised ratio = speed-up / FLOPs-implied from the medians, "
+              "realised (min) the same from the fastest run of each (more robust on a loaded machine).", "",
               "| model | T | backend | prec | batch | r | p50 ms | p90 ms | clips/s | peak act. MiB | official GFLOPs "
-              "| executed GMACs | speed-up vs masked | FLOPs-implied | realised ratio |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| executed GMACs | speed-up vs masked | FLOPs-implied | realised ratio | realised (min) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc.get("rows", []):
         if not _ok(r):
             continue
@@ -1184,7 +1196,8 @@ def format_markdown(doc: dict, plots: list[str] | None = None) -> str:
             f"| {_fmt(r.get('ratio'))} | {_fmt(r['latency_ms']['p50'])} | {_fmt(r['latency_ms']['p90'])} "
             f"| {_fmt(r['throughput_clips_s'])} | {_fmt(peak, 1)} | {_fmt(fl.get('official_gflops'))} "
             f"| {_fmt(fl.get('executed_gmacs'))} | {_fmt(r.get('speedup_vs_masked'), 3)} "
-            f"| {_fmt(r.get('flops_implied_speedup'), 3)} | {_fmt(r.get('realised_ratio'), 3)} |")
+            f"| {_fmt(r.get('flops_implied_speedup'), 3)} | {_fmt(r.get('realised_ratio'), 3)} "
+            f"| {_fmt(r.get('realised_ratio_min'), 3)} |")
     skipped = [r for r in doc.get("rows", []) if r.get("status") == "skipped"]
     if skipped:
         lines += ["", "## Skipped", "", "| model | T | backend | prec | batch | r | reason |", "|---|---|---|---|---|---|---|"]
@@ -1343,6 +1356,235 @@ def write_outputs(doc: dict, out_dir: str, name: str, plots: bool = True) -> dic
     return {"json": jpath, "md": mpath, "plots": pngs}
 
 
+# ------------------------------------------------------------------------------------------------------ profile
+# Prototype formulations of three pure-PyTorch fused ops, used ONLY by `afnet-edge bench --profile` to measure what a
+# change to afnet_edge.kernels.reference would buy (the models never call these). Each falls back to the reference
+# where its shortcut does not apply, and the profile checks their outputs against the reference.
+def proto_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
+    """``mean(up(xl) + xb)`` = ``mean(xl) + mean(xb)`` when ``up`` is nearest upsampling by an integer factor (every
+    low-resolution pixel is repeated equally often): no upsampled map is materialised. ``(N, C)``."""
+    from .kernels import reference
+    (h, w), (H, W) = xl.shape[-2:], xb.shape[-2:]
+    if H % h or W % w:
+        return reference.ample_fuse_pool(xl, xb)
+    return xl.mean(dim=(2, 3)) + xb.mean(dim=(2, 3))
+
+
+def proto_ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool) -> torch.Tensor:
+    """``act(a·up(xl) + (1−a)·xb)`` with ``up`` expressed as a broadcast over 6-D views (integer factors): one output
+    allocation, no upsampled map, ReLU in place. Same arithmetic as the reference (products, then one sum)."""
+    from .kernels import reference
+    n, c, H, W = xb.shape
+    h, w = xl.shape[-2:]
+    if H % h or W % w:
+        return reference.ample_fuse_blend(xl, xb, a, relu)
+    a6 = a.view(n, c, 1, 1, 1, 1)
+    out = (a6 * xl.reshape(n, c, h, 1, w, 1)) + ((1 - a6) * xb.reshape(n, c, h, H // h, w, W // w))
+    out = out.view(n, c, H, W)
+    return out.relu_() if relu else out
+
+
+def proto_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, const, relu: bool):
+    """Reference semantics with the index copy and the ReLU in place on the fresh ``residual + const`` buffer (two
+    full passes and one allocation instead of three passes and three allocations)."""
+    base = residual + const.unsqueeze(0) if const is not None else residual.clone()
+    if index.numel() > 0:
+        base.index_copy_(0, index, residual.index_select(0, index) + y)
+    return base.relu_() if relu else base
+
+
+def _proto_ops():
+    from types import SimpleNamespace
+    from .kernels import ops
+    t = ops("torch")
+    return SimpleNamespace(name="torch+proto", focal_gather=t.focal_gather, focal_scatter=proto_focal_scatter,
+                           ample_fuse_pool=proto_ample_fuse_pool, ample_fuse_blend=proto_ample_fuse_blend,
+                           select_frames=t.select_frames)
+
+
+class _Timed:
+    """Accumulates wall time per category while installed (CPU: ops are synchronous, so wall time is op time)."""
+
+    def __init__(self):
+        self.acc: dict = {}
+        self.calls: dict = {}
+
+    def wrap(self, fn, cat: str):
+        def timed(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                self.acc[cat] = self.acc.get(cat, 0.0) + (time.perf_counter() - t0) * 1e3
+                self.calls[cat] = self.calls.get(cat, 0) + 1
+        return timed
+
+
+def _minor_faults() -> int:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def profile_compact(model_name: str = "af_resnet50", frames: int = 12, size: int = 224, batch: int = 1,
+                    ratios=(0.25, 0.5, 1.0), repeats: int = 5, seed: int = 0, top_ops: int = 12,
+                    progress: bool = True) -> dict:
+    """Where the time of the compact path goes on the CPU, and what the prototype ops would change.
+
+    For masked and for compact at each ratio (pure-PyTorch ops, ``topk``), interleaved over ``repeats`` rounds:
+    end-to-end latency (min/median), minor page faults per forward, a breakdown of the forward into focal bodies,
+    focal residuals, gather, scatter, fusion pool, fusion blend, frame selection, constant-map lookups and the rest;
+    the same for compact with the prototype ops (:func:`proto_ample_fuse_pool`, :func:`proto_ample_fuse_blend`,
+    :func:`proto_focal_scatter`), whose logits are compared with the masked model's; the top aten ops by self CPU time
+    (``torch.profiler``) of masked and compact at the first ratio; and the cost of the constant-map cache key.
+    """
+    import afnet_edge.models.common as common
+    from .layers.focal import FocalBlock
+    from tqdm import tqdm
+    device = torch.device("cpu")
+    model = _build_model(model_name, frames, GridSpec(seed=seed))
+    g = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(batch, frames, 3, size, size, generator=g)
+    configs = [("masked", None, False)] + [("compact", r, False) for r in ratios] + \
+              [("compact+proto", r, True) for r in ratios]
+    results = {c[0] + ("" if c[1] is None else f" r={c[1]:g}"): {"latency_ms": [], "faults": [], "components": []}
+               for c in configs}
+    timer = _Timed()
+    orig_ops = common.ops
+    blocks = [m for m in model.modules() if isinstance(m, FocalBlock)]
+    saved = []
+
+    def install(proto: bool):
+        from .kernels import ops as ops_fn
+        base = _proto_ops() if proto else ops_fn("torch")
+        from types import SimpleNamespace
+        wrapped = SimpleNamespace(name=base.name, **{n: timer.wrap(getattr(base, n), n) for n in
+                                                     ("focal_gather", "focal_scatter", "ample_fuse_pool",
+                                                      "ample_fuse_blend", "select_frames")})
+        common.ops = lambda backend="auto": wrapped
+        for b in blocks:
+            saved.append(b)
+            b.body = timer.wrap(type(b).body.__get__(b), "focal body")
+            b.residual = timer.wrap(type(b).residual.__get__(b), "focal residual")
+            b.constant_map = timer.wrap(type(b).constant_map.__get__(b), "constant maps (cache lookup)")
+
+    def uninstall():
+        common.ops = orig_ops
+        for b in blocks:
+            for n in ("body", "residual", "constant_map"):
+                b.__dict__.pop(n, None)
+
+    refs = {}
+    with torch.no_grad():
+        for r in ratios:
+            model.configure(execution="masked", selection="topk", ratio=r, kernels="torch")
+            refs[r] = model(x).logits
+    maxdiff: dict = {}
+    bar = tqdm(range(repeats), desc="profile", disable=not progress, file=sys.stderr)
+    try:
+        for _ in bar:
+            for name, r, proto in configs:
+                key = name + ("" if r is None else f" r={r:g}")
+                model.configure(execution="masked" if r is None else "compact", selection="topk",
+                                ratio=1.0 if r is None else r, kernels="torch")
+                install(proto)
+                try:
+                    with torch.no_grad():
+                        out = model(x)  # warm (constant maps, allocator)
+                        timer.acc.clear()
+                        timer.calls.clear()
+                        f0 = _minor_faults()
+                        t0 = time.perf_counter()
+                        out = model(x)
+                        dt = (time.perf_counter() - t0) * 1e3
+                        f1 = _minor_faults()
+                finally:
+                    uninstall()
+                res = results[key]
+                res["latency_ms"].append(dt)
+                res["faults"].append(f1 - f0)
+                comp = dict(timer.acc)
+                comp["other (stem, ample branch, navigation, shifts/masks, fusion block, layer4, head)"] = \
+                    dt - sum(comp.values())
+                res["components"].append(comp)
+                if r is not None:
+                    maxdiff[key] = max(maxdiff.get(key, 0.0), float((out.logits - refs[r]).abs().max()))
+    finally:
+        uninstall()
+    summary = {}
+    for key, res in results.items():
+        best = min(range(len(res["latency_ms"])), key=lambda i: res["latency_ms"][i])
+        summary[key] = {"latency_min_ms": res["latency_ms"][best],
+                        "latency_median_ms": statistics.median(res["latency_ms"]),
+                        "minor_page_faults_median": statistics.median(res["faults"]),
+                        "components_of_fastest_ms": res["components"][best],
+                        "max_abs_logit_diff_vs_masked": maxdiff.get(key)}
+    # top aten ops
+    tops = {}
+    for name, r in (("masked", None), ("compact", ratios[0])):
+        model.configure(execution="masked" if r is None else "compact", selection="topk",
+                        ratio=1.0 if r is None else r, kernels="torch")
+        with torch.no_grad():
+            model(x)
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                model(x)
+        ev = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:top_ops]
+        tot = sum(e.self_cpu_time_total for e in prof.key_averages()) or 1.0
+        tops[name + ("" if r is None else f" r={r:g}")] = [
+            {"op": e.key, "self_ms": e.self_cpu_time_total / 1e3, "share": e.self_cpu_time_total / tot,
+             "calls": e.count} for e in ev]
+    # cost of the cache key of every focal block's constant map
+    t0 = time.perf_counter()
+    for _ in range(100):
+        for b in blocks:
+            b._state_key()
+    key_ms = (time.perf_counter() - t0) * 1e3 / 100
+    return {"schema": "afnet_edge.bench.profile/1", "kind": "measurement",
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "environment": collect_environment("cpu"),
+            "config": {"model": model_name, "frames": frames, "size": size, "batch": batch, "ratios": list(ratios),
+                       "repeats": repeats, "threads": torch.get_num_threads(), "selection": "topk",
+                       "weights": f"random (seed {seed})"},
+            "summary": summary, "rounds": results, "top_ops": tops,
+            "state_key_ms_per_forward": key_ms, "focal_blocks": len(blocks),
+            "loadavg_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+
+
+def format_profile(doc: dict) -> str:
+    """Markdown summary of :func:`profile_compact`."""
+    cfg, env = doc["config"], doc["environment"]
+    lines = [f"# Compact-path profile — {cfg['model']} T={cfg['frames']} {cfg['size']}² batch {cfg['batch']}, "
+             f"{env.get('device')} ({cfg['threads']} thread(s))", "",
+             "Generated by `afnet-edge bench --profile`; do not edit by hand. Wall times of one forward; "
+             f"{cfg['repeats']} interleaved rounds; components from the fastest round. Load average at start "
+             f"{_fmt_load(env.get('loadavg'))}, at end {_fmt_load(doc.get('loadavg_after'))} (shared machine: "
+             "compare rows, not absolute numbers). Allocator/threading environment: "
+             f"`{env.get('env_vars') or 'defaults (glibc malloc)'}`.", "",
+             "| configuration | min ms | median ms | minor page faults / forward | max abs Δlogit vs masked |",
+             "|---|---|---|---|---|"]
+    for k, v in doc["summary"].items():
+        lines.append(f"| {k} | {v['latency_min_ms']:.0f} | {v['latency_median_ms']:.0f} | "
+                     f"{v['minor_page_faults_median']:,.0f} | {_fmt(v['max_abs_logit_diff_vs_masked'])} |")
+    cats = []
+    for v in doc["summary"].values():
+        for c in v["components_of_fastest_ms"]:
+            if c not in cats:
+                cats.append(c)
+    keys = list(doc["summary"])
+    lines += ["", "Breakdown of the fastest forward (ms):", "",
+              "| component | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for c in cats:
+        lines.append(f"| {c} | " + " | ".join(_fmt(doc["summary"][k]["components_of_fastest_ms"].get(c), 1)
+                                             for k in keys) + " |")
+    for name, ops_ in doc["top_ops"].items():
+        lines += ["", f"Top aten ops by self CPU time, {name} (torch.profiler, one forward):", "",
+                  "| op | self ms | share | calls |", "|---|---|---|---|"]
+        for o in ops_:
+            lines.append(f"| `{o['op']}` | {o['self_ms']:.1f} | {o['share']:.1%} | {o['calls']} |")
+    lines += ["", f"Constant-map cache key (`FocalBlock._state_key`, every parameter's pointer and version) of all "
+                  f"{doc['focal_blocks']} focal blocks: {doc['state_key_ms_per_forward']:.3f} ms per forward."]
+    return "\n".join(lines) + "\n"
+
+
 # ------------------------------------------------------------------------------------------------------ CLI
 def _csv(kind, choices=None):
     def parse(text: str):
@@ -1400,6 +1642,10 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None, help="file stem of the outputs (default: models, or quick)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--profile", action="store_true",
+                   help="instead of the grid: profile the compact path on the CPU (first model, T, size, batch; "
+                        "masked vs compact vs compact with prototype ops; page faults; top ops); writes "
+                        "<out>/<name>.json and .md (name default: profile_<model>)")
 
 
 def spec_from_args(args) -> GridSpec:
@@ -1477,10 +1723,39 @@ def _fmt_arg(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def _cmd_profile(spec: GridSpec, args, argv: list[str], out: str) -> int:
+    if torch.device(spec.device).type != "cpu":
+        raise ValueError("--profile measures the CPU path; use --device cpu (GPU: use the grid and nsys)")
+    threads = torch.get_num_threads()
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    try:
+        ratios = [r for r in spec.ratios] if spec.ratios else [0.25, 0.5, 1.0]
+        doc = profile_compact(spec.models[0], spec.frames[0], spec.size, spec.batches[0], tuple(ratios),
+                              repeats=max(1, min(spec.repeats, 10)) if not args.repeats else args.repeats,
+                              seed=spec.seed, progress=spec.progress)
+    finally:
+        torch.set_num_threads(threads)
+    doc["command"] = "afnet-edge bench " + " ".join(shlex.quote(a) for a in argv)
+    name = args.name or f"profile_{spec.models[0]}"
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"{name}.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    md = format_profile(doc).replace("\n\n", f"\n\n```\n{doc['command']}\n```\n\n", 1)
+    with open(os.path.join(out, f"{name}.md"), "w") as f:
+        f.write(md)
+    print(md)
+    print(f"wrote {os.path.join(out, name)}.json and .md")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     spec = spec_from_args(args)
     argv = canonical_argv(args)
     out = args.out or os.path.join(DEFAULT_RESULTS, device_slug(spec.device, spec.threads))
+    if args.profile:
+        return _cmd_profile(spec, args, argv, out)
     name = args.name or ("quick" if spec.quick else "models")
     doc = run_grid(spec, argv)
     probs = validate_results(doc)

@@ -69,6 +69,8 @@ def test_quick_realised_ratio_is_consistent(quick):
         assert r["flops_implied_speedup"] > 1.0  # r < 1 must promise a saving
         assert r["speedup_vs_masked"] == pytest.approx(masked["latency_ms"]["p50"] / r["latency_ms"]["p50"])
         assert r["realised_ratio"] == pytest.approx(r["speedup_vs_masked"] / r["flops_implied_speedup"])
+        assert r["realised_ratio_min"] == pytest.approx(masked["latency_ms"]["min"] / r["latency_ms"]["min"]
+                                                        / r["flops_implied_speedup"])
         assert r["throughput_clips_s"] == pytest.approx(1 / (r["latency_ms"]["p50"] * 1e-3))
     # masked rows carry F(1): every focal frame computed
     assert masked["flops"]["official_gflops"] == pytest.approx(masked["flops"]["official_gflops_r1"])
@@ -330,3 +332,44 @@ def test_canonical_command_reproduces_options():
     again = parser.parse_args(["bench", *argv])
     for k in ("quick", "ratios", "engine", "no_plots", "models", "size"):
         assert getattr(again, k) == getattr(args, k)
+
+
+# ------------------------------------------------------------------------------------------------ profile
+@pytest.mark.parametrize("shape", [((2, 8, 4, 5), (2, 8, 8, 10)), ((3, 4, 7, 7), (3, 4, 14, 14)),
+                                   ((2, 4, 5, 5), (2, 4, 7, 7))])          # last: not an integer factor
+def test_prototype_ops_match_reference(shape):
+    from afnet_edge.kernels import reference as R
+    g = torch.Generator().manual_seed(sum(shape[1]))
+    xl, xb = torch.randn(*shape[0], generator=g), torch.randn(*shape[1], generator=g)
+    a = torch.rand(shape[1][:2], generator=g)
+    torch.testing.assert_close(bench.proto_ample_fuse_pool(xl, xb), R.ample_fuse_pool(xl, xb))
+    for relu in (True, False):
+        torch.testing.assert_close(bench.proto_ample_fuse_blend(xl, xb, a, relu), R.ample_fuse_blend(xl, xb, a, relu))
+    n = xb.shape[0] * 2
+    res = torch.randn(n, *xb.shape[1:], generator=g)
+    for idx in ([], [1], [0, 2, 3]):
+        index = torch.tensor(idx, dtype=torch.int64)
+        y = torch.randn(len(idx), *xb.shape[1:], generator=g)
+        const = torch.randn(*xb.shape[1:], generator=g)
+        for c in (const, None):
+            want = R.focal_scatter(res, y, index, c, True)
+            got = bench.proto_focal_scatter(res.clone(), y, index, c, True)
+            torch.testing.assert_close(got, want)
+
+
+def test_profile_small(tmp_path):
+    rc = cli.main(["bench", "--profile", "--models", "af_mobilenetv3", "--size", "64", "--ratios", "0.5",
+                   "--repeats", "1", "--threads", "1", "--out", str(tmp_path), "--no-progress"])
+    assert rc == 0
+    doc = json.loads((tmp_path / "profile_af_mobilenetv3.json").read_text())
+    s = doc["summary"]
+    assert set(s) == {"masked", "compact r=0.5", "compact+proto r=0.5"}
+    for k, v in s.items():
+        assert v["latency_min_ms"] > 0 and v["minor_page_faults_median"] >= 0
+        comp = v["components_of_fastest_ms"]
+        assert sum(comp.values()) == pytest.approx(v["latency_min_ms"])  # the breakdown adds up to the forward
+    assert s["compact+proto r=0.5"]["max_abs_logit_diff_vs_masked"] < 1e-4
+    assert "focal_scatter" in s["compact r=0.5"]["components_of_fastest_ms"]
+    assert doc["top_ops"]["masked"] and doc["state_key_ms_per_forward"] > 0
+    md = (tmp_path / "profile_af_mobilenetv3.md").read_text()
+    assert "afnet-edge bench" in md and "Top aten ops" in md
