@@ -23,6 +23,8 @@ def _cmd_export(args) -> int:
         raise ValueError(f"--selection {args.selection} cannot be exported: threshold/gumbel selection makes the "
                          f"compact batch size depend on the input (data-dependent shapes); use --selection topk "
                          f"with --ratio r (keeps ceil(r·T) frames per clip)")
+    if args.from_onnx:
+        return _engine_from_onnx(args)
     flavour = _choose_flavour(args)
     model = build_model(args)
     size = (args.size, args.width or args.size)
@@ -43,19 +45,45 @@ def _cmd_export(args) -> int:
                   f"k={res.metadata['k']} of T={res.metadata['num_frames']}, batch {res.metadata['batch']}, "
                   f"{size[0]}×{size[1]}, {res.seconds:.1f} s")
         if args.trt:
-            from .engine import build_engine, sidecar_path
+            from .engine import build_engine
             side = build_engine(onnx_path, args.trt, fp16=args.fp16, workspace_mib=args.workspace,
                                 plugins="on" if flavour == "plugin" else "off", plugin_library=args.plugin_library,
                                 backend=args.backend, timing_cache=args.timing_cache, max_batch=args.max_batch,
                                 verbose=args.verbose, rtx_targets=args.rtx_targets)
-            where = side["gpu"]["name"] if side.get("gpu") else f"targets {', '.join(side.get('rtx_targets') or [])}"
-            print(f"wrote {args.trt} (+ {os.path.basename(sidecar_path(args.trt))}, "
-                  f"{os.path.basename(args.trt)}.build.log): {side['tensorrt']['module']} "
-                  f"{side['tensorrt']['version']}, {side['precision']}, {flavour}, {where}, {side['build_seconds']} s")
+            _print_engine(args.trt, side)
     finally:
         if tmp is not None:
             tmp.cleanup()
     return 0
+
+
+def _engine_from_onnx(args) -> int:
+    """``--from-onnx FILE --trt OUT``: build the engine from an existing export (its metadata must name MODEL)."""
+    from .engine import build_engine
+    from .onnx_export import read_metadata
+    if not args.trt or args.onnx:
+        raise ValueError("--from-onnx builds an engine: give --trt OUT.engine (and no --onnx)")
+    meta = read_metadata(args.from_onnx)
+    if not meta:
+        raise ValueError(f"{args.from_onnx} carries no afnet_edge metadata: export it with `afnet-edge export`")
+    if meta.get("model") != args.model:
+        raise ValueError(f"{args.from_onnx} was exported from {meta.get('model')!r}, not {args.model!r}")
+    for opt, key in (("frames", "num_frames"), ("classes", "num_classes")):
+        if getattr(args, opt) is not None and getattr(args, opt) != meta.get(key):
+            raise ValueError(f"--{opt} {getattr(args, opt)} does not match {args.from_onnx} ({key}={meta.get(key)})")
+    side = build_engine(args.from_onnx, args.trt, fp16=args.fp16, workspace_mib=args.workspace, plugins=args.plugins,
+                        plugin_library=args.plugin_library, backend=args.backend, timing_cache=args.timing_cache,
+                        max_batch=args.max_batch, verbose=args.verbose, rtx_targets=args.rtx_targets)
+    _print_engine(args.trt, side)
+    return 0
+
+
+def _print_engine(path: str, side: dict) -> None:
+    from .engine import sidecar_path
+    where = side["gpu"]["name"] if side.get("gpu") else f"targets {', '.join(side.get('rtx_targets') or [])}"
+    print(f"wrote {path} (+ {os.path.basename(sidecar_path(path))}, {os.path.basename(path)}.build.log): "
+          f"{side['tensorrt']['module']} {side['tensorrt']['version']}, {side['precision']}, {side['flavour']}, "
+          f"{where}, {side['build_seconds']} s")
 
 
 def _choose_flavour(args) -> str:
@@ -138,6 +166,8 @@ def register(sub) -> None:
     add_model_args(p, positional=True)
     p.add_argument("--onnx", metavar="OUT.onnx", help="write the ONNX graph here")
     p.add_argument("--trt", metavar="OUT.engine", help="build a TensorRT engine here (+ OUT.engine.json sidecar)")
+    p.add_argument("--from-onnx", metavar="FILE", default=None,
+                   help="build --trt from this ONNX export instead of exporting the model again")
     p.add_argument("--ratio", type=ratio_arg, default=0.5,
                    help="selection ratio r in (0, 1]: ceil(r·T) frames per clip get the focal branch (default 0.5)")
     p.add_argument("--selection", default="topk", choices=("topk", "threshold", "gumbel"),

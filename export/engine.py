@@ -226,7 +226,7 @@ def _load_timing_cache(trt: TensorRT, config, path: str | None, engine_path: str
         with open(path, "rb") as f:
             data = f.read()
     cache = config.create_timing_cache(data)
-    config.set_timing_cache(cache, ignore_mismatch=True)  # a cache from another GPU/TensorRT is ignored, not fatal
+    config.set_timing_cache(cache, True)  # ignore_mismatch: a cache from another GPU/TensorRT is ignored, not fatal
     return path
 
 

@@ -38,7 +38,7 @@ import torch.nn as nn
 from afnet_edge.kernels.reference import topk_count
 from afnet_edge.layers.af_stage import ForwardContext
 
-from .ops import FLAVOURS
+from .ops import DYNAMIC_BATCH, FLAVOURS
 from .plugins import BY_NAME, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
 
 FLAVOUR_NAMES = ("portable", "plugin")
@@ -166,12 +166,19 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
 
     buf = io.BytesIO()
     dyn = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(wrapper, (clip,), buf, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_axes=dyn, do_constant_folding=True,
-                          custom_opsets={PLUGIN_DOMAIN: 1} if flavour == "plugin" else None)
+    token = DYNAMIC_BATCH.set(bool(dynamic_batch))
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapper, (clip,), buf, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                              output_names=[OUTPUT_NAME], dynamic_axes=dyn, do_constant_folding=True,
+                              custom_opsets={PLUGIN_DOMAIN: 1} if flavour == "plugin" else None)
+    finally:
+        DYNAMIC_BATCH.reset(token)
     proto = onnx.load_from_string(buf.getvalue())
+    if dynamic_batch:
+        # The tracer records example-batch shapes for custom-op outputs; let shape inference redo them symbolically.
+        del proto.graph.value_info[:]
 
     proto = _fold(proto, onnx, gs)
     if flavour == "plugin":

@@ -13,6 +13,7 @@ ONNX ``TopK``, whose specification breaks ties the same way.
 """
 from __future__ import annotations
 
+import contextvars
 from types import SimpleNamespace
 
 import torch
@@ -67,13 +68,21 @@ PORTABLE = SimpleNamespace(
 
 
 # ------------------------------------------------------------------------------------------------ plugin markers
+#: Set by export_onnx while tracing a dynamic-batch graph: the frame axis of plugin outputs is then left symbolic
+#: (a static size there would be folded into the Reshapes downstream and break other batch sizes).
+DYNAMIC_BATCH = contextvars.ContextVar("afnet_edge_export_dynamic_batch", default=False)
+
+
 def _plugin_node(g, op: str, inputs: list, like, sizes: list, **fields):
-    """Emit the custom node of ``op`` with the plugin attributes; set the output's type and (static) sizes."""
+    """Emit the custom node of ``op`` with the plugin attributes; set the output's type and sizes (frame axis
+    symbolic under :data:`DYNAMIC_BATCH`)."""
     spec = PLUGINS[op]
     assert tuple(fields) == spec.fields, (op, tuple(fields), spec.fields)
     attrs = {f"{k}_i": int(v) for k, v in fields.items()}
     out = g.op(f"{PLUGIN_DOMAIN}::{spec.name}", *inputs, plugin_version_s=PLUGIN_VERSION,
                plugin_namespace_s=PLUGIN_NAMESPACE, **attrs)
+    if sizes is not None and DYNAMIC_BATCH.get():
+        sizes = [None] + list(sizes[1:])
     try:
         out.setType(like.type().with_sizes(sizes))
     except (RuntimeError, AttributeError):  # sizes unknown (dynamic batch): TensorRT computes them itself
@@ -132,22 +141,31 @@ class _AmpleFuseBlend(torch.autograd.Function):
         return _plugin_node(g, "ample_fuse_blend", [xl, xb, a], xb, _sizes(xb), relu=relu)
 
 
+def _dynamic(y: torch.Tensor, *sizes) -> torch.Tensor:
+    """Dynamic-batch export: re-derive ``y``'s shape from traced sizes. The tracer does not trace ``size()`` of an
+    autograd.Function output, so a consumer reading ``y.shape`` would bake the example batch into a constant."""
+    return y.reshape(*sizes) if DYNAMIC_BATCH.get() and _tracing() else y
+
+
 def _plugin_focal_gather(x, index, num_frames, shift):
-    return _FocalGather.apply(x, index, int(num_frames), bool(shift))
+    y = _FocalGather.apply(x, index, int(num_frames), bool(shift))
+    return _dynamic(y, index.shape[0], x.shape[1], x.shape[2], x.shape[3])
 
 
 def _plugin_focal_scatter(residual, y, index, const, relu):
     if const is None:  # the plugin always takes a constant map; zeros are the "no constant" case
         const = residual.new_zeros(residual.shape[1:])
-    return _FocalScatter.apply(residual, y, index, const, bool(relu))
+    out = _FocalScatter.apply(residual, y, index, const, bool(relu))
+    return _dynamic(out, residual.shape[0], residual.shape[1], residual.shape[2], residual.shape[3])
 
 
 def _plugin_ample_fuse_pool(xl, xb):
-    return _AmpleFusePool.apply(xl, xb)
+    return _dynamic(_AmpleFusePool.apply(xl, xb), xb.shape[0], xb.shape[1])
 
 
 def _plugin_ample_fuse_blend(xl, xb, a, relu):
-    return _AmpleFuseBlend.apply(xl, xb, a, bool(relu))
+    out = _AmpleFuseBlend.apply(xl, xb, a, bool(relu))
+    return _dynamic(out, xb.shape[0], xb.shape[1], xb.shape[2], xb.shape[3])
 
 
 PLUGIN = SimpleNamespace(
