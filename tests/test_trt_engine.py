@@ -171,3 +171,63 @@ def test_verify_onnx_library_reports_errors(onnx_files):
     res = verify_onnx(onnx_files["portable"], wrong)
     assert not res["ok"] and res["max_abs_error"] > 0  # other weights: a real mismatch is reported, not hidden
     assert torch.isfinite(torch.tensor(res["max_rel_error"]))
+
+
+@needs_rtx
+def test_rtx_onnx_parser_finds_our_creators_and_passes_exactly_their_fields(onnx_files, tmp_path):
+    """TensorRT's own ONNX parser (the one in TensorRT for RTX) must route every plugin node to the creator
+    registered under (op type, plugin_version, plugin_namespace) and hand it exactly the fields that creator declares
+    (names, kINT32 type, values from the node's attributes). Python stand-in creators declare the fields parsed from
+    csrc/trt and record what they receive; TensorRT for RTX cannot add plugin layers, so each node is parsed alone."""
+    import numpy as np
+    import onnx
+    import onnx_graphsurgeon as gs
+    from test_export_onnx import cpp_plugin_fields
+
+    from afnet_edge.export.plugins import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
+    mod = RTX.module
+    declared = cpp_plugin_fields()
+    received: list = []
+
+    class Recorder(mod.IPluginCreatorV3One):
+        def __init__(self, name, fields):
+            mod.IPluginCreatorV3One.__init__(self)
+            self.name, self.plugin_namespace, self.plugin_version = name, PLUGIN_NAMESPACE, PLUGIN_VERSION
+            self.field_names = mod.PluginFieldCollection(
+                [mod.PluginField(f, np.array([], dtype=np.int32), mod.PluginFieldType.INT32) for f in fields])
+
+        def create_plugin(self, name, fc, phase):
+            received.append((self.name, [(f.name, f.type, np.array(f.data).tolist()) for f in fc]))
+            return None  # no plugin object: parsing stops at this node, after the fields were recorded
+
+    registry = mod.get_plugin_registry()
+    creators = [Recorder(name, f["creator"]) for name, f in declared.items()]
+    for c in creators:
+        assert registry.register_creator(c, PLUGIN_NAMESPACE)
+    try:
+        graph = gs.import_onnx(onnx.load(onnx_files["plugin"]))
+        first = {}
+        for node in graph.nodes:
+            if node.domain == PLUGIN_DOMAIN:
+                first.setdefault(node.op, node)
+        assert set(first) == set(declared)
+        for op, node in first.items():
+            inputs = [t for t in node.inputs if isinstance(t, gs.Variable)]
+            single = gs.Graph(nodes=[node], inputs=inputs, outputs=list(node.outputs),
+                              opset=17, import_domains=[onnx.helper.make_opsetid(PLUGIN_DOMAIN, 1)])
+            path = str(tmp_path / f"{op}.onnx")
+            onnx.save(gs.export_onnx(single.cleanup()), path)
+            before = len(received)
+            network = mod.Builder(mod.Logger(mod.Logger.INTERNAL_ERROR)).create_network(0)
+            parser = mod.OnnxParser(network, mod.Logger(mod.Logger.INTERNAL_ERROR))
+            assert not parser.parse_from_file(path)  # our recorder returns no plugin
+            assert len(received) == before + 1, f"the parser did not reach the {op} creator"
+            name, fields = received[-1]
+            attrs = {a: v for a, v in node.attrs.items() if a not in ("plugin_version", "plugin_namespace")}
+            assert name == op
+            assert [f for f, _, _ in fields] == declared[op]["creator"]
+            assert all(t == mod.PluginFieldType.INT32 for _, t, _ in fields)
+            assert {f: v for f, _, v in fields} == {k: [int(v)] for k, v in attrs.items()}
+    finally:
+        for c in creators:
+            registry.deregister_creator(c)
