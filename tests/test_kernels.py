@@ -484,6 +484,24 @@ def test_export_traces_the_ops(gen):
         assert torch.equal(got, want)
 
 
+def test_torch_compile_fullgraph(gen):
+    """torch.compile (AOT autograd, no codegen) traces every op in one graph, the in-place scatter included."""
+    def stage(x, logits, xl):
+        index, counts, mask = ext.select_frames(logits, "topk", 2)
+        idx = index[0]
+        y = ext.focal_gather(x, idx, 4, True, validate=False) * 2.0
+        s = ext.focal_scatter(x, y, idx, None, True, validate=False)
+        s2 = ext.focal_scatter(s.clone(), y, idx, s[0], False, validate=False, inplace=True)
+        a = torch.sigmoid(ext.ample_fuse_pool(xl, s2))
+        return ext.ample_fuse_blend(xl, s2, a, True), counts, mask
+
+    args = (rand((8, 16, 4, 4), torch.float32, "cpu", gen), rand((1, 2, 4, 2), torch.float32, "cpu", gen),
+            rand((8, 16, 2, 2), torch.float32, "cpu", gen))
+    compiled = torch.compile(stage, backend="aot_eager", fullgraph=True)
+    for got, want in zip(compiled(*args), stage(*args)):
+        assert torch.equal(got, want)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # CUDA only: CPU twin vs CUDA kernel at production-like sizes, no host sync for topk, graph capture
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -18,7 +18,6 @@ Validation policy (docs/kernels.md):
 """
 from __future__ import annotations
 
-import functools
 from types import SimpleNamespace
 
 import torch
@@ -50,19 +49,21 @@ def import_error() -> Exception | None:
     return _IMPORT_ERROR
 
 
+def _kernel_table() -> dict[str, bool]:
+    """Device types with kernels, fixed once the library is loaded (a constant for torch.compile to fold)."""
+    table = {"meta": AVAILABLE}  # fake kernels
+    for dtype, key in (("cpu", "CPU"), ("cuda", "CUDA")):
+        table[dtype] = AVAILABLE and torch._C._dispatch_has_kernel_for_dispatch_key(f"{_LIB}::focal_gather", key)
+    return table
+
+
+_KERNELS = _kernel_table()
+
+
 def has_kernels(device: str | torch.device) -> bool:
     """True when the extension has kernels for ``device``'s type ("cpu", "cuda"; "meta" always via fake kernels)."""
-    return _has_kernels(torch.device(device).type)
-
-
-@functools.lru_cache(maxsize=None)
-def _has_kernels(device_type: str) -> bool:
-    if not AVAILABLE:
-        return False
-    if device_type == "meta":
-        return True
-    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
-    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(f"{_LIB}::focal_gather", key)
+    dtype = device.type if isinstance(device, torch.device) else torch.device(device).type
+    return _KERNELS.get(dtype, False)
 
 
 def _upsample_backward(g: torch.Tensor, in_hw: tuple[int, int]) -> torch.Tensor:
@@ -362,7 +363,8 @@ def select_frames(logits: torch.Tensor, mode: str, k: int = 0, *,
 
 if AVAILABLE:
     @torch.library.register_fake(f"{_LIB}::select_frames")
-    def _select_frames_fake(logits, mode, k):
+    def _select_frames_fake(logits, selection, k):  # schema name `selection` = the Python API's `mode`
+        mode = selection
         if logits.dim() != 4 or logits.shape[3] != 2:
             raise ValueError(f"logits must be (L, B, T, 2), got shape {tuple(logits.shape)}")
         _check_float(logits, "logits")
@@ -376,8 +378,8 @@ if AVAILABLE:
                 logits.new_empty((L, B, T)))
 
     @torch.library.register_fake(f"{_LIB}::select_frames.out")
-    def _select_frames_out_fake(logits, mode, k, *, index, counts, mask):
-        for o, r in zip((index, counts, mask), _select_frames_fake(logits, mode, k)):
+    def _select_frames_out_fake(logits, selection, k, *, index, counts, mask):
+        for o, r in zip((index, counts, mask), _select_frames_fake(logits, selection, k)):
             _check_out(o, r)
 
 
