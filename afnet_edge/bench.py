@@ -68,7 +68,7 @@ import torch.nn as nn
 __all__ = ["SCHEMA", "BACKENDS", "MODES", "PRECISIONS", "GridSpec", "Case", "expand_grid", "run_grid", "derive",
            "validate_results", "collect_environment", "device_slug", "measure_ceilings", "write_outputs",
            "format_markdown", "make_plots", "timing_stats", "time_callable", "live_tensor_peak",
-           "parse_tegra_release", "parse_nvpmodel", "jetson_state", "randomize_weights", "profile_compact",
+           "parse_tegra_release", "parse_nvpmodel", "jetson_state", "jetson_slug", "randomize_weights", "profile_compact",
            "format_profile", "proto_ample_fuse_pool", "proto_ample_fuse_blend", "proto_focal_scatter", "main",
            "register"]
 
@@ -397,6 +397,19 @@ def jetson_state() -> dict | None:
     return out
 
 
+def jetson_slug(module: str, nvpmodel=None) -> str | None:
+    """``/proc/device-tree/model`` (e.g. "NVIDIA Jetson AGX Orin Developer Kit") → ``orin-agx``, ``orin-nx``,
+    ``orin-nano`` (``orin-nano-super`` when the power mode is a SUPER one), ``thor``; None when unknown."""
+    mod = module.lower()
+    mode = str((nvpmodel or {}).get("mode", "") if isinstance(nvpmodel, dict) else "").upper()
+    if "orin nano" in mod:
+        return "orin-nano-super" if "SUPER" in mode else "orin-nano"
+    for key, slug in (("agx orin", "orin-agx"), ("orin nx", "orin-nx"), ("thor", "thor")):
+        if key in mod:
+            return slug
+    return None
+
+
 def device_slug(device: str = "cpu", threads: int | None = None) -> str:
     """Folder name under ``benchmarks/results``: ``h100-sxm``, ``h100-pcie``, ``a100-sxm``, ``orin-agx`` …; for a CPU
     ``cpu-<model>-<threads>t``; otherwise the slugified device name."""
@@ -404,11 +417,9 @@ def device_slug(device: str = "cpu", threads: int | None = None) -> str:
         name = torch.cuda.get_device_name(torch.device(device))
         js = jetson_state()
         if js:
-            mod = str(js.get("module", "")).lower()
-            for key, slug in (("agx orin", "orin-agx"), ("orin nx", "orin-nx"), ("orin nano", "orin-nano"),
-                              ("thor", "thor")):
-                if key in mod:
-                    return slug
+            slug = jetson_slug(str(js.get("module", "")), js.get("nvpmodel"))
+            if slug:
+                return slug
         n = name.lower()
         table = (("h100", "hbm3", "h100-sxm"), ("h100", "pcie", "h100-pcie"), ("h100", "nvl", "h100-nvl"),
                  ("h200", "", "h200"), ("a100", "sxm", "a100-sxm"), ("a100", "pcie", "a100-pcie"))

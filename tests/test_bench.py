@@ -297,6 +297,12 @@ def test_parse_tegra_release_and_nvpmodel():
     assert parse_nvpmodel("NV Power Mode: MAXN\n0\n") == {"mode": "MAXN", "id": 0}
     assert parse_nvpmodel("NVPM WARN: something\nNV Power Mode: 15W\n2\n") == {"mode": "15W", "id": 2}
     assert parse_nvpmodel("garbage") == {}
+    assert bench.jetson_slug("NVIDIA Jetson AGX Orin Developer Kit") == "orin-agx"
+    assert bench.jetson_slug("NVIDIA Jetson Orin NX Engineering Reference Developer Kit") == "orin-nx"
+    assert bench.jetson_slug("NVIDIA Jetson Orin Nano Developer Kit", {"mode": "15W"}) == "orin-nano"
+    assert bench.jetson_slug("NVIDIA Jetson Orin Nano Developer Kit", {"mode": "MAXN_SUPER"}) == "orin-nano-super"
+    assert bench.jetson_slug("NVIDIA Jetson AGX Thor Developer Kit") == "thor"
+    assert bench.jetson_slug("Raspberry Pi 5") is None
 
 
 def test_environment_records_versions():
@@ -373,3 +379,57 @@ def test_profile_small(tmp_path):
     assert doc["top_ops"]["masked"] and doc["state_key_ms_per_forward"] > 0
     md = (tmp_path / "profile_af_mobilenetv3.md").read_text()
     assert "afnet-edge bench" in md and "Top aten ops" in md
+
+
+# ------------------------------------------------------------------------------------------------ README table
+def _readme_tool():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
+                        "make_readme_table.py")
+    spec = importlib.util.spec_from_file_location("make_readme_table", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_block_rewrites_only_between_markers(tmp_path):
+    tool = _readme_tool()
+    doc = _synthetic_doc()
+    doc["kind"] = "measurement"
+    d = tmp_path / "results" / "synthetic"
+    d.mkdir(parents=True)
+    (d / "models.json").write_text(json.dumps(doc))
+    (d / "quick.json").write_text(json.dumps(doc))  # the CI smoke grid never reaches the README
+    docs = tool.load_results(str(tmp_path / "results"))
+    assert len(docs) == 1
+    block = tool.headline(docs)
+    assert "| AF-ResNet50 | 12 | 0.4 |" in block and "TSM-ResNet50" in block
+    assert "8.00 (compact-ext)" in block  # best AF-ResNet50 r=0.4 at batch 8 comes from the fastest backend
+    text = "intro\n<!-- perf:begin -->\nold table\n<!-- perf:end -->\noutro\n"
+    new = tool.replace_block(text, block)
+    assert new.startswith("intro\n<!-- perf:begin -->\n") and new.endswith("<!-- perf:end -->\noutro\n")
+    assert "old table" not in new and tool.current_block(new) == block.rstrip("\n") + "\n"
+    assert tool.replace_block("no markers here", block) is None
+
+
+def test_readme_block_equals_committed_results():
+    tool = _readme_tool()
+    readme = os.path.join(tool.ROOT, "README.md")
+    text = open(readme).read() if os.path.exists(readme) else ""
+    current = tool.current_block(text)
+    if current is None:
+        pytest.skip("README.md has no <!-- perf:begin --> / <!-- perf:end --> markers yet (the lead adds them; "
+                    "`python benchmarks/make_readme_table.py --print` gives the block)")
+    assert current == tool.headline(tool.load_results()).rstrip("\n") + "\n", \
+        "README performance block is stale: run python benchmarks/make_readme_table.py"
+
+
+def test_docs_block_equals_committed_results():
+    tool = _readme_tool()
+    path = os.path.join(tool.ROOT, "docs", "performance.md")
+    if not os.path.exists(path):
+        pytest.skip("docs/performance.md not present")
+    current = tool.current_block(open(path).read())
+    assert current is not None, "docs/performance.md lost its perf markers"
+    assert current == tool.headline(tool.load_results()).rstrip("\n") + "\n", \
+        "docs/performance.md block is stale: run python benchmarks/make_readme_table.py"
