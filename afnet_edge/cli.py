@@ -16,6 +16,7 @@ import sys
 COMMAND_MODULES = (
     "afnet_edge.cli",
     "afnet_edge.export.cli",
+    "afnet_edge.training.commands",
     "afnet_edge.bench",
 )
 

@@ -1,0 +1,298 @@
+"""``afnet-edge train`` and ``afnet-edge eval``: parse, build model and data, call :mod:`afnet_edge.training`, print."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ..cli import add_model_args, build_model, positive_int, ratio_arg
+from .datasets import LIST_SIZE, SYNTHETIC_SIZE
+
+_OFFICIAL_ARCH = {"AF_resnet50": "af_resnet50", "AF_resnet101": "af_resnet101", "AF_mobilenetv3": "af_mobilenetv3"}
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
+    if not (v >= 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return v
+
+
+def _pos_float(text: str) -> float:
+    v = _nonneg_float(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return v
+
+
+def _unit_float(text: str) -> float:
+    v = _nonneg_float(text)
+    if v > 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
+    return v
+
+
+def _model_help(p: argparse.ArgumentParser, text: str) -> None:
+    for a in p._actions:  # add_model_args' --model help says "default: None" when the default is resolved later
+        if a.dest == "model":
+            a.help = text
+
+
+def _add_data_args(p: argparse.ArgumentParser, train: bool) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", choices=("synthetic", "list"), default="synthetic",
+                   help="synthetic temporal benchmark (no files) or a TSN list file (default: %(default)s)")
+    g.add_argument("--num-classes", dest="classes", type=positive_int, default=None, help="alias of --classes")
+    g.add_argument("--size", type=positive_int, default=None,
+                   help=f"frame side in pixels (default: {SYNTHETIC_SIZE} synthetic, {LIST_SIZE} list; official "
+                        f"FLOPs need a multiple of 32)")
+    if train:
+        g.add_argument("--train-samples", type=positive_int, default=2000, help="synthetic training clips (2000)")
+    g.add_argument("--val-samples", type=_nonneg_int, default=500,
+                   help="synthetic validation clips (500; 0 = no validation in train)")
+    g.add_argument("--distractor-prob", type=_unit_float, default=None,
+                   help="synthetic: probability that a frame is a distractor (dataset default 0.25)")
+    g.add_argument("--data-seed", type=_nonneg_int, default=0,
+                   help="synthetic: seed of the training split; validation uses seed+1 (default 0)")
+    g.add_argument("--list", dest="list_file", default=None,
+                   help="list file 'path num_frames label' per line (training list for train, evaluated list for eval)")
+    if train:
+        g.add_argument("--val-list", default=None, help="validation list file (optional)")
+    g.add_argument("--root", default=None, help="directory the list's paths are relative to (default: the list's)")
+    g.add_argument("--image-tmpl", default="img_{:05d}.jpg", help="frame-folder file names (default: %(default)s)")
+    g.add_argument("--short", choices=("official", "spread"), default="official",
+                   help="videos with fewer frames than T: 'official' repeats frame 0 (TSN code), 'spread' repeats "
+                        "each frame ~T/n times in order (default: %(default)s)")
+
+
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch-size", "-b", type=positive_int, default=None, help="clips per batch")
+    p.add_argument("--workers", "-j", type=_nonneg_int, default=0, help="DataLoader workers (default 0)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _device(args):
+    import torch
+    if args.device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(args.device)
+    except RuntimeError:
+        raise ValueError(f"--device must be cpu, cuda or cuda:N, got {args.device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: CUDA is not available in this PyTorch build / machine")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device must be cpu, cuda or cuda:N, got {args.device!r}")
+    return dev
+
+
+def _resolve_model(args, source: str | None, option: str) -> None:
+    """Fill --model/--frames/--classes/--no-tsm from checkpoint ``source`` where not given."""
+    if source is None:
+        return
+    from ..checkpoint import inspect_checkpoint
+    info = inspect_checkpoint(source)
+    arch = info.get("arch") or _OFFICIAL_ARCH.get(info.get("official_arch"))
+    if args.model is None:
+        args.model = arch
+    elif arch and arch != args.model:
+        raise ValueError(f"{option} '{source}' holds model {arch}, but --model is {args.model}")
+    if info.get("tsm") is False and args.model and args.model.startswith("af_resnet"):
+        args.no_tsm = True
+    args.frames = args.frames or info.get("num_frames")
+    if args.classes is None:
+        args.classes = info.get("num_classes")
+    elif info.get("num_classes") and info["num_classes"] != args.classes:
+        raise ValueError(f"{option} '{source}' has {info['num_classes']} classes, but --classes is {args.classes}")
+
+
+def _datasets(args, model, train: bool):
+    T, C = model.num_frames, model.num_classes
+    if args.data == "synthetic":
+        from .datasets import synthetic_splits
+        return synthetic_splits(T, C, args.train_samples if train else 0, args.val_samples,
+                                args.size or SYNTHETIC_SIZE, args.data_seed, args.distractor_prob)
+    from .datasets import list_dataset
+    size = args.size or LIST_SIZE
+    kw = dict(size=size, image_tmpl=args.image_tmpl, short=args.short)
+    if train:
+        tr = list_dataset(args.list_file, args.root, T, C, True, **kw)
+        va = list_dataset(args.val_list, args.root, T, C, False, **kw) if args.val_list else None
+        return tr, va
+    return None, list_dataset(args.list_file, args.root, T, C, False, **kw)
+
+
+def _need_classes(args) -> None:
+    if args.classes is None and args.data == "list":
+        raise ValueError("--data list needs --classes N (labels must be in [0, N)), or a checkpoint that has them")
+
+
+# ------------------------------------------------------------------------------------------------------- train
+def _cmd_train(args) -> int:
+    import torch
+
+    from .engine import TrainConfig, Trainer, seed_everything
+    if args.resume and args.checkpoint:
+        raise ValueError("give --resume (continue a training run) or --checkpoint (start from weights), not both")
+    _resolve_model(args, args.resume, "--resume")
+    _resolve_model(args, args.checkpoint, "--checkpoint")
+    args.model = args.model or "af_mobilenetv3"
+    _need_classes(args)
+    if args.classes is None:
+        args.classes = 14 if args.data == "synthetic" else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = _device(args)
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size or 32, lr=args.lr, lr_steps=tuple(args.lr_steps),
+        momentum=args.momentum, weight_decay=args.weight_decay, clip_grad=args.gd or None, rt=args.rt,
+        rt_begin=args.rt_begin, rt_end=args.rt_end, lambda_rt=args.lambda_rt, t0=args.t0, t1=args.t1,
+        t_end=args.t_end, fc_lr5=not args.no_fc_lr5, amp=args.amp, seed=args.seed, workers=args.workers,
+        eval_every=args.eval_every, save_every=args.save_every, eval_selection=args.eval_selection)
+    seed_everything(args.seed)
+    model = build_model(args)
+    train_set, val_set = _datasets(args, model, train=True)
+    out = args.out or os.path.join("runs", f"{model.arch}-{args.data}")
+    trainer = Trainer(model, train_set, cfg, val_set, device=device, out_dir=out, progress=not args.no_progress,
+                      official_layout=args.official_layout)
+    print(f"train: {model.arch} T={model.num_frames} classes={model.num_classes} on {len(train_set)} clips "
+          f"({trainer.iters_per_epoch} iterations/epoch), {device}, amp={'on' if trainer.amp else 'off'} -> {out}")
+    if args.resume:
+        tr = trainer.resume(args.resume)
+        print(f"resumed from '{args.resume}' at epoch {tr['epoch']} iteration {tr['step']} "
+              f"(temperature {trainer.temperature(tr['epoch'], tr['step']) if tr['epoch'] < cfg.epochs else 'n/a'})")
+    history = trainer.fit(max_steps=args.max_steps)
+    if args.json and history:
+        print(json.dumps(history[-1]))
+    print(f"checkpoints: {os.path.join(out, 'last.pth')}" +
+          (f", {os.path.join(out, 'best.pth')}" if os.path.exists(os.path.join(out, "best.pth")) else ""))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------- eval
+def _cmd_eval(args) -> int:
+    import torch
+
+    from .engine import evaluate
+    _resolve_model(args, args.checkpoint, "--checkpoint")
+    if args.model is None:
+        raise ValueError("--model is required when --checkpoint does not name the architecture")
+    _need_classes(args)
+    if args.classes is None:
+        args.classes = 14 if args.data == "synthetic" else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = _device(args)
+    model = build_model(args)
+    cfg = {"execution": args.execution, "temperature": args.t1}
+    if args.ratio is not None:
+        cfg["ratio"] = args.ratio
+    model.configure(**cfg)
+    if args.selection == "topk" and args.ratio is None:
+        raise ValueError("--selection topk needs --ratio R (fraction of frames kept per clip)")
+    _, data = _datasets(args, model, train=False)
+    if data is None:
+        raise ValueError("nothing to evaluate: --val-samples is 0")
+    res = evaluate(model.to(device), data, batch_size=args.batch_size or 16, device=device, workers=args.workers,
+                   selection=args.selection, generator_seed=args.seed, progress=not args.no_progress)
+    res.update(model=model.arch, num_frames=model.num_frames, num_classes=model.num_classes,
+               checkpoint=args.checkpoint, data=args.data, execution=args.execution)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        fl = (f"{res['official_gflops']:.4f} GFLOPs/clip (official count; executed compact "
+              f"{res['executed_gmacs_compact']:.4f} GMACs)" if res.get("official_gflops") is not None
+              else res.get("flops_note", "n/a"))
+        print(f"{model.arch} on {res['num_clips']} clips ({args.data}), selection={res['selection']}: "
+              f"top1 {res['top1']:.2f}%  top{res['top5_k']} {res['top5']:.2f}%  loss {res['loss']:.4f}")
+        print(f"real ratio {res['real_ratio']:.4f} (per module: "
+              f"{', '.join(f'{r:.3f}' for r in res['module_ratios']) or 'dense'})  {fl}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------- register
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train with the official objective and schedules (synthetic benchmark or TSN lists)",
+        description="Official AFNet training (cross-entropy + lambda_rt·mean_l(rt_e − ratio_l)², target-ratio and "
+                    "temperature schedules, official optimiser groups, step LR, --gd clipping, AMP on CUDA). "
+                    "Defaults are the release scripts' values. Writes OUT/last.pth (resumable), OUT/best.pth and "
+                    "OUT/log.jsonl. A resumed run continues exactly (data order, random streams, temperature).")
+    add_model_args(p, model_default=None)
+    _model_help(p, "model name (default: the --resume/--checkpoint file's, else af_mobilenetv3)")
+    _add_data_args(p, train=True)
+    o = p.add_argument_group("optimisation (spec §7; defaults = official scripts)")
+    o.add_argument("--epochs", type=positive_int, default=55)
+    o.add_argument("--lr", type=_nonneg_float, default=0.01, help="base learning rate (0.01)")
+    o.add_argument("--lr-steps", type=_nonneg_int, nargs="*", default=[25, 45], help="epochs of ×0.1 (25 45)")
+    o.add_argument("--momentum", type=_nonneg_float, default=0.9)
+    o.add_argument("--weight-decay", "--wd", type=_nonneg_float, default=5e-4)
+    o.add_argument("--gd", type=_nonneg_float, default=20.0, help="clip gradient norm (20; 0 = off)")
+    o.add_argument("--rt", type=_unit_float, default=0.5, help="target selection ratio RT (0.5)")
+    o.add_argument("--rt-begin", type=_nonneg_int, default=10)
+    o.add_argument("--rt-end", type=_nonneg_int, default=20)
+    o.add_argument("--lambda-rt", type=_nonneg_float, default=0.5, help="weight of the ratio loss (0.5)")
+    o.add_argument("--t0", type=_pos_float, default=1.0, help="initial Gumbel temperature (1)")
+    o.add_argument("--t1", type=_pos_float, default=0.01, help="final Gumbel temperature (0.01)")
+    o.add_argument("--t-end", type=_nonneg_int, default=50, help="epoch where annealing ends (50)")
+    o.add_argument("--no-fc-lr5", action="store_true", help="no lr×5/×10 for Linear layers (fine-tuning on the "
+                                                           "same dataset)")
+    amp = o.add_mutually_exclusive_group()
+    amp.add_argument("--amp", dest="amp", action="store_true", default=None, help="float16 AMP (CUDA only)")
+    amp.add_argument("--no-amp", dest="amp", action="store_false", help="no AMP (default on CPU)")
+    r = p.add_argument_group("run")
+    r.add_argument("--out", default=None, help="output directory (default: runs/<model>-<data>)")
+    r.add_argument("--resume", default=None, help="continue from a training checkpoint (OUT/last.pth)")
+    r.add_argument("--seed", type=_nonneg_int, default=0, help="seed of initialisation, data order, noise (0)")
+    r.add_argument("--eval-every", type=_nonneg_int, default=1, help="validate every N epochs (1; 0 = last only)")
+    r.add_argument("--eval-selection", choices=("threshold", "gumbel", "topk"), default="threshold",
+                   help="frame selection during validation (threshold: deterministic; gumbel: official)")
+    r.add_argument("--save-every", type=_nonneg_int, default=0, help="also save last.pth every N iterations")
+    r.add_argument("--max-steps", type=positive_int, default=None, help="stop after N iterations (saves last.pth)")
+    r.add_argument("--official-layout", action="store_true",
+                   help="also write OUT/ckpt.pth.tar (+ ckpt.best.pth.tar) in the official release layout")
+    r.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    r.add_argument("--json", action="store_true", help="print the last epoch's record as JSON")
+    _add_runtime_args(r)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "eval", help="top-1/top-5, real selection ratio and official FLOPs on the synthetic benchmark or a list",
+        description="Evaluate a model: top-1/top-5 accuracy, real selection ratio (mean of the masks over all "
+                    "navigation modules and frames) and the official FLOPs for the observed masks (spec §9). "
+                    "List data uses the official validation sampling and centre crop.")
+    add_model_args(p, model_default=None)
+    _model_help(p, "model name (default: the --checkpoint file's)")
+    _add_data_args(p, train=False)
+    p.add_argument("--selection", choices=("threshold", "gumbel", "topk"), default="threshold",
+                   help="frame selection: threshold (deterministic, default), gumbel (official, stochastic; seeded "
+                        "by --seed), topk (exactly ceil(ratio·T) frames per clip; needs --ratio)")
+    p.add_argument("--ratio", type=ratio_arg, default=None, help="frame ratio for --selection topk")
+    p.add_argument("--execution", choices=("compact", "masked"), default="compact",
+                   help="compact (skips unselected frames) or masked (official dense execution)")
+    p.add_argument("--t1", type=_pos_float, default=0.01, help="Gumbel temperature at evaluation (0.01)")
+    p.add_argument("--seed", type=_nonneg_int, default=0, help="seed of the Gumbel noise generator (0)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_runtime_args(p)
+    p.set_defaults(func=_cmd_eval)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from ..cli import main
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -1,0 +1,49 @@
+"""Training / validation datasets from command-line style options (synthetic benchmark or TSN list files)."""
+from __future__ import annotations
+
+import os
+
+#: The synthetic validation split uses seed ``data_seed + VAL_SEED_OFFSET`` (sample i depends only on (seed, i),
+#: so the two splits are independent draws of the same distribution).
+VAL_SEED_OFFSET = 1
+SYNTHETIC_SIZE = 64
+LIST_SIZE = 224
+
+
+def synthetic_splits(num_frames: int, num_classes: int, train_samples: int, val_samples: int, size: int = SYNTHETIC_SIZE,
+                     seed: int = 0, distractor_prob: float | None = None):
+    """``(train, val)`` :class:`~afnet_edge.data.SyntheticVideoDataset` splits (seeds ``seed`` and ``seed + 1``)."""
+    from ..data.synthetic import CLASS_NAMES, SyntheticVideoDataset
+    if not 2 <= num_classes <= len(CLASS_NAMES):
+        raise ValueError(f"the synthetic benchmark has 2..{len(CLASS_NAMES)} classes, but the model has "
+                         f"num_classes={num_classes}; pass --classes N with N <= {len(CLASS_NAMES)}")
+    kw = {} if distractor_prob is None else {"distractor_prob": distractor_prob}
+    train = SyntheticVideoDataset(train_samples, num_frames, size, num_classes, seed, **kw) if train_samples else None
+    val = SyntheticVideoDataset(val_samples, num_frames, size, num_classes, seed + VAL_SEED_OFFSET, **kw) \
+        if val_samples else None
+    return train, val
+
+
+def scale_size_for(size: int) -> tuple[int, int]:
+    """The official 240×320 resize scaled to a crop of ``size`` (224 → 240×320)."""
+    return round(240 * size / 224), round(320 * size / 224)
+
+
+def list_dataset(list_file: str, root: str | None, num_frames: int, num_classes: int, train: bool,
+                 size: int = LIST_SIZE, image_tmpl: str = "img_{:05d}.jpg", short: str = "official"):
+    """A :class:`~afnet_edge.data.VideoListDataset` (TSN sampling for training, official sampling otherwise).
+
+    ``root`` defaults to the list file's directory. Frames are resized to the official 240×320 scaled to ``size``
+    (:func:`scale_size_for`), then cropped to ``size``. Labels must be in ``[0, num_classes)``; the dataset raises a
+    ``ValueError`` naming the line otherwise.
+    """
+    from ..data.video_list import VideoListDataset
+    if not list_file:
+        raise ValueError("--data list needs --list FILE (a TSN list file: 'path num_frames label' per line)")
+    if not os.path.exists(list_file):
+        raise FileNotFoundError(f"--list: no such list file '{list_file}'")
+    root = root if root is not None else (os.path.dirname(os.path.abspath(list_file)))
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"--root: no such directory '{root}'")
+    return VideoListDataset(root, list_file, num_frames, train=train, num_classes=num_classes, image_tmpl=image_tmpl,
+                            size=size, scale_size=scale_size_for(size), short=short)
