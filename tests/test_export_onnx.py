@@ -32,6 +32,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRT_DIR = os.path.join(REPO, "csrc", "trt")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """These tests push tiny tensors (T=4, 64×64) through large graphs: one thread is faster than two and immune to
+    OpenMP spin-waits on a shared machine. Restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _session(path_or_bytes, so=None):
+    so = so or ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    return ort.InferenceSession(path_or_bytes, so, providers=["CPUExecutionProvider"])
+
+
 def _model(name: str, seed: int = 0):
     return randomize_model(afnet_edge.create_model(name, num_classes=CLASSES, num_frames=T), seed)
 
@@ -74,7 +90,7 @@ def test_portable_passes_checker_and_uses_standard_ops_only(exported):
 
 def test_portable_matches_pytorch_in_onnxruntime(exported):
     model, res = exported
-    sess = ort.InferenceSession(res["portable"].path, providers=["CPUExecutionProvider"])
+    sess = _session(res["portable"].path)
     g = torch.Generator().manual_seed(99)
     for clip in (res["portable"].example_clip, torch.randn(1, T, 3, SIZE, SIZE, generator=g)):
         want = _reference(model, clip, 0.5)
@@ -183,7 +199,7 @@ def _bind_reference_plugins(proto):
     bound.opset_import.append(onnx.helper.make_opsetid("ai.onnx.contrib", 1))
     so = ort.SessionOptions()
     so.register_custom_ops_library(ortx.get_library_path())
-    return ort.InferenceSession(bound.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return _session(bound.SerializeToString(), so)
 
 
 def test_plugin_graph_computes_the_model(exported):
@@ -311,7 +327,7 @@ def test_dynamic_batch_runs_other_batches(tmp_path, flavour):
         if len(dims) == 4:
             assert dims[0].dim_value not in (2 * T, 2 * 3), (v.name, dims)
     if flavour == "portable":
-        sess = ort.InferenceSession(res.path, providers=["CPUExecutionProvider"])
+        sess = _session(res.path)
     else:
         sess = _bind_reference_plugins(proto)
     g = torch.Generator().manual_seed(11)

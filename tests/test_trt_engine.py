@@ -33,6 +33,16 @@ needs_rtx = pytest.mark.skipif(RTX is None, reason="TensorRT for RTX not install
 T, SIZE, CLASSES, TARGET = 4, 64, 7, "SM86"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """These tests push tiny tensors (T=4, 64×64) through large graphs: one thread is faster than two and immune to
+    OpenMP spin-waits on a shared machine. Restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def onnx_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("trt")
