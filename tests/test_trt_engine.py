@@ -241,3 +241,24 @@ def test_rtx_onnx_parser_finds_our_creators_and_passes_exactly_their_fields(onnx
     finally:
         for c in creators:
             registry.deregister_creator(c)
+
+
+@needs_rtx
+def test_runner_and_verify_on_a_machine_without_gpu(onnx_files, tmp_path, capsys):
+    """An engine that was built fine still needs a GPU to run: the runner gets past the sidecar checks and stops at
+    CUDA with a message saying so (cuda-python reports no usable driver), and so does `afnet-edge verify --engine`."""
+    pytest.importorskip("cuda.bindings.runtime", reason="cuda-python not installed (scripts/ci_trt_rtx.sh installs it)")
+    from afnet_edge.export.runtime import TRTRunner
+    from afnet_edge.export.trt_backend import gpu_info
+    if gpu_info() is not None:
+        pytest.skip("a CUDA GPU is present: see docs/datacenter.md for the GPU checks")
+    engine = str(tmp_path / "nogpu.engine")
+    build_engine(onnx_files["portable"], engine, backend="tensorrt_rtx", rtx_targets=[TARGET])
+    with pytest.raises(TensorRTError, match="no usable CUDA GPU/driver here"):
+        TRTRunner(engine, cuda="cuda-python")
+    from afnet_edge.checkpoint import save_checkpoint
+    ckpt = str(tmp_path / "m.pth")
+    save_checkpoint(afnet_edge.create_model("af_mobilenetv3", num_classes=CLASSES, num_frames=T), ckpt)
+    assert main(["verify", "--engine", engine, "--checkpoint", ckpt]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no usable CUDA GPU/driver here" in err and len(err.splitlines()) == 1
