@@ -35,7 +35,9 @@ def _map_repo_export() -> None:
             return importlib.util.spec_from_file_location(name, os.path.join(src, "__init__.py"),
                                                           submodule_search_locations=[src])
 
-    sys.meta_path.append(_ExportFinder)
+    # First in line: an editable install of another checkout registers its own finder for this name, and the
+    # export code must come from the same tree as the afnet_edge package that is actually imported.
+    sys.meta_path.insert(0, _ExportFinder)
 
 
 _map_repo_export()

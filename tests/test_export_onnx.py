@@ -347,3 +347,12 @@ def test_top_level_export_package_is_refused():
     with pytest.raises(ImportError, match="afnet_edge.export"):
         spec.loader.exec_module(mod)
     assert "export" not in sys.modules or sys.modules["export"] is not mod
+
+
+def test_export_package_comes_from_the_imported_tree():
+    """afnet_edge.export must be the export code of the same checkout/installation as afnet_edge itself, even when
+    an editable install of another checkout is on the path (its finder also claims the name)."""
+    import afnet_edge.export as exp
+    pkg = os.path.dirname(os.path.abspath(afnet_edge.__file__))
+    here = os.path.dirname(os.path.abspath(exp.__file__))
+    assert here in (os.path.join(pkg, "export"), os.path.join(os.path.dirname(pkg), "export")), (pkg, here)
