@@ -48,8 +48,14 @@ def select_frames(logits: torch.Tensor, mode: str, k: int = 0):
     return index, counts, mask
 
 
+def portable_focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool,
+                          **_runtime) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.focal_gather`; runtime keywords (``validate``) do not apply to a graph."""
+    return reference.focal_gather(x, index, num_frames, shift)
+
+
 def portable_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
-                           const: torch.Tensor | None, relu: bool) -> torch.Tensor:
+                           const: torch.Tensor | None, relu: bool, **_runtime) -> torch.Tensor:
     """:func:`~afnet_edge.kernels.reference.focal_scatter` written with ``index_put`` (→ ONNX ``ScatterND``)."""
     base = residual if const is None else residual + const.unsqueeze(0)
     sel = residual.index_select(0, index) + y
@@ -59,7 +65,7 @@ def portable_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch
 
 PORTABLE = SimpleNamespace(
     name="export-portable",
-    focal_gather=reference.focal_gather,
+    focal_gather=portable_focal_gather,
     focal_scatter=portable_focal_scatter,
     ample_fuse_pool=reference.ample_fuse_pool,
     ample_fuse_blend=reference.ample_fuse_blend,
@@ -147,12 +153,13 @@ def _dynamic(y: torch.Tensor, *sizes) -> torch.Tensor:
     return y.reshape(*sizes) if DYNAMIC_BATCH.get() and _tracing() else y
 
 
-def _plugin_focal_gather(x, index, num_frames, shift):
+# Runtime keywords of the eager ops (validate=, inplace=) do not apply to a graph and are ignored.
+def _plugin_focal_gather(x, index, num_frames, shift, **_runtime):
     y = _FocalGather.apply(x, index, int(num_frames), bool(shift))
     return _dynamic(y, index.shape[0], x.shape[1], x.shape[2], x.shape[3])
 
 
-def _plugin_focal_scatter(residual, y, index, const, relu):
+def _plugin_focal_scatter(residual, y, index, const, relu, **_runtime):
     if const is None:  # the plugin always takes a constant map; zeros are the "no constant" case
         const = residual.new_zeros(residual.shape[1:])
     out = _FocalScatter.apply(residual, y, index, const, bool(relu))

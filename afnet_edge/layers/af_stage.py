@@ -134,8 +134,9 @@ def run_af_stage(x: torch.Tensor, navs: Sequence[nn.Module], amples: Sequence[nn
         xl = ample(xl)
     indices, masks = _stage_indices(ctx, logits, given)
     ctx.masks_out.extend(masks)
-    for focal, index in zip(focals, indices):
-        xb = focal.forward_compact(xb, index, ctx.ops)
+    for i, (focal, index) in enumerate(zip(focals, indices)):
+        # From the second block on, the block input is an intermediate of this stage: scatter into it in place.
+        xb = focal.forward_compact(xb, index, ctx.ops, inplace=i > 0)
     if transform is not None:
         xl = transform(xl)
     a = att(ctx.ops.ample_fuse_pool(xl, xb))

@@ -45,15 +45,20 @@ class FocalBlock(nn.Module):
             z = z * mask.to(z.dtype).view(-1, 1, 1, 1)
         return self._finish(self.body(z) + r)
 
-    def forward_compact(self, x: torch.Tensor, index: torch.Tensor, ops) -> torch.Tensor:
-        """Compact execution: ``body`` only on frames ``index`` (int64 ``(K,)``, sorted, unique)."""
+    def forward_compact(self, x: torch.Tensor, index: torch.Tensor, ops, inplace: bool = False) -> torch.Tensor:
+        """Compact execution: ``body`` only on frames ``index`` (int64 ``(K,)``, sorted, unique — as
+        ``select_frames`` produces them, so the ops skip their index validation and its device sync).
+
+        ``inplace`` lets the scatter write into the residual buffer; only valid when the caller no longer needs
+        ``x`` (the residual may be ``x`` itself).
+        """
         r = self.residual(x)
         const = self.constant_map(x.shape[-2], x.shape[-1], x.dtype, x.device)
         if index.shape[0] == 0 and not torch.compiler.is_compiling():
             y = r.new_empty((0,) + tuple(r.shape[1:]))
         else:
-            y = self.body(ops.focal_gather(x, index, self.num_frames, self.shift))
-        return ops.focal_scatter(r, y, index, const, self.last_relu)
+            y = self.body(ops.focal_gather(x, index, self.num_frames, self.shift, validate=False))
+        return ops.focal_scatter(r, y, index, const, self.last_relu, validate=False, inplace=inplace)
 
     def _state_key(self) -> tuple:
         return tuple((t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
