@@ -111,6 +111,10 @@ setup(
         "tensorrt": ["tensorrt>=10", "cuda-python"],
         "plot": ["matplotlib"],
         "test": ["pytest", "av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib"],
+        # TensorRT for RTX: builds engines without a GPU (CI proves the engine build with it).
+        "rtx": ["tensorrt-rtx-cu13-bindings", "tensorrt-rtx-cu13-libs", "onnxruntime-extensions"],
+        # Everything the demo, the CLI and the test suite use (not TensorRT itself: see docs/jetson.md).
+        "all": ["av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib", "pytest"],
     },
     entry_points={"console_scripts": ["afnet-edge=afnet_edge.cli:main"]},
     cmdclass=_cmdclass,
