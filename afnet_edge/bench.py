@@ -133,6 +133,7 @@ class GridSpec:
     threads: int | None = None
     progress: bool = True
     ceilings: bool = True
+    interleave: bool = False
 
 
 def _family(name: str) -> str:
@@ -672,15 +673,20 @@ class _TorchRunner(_Runner):
         else:
             self.fn = fwd
 
+    reconfigure = False  # interleaved timing: other cases reconfigure the shared model between runs
+
     def run(self) -> None:
         with torch.no_grad():
             if self.case.mode == "cudagraph":
                 self.graph.replay()
             else:
+                if self.reconfigure:
+                    _configure(self.model, self.case)
                 self.fn(self.xs[self.i % len(self.xs)])
                 self.i += 1
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        _configure(self.model, self.case)
         with torch.no_grad():
             if self.case.mode == "cudagraph":
                 self.static_in.copy_(x)
@@ -758,7 +764,8 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"[:400]
 
 
-def _measure_case(case: Case, model, spec: GridSpec, device: torch.device, workdir: str, anchors: dict) -> dict:
+def _start_case(case: Case, model, spec: GridSpec, device: torch.device, workdir: str):
+    """Row skeleton and a ready runner for ``case`` (``(row, None)`` when it is skipped or failed to set up)."""
     row: dict = {**asdict(case), "label": case.label, "status": "ok"}
     row.pop("engine")
     if case.engine:
@@ -766,42 +773,50 @@ def _measure_case(case: Case, model, spec: GridSpec, device: torch.device, workd
     reason = _skip_reason(case, device)
     if reason:
         row.update(status="skipped", reason=reason)
-        return row
-    dtype = PRECISIONS[case.precision]
-    cuda = device.type == "cuda"
+        return row, None
     row["loadavg_1m_before"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    if case.backend == "trt":
-        return _measure_trt(case, spec, row)
-    xs = _inputs(case, device, dtype, spec.seed, spec.channels_last)
-    runner = None
+    xs = _inputs(case, device, PRECISIONS[case.precision], spec.seed, spec.channels_last)
     try:
         if case.backend == "onnxruntime":
             runner = _OrtRunner(model, case, xs, spec, device, workdir)
             row["check_max_abs_diff_vs_export_reference"] = runner.check
             row["providers"] = runner.providers
             row["ort_threads"] = torch.get_num_threads() if device.type == "cpu" else None
-            if cuda:  # timed with host clock around a synchronous session.run (device → host copy included)
+            if device.type == "cuda":  # host clock around a synchronous session.run (device <-> host copies in)
                 row["timing_note"] = "host perf_counter around session.run (includes host<->device copies)"
-            dev_ms, host_ms = time_callable(runner.run, spec.warmup, spec.repeats, cuda=False)
             row["memory"] = {"peak_rss_delta_mib": runner.rss_delta_mib,
                              "method": "VmHWM growth over ORT session creation + first run (arena + weights)"}
         else:
             runner = _TorchRunner(model, case, xs, spec, device)
-            dev_ms, host_ms = time_callable(runner.run, spec.warmup, spec.repeats, cuda=cuda)
-            row["memory"] = _torch_memory(model, runner, case, device, xs[0])
-            out = runner.logits(xs[0]).float()
-            if not bool(torch.isfinite(out).all()):
-                row["warning"] = "non-finite logits"
-            if not (case.backend in ("masked", DENSE) and case.mode == "eager"):
-                ref = _reference_logits(model, case, xs[0], anchors)
-                row["check_max_abs_diff_vs_masked"] = float((out.cpu() - ref).abs().max())
     except Exception as e:  # compile/capture/export failures are results too
         row.update(status="skipped", reason=f"{case.mode if case.mode != 'eager' else case.backend} failed: "
                                             f"{_first_line(e)}")
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        return row, None
+    runner.xs0 = xs[0]
+    return row, runner
+
+
+def _finish_case(case: Case, row: dict, runner, model, spec: GridSpec, device: torch.device, anchors: dict,
+                 dev_ms: list, host_ms: list) -> dict:
+    """Statistics, memory, correctness check and FLOPs of a timed case; closes its runner."""
+    cuda = device.type == "cuda"
+    try:
+        if case.backend != "onnxruntime":
+            x0 = runner.xs0
+            row["memory"] = _torch_memory(model, runner, case, device, x0)
+            out = runner.logits(x0).float()
+            if not bool(torch.isfinite(out).all()):
+                row["warning"] = "non-finite logits"
+            if not (case.backend in ("masked", DENSE) and case.mode == "eager"):
+                ref = _reference_logits(model, case, x0, anchors)
+                row["check_max_abs_diff_vs_masked"] = float((out.cpu() - ref).abs().max())
+    except Exception as e:
+        row.update(status="skipped", reason=f"post-timing check failed: {_first_line(e)}")
         return row
     finally:
-        if runner is not None:
-            runner.close()
+        runner.close()
         if cuda:
             torch.cuda.empty_cache()
     row["latency_ms"] = timing_stats(dev_ms)
@@ -812,6 +827,69 @@ def _measure_case(case: Case, model, spec: GridSpec, device: torch.device, workd
     row["flops"] = _flops_info(model, case)
     row["loadavg_1m_after"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return row
+
+
+def _measure_case(case: Case, model, spec: GridSpec, device: torch.device, workdir: str, anchors: dict) -> dict:
+    """Set up, time (warm-up then ``repeats`` runs back to back) and finish one case."""
+    if case.backend == "trt":
+        row = {**asdict(case), "label": case.label, "status": "ok", "engine": os.path.basename(case.engine)}
+        reason = _skip_reason(case, device)
+        if reason:
+            row.update(status="skipped", reason=reason)
+            return row
+        return _measure_trt(case, spec, row)
+    row, runner = _start_case(case, model, spec, device, workdir)
+    if runner is None:
+        return row
+    try:
+        dev_ms, host_ms = time_callable(runner.run, spec.warmup, spec.repeats,
+                                        cuda=device.type == "cuda" and case.backend != "onnxruntime")
+    except Exception as e:
+        runner.close()
+        row.update(status="skipped", reason=f"{case.label} failed while timed: {_first_line(e)}")
+        return row
+    return _finish_case(case, row, runner, model, spec, device, anchors, dev_ms, host_ms)
+
+
+def _measure_group(cases: list, model, spec: GridSpec, device: torch.device, workdir: str, anchors: dict) -> list:
+    """Time eager cases of one (model, T, precision, batch) *interleaved*: after every case's warm-up, each of the
+    ``repeats`` rounds runs every case once (in a rotating order). Load changes on a shared machine then hit all
+    cases alike, so their ratios (speed-up, realised ratio) stay meaningful even when absolute times drift."""
+    started = [(c, *_start_case(c, model, spec, device, workdir)) for c in cases]
+    live = [(c, row, rn) for c, row, rn in started if rn is not None]
+    for _, _, rn in live:
+        rn.reconfigure = True
+    times = {id(rn): ([], []) for _, _, rn in live}
+    failed = {}
+    for c, row, rn in live:
+        try:
+            time_callable(rn.run, spec.warmup, 0, cuda=device.type == "cuda" and c.backend != "onnxruntime")
+        except Exception as e:
+            failed[id(rn)] = f"{c.label} failed in warm-up: {_first_line(e)}"
+    for i in range(spec.repeats):
+        k = i % max(1, len(live))
+        for c, row, rn in live[k:] + live[:k]:
+            if id(rn) in failed:
+                continue
+            try:
+                d, h = time_callable(rn.run, 0, 1, cuda=device.type == "cuda" and c.backend != "onnxruntime")
+            except Exception as e:
+                failed[id(rn)] = f"{c.label} failed while timed: {_first_line(e)}"
+                continue
+            times[id(rn)][0].extend(d)
+            times[id(rn)][1].extend(h)
+    out = []
+    for c, row, rn in started:
+        if rn is None:
+            out.append(row)
+        elif id(rn) in failed:
+            rn.close()
+            row.update(status="skipped", reason=failed[id(rn)])
+            out.append(row)
+        else:
+            row["interleaved_with"] = len(live)
+            out.append(_finish_case(c, row, rn, model, spec, device, anchors, *times[id(rn)]))
+    return out
 
 
 def _reference_logits(model, case: Case, x: torch.Tensor, cache: dict) -> torch.Tensor:
@@ -827,6 +905,7 @@ def _reference_logits(model, case: Case, x: torch.Tensor, cache: dict) -> torch.
 
 
 def _torch_memory(model, runner: _TorchRunner, case: Case, device: torch.device, x: torch.Tensor) -> dict:
+    _configure(model, case)
     w, c = _state_bytes(model)
     mem = {"weights_mib": w / MIB, "constant_maps_mib": c / MIB, "input_mib": x.numel() * x.element_size() / MIB}
     if device.type == "cuda":
@@ -904,6 +983,9 @@ def _run_grid(spec: GridSpec, argv: list[str] | None, device: torch.device) -> d
                               else "time.perf_counter around each (synchronous) run"),
                    "inputs": f"random normal clips, {N_INPUT_BUFFERS} rotating buffers (CUDA graphs: 1 static)",
                    "selection": "topk (k = ceil(r*T) frames per clip in every navigation module)",
+                   "interleaved": spec.interleave,
+                   "order": ("interleaved: per model/T/precision/batch, every eager case runs once per round, "
+                             "rounds rotate the order" if spec.interleave else "each case's runs back to back"),
                    "clocks": "not changed (state recorded in environment where readable)"},
         "load_average": {"before": load_before},
         "rows": [],
@@ -913,25 +995,47 @@ def _run_grid(spec: GridSpec, argv: list[str] | None, device: torch.device) -> d
     from tqdm import tqdm
     models: dict = {}
     anchors: dict = {}
+
+    def get_model(case: Case):
+        key = (case.model, case.frames, case.precision)
+        if key not in models:
+            models.clear()  # one model at a time: keeps memory flat on small devices
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            m = _build_model(case.model, case.frames, spec)
+            m = m.to(device=device, dtype=PRECISIONS[case.precision])
+            if spec.channels_last:
+                m = m.to(memory_format=torch.channels_last)
+            models[key] = m
+        return models[key]
+
+    # units of work: single cases, or (interleave) the eager cases of one model/T/precision/batch/size together
+    units: list = []
+    groups: dict = {}
+    for case in cases:
+        if spec.interleave and case.mode == "eager" and case.backend != "trt":
+            k = (case.model, case.frames, case.precision, case.batch, case.size)
+            if k not in groups:
+                groups[k] = []
+                units.append(groups[k])
+            groups[k].append(case)
+        else:
+            units.append([case])
     with tempfile.TemporaryDirectory(prefix="afnet_bench_") as workdir:
-        bar = tqdm(cases, desc="bench", unit="case", disable=not spec.progress, file=sys.stderr, dynamic_ncols=True)
-        for case in bar:
-            bar.set_postfix_str(f"{case.model} T={case.frames} {case.label} {case.precision} b={case.batch} "
-                                f"r={case.ratio}", refresh=True)
-            key = (case.model, case.frames, case.precision)
-            model = None
-            if case.backend != "trt":
-                if key not in models:
-                    models.clear()  # one model at a time: keeps memory flat on small devices
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
-                    m = _build_model(case.model, case.frames, spec)
-                    m = m.to(device=device, dtype=PRECISIONS[case.precision])
-                    if spec.channels_last:
-                        m = m.to(memory_format=torch.channels_last)
-                    models[key] = m
-                model = models[key]
-            doc["rows"].append(_measure_case(case, model, spec, device, workdir, anchors))
+        bar = tqdm(total=len(cases), desc="bench", unit="case", disable=not spec.progress, file=sys.stderr,
+                   dynamic_ncols=True)
+        for unit in units:
+            c0 = unit[0]
+            bar.set_postfix_str(f"{c0.model} T={c0.frames} {c0.precision} b={c0.batch} "
+                                + (f"{len(unit)} cases interleaved" if len(unit) > 1 else f"{c0.label} r={c0.ratio}"),
+                                refresh=True)
+            model = None if c0.backend == "trt" else get_model(c0)
+            if len(unit) > 1:
+                doc["rows"].extend(_measure_group(unit, model, spec, device, workdir, anchors))
+            else:
+                doc["rows"].append(_measure_case(c0, model, spec, device, workdir, anchors))
+            bar.update(len(unit))
+        bar.close()
     doc["load_average"]["after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     derive(doc)
     return doc
@@ -1166,7 +1270,7 @@ def format_markdown(doc: dict, plots: list[str] | None = None) -> str:
               f"{_fmt_load((doc.get('load_average') or {}).get('after'))}"),
              ("timing", f"{doc['timing'].get('method')}; warm-up {doc['timing'].get('warmup')}, "
                         f"{doc['timing'].get('repeats')} runs{' (--quick)' if doc['timing'].get('quick') else ''}; "
-                        f"{doc['timing'].get('inputs')}"),
+                        f"{doc['timing'].get('inputs')}; order: {doc['timing'].get('order', 'each case back to back')}"),
              ("selection", doc["timing"].get("selection"))]
     if env.get("gpu_state"):
         facts.append(("GPU state (read only)", ", ".join(f"{k}={v}" for k, v in env["gpu_state"].items())))
@@ -1371,7 +1475,7 @@ def write_outputs(doc: dict, out_dir: str, name: str, plots: bool = True) -> dic
 # Prototype formulations of three pure-PyTorch fused ops, used ONLY by `afnet-edge bench --profile` to measure what a
 # change to afnet_edge.kernels.reference would buy (the models never call these). Each falls back to the reference
 # where its shortcut does not apply, and the profile checks their outputs against the reference.
-def proto_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
+def proto_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, **_) -> torch.Tensor:
     """``mean(up(xl) + xb)`` = ``mean(xl) + mean(xb)`` when ``up`` is nearest upsampling by an integer factor (every
     low-resolution pixel is repeated equally often): no upsampled map is materialised. ``(N, C)``."""
     from .kernels import reference
@@ -1381,7 +1485,7 @@ def proto_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
     return xl.mean(dim=(2, 3)) + xb.mean(dim=(2, 3))
 
 
-def proto_ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool) -> torch.Tensor:
+def proto_ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, **_) -> torch.Tensor:
     """``act(a·up(xl) + (1−a)·xb)`` with ``up`` expressed as a broadcast over 6-D views (integer factors): one output
     allocation, no upsampled map, ReLU in place. Same arithmetic as the reference (products, then one sum)."""
     from .kernels import reference
@@ -1395,12 +1499,20 @@ def proto_ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, 
     return out.relu_() if relu else out
 
 
-def proto_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, const, relu: bool):
-    """Reference semantics with the index copy and the ReLU in place on the fresh ``residual + const`` buffer (two
-    full passes and one allocation instead of three passes and three allocations)."""
-    base = residual + const.unsqueeze(0) if const is not None else residual.clone()
-    if index.numel() > 0:
-        base.index_copy_(0, index, residual.index_select(0, index) + y)
+def proto_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, const, relu: bool, *,
+                        inplace: bool = False, **_) -> torch.Tensor:
+    """Reference semantics computed in place: the selected rows ``residual[index] + y`` first (K frames), then
+    ``+ const``, the row copy and the ReLU in place on one full-size buffer — ``residual`` itself when ``inplace``
+    (the model allows it from the second focal block on), else a fresh ``residual + const``. Two full passes and at
+    most one allocation, against three passes and three allocations (plus a copy back when ``inplace``) in
+    ``ops("torch")``. Index values are trusted (they come from ``select_frames``)."""
+    sel = residual.index_select(0, index) + y if index.numel() > 0 else None
+    if inplace and not torch.is_grad_enabled():
+        base = residual.add_(const.unsqueeze(0)) if const is not None else residual
+    else:
+        base = residual + const.unsqueeze(0) if const is not None else residual.clone()
+    if sel is not None:
+        base.index_copy_(0, index, sel)
     return base.relu_() if relu else base
 
 
@@ -1649,6 +1761,9 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile-mode", default="default",
                    choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"))
     p.add_argument("--no-ceilings", action="store_true", help="skip the compute/bandwidth micro-benchmarks")
+    p.add_argument("--interleave", choices=("auto", "on", "off"), default="auto",
+                   help="time the eager cases of one model/T/precision/batch round-robin, so that load drift on a "
+                        "shared machine hits them alike (auto: on for CPU, off for CUDA)")
     p.add_argument("--out", default=None, help="output folder (default: benchmarks/results/<device slug>)")
     p.add_argument("--name", default=None, help="file stem of the outputs (default: models, or quick)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
@@ -1697,6 +1812,7 @@ def spec_from_args(args) -> GridSpec:
     base.compile_mode, base.progress = args.compile_mode, not args.no_progress
     if args.no_ceilings:
         base.ceilings = False
+    base.interleave = (args.interleave == "on") or (args.interleave == "auto" and not cuda)
     if not base.quick and base.repeats < 30:
         print(f"afnet-edge bench: note: {base.repeats} repeats (< 30) recorded in the results", file=sys.stderr)
     if base.checkpoint and not os.path.isfile(base.checkpoint):

@@ -3,13 +3,15 @@
 # (CUDA ones included), compute-sanitizer on the CUDA kernel tests, the kernel benchmark, the model grid and the
 # projection check. Everything lands in benchmarks/results/<device slug>/ (e.g. h100-sxm): commit that folder.
 #
-#   bash benchmarks/run_gpu.sh            # every stage, in order (~40-60 min on an H100; compile stage is the longest)
+#   bash benchmarks/run_gpu.sh            # every stage, in order (estimated 40-60 min on an H100, not yet measured)
 #   bash benchmarks/run_gpu.sh STAGE...   # some stages: env build test sanitize kernels grid-fp16 grid-fp32
-#                                         #   grid-compile project readme   (each one fits a 10-minute slot)
+#                                         #   grid-compile project readme   (run stages separately where a session
+#                                         #   limits one command's time; grid stages are sized for ~10 min each)
 #
 # Environment knobs: PYTHON (default python3), MAX_JOBS (build parallelism, default 8), TORCH_CUDA_ARCH_LIST (default:
-# the GPU's own compute capability), AFNET_BENCH_REPEATS (default 100), AFNET_BENCH_EXTRA (extra `afnet-edge bench`
-# options for every grid stage, e.g. "--engine af_r50_r0.4_b8_fp16.engine" to time a TensorRT engine too).
+# the GPU's own compute capability), AFNET_BENCH_REPEATS (default 50), AFNET_BENCH_EXTRA (extra `afnet-edge bench`
+# options appended to every grid stage, overriding its own: e.g. "--models af_resnet50" to split a stage in two,
+# "--engine af_r50_r0.4_b8_fp16.engine" to time a TensorRT engine too).
 #
 # Never changes clocks, power limits, persistence or MIG: their state is only read (nvidia-smi --query) and recorded.
 set -uo pipefail
@@ -17,7 +19,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-REPEATS=${AFNET_BENCH_REPEATS:-100}
+REPEATS=${AFNET_BENCH_REPEATS:-50}
 EXTRA=${AFNET_BENCH_EXTRA:-}
 STAGES=("$@")
 [ ${#STAGES[@]} -eq 0 ] && STAGES=(env build test sanitize kernels grid-fp16 grid-fp32 grid-compile project readme)
@@ -41,7 +43,7 @@ run() {  # run NAME CMD...: tee output to $OUT/NAME.log, remember failures, keep
   [ "$rc" -ne 0 ] && status=1
   return 0
 }
-bench() { $PY -m afnet_edge.cli bench --device cuda --repeats "$REPEATS" --out "$OUT" --no-progress $EXTRA "$@"; }
+bench() { $PY -m afnet_edge.cli bench --device cuda --repeats "$REPEATS" --out "$OUT" --no-progress "$@" $EXTRA; }  # EXTRA last: it overrides
 
 for stage in "${STAGES[@]}"; do
   case "$stage" in

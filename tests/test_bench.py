@@ -358,9 +358,14 @@ def test_prototype_ops_match_reference(shape):
         y = torch.randn(len(idx), *xb.shape[1:], generator=g)
         const = torch.randn(*xb.shape[1:], generator=g)
         for c in (const, None):
-            want = R.focal_scatter(res, y, index, c, True)
-            got = bench.proto_focal_scatter(res.clone(), y, index, c, True)
-            torch.testing.assert_close(got, want)
+            for relu in (True, False):
+                want = R.focal_scatter(res, y, index, c, relu)
+                torch.testing.assert_close(bench.proto_focal_scatter(res.clone(), y, index, c, relu), want)
+                buf = res.clone()
+                with torch.no_grad():
+                    got = bench.proto_focal_scatter(buf, y, index, c, relu, inplace=True, validate=False)
+                torch.testing.assert_close(got, want)
+                assert got.data_ptr() == buf.data_ptr()  # really in place
 
 
 def test_profile_small(tmp_path):
