@@ -475,8 +475,10 @@ def format_projection(results: list[dict], spec: DeviceSpec, top_layers: int = 0
     for d in spec.derived:
         lines.append(f"  note: {d}")
     lines.append(f"{'model':15s} {'T':>3s} {'exec':8s} {'scen':9s} {'prec':4s} {'b':>3s} {'r':>5s} "
-                 f"{'PROJ ms':>9s} {'compute':>8s} {'memory':>8s} {'launch':>8s} {'kernels':>7s} {'GMACs':>8s} "
+                 f"{'PROJ ms':>9s} {'c-bound':>8s} {'m-bound':>8s} {'launch':>8s} {'kernels':>7s} {'GMACs':>8s} "
                  f"{'GB':>7s}")
+    lines.insert(len(lines) - 1, "  (c-bound / m-bound: time of the kernels limited by compute / by memory traffic; "
+                                 "launch: per-kernel overheads; all ms per batch)")
     for r in results:
         c = r["config"]
         lines.append(f"{c['model']:15s} {c['frames'] or '':>3} {c['execution']:8s} {c['scenario']:9s} "
