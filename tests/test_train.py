@@ -330,6 +330,25 @@ def test_official_layout_checkpoint_loads(tmp_path):
         assert torch.equal(p, q), n
 
 
+def test_finetune_loads_everything_but_a_new_classifier(tmp_path):
+    from afnet_edge.checkpoint import save_checkpoint
+    from afnet_edge.training.finetune import classifier_keys, load_for_finetuning
+    src = tiny_mobilenet(classes=4, seed=1)
+    save_checkpoint(src, tmp_path / "src.pth")
+    dst = tiny_mobilenet(classes=6, seed=2)
+    fresh_head = {k: v.clone() for k, v in dst.state_dict().items() if k in classifier_keys(dst)}
+    rep = load_for_finetuning(dst, tmp_path / "src.pth")
+    assert rep["reset"] == ["base_model.fc.3.bias", "base_model.fc.3.weight"]
+    for k, v in dst.state_dict().items():
+        assert torch.equal(v, fresh_head[k] if k in fresh_head else src.state_dict()[k]), k
+    seed_everything(0)
+    other_t = create_model("af_mobilenetv3", num_classes=6, num_frames=6)
+    with pytest.raises(ValueError, match="conv_gs"):
+        load_for_finetuning(other_t, tmp_path / "src.pth")
+    with pytest.raises(ValueError, match="missing key"):
+        load_for_finetuning(create_model("tsm_resnet50", num_classes=6, num_frames=T), tmp_path / "src.pth")
+
+
 def test_epoch_seeded_samples_do_not_depend_on_the_global_generator():
     class Noisy(torch.utils.data.Dataset):
         def __len__(self):
@@ -519,3 +538,9 @@ def test_cli_list_data_and_bad_input(tmp_path, capsys):
            "--batch-size", "2", "--no-progress"], "weights only")
     fails(["eval", *TINY[:4], "--classes", "4", "--checkpoint", str(tmp_path / "nope.pth")], "nope.pth")
     fails(["eval", "--checkpoint", last, "--model", "tsm_resnet50"], "af_mobilenetv3")
+    fails(["train", "--finetune", last, "--resume", last], "not --resume and --finetune")
+    # fine-tune the 4-class run into 6 classes on the synthetic benchmark
+    assert main(["train", "--finetune", last, "--classes", "6", "--size", str(SIZE), "--train-samples", "4",
+                 "--val-samples", "0", "--batch-size", "4", "--epochs", "1", "--threads", "1", "--no-progress",
+                 "--out", str(tmp_path / "ft")]) == 0
+    assert "new classifier (base_model.fc.3.bias, base_model.fc.3.weight)" in capsys.readouterr().out

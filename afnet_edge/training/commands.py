@@ -147,8 +147,19 @@ def _cmd_train(args) -> int:
     import torch
 
     from .engine import TrainConfig, Trainer, seed_everything
-    if args.resume and args.checkpoint:
-        raise ValueError("give --resume (continue a training run) or --checkpoint (start from weights), not both")
+    starts = [o for o, v in (("--resume", args.resume), ("--checkpoint", args.checkpoint),
+                              ("--finetune", args.finetune)) if v]
+    if len(starts) > 1:
+        raise ValueError(f"give one of --resume (continue a run), --checkpoint (start from weights of the same "
+                         f"model) or --finetune (start from weights, new classifier), not {' and '.join(starts)}")
+    if args.finetune:
+        from ..checkpoint import inspect_checkpoint
+        info = inspect_checkpoint(args.finetune)
+        arch = info.get("arch") or _OFFICIAL_ARCH.get(info.get("official_arch"))
+        args.model = args.model or arch
+        args.frames = args.frames or info.get("num_frames")
+        if info.get("tsm") is False and args.model and args.model.startswith("af_resnet"):
+            args.no_tsm = True
     _resolve_model(args, args.resume, "--resume")
     _resolve_model(args, args.checkpoint, "--checkpoint")
     args.model = args.model or "af_mobilenetv3"
@@ -166,6 +177,11 @@ def _cmd_train(args) -> int:
         eval_every=args.eval_every, save_every=args.save_every, eval_selection=args.eval_selection)
     seed_everything(args.seed)
     model = build_model(args)
+    if args.finetune:
+        from .finetune import load_for_finetuning
+        rep = load_for_finetuning(model, args.finetune)
+        print(f"fine-tuning from '{args.finetune}': {rep['loaded']} tensors loaded" +
+              (f", new classifier ({', '.join(rep['reset'])})" if rep["reset"] else ""))
     train_set, val_set = _datasets(args, model, train=True)
     out = args.out or os.path.join("runs", f"{model.arch}-{args.data}")
     trainer = Trainer(model, train_set, cfg, val_set, device=device, out_dir=out, progress=not args.no_progress,
@@ -258,6 +274,10 @@ def register(sub) -> None:
     r = p.add_argument_group("run")
     r.add_argument("--out", default=None, help="output directory (default: runs/<model>-<data>)")
     r.add_argument("--resume", default=None, help="continue from a training checkpoint (OUT/last.pth)")
+    r.add_argument("--finetune", default=None,
+                   help="start from the weights of an afnet_edge or official checkpoint, with a new classifier when "
+                        "--classes differs (as the official --tune_from on a new dataset; consider --no-fc-lr5 "
+                        "when fine-tuning on the same dataset)")
     r.add_argument("--seed", type=_nonneg_int, default=0, help="seed of initialisation, data order, noise (0)")
     r.add_argument("--eval-every", type=_nonneg_int, default=1, help="validate every N epochs (1; 0 = last only)")
     r.add_argument("--eval-selection", choices=("threshold", "gumbel", "topk"), default="threshold",

@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .metrics import check_targets, ratio_loss, topk_correct
 from .optim import GROUPS, adjust_learning_rate, build_optimizer
-from .schedules import adjust_ratio, check_schedule, temperature_at
+from .schedules import adjust_ratio, check_schedule, lr_at, temperature_at
 
 TRAINER_FORMAT = 1
 
@@ -501,7 +501,7 @@ class Trainer:
         e = st.epoch
         m = st.meters
         n = max(m.get("n", 0), 1)
-        rec = {"epoch": e, "lr": adjust_learning_rate(self.optimizer, e, c.lr, c.lr_steps, c.weight_decay),
+        rec = {"epoch": e, "lr": lr_at(e, c.lr, c.lr_steps),
                "rt": self.target_ratio(e), "temperature_end": self.temperature(e, self.iters_per_epoch - 1),
                "train_loss": m["loss"] / n, "train_loss_cls": m["loss_cls"] / n, "train_loss_rt": m["loss_rt"] / n,
                "train_ratio": m["ratio"] / n, "train_top1": 100.0 * m["correct1"] / n,
