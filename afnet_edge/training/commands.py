@@ -192,7 +192,10 @@ def _cmd_train(args) -> int:
         tr = trainer.resume(args.resume)
         print(f"resumed from '{args.resume}' at epoch {tr['epoch']} iteration {tr['step']} "
               f"(temperature {trainer.temperature(tr['epoch'], tr['step']) if tr['epoch'] < cfg.epochs else 'n/a'})")
-    history = trainer.fit(max_steps=args.max_steps)
+    try:
+        history = trainer.fit(max_steps=args.max_steps)
+    except FloatingPointError as e:  # diverged: one line for the user, like other fixable errors
+        raise ValueError(str(e)) from None
     if args.json and history:
         print(json.dumps(history[-1]))
     print(f"checkpoints: {os.path.join(out, 'last.pth')}" +
