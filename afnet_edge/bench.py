@@ -1296,10 +1296,11 @@ def format_markdown(doc: dict, plots: list[str] | None = None) -> str:
               "(masked rows: F(1), every focal frame). Executed GMACs: conv/linear MACs the code runs per clip. "
               "Speed-up and realised ratio against the masked run of the same model, T, precision, batch and mode; "
               "FLOPs-implied = F(1)/F(r); realised ratio = speed-up / FLOPs-implied from the medians, "
-              "realised (min) the same from the fastest run of each (more robust on a loaded machine).", "",
-              "| model | T | backend | prec | batch | r | p50 ms | p90 ms | clips/s | peak act. MiB | official GFLOPs "
-              "| executed GMACs | speed-up vs masked | FLOPs-implied | realised ratio | realised (min) |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "realised (min) the same from the fastest run of each (more robust on a loaded machine); realised vs own "
+              "r=1: the same backend at r=1 as the anchor (what skipping buys inside one implementation).", "",
+              "| model | T | backend | prec | batch | r | p50 ms | p90 ms | clips/s | peak MiB (torch: live activations; ORT: RSS growth) | official GFLOPs "
+              "| executed GMACs | speed-up vs masked | FLOPs-implied | realised ratio | realised (min) | realised vs own r=1 |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in doc.get("rows", []):
         if not _ok(r):
             continue
@@ -1312,7 +1313,7 @@ def format_markdown(doc: dict, plots: list[str] | None = None) -> str:
             f"| {_fmt(r['throughput_clips_s'])} | {_fmt(peak, 1)} | {_fmt(fl.get('official_gflops'))} "
             f"| {_fmt(fl.get('executed_gmacs'))} | {_fmt(r.get('speedup_vs_masked'), 3)} "
             f"| {_fmt(r.get('flops_implied_speedup'), 3)} | {_fmt(r.get('realised_ratio'), 3)} "
-            f"| {_fmt(r.get('realised_ratio_min'), 3)} |")
+            f"| {_fmt(r.get('realised_ratio_min'), 3)} | {_fmt(r.get('realised_ratio_vs_r1'), 3)} |")
     skipped = [r for r in doc.get("rows", []) if r.get("status") == "skipped"]
     if skipped:
         lines += ["", "## Skipped", "", "| model | T | backend | prec | batch | r | reason |", "|---|---|---|---|---|---|---|"]
@@ -1655,6 +1656,22 @@ def profile_compact(model_name: str = "af_resnet50", frames: int = 12, size: int
         tops[name + ("" if r is None else f" r={r:g}")] = [
             {"op": e.key, "self_ms": e.self_cpu_time_total / 1e3, "share": e.self_cpu_time_total / tot,
              "calls": e.count} for e in ev]
+    # first forward at a compact batch size never seen before (threshold selection changes it clip by clip): any
+    # shape-keyed cost (oneDNN primitive creation, allocator growth) shows as first-call minus second-call time
+    new_k = []
+    from .kernels.reference import topk_count
+    seen = {topk_count(r, frames) for r in ratios} | {frames}
+    for k in [k for k in range(1, frames) if k not in seen][:3]:
+        model.configure(execution="compact", selection="topk", ratio=k / frames, kernels="torch")
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            model(x)
+            t1 = time.perf_counter()
+            model(x)
+            t2 = time.perf_counter()
+            model(x)
+            t3 = time.perf_counter()
+        new_k.append({"k": k, "first_ms": (t1 - t0) * 1e3, "second_ms": (t2 - t1) * 1e3, "third_ms": (t3 - t2) * 1e3})
     # cost of the cache key of every focal block's constant map
     t0 = time.perf_counter()
     for _ in range(100):
@@ -1668,7 +1685,7 @@ def profile_compact(model_name: str = "af_resnet50", frames: int = 12, size: int
                        "repeats": repeats, "threads": torch.get_num_threads(), "selection": "topk",
                        "weights": f"random (seed {seed})"},
             "summary": summary, "rounds": results, "top_ops": tops,
-            "state_key_ms_per_forward": key_ms, "focal_blocks": len(blocks),
+            "state_key_ms_per_forward": key_ms, "focal_blocks": len(blocks), "new_compact_batch": new_k,
             "loadavg_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
 
 
@@ -1705,6 +1722,12 @@ def format_profile(doc: dict) -> str:
             lines.append(f"| `{o['op']}` | {o['self_ms']:.1f} | {o['share']:.1%} | {o['calls']} |")
     lines += ["", f"Constant-map cache key (`FocalBlock._state_key`, every parameter's pointer and version) of all "
                   f"{doc['focal_blocks']} focal blocks: {doc['state_key_ms_per_forward']:.3f} ms per forward."]
+    if doc.get("new_compact_batch"):
+        lines += ["", "First forwards at a compact batch size not seen before (k frames per clip; threshold selection "
+                      "changes k clip by clip): a shape-keyed cost (e.g. oneDNN primitive creation) shows as first − "
+                      "second.", "", "| k | first ms | second ms | third ms |", "|---|---|---|---|"]
+        for e in doc["new_compact_batch"]:
+            lines.append(f"| {e['k']} | {e['first_ms']:.0f} | {e['second_ms']:.0f} | {e['third_ms']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -1768,6 +1791,9 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None, help="file stem of the outputs (default: models, or quick)")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--render", default=None, metavar="RESULTS_JSON",
+                   help="measure nothing: re-derive and re-write the markdown and plots of an existing results file "
+                        "(next to it)")
     p.add_argument("--profile", action="store_true",
                    help="instead of the grid: profile the compact path on the CPU (first model, T, size, batch; "
                         "masked vs compact vs compact with prototype ops; page faults; top ops); writes "
@@ -1877,7 +1903,27 @@ def _cmd_profile(spec: GridSpec, args, argv: list[str], out: str) -> int:
     return 0
 
 
+def _cmd_render(path: str, plots: bool) -> int:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--render {path}: file not found")
+    with open(path) as f:
+        doc = json.load(f)
+    if doc.get("schema") != SCHEMA:
+        raise ValueError(f"--render {path}: not an afnet_edge.bench results file (schema {doc.get('schema')!r})")
+    derive(doc)
+    probs = validate_results(doc)
+    name = os.path.splitext(os.path.basename(path))[0]
+    paths = write_outputs(doc, os.path.dirname(os.path.abspath(path)), name, plots=plots)
+    print(f"re-rendered {paths['md']}" + (f" and {len(paths['plots'])} plot(s)" if paths["plots"] else ""))
+    if probs:
+        print("afnet-edge bench: results failed validation:\n  " + "\n  ".join(probs), file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_bench(args) -> int:
+    if args.render:
+        return _cmd_render(args.render, not args.no_plots)
     spec = spec_from_args(args)
     argv = canonical_argv(args)
     out = args.out or os.path.join(DEFAULT_RESULTS, device_slug(spec.device, spec.threads))

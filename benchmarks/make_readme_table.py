@@ -85,6 +85,13 @@ def headline(docs: list[dict]) -> str:
                          f"{la[0]:.1f} at start" if la[0] is not None else f"{env.get('torch_threads')} thread(s)")
         else:
             extra.append(f"CUDA {env.get('cuda')}, driver {env.get('driver')}")
+        ev = env.get("env_vars") or {}
+        if ev.get("LD_PRELOAD") or ev.get("MALLOC_CONF") or ev.get("GLIBC_TUNABLES"):
+            extra.append("allocator: " + ", ".join(f"{k}={os.path.basename(v) if k == 'LD_PRELOAD' else v}"
+                                                   for k, v in ev.items()
+                                                   if k in ("LD_PRELOAD", "MALLOC_CONF", "GLIBC_TUNABLES")))
+        elif env.get("device_type") == "cpu":
+            extra.append("allocator: glibc malloc (default)")
         md = doc["_path"][:-5] + ".md"
         out.append(f"**{where}** — torch {env.get('torch')}, {', '.join(extra)}; [{os.path.basename(doc['_path'])}]"
                    f"({doc['_path']}) · [page]({md})")
