@@ -168,3 +168,12 @@ def test_training_mode_is_masked_gumbel_with_gradients_to_navigation():
     assert nav.weight.grad is not None and nav.weight.grad.abs().sum() > 0
     for m in out.masks:
         assert set(m.detach().unique().tolist()) <= {0.0, 1.0}
+
+
+def test_gumbel_draws_in_float32_under_half_precision_logits():
+    from afnet_edge.layers.navigation import gumbel_select
+    logits = torch.randn(4, 6, 2)
+    a = gumbel_select(logits, 1.0, torch.Generator().manual_seed(0))
+    b = gumbel_select(logits.half(), 1.0, torch.Generator().manual_seed(0))
+    assert b.dtype == torch.float16
+    assert torch.equal(a, b.float())  # same draws, same decisions as the float32 (official) sampler

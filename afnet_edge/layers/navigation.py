@@ -49,11 +49,14 @@ def gumbel_select(logits: torch.Tensor, tau: float, generator: torch.Generator |
     The noise is drawn exactly like the official ``GumbleSoftmax`` (uniforms of the logits' shape, ε = 1e-10),
     so replaying the same generator state reproduces an official CPU run.
     """
-    u = torch.empty_like(logits).uniform_(generator=generator)
+    # Float32 noise and softmax even under AMP: in float16, ε = 1e-10 underflows and a uniform draw of exactly 0
+    # would force the decision. In float32 (the official dtype) the draws are the official ones.
+    lf = logits.float()
+    u = torch.empty_like(lf).uniform_(generator=generator)
     g = -torch.log(GUMBEL_EPS - torch.log(u + GUMBEL_EPS))
-    y = F.softmax((logits + g) / tau, dim=-1)
+    y = F.softmax((lf + g) / tau, dim=-1)
     hard = F.one_hot(y.argmax(dim=-1), 2).to(y.dtype)
-    return ((hard - y).detach() + y)[..., 1]
+    return ((hard - y).detach() + y)[..., 1].to(logits.dtype)
 
 
 def threshold_select(logits: torch.Tensor) -> torch.Tensor:
