@@ -1272,6 +1272,8 @@ def format_markdown(doc: dict, plots: list[str] | None = None) -> str:
                         f"{doc['timing'].get('repeats')} runs{' (--quick)' if doc['timing'].get('quick') else ''}; "
                         f"{doc['timing'].get('inputs')}; order: {doc['timing'].get('order', 'each case back to back')}"),
              ("selection", doc["timing"].get("selection"))]
+    if env.get("env_vars"):
+        facts.append(("environment variables", ", ".join(f"`{k}={v}`" for k, v in env["env_vars"].items())))
     if env.get("gpu_state"):
         facts.append(("GPU state (read only)", ", ".join(f"{k}={v}" for k, v in env["gpu_state"].items())))
     if env.get("jetson"):

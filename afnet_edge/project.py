@@ -563,6 +563,7 @@ def _cmd_project(args) -> int:
                         res = project(model, spec, frames, r, args.batch, args.size, args.precision,
                                       "compact" if execution == "dense" else execution, scen, _ops=ops)
                         res["config"]["frames"] = frames or model_entry(model).default_frames
+                        res["per_layer"] = res["per_layer"][:max(20, args.per_layer)]  # the slowest layers only
                         results.append(res)
         print(format_projection(results, spec, args.per_layer))
         print()
