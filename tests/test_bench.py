@@ -85,6 +85,17 @@ def test_quick_writes_markdown_and_plot(quick):
     assert "quick_latency_vs_ratio.png" in md
 
 
+def test_render_rewrites_markdown_from_json(quick, tmp_path):
+    _, out, doc = quick
+    path = tmp_path / "copy.json"
+    path.write_text(json.dumps(doc))
+    assert cli.main(["bench", "--render", str(path), "--no-plots"]) == 0
+    md = (tmp_path / "copy.md").read_text()
+    assert doc["command"] in md and "realised ratio" in md
+    assert validate_results(json.loads(path.read_text())) == []
+    assert cli.main(["bench", "--render", str(tmp_path / "missing.json")]) == 2
+
+
 def test_validation_catches_broken_results(quick):
     _, _, doc = quick
     assert validate_results(doc) == []
