@@ -55,7 +55,7 @@ def _read(path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
+        if "Unsupported global" in str(e):  # a real pickle with classes beyond tensors (not a random file)
             raise CheckpointError(f"checkpoint: '{path}' holds Python objects beyond tensors and plain values; "
                                   f"afnet_edge loads with weights_only=True for safety — re-save the tensors") from None
         raise CheckpointError(f"checkpoint: '{path}' is not a PyTorch checkpoint ({e})") from None

@@ -172,3 +172,14 @@ def test_tsm_wrapper_names_map_onto_dense_baseline(tmp_path):
     load_checkpoint(dst, tmp_path / "tsm.pth")
     for k, v in src.state_dict().items():
         assert torch.equal(dst.state_dict()[k], v)
+
+
+def test_pickled_python_objects_are_refused_with_advice(tmp_path):
+    import datetime
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "when": datetime.datetime(2022, 11, 1)}, tmp_path / "obj.pt")
+    model = afnet_edge.create_model("af_mobilenetv3", num_frames=2)
+    with pytest.raises(CheckpointError, match="weights_only=True"):
+        load_checkpoint(model, tmp_path / "obj.pt")
+    (tmp_path / "short.txt").write_text("not a video")
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        load_checkpoint(model, tmp_path / "short.txt")
