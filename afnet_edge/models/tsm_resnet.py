@@ -9,38 +9,21 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from ..kernels.reference import temporal_shift
 from ..layers.af_stage import ForwardContext
+from .afnet_resnet import AmpleBottleneck
 from .common import VideoClassifier
 from .registry import register_model
 
 
-class Bottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, cin: int, width: int, stride: int, shift: bool, num_frames: int):
-        super().__init__()
-        cout = width * self.expansion
-        self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
-        self.conv3 = nn.Conv2d(width, cout, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-        self.shift = shift
-        self.num_frames = num_frames
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        r = self.downsample(x) if self.downsample is not None else x
-        z = temporal_shift(x, self.num_frames) if self.shift else x
-        z = F.relu(self.bn1(self.conv1(z)))
-        z = F.relu(self.bn2(self.conv2(z)))
-        return F.relu(self.bn3(self.conv3(z)) + r)
+def bottleneck(cin: int, width: int, stride: int, shift: bool, num_frames: int) -> AmpleBottleneck:
+    """torchvision-style bottleneck (stride on the 3×3 conv, 1×1 strided conv + BN downsample) with the optional
+    residual TSM shift — the same block as AFNet's ungrouped bottleneck, only the downsample differs."""
+    cout = width * 4
+    down = None
+    if stride != 1 or cin != cout:
+        down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+    return AmpleBottleneck(cin, cout, stride, down, last_relu=True, shift=shift, num_frames=num_frames)
 
 
 class ResNet(nn.Module):
@@ -56,7 +39,7 @@ class ResNet(nn.Module):
         for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
             blocks = []
             for j in range(n):
-                blocks.append(Bottleneck(cin, width, 2 if (j == 0 and i > 0) else 1, shift, num_frames))
+                blocks.append(bottleneck(cin, width, 2 if (j == 0 and i > 0) else 1, shift, num_frames))
                 cin = width * 4
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
