@@ -32,24 +32,26 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def ratio_arg(text: str) -> float:
-    try:
-        r = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}") from None
-    if not (math.isfinite(r) and 0 < r <= 1):
-        raise argparse.ArgumentTypeError(f"must be a number in (0, 1], got {text!r}")
-    return r
+def _number_arg(cast, ok, expected: str, name: str):
+    """argparse ``type=`` parser: ``cast(text)`` that must satisfy ``ok``; errors say ``must be <expected>``."""
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
+        return v
+    parse.__name__ = name
+    return parse
 
 
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return v
+ratio_arg = _number_arg(float, lambda r: math.isfinite(r) and 0 < r <= 1, "a number in (0, 1]", "ratio")
+positive_int = _number_arg(int, lambda v: v >= 1, "a positive integer", "positive_int")
+nonneg_int = _number_arg(int, lambda v: v >= 0, "a non-negative integer", "nonneg_int")
+nonneg_float = _number_arg(float, lambda v: 0 <= v < math.inf, "a finite number >= 0", "nonneg_float")
+positive_float = _number_arg(float, lambda v: 0 < v < math.inf, "a finite number > 0", "positive_float")
+unit_float = _number_arg(float, lambda v: 0 <= v <= 1, "a number in [0, 1]", "unit_float")
 
 
 def add_model_args(p: argparse.ArgumentParser, model_default: str | None = "af_resnet50",

@@ -6,44 +6,11 @@ import json
 import os
 import sys
 
-from ..cli import add_model_args, build_model, positive_int, ratio_arg
+from ..cli import add_model_args, build_model, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int, \
+    positive_float as _pos_float, positive_int, ratio_arg, unit_float as _unit_float
 from .datasets import LIST_SIZE, SYNTHETIC_SIZE
 
 _OFFICIAL_ARCH = {"AF_resnet50": "af_resnet50", "AF_resnet101": "af_resnet101", "AF_mobilenetv3": "af_mobilenetv3"}
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return v
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
-    if not (v >= 0 and v != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return v
-
-
-def _pos_float(text: str) -> float:
-    v = _nonneg_float(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return v
-
-
-def _unit_float(text: str) -> float:
-    v = _nonneg_float(text)
-    if v > 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text!r}")
-    return v
 
 
 def _model_help(p: argparse.ArgumentParser, text: str) -> None:
