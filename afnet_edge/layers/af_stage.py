@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from ..kernels.reference import compact_index, topk_count, upsample_nearest
+from ..kernels.reference import compact_index, select_frames, topk_count, upsample_nearest
 from .navigation import gumbel_select, threshold_select
 
 
@@ -71,9 +71,7 @@ class ForwardContext:
         if self.selection == "threshold":
             return threshold_select(logits)
         k = topk_count(self.ratio, self.num_frames)
-        margin = logits[..., 1] - logits[..., 0]
-        order = torch.argsort(margin, dim=-1, descending=True, stable=True)[..., :k]
-        return torch.zeros_like(margin).scatter_(-1, order, 1.0)
+        return select_frames(logits.unsqueeze(0), "topk", k)[2][0]
 
 
 def _stage_indices(ctx: ForwardContext, logits: list, given: list) -> tuple[list, list]:
