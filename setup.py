@@ -102,8 +102,8 @@ setup(
     version="0.1.0",
     description="AFNet (NeurIPS 2022) reference models with a compact frame-skipping path, kernels and export",
     python_requires=">=3.10",
-    packages=find_packages(include=["afnet_edge", "afnet_edge.*"]) + ["afnet_edge.export"],
-    package_dir={"afnet_edge.export": "export"},  # repo-root export/ ships as afnet_edge.export
+    # afnet_edge/export is a committed link to the repository-root export/ folder (docs/layout.md)
+    packages=find_packages(include=["afnet_edge", "afnet_edge.*"]),
     install_requires=["torch>=2.4", "numpy", "tqdm", "pillow"],
     extras_require={
         "video": ["av"],

@@ -1753,7 +1753,7 @@ def _csv(kind, choices=None):
 
 
 def add_bench_args(p: argparse.ArgumentParser) -> None:
-    from .cli import positive_int, ratio_arg
+    from .cli_args import positive_int, ratio_arg
     from .models import list_models
     p.add_argument("--quick", action="store_true",
                    help="tiny CPU grid for CI (af_mobilenetv3 at 64², batch 1, r ∈ {0.25, 0.5}, masked vs "
@@ -1952,17 +1952,9 @@ def _cmd_bench(args) -> int:
 
 
 def register(sub) -> None:
-    """Add ``afnet-edge bench`` (and ``afnet-edge project``, from :mod:`afnet_edge.project`)."""
+    """Add ``afnet-edge bench``."""
     p = sub.add_parser("bench", help="time models × backends × precisions × batches × ratios; write results JSON, "
                                      "markdown and plots under benchmarks/results/<device>/")
     add_bench_args(p)
     p.set_defaults(func=_cmd_bench, _parser=p)
-    from .project import register as register_project
-    register_project(sub)
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``afnet-edge bench`` as a function (what ``benchmarks/bench_models.py`` runs)."""
-    from .cli import main as cli_main
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return cli_main(["bench", *argv])

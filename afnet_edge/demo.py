@@ -117,7 +117,7 @@ def _cmd_demo(args) -> int:
 
 
 def register(sub) -> None:
-    from .cli import positive_int, ratio_arg
+    from .cli_args import positive_int, ratio_arg
     p = sub.add_parser("demo", help="end-to-end demo on a generated video (no downloads)")
     p.add_argument("--out", default="afnet_edge_demo", help="output folder (default: ./afnet_edge_demo)")
     p.add_argument("--model", default="af_resnet50", choices=("af_resnet50", "af_resnet101", "af_mobilenetv3"))

@@ -110,7 +110,7 @@ def contact_sheet(pred: Prediction, path: str, thumb: int = 112) -> None:
 def _cmd_predict(args) -> int:
     from tqdm import tqdm
 
-    from .cli import build_model
+    from .cli_args import build_model
     from .video import load_clip
     if not args.checkpoint:
         print("afnet-edge: warning: no --checkpoint given, the weights are RANDOM: the classes below mean nothing "
@@ -147,7 +147,7 @@ def _cmd_predict(args) -> int:
 
 
 def register(sub) -> None:
-    from .cli import add_model_args, positive_int, ratio_arg
+    from .cli_args import add_model_args, positive_int, ratio_arg
     p = sub.add_parser("predict", help="classify a video file and show the frames the focal branch processed")
     p.add_argument("video", metavar="VIDEO", help="video file (any format FFmpeg decodes)")
     add_model_args(p)

@@ -584,7 +584,7 @@ def _cmd_project(args) -> int:
 
 
 def register(sub) -> None:
-    from .cli import positive_int, ratio_arg
+    from .cli_args import positive_int, ratio_arg
     from .bench import _csv
     from .models import list_models
     p = sub.add_parser("project", help="PROJECTED latency on a device from a per-kernel roofline (not a measurement)",

@@ -1,8 +1,7 @@
 """afnet_edge.export — ONNX export, TensorRT engine build and TensorRT runtime for AFNet's frame-skipping path.
 
-This folder lives at the repository root (``export/``) and is importable only as ``afnet_edge.export``: installed
-wheels map it there (``setup.py`` ``package_dir``), development checkouts through a small finder in
-``afnet_edge/__init__.py``.
+This folder lives at the repository root (``export/``) and is imported as ``afnet_edge.export`` through the committed
+link ``afnet_edge/export -> ../export`` (see docs/layout.md): a plain package path that every tool resolves.
 
 Modules (all heavy dependencies are imported where used, with an error naming the extra to install):
 
@@ -14,10 +13,6 @@ Modules (all heavy dependencies are imported where used, with an error naming th
 * :mod:`.verify`      — PyTorch vs ONNX Runtime / TensorRT comparison;
 * :mod:`.cli`         — ``afnet-edge export`` and ``afnet-edge verify``.
 """
-if __name__ != "afnet_edge.export":  # e.g. `import export` with the repository root on sys.path
-    raise ImportError("the export package must be imported as afnet_edge.export, not as a top-level package "
-                      f"({__name__!r})")
-
 __all__ = ["export_onnx", "read_metadata", "build_engine", "TRTRunner", "predict_with_engine"]
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 
-from afnet_edge.cli import add_model_args, build_model, positive_int, ratio_arg
+from afnet_edge.cli_args import add_model_args, build_model, positive_int, ratio_arg
 
 
 def _cmd_export(args) -> int:
@@ -208,7 +208,3 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_verify)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from afnet_edge.cli import main
-    sys.exit(main(["export", *sys.argv[1:]]))

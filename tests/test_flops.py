@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import afnet_edge
-from afnet_edge import cli
+from afnet_edge import cli, model_commands
 from afnet_edge.flops import (count_flops, executed_macs_per_module, format_flops, measure_macs,
                               official_flops_table)
 
@@ -308,10 +308,10 @@ def test_cmd_flops_body(capsys):
     """_cmd_flops on a namespace shaped like the `flops` parser's (independent of the other sub-commands)."""
     ns = argparse.Namespace(model="af_resnet50", frames=12, classes=None, no_tsm=False, checkpoint=None,
                             ratio=0.4, size=224, json=True)
-    assert cli._cmd_flops(ns) == 0
+    assert model_commands._cmd_flops(ns) == 0
     out = json.loads(capsys.readouterr().out)
     lib = count_flops(afnet_edge.create_model("af_resnet50", num_frames=12), ratio=0.4)
     assert out == json.loads(json.dumps(lib))
     ns.json = False
-    assert cli._cmd_flops(ns) == 0
+    assert model_commands._cmd_flops(ns) == 0
     assert capsys.readouterr().out.strip() == format_flops(lib)

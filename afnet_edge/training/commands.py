@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from ..cli import add_model_args, build_model, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int, \
+from ..cli_args import add_model_args, build_model, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int, \
     positive_float as _pos_float, positive_int, ratio_arg, unit_float as _unit_float
 from .datasets import LIST_SIZE, SYNTHETIC_SIZE
 
@@ -282,7 +282,3 @@ def register(sub) -> None:
     _add_runtime_args(p)
     p.set_defaults(func=_cmd_eval)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from ..cli import main
-    sys.exit(main(["train", *sys.argv[1:]]))

@@ -1,0 +1,78 @@
+"""Argument helpers shared by every ``afnet-edge`` command module (a leaf: it imports no command module).
+
+Command modules import from here, never from :mod:`afnet_edge.cli` (the dispatcher imports them).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+from .checkpoint import inspect_checkpoint, load_checkpoint
+from .models import create_model, list_models, model_entry
+
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError)
+
+
+class UsageError(Exception):
+    """A command-line usage error (exit code 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit code 2 (argparse prints a multi-line usage by default)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _number_arg(cast, ok, expected: str, name: str):
+    """argparse ``type=`` parser: ``cast(text)`` that must satisfy ``ok``; errors say ``must be <expected>``."""
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
+        return v
+    parse.__name__ = name
+    return parse
+
+
+ratio_arg = _number_arg(float, lambda r: math.isfinite(r) and 0 < r <= 1, "a number in (0, 1]", "ratio")
+positive_int = _number_arg(int, lambda v: v >= 1, "a positive integer", "positive_int")
+nonneg_int = _number_arg(int, lambda v: v >= 0, "a non-negative integer", "nonneg_int")
+nonneg_float = _number_arg(float, lambda v: 0 <= v < math.inf, "a finite number >= 0", "nonneg_float")
+positive_float = _number_arg(float, lambda v: 0 < v < math.inf, "a finite number > 0", "positive_float")
+unit_float = _number_arg(float, lambda v: 0 <= v <= 1, "a number in [0, 1]", "unit_float")
+
+
+def add_model_args(p: argparse.ArgumentParser, model_default: str | None = "af_resnet50",
+                   positional: bool = False) -> None:
+    """Common model options: name, --frames, --classes, --no-tsm, --checkpoint."""
+    if positional:
+        p.add_argument("model", choices=list_models(), metavar="MODEL", help=f"one of {', '.join(list_models())}")
+    else:
+        p.add_argument("--model", default=model_default, choices=list_models(), metavar="MODEL",
+                       help=f"one of {', '.join(list_models())} (default: %(default)s)")
+    p.add_argument("--frames", type=positive_int, default=None, help="frames per clip T (default: model default)")
+    p.add_argument("--classes", type=positive_int, default=None,
+                   help="number of classes (default: from the checkpoint, else 174)")
+    p.add_argument("--no-tsm", action="store_true", help="AF-ResNet without temporal shift (TSN variant)")
+    p.add_argument("--checkpoint", default=None, help="official or afnet_edge checkpoint file")
+
+
+def build_model(args, **config):
+    """Model from the common options; loads ``--checkpoint`` (inferring T and classes from it when not given)."""
+    options = {}
+    if args.no_tsm:
+        if not args.model.startswith("af_resnet"):
+            raise ValueError(f"--no-tsm applies to af_resnet50/af_resnet101 only, not {args.model}")
+        options["tsm"] = False
+    frames, classes, state = args.frames, args.classes, None
+    if args.checkpoint:
+        info = inspect_checkpoint(args.checkpoint)
+        frames = frames or info.get("num_frames")
+        classes = classes or info.get("num_classes")
+    frames = frames or model_entry(args.model).default_frames
+    model = create_model(args.model, num_classes=classes or 174, num_frames=frames, **options, **config)
+    if args.checkpoint:
+        load_checkpoint(model, args.checkpoint)
+    return model
