@@ -225,17 +225,21 @@ bench() {  # bench STAGE OPTIONS...: afnet-edge bench on CUDA, or its tiny CPU c
     run "${stage//-/_}" "${cmd[@]}"
   fi
 }
+# the kernel tests on a GPU right after the build: the extension must load (no skip for it) and every skip must be on
+# the allow-list of tests/skip_reasons.py (e.g. "built without CUDA kernels" is not)
+STRICT=(env AFNET_EDGE_REQUIRE_EXT=1 AFNET_EDGE_SKIP_ALLOWLIST=1)
 pyt() {  # pyt NAME PYTEST-ARGS...: pytest, or its collection (which must select at least one test) in a dry run
   local name=$1; shift
   if [ "$DRY" = 1 ]; then drycheck "pytest collects: $*" $PY -m pytest --collect-only -q "$@"
-  else run "$name" $PY -m pytest -q -rs "$@"; fi
+  elif [ "$name" = pytest ]; then run "$name" env AFNET_EDGE_REQUIRE_EXT=1 $PY -m pytest -q -rs "$@"
+  else run "$name" "${STRICT[@]}" $PY -m pytest -q -rs "$@"; fi
 }
 sanitize() {  # sanitize TOOL [all]: compute-sanitizer TOOL on the CUDA kernel tests
   local tool=$1 scope=${2:-}
   if [ "$DRY" = 1 ]; then gpu_tool compute-sanitizer; fi
   if [ "$tool" = memcheck ] || [ "$tool" = initcheck ] || [ "$scope" = all ]; then
     if [ "$DRY" = 1 ]; then drycheck "pytest collects: ${KT_SEL[*]}" $PY -m pytest --collect-only -q "${KT_SEL[@]}"
-    else run "sanitize_$tool" compute-sanitizer --tool "$tool" --error-exitcode 1 \
+    else run "sanitize_$tool" "${STRICT[@]}" compute-sanitizer --tool "$tool" --error-exitcode 1 \
            $PY -m pytest -q -x "${KT_SEL[@]}"; fi
     return 0
   fi
@@ -243,7 +247,7 @@ sanitize() {  # sanitize TOOL [all]: compute-sanitizer TOOL on the CUDA kernel t
   for t in "${SAN_TARGETS[@]}"; do
     IFS='|' read -r name kns sel <<< "$t"
     if [ "$DRY" = 1 ]; then drycheck "pytest collects: -k '$sel'" $PY -m pytest --collect-only -q tests/test_kernels.py -k "$sel"
-    else run "sanitize_${tool}_$name" compute-sanitizer --tool "$tool" --error-exitcode 1 --kernel-name "kns=$kns" \
+    else run "sanitize_${tool}_$name" "${STRICT[@]}" compute-sanitizer --tool "$tool" --error-exitcode 1 --kernel-name "kns=$kns" \
            $PY -m pytest -q -x tests/test_kernels.py -k "$sel" -p no:cacheprovider; fi
   done
 }
