@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import torch
 
@@ -48,29 +48,21 @@ class MappedCheckpoint:
     where: str | None = None
 
 
-class CheckpointFilter(Protocol):
-    def __call__(self, state_dict: StateDict, model: torch.nn.Module) -> MappedCheckpoint:
-        """Map an official state dict (DataParallel ``module.`` prefix already removed) onto ``model``.
+CheckpointFilter = Callable[[StateDict, Any], MappedCheckpoint]
+"""``checkpoint_filter(state_dict, model) -> MappedCheckpoint``: map an official state dict (DataParallel ``module.``
+prefix already removed) onto ``model`` (the family's model class): detect the layout, rename keys, pick the target
+submodule and drop keys on purpose. Raise ``ValueError`` (turned into a ``CheckpointError`` naming the file) when the
+layout cannot fit the model. Strictness (missing / unexpected keys, shapes) is the driver's job."""
 
-        Detects the layout, renames keys, picks the target submodule and drops keys on purpose. Raises
-        ``ValueError`` (turned into a ``CheckpointError`` naming the file) when the layout cannot fit the model.
-        Strictness (missing / unexpected keys, shapes) is the driver's job.
-        """
-        ...
+CheckpointInfo = Callable[[StateDict], dict[str, Any]]
+"""``checkpoint_info(state_dict) -> dict``: describe an official-layout state dict without a model: any of
+``kind``, ``num_frames``, ``num_classes`` (None or absent where this family cannot tell); ``{}`` when the layout is
+not its own."""
 
-
-class CheckpointInfo(Protocol):
-    def __call__(self, state_dict: StateDict) -> dict[str, Any]:
-        """Describe an official-layout state dict without a model: any of ``kind``, ``num_frames``,
-        ``num_classes`` (None or absent where this family cannot tell). ``{}`` when the layout is not its own."""
-        ...
-
-
-class FlopsWalker(Protocol):
-    def __call__(self, walk: "FlopsWalk", model: torch.nn.Module, size: int, head: str) -> None:
-        """Walk ``model`` for a square ``size`` × ``size`` input, adding official and executed terms to ``walk``
-        (``head``: ``"video"`` or ``"imagenet"``, see :func:`afnet_edge.flops.count_flops`)."""
-        ...
+FlopsWalker = Callable[["FlopsWalk", Any, int, str], None]
+"""``flops_walk(walk, model, size, head)``: walk ``model`` (the family's model class) for a square ``size`` × ``size``
+input, adding official and executed terms to ``walk`` (``head``: ``"video"`` or ``"imagenet"``, see
+:func:`afnet_edge.flops.count_flops`)."""
 
 
 def no_checkpoint_info(state_dict: StateDict) -> dict[str, Any]:
