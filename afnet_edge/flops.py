@@ -43,6 +43,10 @@ Two different questions, answered side by side by :func:`count_flops`:
    module by module.
 
 All values are per clip and in units of 10⁹ multiply-accumulates ("GFLOPs" as the paper and the official code say).
+
+This module is the generic driver: each model family's ``flops_walk`` hook (registered with the model, written next
+to it in ``afnet_edge/models/<family>.py``) walks its modules with the primitives of
+:mod:`afnet_edge.models.flops_walk`; the terms above are those of the families registered today.
 """
 from __future__ import annotations
 
