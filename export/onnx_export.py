@@ -203,11 +203,12 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
     from afnet_edge import __version__
     proto.producer_version = __version__
 
-    meta = {
+    head = {
         "model": getattr(model, "arch", type(model).__name__),
         "num_frames": frames,
         "num_classes": int(getattr(model, "num_classes", reference.shape[-1])),
-        **export_adapter(model).metadata(model),   # family entries, e.g. num_navigation, tsm
+    }
+    tail = {
         "ratio": float(ratio),
         "k": topk_count(float(ratio), frames),
         "selection": "topk",
@@ -226,6 +227,12 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
         "checkpoint": os.path.basename(checkpoint) if checkpoint else "",
         "checkpoint_sha256": _sha256(checkpoint) if checkpoint else "",
     }
+    family = export_adapter(model).metadata(model)   # the family's entries, e.g. num_navigation, tsm
+    clash = set(family) & (set(head) | set(tail))
+    if clash:
+        raise ValueError(f"the export metadata hook of {head['model']} redefines {sorted(clash)}: a family's entries "
+                         f"must not reuse afnet_edge's own metadata keys")
+    meta = {**head, **family, **tail}
     del proto.metadata_props[:]
     for k, v in meta.items():
         entry = proto.metadata_props.add()
@@ -351,7 +358,7 @@ def check_model_matches(meta: dict, model, what: str = "ONNX file") -> None:
     if meta.get("num_classes") != model.num_classes:
         problems.append(f"{meta.get('num_classes')} classes (model has {model.num_classes})")
     for k, v in export_adapter(model).metadata(model).items():  # the family's entries (tsm, …) where recorded
-        if k in meta and meta[k] != v:
+        if k in meta and _meta_str(meta[k]) != _meta_str(v):  # read back as text unless read_metadata types the key
             problems.append(f"{k}={meta[k]} (model has {k}={v})")
     if problems:
         raise ValueError(f"{what} was exported from another model: {', '.join(problems)}; pass the matching "

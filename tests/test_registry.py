@@ -3,6 +3,7 @@ generic drivers (create_model, list_models / ``afnet-edge models``, load_checkpo
 flops``, export metadata) with no edit to them."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -61,7 +62,7 @@ def toy_flops(walk: FlopsWalk, model: ToyVideo, size: int, head: str) -> None:
 
 
 TOY_HOOKS = FamilyHooks(family="toy", checkpoint_filter=toy_filter, checkpoint_info=toy_info, flops_walk=toy_flops,
-                        export=ExportAdapter(metadata=lambda m: {"width": m.head.in_features}), cli_flags=(WIDE,))
+                        export=ExportAdapter(metadata=lambda m: {"channels": m.head.in_features}), cli_flags=(WIDE,))
 
 
 def make_toy(num_classes: int = 174, num_frames: int = 4, width: int = 8) -> ToyVideo:
@@ -207,14 +208,33 @@ def test_flags_from_recorded_options(toy):
     assert registry.flags_from_info("af_mobilenetv3", {"tsm": False}) == {}
 
 
-def test_export_adapter_metadata(toy):
+def test_export_adapter_metadata(toy, tmp_path):
     pytest.importorskip("onnx", reason="onnx not installed (pip install afnet_edge[onnx])")
-    from afnet_edge.export.onnx_export import check_model_matches
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install afnet_edge[onnx])")
+    pytest.importorskip("onnx_graphsurgeon", reason="onnx-graphsurgeon not installed (pip install afnet_edge[onnx])")
+    import onnxruntime as ort
+    from afnet_edge.export.onnx_export import check_model_matches, export_onnx, read_metadata
     model = afnet_edge.create_model(TOY, num_classes=5, width=16)
-    meta = {"model": TOY, "num_frames": 4, "num_classes": 5, "width": 16}
-    check_model_matches(meta, model)
-    with pytest.raises(ValueError, match=r"width=8 \(model has width=16\)"):
-        check_model_matches(dict(meta, width=8), model)
+    for p in model.parameters():
+        p.data.normal_()
+    res = export_onnx(model, str(tmp_path / "toy.onnx"), size=32)
+    meta = read_metadata(tmp_path / "toy.onnx")
+    assert (meta["model"], meta["num_frames"], meta["num_classes"], meta["channels"]) == (TOY, 4, 5, "16")
+    assert (meta["height"], meta["width"]) == (32, 32)
+    check_model_matches(meta, model)  # the family entry (read back as text) matches the model
+    with pytest.raises(ValueError, match=r"channels=16 \(model has channels=8\)"):
+        check_model_matches(meta, afnet_edge.create_model(TOY, num_classes=5, width=8))
+    sess = ort.InferenceSession(str(tmp_path / "toy.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"clip": res.example_clip.numpy()})[0]
+    assert got.shape == (1, 5)
+    assert abs(got - res.reference_logits.numpy()).max() <= 1e-4 * abs(res.reference_logits.numpy()).max()
+    # A family entry may not overwrite afnet_edge's own metadata keys (here the input width).
+    clashing = dataclasses.replace(TOY_HOOKS, export=ExportAdapter(metadata=lambda m: {"width": 8}), cli_flags=())
+    with registered("toy_clash", make_toy, clashing, default_frames=4, bench=toy.bench):
+        bad = afnet_edge.create_model("toy_clash", num_classes=5)
+        bad.arch = "toy_clash"
+        with pytest.raises(ValueError, match=r"redefines \['width'\]"):
+            export_onnx(bad, str(tmp_path / "clash.onnx"), size=32)
 
 
 def test_bench_defaults_of_the_registered_models():
