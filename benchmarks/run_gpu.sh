@@ -24,8 +24,8 @@
 # --dry-run (any machine, no GPU needed; CI runs it through tests/test_run_gpu_dry.py): every stage's command resolves
 # (GPU-only tools -- nvidia-smi, nvcc, compute-sanitizer -- are reported when absent, not failed), every Python entry
 # point runs in a checking form (pytest --collect-only with the stage's selection; the bench commands with their exact
-# options on a tiny CPU grid; bench_kernels.py --smoke; project and make_readme_table.py for real into a temporary
-# folder), every output folder is writable, nothing downloads (static: no curl/wget/git fetch/pip install without
+# options on a tiny CPU grid; bench_kernels.py --smoke; project into a temporary folder; make_readme_table.py
+# --print), every output folder is writable, nothing downloads (static: no curl/wget/git fetch/pip install without
 # --no-index in the scripts; dynamic: every Python command of the dry run runs with network connections refused).
 #
 # Environment knobs: PYTHON (default python3), MAX_JOBS (build parallelism, default: all cores), TORCH_CUDA_ARCH_LIST
