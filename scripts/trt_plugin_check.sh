@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # TensorRT plugin check without TensorRT libraries or a GPU, against the published TensorRT headers:
-#   1. compile csrc/trt with -Wall -Wextra -Werror against the real CUDA headers (when nvcc's include/ is there);
+#   1. compile csrc/trt with -Wall -Wextra -Werror against the real CUDA headers (when nvcc's include/ is there; the
+#      .cu with nvcc too);
 #   2. build the plugin library with the CUDA kernels executed by the CPU emulator (tests/cuda_emu: csrc/kernels/*.cu
 #      rewritten by cu2cpp.pl, as tests/cuda_emu/build.sh does), linked with --no-undefined against a stub libnvinfer
 #      (csrc/trt/check/registry_stub.cpp), and show with `nm -D --defined-only` that it exports TensorRT's plugin-library
@@ -97,7 +98,13 @@ for inc in "${incs[@]}"; do
       $CXX -std=c++17 -Wall -Wextra -Werror -fsyntax-only "${TRT[@]}" -isystem "$CUDA_INCLUDE" \
         -DAFN_WITH_CUDA_RUNTIME "$s"
     done
-    echo "trt_plugin_check: TensorRT $ver: csrc/trt compiles with -Wall -Wextra -Werror against $CUDA_INCLUDE"
+    NVCC=${CUDACXX:-$(dirname "$CUDA_INCLUDE")/bin/nvcc}
+    if [[ -x "$NVCC" ]]; then  # nvcc's host-code rewrite has its own warnings (the CMake build uses these flags)
+      "$NVCC" -std=c++17 -arch=sm_90 -Xcompiler=-Wall,-Wextra -Werror=all-warnings -isystem "$inc" -I"$ROOT/csrc/trt" \
+        -c csrc/trt/afnIndexWiden.cu -o "$out/afnIndexWiden.nvcc.o"
+    fi
+    echo "trt_plugin_check: TensorRT $ver: csrc/trt compiles with -Wall -Wextra -Werror against $CUDA_INCLUDE" \
+      "$([[ -x "$NVCC" ]] && echo "(afnIndexWiden.cu with $NVCC)")"
   else
     echo "trt_plugin_check: TensorRT $ver: no CUDA headers at $CUDA_INCLUDE: real-CUDA compile check not run"
   fi

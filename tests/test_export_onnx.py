@@ -243,7 +243,8 @@ def cpp_plugin_fields() -> dict:
     assert re.search(r"auto const& f = Spec::kFields\[i\];", parse_body), parse_body
     assert re.search(r"auto const& f = Spec::kFields\[i\];", serial_body), serial_body
     assert re.search(r"PluginField\(f\.name,\s*&\(mParams\.\*f\.member\),\s*" + scalar, serial_body), serial_body
-    assert re.search(r"int32_t Params::\*member;", common)  # a table entry can only name an int32 scalar member
+    # a table entry can only name an int32 scalar member
+    assert re.search(r"using Member = int32_t Params::\*;", common) and re.search(r"\n  Member member;", common)
     assert "f.type != PluginFieldType::kINT32 || f.length != 1" in open(os.path.join(TRT_DIR, "afnPluginCommon.cpp")).read()
     out = {}
     for spec in P.PLUGINS.values():

@@ -72,8 +72,9 @@ int32_t checkLaunch(char const* who, cudaError_t err) noexcept;
 // valid range [lo, hi]. The table is the single place a plugin names its fields (see the file comment).
 template <typename Params>
 struct IntField {
+  using Member = int32_t Params::*;  // (an alias: nvcc's host-code rewrite of the plain declarator trips -Wparentheses)
   char const* name;
-  int32_t Params::*member;
+  Member member;
   int32_t lo;
   int32_t hi;
 };
