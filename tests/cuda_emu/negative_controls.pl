@@ -14,7 +14,6 @@
 use strict;
 use warnings;
 use File::Basename qw(basename);
-use File::Copy qw(copy);
 
 # name => [build that must reject it, op whose device object is rebuilt, file to mutate, old text, new text,
 #          regex of the report that shows it was rejected for the right reason, why]
@@ -55,20 +54,27 @@ my (undef, undef, $op, $file, $old, $new) = @$c;
 
 mkdir $out unless -d $out;
 -d $out or die "negative_controls.pl: cannot create $out\n";
-for my $h (glob("$kdir/*.h"), "$kdir/$op.cu") {
-  my $dst = "$out/" . basename($h);
-  unlink $dst;
-  copy($h, $dst) or die "negative_controls.pl: cannot copy $h: $!\n";
+
+sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return undef; local $/; my $t = <$fh>; close $fh; return $t; }
+sub put {  # write only when the text changed, so the check script's object reuse sees unchanged files as unchanged
+  my ($f, $text) = @_;
+  my $cur = slurp($f);
+  return if defined $cur && $cur eq $text;
+  open(my $fh, '>', $f) or die "negative_controls.pl: cannot write $f: $!\n";
+  print $fh $text;
+  close $fh;
 }
-my $target = "$out/$file";
-open(my $in, '<', $target) or die "negative_controls.pl: $name: cannot read $target: $!\n";
-my $text = do { local $/; <$in> };
-close $in;
-my $count = () = $text =~ /\Q$old\E/g;
+
+my %text;
+for my $h (glob("$kdir/*.h"), "$kdir/$op.cu") {
+  my $t = slurp($h) // die "negative_controls.pl: cannot read $h: $!\n";
+  $text{basename($h)} = $t;
+}
+my $t = $text{$file} // die "negative_controls.pl: $name: $file is not among the copied sources\n";
+my $count = () = $t =~ /\Q$old\E/g;
 die "negative_controls.pl: $name: the text to mutate occurs $count times in $kdir/$file (expected exactly once); "
   . "the source changed - update the control in tests/cuda_emu/negative_controls.pl:\n$old\n" if $count != 1;
-$text =~ s/\Q$old\E/$new/;
-open(my $o, '>', $target) or die "negative_controls.pl: cannot write $target: $!\n";
-print $o $text;
-close $o;
+$t =~ s/\Q$old\E/$new/;
+$text{$file} = $t;
+put("$out/$_", $text{$_}) for sort keys %text;
 print "$out/$op.cu\n";
