@@ -639,6 +639,7 @@ void run_cases() {
     S(4, 3, 5, 1, {0, 3}, true, false, true);           // in place, odd sizes
     S(4, 8, 2, 2, {-3, 2, 9}, true, true, false);       // out of range entries ignored
     S(36, 40, 14, 14, sel7, true, true, true);          // AF-ResNet-like, in place
+    S(12, 16, 8, 8, {0, 5, 6, 11}, true, true, false);  // 8×8 plane: 16-byte vectors for the 16-bit types too
     S(12, 16, 7, 7, idx(12), false, false, false);      // full, no const, odd plane
     S(0, 8, 2, 2, {}, true, false, false);              // no frames
     S(3, 0, 2, 2, {1}, true, false, false);             // C = 0
