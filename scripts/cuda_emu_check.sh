@@ -264,15 +264,21 @@ if (( DO_COVERAGE )); then
     [[ -f $OUT/plain/$op.gcda ]] || die "no coverage data for $op (did the plain run finish?)" 1
     gcov_json+=("$(cd "$OUT/plain" && "$GCOV" --branch-probabilities --json-format --stdout -o "$OUT/plain" "$OUT/plain/gen/$op.cpp" 2>/dev/null)")
   done
-  COVERAGE=$(printf '%s\n' "${gcov_json[@]}" | perl "$EMU/coverage.pl" "$KDIR")
+  cov_rc=0
+  COVERAGE=$(printf '%s\n' "${gcov_json[@]}" | perl "$EMU/coverage.pl" "$KDIR") || cov_rc=$?
   echo "$COVERAGE"
+  if (( cov_rc != 0 )); then
+    FAILED=1
+    COVERAGE+=$'\ncoverage total: FAILED - a kernel line or instantiation never ran under emulation (listed above): '
+    COVERAGE+="add a self-test case that reaches it (csrc/kernels/selftest.cpp)"
+  fi
 fi
 
 # ---- summary ------------------------------------------------------------------------------------------------------------
 echo "==== cuda_emu_check summary ($((SECONDS - T_START)) s; $(n_compiled) objects compiled, $(n_reused) reused; $JOBS compile jobs) ===="
 for name in plain asan tsan; do echo "  ${SUMMARY[$name]}"; done
 for line in "${CONTROL_LINES[@]+"${CONTROL_LINES[@]}"}"; do echo "  $line"; done
-[[ -n $COVERAGE ]] && grep -E '^coverage total' <<<"$COVERAGE" | sed 's/^/  /'
+[[ -n $COVERAGE ]] && grep -E '^coverage (total|functions)' <<<"$COVERAGE" | sed 's/^/  /'
 if (( FAILED )); then
   echo "cuda_emu_check: FAILED"
   exit 1

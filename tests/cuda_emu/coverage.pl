@@ -1,9 +1,11 @@
 #!/usr/bin/env perl
 # coverage.pl KERNELS_DIR < gcov JSON (one `gcov --json-format --branch-probabilities --stdout` document per line)
-# Line and branch coverage of the files under KERNELS_DIR, merged over every translation unit and every template
+# Line, branch and function coverage of the files under KERNELS_DIR, merged over every translation unit and every template
 # instantiation given: a line is executed when any instantiation executed it; branch i of a line is taken when it was
 # taken in any instantiation. Prints a per-file table, a "coverage total" line and every executable line that never
-# ran, with its text (so a reader sees at once why: an error path no test provokes, a loop back edge no size reaches).
+# ran, with its text (so a reader sees at once why: an error path no test provokes, a loop back edge no size reaches),
+# and every function / template instantiation (dtype × vector width × lane count) that never ran.
+# Exit code 1 when a line or an instantiation never ran (the self-test must reach every kernel path), else 0.
 use strict;
 use warnings;
 use JSON::PP;
@@ -11,12 +13,15 @@ use JSON::PP;
 my $kdir = shift @ARGV or die "usage: coverage.pl KERNELS_DIR < gcov.json\n";
 $kdir =~ s{/+$}{};
 my (%count, %br);  # {file}{line} = count; {file}{line} = [taken flags by branch index]
+my %fn;            # {file}{demangled function} = executions (each template instantiation is its own function; an
+                   # inline function has a copy per translation unit, of which the linker keeps one: summed by name)
 while (my $doc = <STDIN>) {
   next unless $doc =~ /\S/;
   my $j = decode_json($doc);
   for my $f (@{ $j->{files} }) {
     my $file = $f->{file};
     next unless index($file, "$kdir/") == 0;
+    $fn{$file}{ $_->{demangled_name} } += $_->{execution_count} for @{ $f->{functions} || [] };
     for my $l (@{ $f->{lines} }) {
       my $n = $l->{line_number};
       $count{$file}{$n} += $l->{count};
@@ -61,5 +66,15 @@ for my $file (sort keys %count) {
 printf "coverage total: %d/%d lines (%.1f%%), %d/%d branches taken (%.1f%%)\n", $te, $tl, 100 * $te / $tl, $tt, $tb,
   $tb ? 100 * $tt / $tb : 100;
 print @missed ? "  lines never executed:\n" . join("\n", @missed) . "\n" : "  every executable line ran\n";
+my @never_fn;
+for my $file (sort keys %fn) {
+  (my $short = $file) =~ s{^\Q$kdir\E/}{};
+  push @never_fn, "    $short: $_" for grep { $fn{$file}{$_} == 0 } sort keys %{ $fn{$file} };
+}
+my $nfn = 0;
+$nfn += keys %{ $fn{$_} } for keys %fn;
+printf "coverage functions: %d/%d functions and template instantiations executed\n", $nfn - @never_fn, $nfn;
+print "  instantiations never executed:\n" . join("\n", @never_fn) . "\n" if @never_fn;
 print "  lines with a branch never taken (gcov -b; merged by branch index over instantiations):\n" . join("\n", @partial) . "\n"
   if @partial;
+exit((@missed || @never_fn) ? 1 : 0);
