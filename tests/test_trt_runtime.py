@@ -82,7 +82,7 @@ def test_plugin_library_missing(monkeypatch, tmp_path):
 def test_plugin_library_version_checks():
     good = PluginLibrary("/x/lib.so", PLUGIN_VERSION, PLUGIN_NAMESPACE, "10.3.0")
     check_plugin_library(good, _trt(version="10.13.3.9"))  # same major: accepted
-    with pytest.raises(TensorRTError, match="plugin version 0, but version 1 is needed: rebuild"):
+    with pytest.raises(TensorRTError, match=f"plugin version 0, but version {PLUGIN_VERSION} is needed: rebuild"):
         check_plugin_library(PluginLibrary("/x/lib.so", "0", PLUGIN_NAMESPACE, "10.3.0"), _trt())
     with pytest.raises(TensorRTError, match="namespace"):
         check_plugin_library(PluginLibrary("/x/lib.so", PLUGIN_VERSION, "other", "10.3.0"), _trt())
