@@ -1,13 +1,29 @@
-// Self-test of csrc/kernels without torch: every CPU twin against a naive loop written independently from the
-// definitions in the headers, on random data (never zeros), outputs poisoned with NaN first, for float32 / float16 /
-// bfloat16 / float64, odd sizes, misaligned pointers (forcing the narrow and scalar vector paths), empty and full
-// selections, and out-of-range indices. Built with CUDA (AFN_WITH_CUDA_RUNTIME) it also runs every CUDA launcher
-// against its CPU twin when a GPU is present, and says that it skipped them otherwise.
+// Self-test of csrc/kernels without torch.
 //
-// Exit code 0 when everything passed; prints one line per group and a closing "N passed, N failed" line.
+// Every case builds random inputs (never zeros; padding and outputs poisoned with NaN), runs one op and checks it
+// against a naive loop written independently from the definitions in the headers, and checks that nothing outside the
+// output was written (the NaN guard elements before and after every buffer stay NaN). The case list covers float32 /
+// float16 / bfloat16 / float64, odd sizes, pointer offsets of 0, 8 and sizeof(T) bytes (the 16-byte, 8-byte and scalar
+// vector paths), empty and full selections, out-of-range indices, both pool lane counts and both resize kinds, both
+// selection modes across several tiles and blocks, T not a power of two and T > 256, and invalid arguments.
+//
+// Two suites run the same case list:
+//   * CPU twins: each case on the CPU twin against the naive loop (runs anywhere);
+//   * CUDA launchers (built with AFN_WITH_CUDA_RUNTIME, and a device present — a GPU, or the CPU emulator of
+//     tests/cuda_emu): each case on the CUDA launcher, against the naive loop and against the CPU twin on the same
+//     inputs (bit-identical for gather / scatter / select; within the type's tolerance for pool / blend, whose
+//     float accumulation order may differ on a GPU).
+//
+//   selftest [--cpu-only | --cuda-only] [--op NAME]    NAME: focal_gather, focal_scatter, ample_fuse_pool,
+//                                                      ample_fuse_blend, select_frames, conversions
+// Prints one line per failure and "<suite>: N passed, N failed" per suite, then "N passed, N failed"; exit code 0
+// when everything ran passed (--cuda-only without a device is an error: exit code 2).
 #include <algorithm>
 #include <cmath>
+#include <cstdarg>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -86,17 +102,23 @@ T nan_value() {
   return from_d<T>(std::numeric_limits<double>::quiet_NaN());
 }
 
-// A buffer whose data starts `offset` elements into the allocation (offset 1 misaligns it for vector loads).
+// A buffer whose n data elements start `offset` elements into the allocation, with NaN guards before (the offset)
+// and one NaN guard element after. An offset of 8 bytes or of one element takes the narrow / scalar vector paths.
 template <typename T>
 struct Buf {
   std::vector<T> store;
-  size_t off;
-  Buf(const std::vector<T>& v, size_t offset) : store(v.size() + offset + 1, nan_value<T>()), off(offset) {
-    std::copy(v.begin(), v.end(), store.begin() + offset);
+  size_t off, n;
+  Buf(const std::vector<T>& v, size_t offset) : store(v.size() + offset + 1, nan_value<T>()), off(offset), n(v.size()) {
+    std::copy(v.begin(), v.end(), store.begin() + static_cast<std::ptrdiff_t>(offset));
   }
-  Buf(size_t n, size_t offset) : store(n + offset + 1, nan_value<T>()), off(offset) {}
+  Buf(size_t n_, size_t offset) : store(n_ + offset + 1, nan_value<T>()), off(offset), n(n_) {}
   T* ptr() { return store.data() + off; }
   T at(size_t i) const { return store[off + i]; }
+  bool guards_intact() const {  // nothing was written before or after the data
+    for (size_t i = 0; i < store.size(); ++i)
+      if ((i < off || i >= off + n) && !std::isnan(to_d(store[i]))) return false;
+    return true;
+  }
 };
 
 bool close(double got, double want, double rtol, double atol) {
@@ -104,6 +126,101 @@ bool close(double got, double want, double rtol, double atol) {
   if (std::isnan(got)) return false;
   return std::fabs(got - want) <= atol + rtol * std::fabs(want);
 }
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[256];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+// ---- backends -----------------------------------------------------------------------------------------------------
+enum class Backend { kCpu, kCuda };
+
+// What a case produced: whether it matched the naive loop, and every output buffer (guards included) so that the
+// CUDA run can be compared with the CPU twin's run on the same inputs.
+struct Outcome {
+  std::string name;
+  bool ok = true;
+  bool exact = true;                // compare the two backends bit for bit (else within `rtol`)
+  double rtol = 0;
+  std::vector<unsigned char> bits;  // outputs, raw
+  std::vector<double> vals;         // outputs, as doubles (for the tolerance comparison)
+  template <typename V>
+  void add_output(const std::vector<V>& v) {
+    const auto* b = reinterpret_cast<const unsigned char*>(v.data());
+    bits.insert(bits.end(), b, b + v.size() * sizeof(V));
+    if constexpr (std::is_integral<V>::value) {
+      for (const V& x : v) vals.push_back(static_cast<double>(x));
+    } else {
+      for (const V& x : v) vals.push_back(to_d(x));
+    }
+  }
+};
+
+#if defined(AFN_WITH_CUDA_RUNTIME)
+template <typename H>
+struct CudaType {
+  using type = H;
+};
+template <>
+struct CudaType<half_t> {
+  using type = __half;
+};
+template <>
+struct CudaType<bf16_t> {
+  using type = __nv_bfloat16;
+};
+
+// Device copies of host buffers with the same byte offsets (device allocations are at least 256-byte aligned, host
+// vectors 16-byte aligned, so a host pointer's alignment class mod 16 is kept). Exact-size allocations: under the
+// emulator's AddressSanitizer build any access past a buffer is reported.
+struct Mirror {
+  struct Region {
+    unsigned char* host;
+    size_t bytes;
+    unsigned char* dev;
+  };
+  std::vector<Region> regions;
+  bool ok = true;
+  template <typename V>
+  Mirror& add(std::vector<V>& v) {
+    Region r{reinterpret_cast<unsigned char*>(v.data()), v.size() * sizeof(V), nullptr};
+    if (r.bytes == 0) {  // an empty buffer maps to nullptr
+      regions.push_back(r);
+      return *this;
+    }
+    ok = ok && cudaMalloc(reinterpret_cast<void**>(&r.dev), r.bytes) == cudaSuccess &&
+         cudaMemcpy(r.dev, r.host, r.bytes, cudaMemcpyHostToDevice) == cudaSuccess;
+    regions.push_back(r);
+    return *this;
+  }
+  template <typename P>
+  P* map(P* hp) const {  // device pointer at the same place in the same buffer
+    if (hp == nullptr) return nullptr;
+    const auto* h = reinterpret_cast<const unsigned char*>(hp);
+    for (const Region& r : regions) {  // (strictly inside: buffers may be adjacent on the host)
+      if (r.bytes == 0 && h == r.host) return nullptr;
+      if (h >= r.host && h < r.host + r.bytes) return reinterpret_cast<P*>(r.dev + (h - r.host));
+    }
+    std::fprintf(stderr, "selftest: pointer not mirrored on the device\n");
+    std::abort();
+  }
+  bool back() {  // device -> host, every buffer (inputs too: an input written by mistake shows up as a mismatch)
+    ok = ok && cudaDeviceSynchronize() == cudaSuccess;
+    for (const Region& r : regions)
+      if (r.bytes > 0) ok = ok && cudaMemcpy(r.host, r.dev, r.bytes, cudaMemcpyDeviceToHost) == cudaSuccess;
+    return ok;
+  }
+  ~Mirror() {
+    for (const Region& r : regions)
+      if (r.dev != nullptr) cudaFree(r.dev);
+  }
+};
+#endif
 
 // ---- reference maps (independent of index_math.h) -----------------------------------------------------------------
 int64_t naive_nearest(int64_t d, int64_t in, int64_t out) {
@@ -113,16 +230,40 @@ int64_t naive_nearest(int64_t d, int64_t in, int64_t out) {
   return std::min<int64_t>(static_cast<int64_t>(std::floor(static_cast<float>(d) * s)), in - 1);
 }
 
+// Pointer offsets (in elements) that select the 16-byte, 8-byte and scalar paths of type T.
+template <typename T>
+std::vector<size_t> offsets() {
+  std::vector<size_t> o{0, 8 / sizeof(T)};
+  if (sizeof(T) < 8) o.push_back(1);
+  return o;
+}
+
 // ---- focal_gather ---------------------------------------------------------------------------------------------------
 template <typename T>
-void test_gather(int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, std::vector<int64_t> index, bool shift,
-                 size_t off) {
+Outcome gather_case(Backend be, int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, std::vector<int64_t> index,
+                    bool shift, size_t off) {
   const int64_t N = B * Tn, HW = H * W, K = static_cast<int64_t>(index.size());
   Buf<T> x(random_vec<T>(static_cast<size_t>(N * C * HW)), off);
   Buf<T> y(static_cast<size_t>(K * C * HW), off);
   FocalGatherParams p{x.ptr(), index.data(), y.ptr(), N, C, HW, K, Tn, shift};
-  const Status st = focal_gather_cpu<T>(p);
-  bool ok = st == Status::kOk;
+  Outcome o;
+  o.name = fmt("focal_gather %s B=%lld T=%lld C=%lld H=%lld W=%lld K=%lld shift=%d off=%zu", TypeName<T>::get(),
+               (long long)B, (long long)Tn, (long long)C, (long long)H, (long long)W, (long long)K, shift ? 1 : 0, off);
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = focal_gather_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror m;
+    m.add(x.store).add(y.store).add(index);
+    FocalGatherParams d = p;
+    d.x = m.map(p.x);
+    d.index = m.map(p.index);
+    d.y = m.map(p.y);
+    ok = focal_gather_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
+#endif
+  }
+  ok = ok && y.guards_intact() && x.guards_intact();
   const int64_t fold = C / 8;
   for (int64_t k = 0; k < K && ok; ++k)
     for (int64_t c = 0; c < C && ok; ++c)
@@ -139,26 +280,45 @@ void test_gather(int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, std::ve
         const double got = to_d(y.at(static_cast<size_t>((k * C + c) * HW + e)));
         ok = got == want;
       }
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "focal_gather %s B=%lld T=%lld C=%lld H=%lld W=%lld K=%lld shift=%d off=%zu",
-                TypeName<T>::get(), (long long)B, (long long)Tn, (long long)C, (long long)H, (long long)W, (long long)K,
-                shift ? 1 : 0, off);
-  report(ok, buf);
+  o.ok = ok;
+  o.add_output(y.store);
+  o.add_output(x.store);
+  return o;
 }
 
 // ---- focal_scatter --------------------------------------------------------------------------------------------------
 template <typename T>
-void test_scatter(int64_t N, int64_t C, int64_t H, int64_t W, std::vector<int64_t> index, bool with_const, bool relu,
-                  bool inplace, size_t off) {
+Outcome scatter_case(Backend be, int64_t N, int64_t C, int64_t H, int64_t W, std::vector<int64_t> index,
+                     bool with_const, bool relu, bool inplace, size_t off) {
   const int64_t HW = H * W, K = static_cast<int64_t>(index.size());
   const auto res_v = random_vec<T>(static_cast<size_t>(N * C * HW));
   Buf<T> res(res_v, off);
   Buf<T> y(random_vec<T>(static_cast<size_t>(K * C * HW)), off);
   Buf<T> cm(random_vec<T>(static_cast<size_t>(C * HW)), off);
   Buf<T> out(static_cast<size_t>(N * C * HW), off);
-  T* out_ptr = inplace ? res.ptr() : out.ptr();
-  FocalScatterParams p{res.ptr(), y.ptr(), index.data(), with_const ? cm.ptr() : nullptr, out_ptr, N, C, HW, K, relu};
-  bool ok = focal_scatter_cpu<T>(p) == Status::kOk;
+  Buf<T>& ob = inplace ? res : out;
+  FocalScatterParams p{res.ptr(), y.ptr(), index.data(), with_const ? cm.ptr() : nullptr, ob.ptr(), N, C, HW, K, relu};
+  Outcome o;
+  o.name = fmt("focal_scatter %s N=%lld C=%lld H=%lld W=%lld K=%lld const=%d relu=%d inplace=%d off=%zu",
+               TypeName<T>::get(), (long long)N, (long long)C, (long long)H, (long long)W, (long long)K,
+               with_const ? 1 : 0, relu ? 1 : 0, inplace ? 1 : 0, off);
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = focal_scatter_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror m;
+    m.add(res.store).add(y.store).add(cm.store).add(out.store).add(index);
+    FocalScatterParams d = p;
+    d.residual = m.map(p.residual);
+    d.y = m.map(p.y);
+    d.index = m.map(p.index);
+    d.const_map = m.map(p.const_map);
+    d.out = m.map(p.out);
+    ok = focal_scatter_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
+#endif
+  }
+  ok = ok && res.guards_intact() && out.guards_intact() && y.guards_intact() && cm.guards_intact();
   for (int64_t f = 0; f < N && ok; ++f) {
     int64_t k = -1;
     for (int64_t j = 0; j < K; ++j)
@@ -169,26 +329,44 @@ void test_scatter(int64_t N, int64_t C, int64_t H, int64_t W, std::vector<int64_
                                 : (with_const ? to_d(cm.at(static_cast<size_t>(e))) : 0.0);
       double want = to_d(from_d<T>(r + add));  // one rounding of the exact sum (exact in double for these types)
       if (relu && want < 0) want = 0;
-      const double got = to_d(out_ptr[f * C * HW + e]);
-      ok = got == want;
+      ok = to_d(ob.at(static_cast<size_t>(f * C * HW + e))) == want;
     }
   }
-  char buf[200];
-  std::snprintf(buf, sizeof buf,
-                "focal_scatter %s N=%lld C=%lld H=%lld W=%lld K=%lld const=%d relu=%d inplace=%d off=%zu",
-                TypeName<T>::get(), (long long)N, (long long)C, (long long)H, (long long)W, (long long)K,
-                with_const ? 1 : 0, relu ? 1 : 0, inplace ? 1 : 0, off);
-  report(ok, buf);
+  o.ok = ok;
+  o.add_output(res.store);
+  o.add_output(out.store);
+  return o;
 }
 
 // ---- ample_fuse_pool / ample_fuse_blend ----------------------------------------------------------------------------
 template <typename T>
-void test_pool(int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, size_t off) {
-  Buf<T> xl(random_vec<T>(static_cast<size_t>(NC * h * w)), off);
+Outcome pool_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, size_t off,
+                  size_t off_xl = SIZE_MAX) {
+  if (off_xl == SIZE_MAX) off_xl = off;
+  Buf<T> xl(random_vec<T>(static_cast<size_t>(NC * h * w)), off_xl);
   Buf<T> xb(random_vec<T>(static_cast<size_t>(NC * H * W)), off);
   Buf<T> out(static_cast<size_t>(NC), off);
   AmpleFusePoolParams p{xl.ptr(), xb.ptr(), out.ptr(), NC, h, w, H, W};
-  bool ok = ample_fuse_pool_cpu<T>(p) == Status::kOk;
+  Outcome o;
+  o.name = fmt("ample_fuse_pool %s NC=%lld %lldx%lld->%lldx%lld off=%zu off_xl=%zu", TypeName<T>::get(),
+               (long long)NC, (long long)h, (long long)w, (long long)H, (long long)W, off, off_xl);
+  o.exact = false;
+  o.rtol = tol<T>() * 4;
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = ample_fuse_pool_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror m;
+    m.add(xl.store).add(xb.store).add(out.store);
+    AmpleFusePoolParams d = p;
+    d.xl = m.map(p.xl);
+    d.xb = m.map(p.xb);
+    d.out = m.map(p.out);
+    ok = ample_fuse_pool_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
+#endif
+  }
+  ok = ok && xl.guards_intact() && xb.guards_intact() && out.guards_intact();
   for (int64_t pl = 0; pl < NC && ok; ++pl) {
     double s = 0, sabs = 0;
     for (int64_t i = 0; i < H; ++i)
@@ -204,55 +382,99 @@ void test_pool(int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, size_t of
     const double atol = tol<T>() * (1.0 + sabs / static_cast<double>(H * W));
     ok = close(to_d(out.at(static_cast<size_t>(pl))), want, tol<T>(), atol);
   }
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "ample_fuse_pool %s NC=%lld %lldx%lld->%lldx%lld off=%zu", TypeName<T>::get(),
-                (long long)NC, (long long)h, (long long)w, (long long)H, (long long)W, off);
-  report(ok, buf);
+  o.ok = ok;
+  o.add_output(out.store);
+  o.add_output(xl.store);
+  o.add_output(xb.store);
+  return o;
 }
 
 template <typename T>
-void test_blend(int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, bool relu, size_t off) {
+Outcome blend_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, bool relu, bool inplace,
+                   size_t off) {
   Buf<T> xl(random_vec<T>(static_cast<size_t>(NC * h * w)), off);
-  Buf<T> xb(random_vec<T>(static_cast<size_t>(NC * H * W)), off);
+  const auto xb_v = random_vec<T>(static_cast<size_t>(NC * H * W));
+  Buf<T> xb(xb_v, off);
   std::vector<T> av(static_cast<size_t>(NC));
   std::uniform_real_distribution<double> u01(0.05, 0.95);
   for (auto& v : av) v = from_d<T>(u01(g_rng));
   Buf<T> a(av, off);
   Buf<T> out(static_cast<size_t>(NC * H * W), off);
-  AmpleFuseBlendParams p{xl.ptr(), xb.ptr(), a.ptr(), out.ptr(), NC, h, w, H, W, relu};
-  bool ok = ample_fuse_blend_cpu<T>(p) == Status::kOk;
+  Buf<T>& ob = inplace ? xb : out;
+  AmpleFuseBlendParams p{xl.ptr(), xb.ptr(), a.ptr(), ob.ptr(), NC, h, w, H, W, relu};
+  Outcome o;
+  o.name = fmt("ample_fuse_blend %s NC=%lld %lldx%lld->%lldx%lld relu=%d inplace=%d off=%zu", TypeName<T>::get(),
+               (long long)NC, (long long)h, (long long)w, (long long)H, (long long)W, relu ? 1 : 0, inplace ? 1 : 0,
+               off);
+  o.exact = false;
+  o.rtol = tol<T>();
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = ample_fuse_blend_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror m;
+    m.add(xl.store).add(xb.store).add(a.store).add(out.store);
+    AmpleFuseBlendParams d = p;
+    d.xl = m.map(p.xl);
+    d.xb = m.map(p.xb);
+    d.a = m.map(p.a);
+    d.out = m.map(p.out);
+    ok = ample_fuse_blend_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
+#endif
+  }
+  ok = ok && xl.guards_intact() && xb.guards_intact() && a.guards_intact() && out.guards_intact();
   for (int64_t pl = 0; pl < NC && ok; ++pl)
     for (int64_t i = 0; i < H && ok; ++i)
       for (int64_t j = 0; j < W && ok; ++j) {
         const double aa = to_d(a.at(static_cast<size_t>(pl)));
         const double u =
             to_d(xl.at(static_cast<size_t>(pl * h * w + naive_nearest(i, h, H) * w + naive_nearest(j, w, W))));
-        const double b = to_d(xb.at(static_cast<size_t>(pl * H * W + i * W + j)));
+        const double b = to_d(xb_v[static_cast<size_t>(pl * H * W + i * W + j)]);
         double want = aa * u + (1 - aa) * b;
         if (relu && want < 0) want = 0;
-        ok = close(to_d(out.at(static_cast<size_t>(pl * H * W + i * W + j))), want, tol<T>(), tol<T>() * 4);
+        ok = close(to_d(ob.at(static_cast<size_t>(pl * H * W + i * W + j))), want, tol<T>(), tol<T>() * 4);
       }
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "ample_fuse_blend %s NC=%lld %lldx%lld->%lldx%lld relu=%d off=%zu", TypeName<T>::get(),
-                (long long)NC, (long long)h, (long long)w, (long long)H, (long long)W, relu ? 1 : 0, off);
-  report(ok, buf);
+  o.ok = ok;
+  o.add_output(out.store);
+  o.add_output(xb.store);
+  return o;
 }
 
 // ---- select_frames --------------------------------------------------------------------------------------------------
 template <typename T>
-void test_select(int64_t L, int64_t B, int64_t Tn, SelectMode mode, int64_t k, bool with_ties) {
+Outcome select_case(Backend be, int64_t L, int64_t B, int64_t Tn, SelectMode mode, int64_t k, bool with_ties) {
   const int64_t N = B * Tn;
   std::vector<T> logits = random_vec<T>(static_cast<size_t>(L * N * 2));
   if (with_ties) {  // few distinct values: many equal margins, and a NaN
     std::uniform_int_distribution<int> pick(-2, 2);
     for (auto& v : logits) v = from_d<T>(0.5 * pick(g_rng));
     if (!logits.empty()) logits[3 % logits.size()] = nan_value<T>();
+    if (logits.size() > 5) logits[5] = nan_value<T>();  // two NaN margins in one clip (rows 1 and 2): NaN vs NaN
   }
   const int64_t M = mode == SelectMode::kTopK ? B * k : N;
   std::vector<int64_t> index(static_cast<size_t>(L * M) + 1, -7), counts(static_cast<size_t>(L) + 1, -7);
   std::vector<T> mask(static_cast<size_t>(L * N) + 1, nan_value<T>());
   SelectFramesParams p{logits.data(), index.data(), counts.data(), mask.data(), L, B, Tn, mode, k};
-  bool ok = select_frames_cpu<T>(p) == Status::kOk;
+  Outcome o;
+  o.name = fmt("select_frames %s L=%lld B=%lld T=%lld %s k=%lld ties=%d", TypeName<T>::get(), (long long)L,
+               (long long)B, (long long)Tn, mode == SelectMode::kTopK ? "topk" : "threshold", (long long)k,
+               with_ties ? 1 : 0);
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = select_frames_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror m;
+    m.add(logits).add(index).add(counts).add(mask);
+    SelectFramesParams d = p;
+    d.logits = m.map(p.logits);
+    d.index = m.map(p.index);
+    d.counts = m.map(p.counts);
+    d.mask = m.map(p.mask);
+    ok = select_frames_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
+#endif
+  }
   auto margin = [&](int64_t row) {
     return to_d(from_d<T>(to_d(logits[static_cast<size_t>(2 * row + 1)]) - to_d(logits[static_cast<size_t>(2 * row)])));
   };
@@ -289,12 +511,42 @@ void test_select(int64_t L, int64_t B, int64_t Tn, SelectMode mode, int64_t k, b
     for (int64_t n = 0; n < N && ok; ++n)
       ok = to_d(mask[static_cast<size_t>(l * N + n)]) == (selm[static_cast<size_t>(n)] ? 1.0 : 0.0);
   }
-  ok = ok && index[static_cast<size_t>(L * M)] == -7 && counts[static_cast<size_t>(L)] == -7;  // no write past the end
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "select_frames %s L=%lld B=%lld T=%lld %s k=%lld ties=%d", TypeName<T>::get(),
-                (long long)L, (long long)B, (long long)Tn, mode == SelectMode::kTopK ? "topk" : "threshold",
-                (long long)k, with_ties ? 1 : 0);
-  report(ok, buf);
+  // no write past the end
+  ok = ok && index[static_cast<size_t>(L * M)] == -7 && counts[static_cast<size_t>(L)] == -7 &&
+       std::isnan(to_d(mask[static_cast<size_t>(L * N)]));
+  o.ok = ok;
+  o.add_output(index);
+  o.add_output(counts);
+  o.add_output(mask);
+  return o;
+}
+
+// ---- invalid arguments: every launcher and twin refuses them (and launches nothing) ------------------------------
+template <typename T, typename P>
+Outcome reject_case(Backend be, const char* what, const P& p) {
+  Outcome o;
+  o.name = fmt("%s %s rejected", what, TypeName<T>::get());
+  if (be == Backend::kCpu) {
+    Status s = Status::kOk;
+    if constexpr (std::is_same<P, FocalGatherParams>::value) s = focal_gather_cpu<T>(p);
+    if constexpr (std::is_same<P, FocalScatterParams>::value) s = focal_scatter_cpu<T>(p);
+    if constexpr (std::is_same<P, AmpleFusePoolParams>::value) s = ample_fuse_pool_cpu<T>(p);
+    if constexpr (std::is_same<P, AmpleFuseBlendParams>::value) s = ample_fuse_blend_cpu<T>(p);
+    if constexpr (std::is_same<P, SelectFramesParams>::value) s = select_frames_cpu<T>(p);
+    o.ok = s == Status::kInvalidValue;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    using D = typename CudaType<T>::type;
+    cudaError_t e = cudaSuccess;
+    if constexpr (std::is_same<P, FocalGatherParams>::value) e = focal_gather_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, FocalScatterParams>::value) e = focal_scatter_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, AmpleFusePoolParams>::value) e = ample_fuse_pool_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, AmpleFuseBlendParams>::value) e = ample_fuse_blend_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, SelectFramesParams>::value) e = select_frames_cuda<D>(p, nullptr);
+    o.ok = e == cudaErrorInvalidValue && cudaGetLastError() == cudaSuccess;
+#endif
+  }
+  return o;
 }
 
 // ---- conversions ----------------------------------------------------------------------------------------------------
@@ -313,26 +565,87 @@ void test_conversions() {
   report(ok, "half/bfloat16 conversions");
 }
 
+// ---- the case list, run by both suites ----------------------------------------------------------------------------
+bool g_cuda_suite = false;  // false: CPU twins vs naive loops; true: CUDA launchers vs naive loops and CPU twins
+std::string g_only_op;      // --op
+uint64_t g_case = 0;
+
+// Empty when the CUDA run produced what the CPU twin produced, else where and how they first differ.
+std::string output_difference(const Outcome& c, const Outcome& d) {
+  if (c.bits.size() != d.bits.size() || c.vals.size() != d.vals.size()) return "output sizes differ";
+  if (c.exact && (c.bits.empty() || std::memcmp(c.bits.data(), d.bits.data(), c.bits.size()) == 0)) return "";
+  for (size_t i = 0; i < c.vals.size(); ++i) {
+    const double u = c.vals[i], v = d.vals[i];
+    const bool same = c.exact ? (u == v || (std::isnan(u) && std::isnan(v))) : close(v, u, c.rtol, c.rtol);
+    if (!same) return fmt("output element %zu: CUDA %.9g, CPU twin %.9g", i, v, u);
+  }
+  return c.exact ? "same values, different bits" : "";
+}
+
+// One case: f(backend) -> Outcome. Each case draws its inputs from its own seed, so both backends see the same data.
+template <typename F>
+void run_case(const char* op, F&& f) {
+  const uint64_t seed = 0x9E3779B97F4A7C15ull * ++g_case;
+  if (!g_only_op.empty() && g_only_op != op) return;
+  g_rng.seed(seed);
+  const Outcome c = f(Backend::kCpu);
+  if (!g_cuda_suite) {
+    report(c.ok, c.name);
+    return;
+  }
+  g_rng.seed(seed);
+  const Outcome d = f(Backend::kCuda);
+  const std::string diff = output_difference(c, d);
+  report(d.ok && diff.empty(),
+         "cuda " + d.name + (d.ok ? "" : " [wrong vs naive loop]") + (diff.empty() ? "" : " [differs from CPU twin: " + diff + "]"));
+}
+
 template <typename T>
-void run_cpu_suite() {
-  for (size_t off : {size_t(0), size_t(1)}) {
-    // gather: shift on/off, C % 8 != 0, C < 8, odd and vector-friendly planes, empty / full / out-of-range selections
-    test_gather<T>(2, 4, 16, 4, 4, {0, 2, 3, 5, 6}, true, off);
-    test_gather<T>(2, 4, 16, 4, 4, {0, 2, 3, 5, 6}, false, off);
-    test_gather<T>(3, 3, 12, 3, 5, {0, 1, 2, 3, 4, 5, 6, 7, 8}, true, off);  // full, C % 8 = 4, odd plane
-    test_gather<T>(2, 3, 5, 2, 2, {1, 4}, true, off);                        // C < 8: fold = 0
-    test_gather<T>(2, 4, 24, 7, 7, {}, true, off);                           // empty
-    test_gather<T>(1, 5, 8, 2, 4, {4, 0, 2}, true, off);                     // unsorted is fine for the gather
-    test_gather<T>(1, 5, 8, 2, 4, {-1, 2, 5, 99}, true, off);                // out of range -> zero frames
-    test_gather<T>(1, 1, 16, 2, 2, {0}, true, off);                          // T = 1: both shifted groups zero
+void run_cases() {
+  const auto idx = [](int64_t n) {
+    std::vector<int64_t> v(static_cast<size_t>(n));
+    std::iota(v.begin(), v.end(), 0);
+    return v;
+  };
+  const std::vector<int64_t> sel7 = {0, 3, 4, 11, 12, 20, 35};
+  for (size_t off : offsets<T>()) {
+    // gather: shift on/off, C % 8 != 0, C < 8, odd and vector-friendly planes, empty / full / out-of-range selections,
+    // T not a power of two, T = 1; the 40-channel 14×14 case spans several blocks per frame
+    auto G = [&](int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, std::vector<int64_t> index, bool shift) {
+      run_case("focal_gather", [=](Backend be) { return gather_case<T>(be, B, Tn, C, H, W, index, shift, off); });
+    };
+    G(2, 4, 16, 4, 4, {0, 2, 3, 5, 6}, true);
+    G(2, 4, 16, 4, 4, {0, 2, 3, 5, 6}, false);
+    G(3, 3, 12, 3, 5, idx(9), true);    // full, C % 8 = 4, odd plane
+    G(2, 3, 5, 2, 2, {1, 4}, true);     // C < 8: fold = 0
+    G(2, 4, 24, 7, 7, {}, true);        // empty
+    G(1, 5, 8, 2, 4, {4, 0, 2}, true);  // unsorted is fine for the gather
+    G(1, 5, 8, 2, 4, {-1, 2, 5, 99}, true);  // out of range -> zero frames
+    G(1, 1, 16, 2, 2, {0}, true);            // T = 1: both shifted groups zero
+    G(3, 12, 40, 14, 14, sel7, true);        // AF-ResNet-like plane, T = 12
+    G(2, 3, 24, 6, 6, idx(6), true);         // full, 6×6 plane (8-byte vectors for 16-bit types)
+    G(2, 3, 0, 6, 6, idx(6), true);          // C = 0: nothing to move
+    G(2, 3, 8, 0, 6, idx(6), true);          // H·W = 0
     // scatter
+    auto S = [&](int64_t N, int64_t C, int64_t H, int64_t W, std::vector<int64_t> index, bool cst, bool relu,
+                 bool inplace) {
+      run_case("focal_scatter",
+               [=](Backend be) { return scatter_case<T>(be, N, C, H, W, index, cst, relu, inplace, off); });
+    };
     for (bool cst : {false, true})
-      for (bool relu : {false, true}) test_scatter<T>(6, 16, 3, 4, {1, 2, 5}, cst, relu, false, off);
-    test_scatter<T>(5, 8, 2, 2, {}, true, true, false, off);               // empty
-    test_scatter<T>(5, 8, 3, 3, {0, 1, 2, 3, 4}, true, true, false, off);  // full
-    test_scatter<T>(4, 3, 5, 1, {0, 3}, true, false, true, off);           // in place, odd sizes
-    test_scatter<T>(4, 8, 2, 2, {-3, 2, 9}, true, true, false, off);       // out of range entries ignored
-    // pool / blend: ×2, identity, general legacy-nearest (odd sizes, non-integer ratios, downsampling), big plane
+      for (bool relu : {false, true}) S(6, 16, 3, 4, {1, 2, 5}, cst, relu, false);
+    S(5, 8, 2, 2, {}, true, true, false);               // empty
+    S(5, 8, 3, 3, idx(5), true, true, false);           // full
+    S(4, 3, 5, 1, {0, 3}, true, false, true);           // in place, odd sizes
+    S(4, 8, 2, 2, {-3, 2, 9}, true, true, false);       // out of range entries ignored
+    S(36, 40, 14, 14, sel7, true, true, true);          // AF-ResNet-like, in place
+    S(12, 16, 8, 8, {0, 5, 6, 11}, true, true, false);  // 8×8 plane: 16-byte vectors for the 16-bit types too
+    S(12, 16, 7, 7, idx(12), false, false, false);      // full, no const, odd plane
+    S(0, 8, 2, 2, {}, true, false, false);              // no frames
+    S(3, 0, 2, 2, {1}, true, false, false);             // C = 0
+    S(3, 4, 0, 2, {1}, true, false, false);             // H·W = 0
+    // pool: ×2, identity, mixed axes, general legacy-nearest (odd sizes, non-integer ratios, downsampling), vectorised
+    // xl with per-pixel weights, planes above 8192 outputs (a whole block per plane), several blocks
     for (auto s : std::vector<std::vector<int64_t>>{{7, 4, 4, 8, 8},
                                                     {5, 3, 3, 3, 3},
                                                     {4, 14, 14, 28, 28},
@@ -340,170 +653,180 @@ void run_cpu_suite() {
                                                     {3, 7, 7, 14, 15},
                                                     {2, 5, 6, 3, 4},
                                                     {2, 48, 48, 96, 96},
-                                                    {3, 40, 30, 97, 101}})
-      test_pool<T>(s[0], s[1], s[2], s[3], s[4], off);
-    for (bool relu : {false, true}) {
-      test_blend<T>(6, 4, 4, 8, 8, relu, off);
-      test_blend<T>(4, 7, 7, 14, 14, relu, off);
-      test_blend<T>(3, 3, 5, 7, 11, relu, off);
-      test_blend<T>(2, 5, 6, 3, 4, relu, off);
-    }
+                                                    {3, 40, 30, 97, 101},
+                                                    {37, 7, 7, 14, 14},
+                                                    {37, 8, 8, 12, 12},
+                                                    {9, 6, 6, 6, 12},
+                                                    {9, 6, 8, 9, 16},
+                                                    {5, 6, 7, 6, 10},
+                                                    {3, 4, 6, 7, 12}})
+      run_case("ample_fuse_pool", [=](Backend be) { return pool_case<T>(be, s[0], s[1], s[2], s[3], s[4], off); });
+    run_case("ample_fuse_pool", [=](Backend be) { return pool_case<T>(be, 0, 3, 3, 6, 6, off); });  // no planes
+    // xl misaligned while xb is aligned: xb vectorised, xl read per element
+    run_case("ample_fuse_pool", [=](Backend be) { return pool_case<T>(be, 5, 7, 7, 14, 14, off, off + 1); });
+    run_case("ample_fuse_pool", [=](Backend be) { return pool_case<T>(be, 5, 8, 8, 12, 12, off, off + 1); });
+    // blend
+    for (bool relu : {false, true})
+      for (auto s : std::vector<std::vector<int64_t>>{{6, 4, 4, 8, 8},
+                                                      {4, 7, 7, 14, 14},
+                                                      {3, 3, 5, 7, 11},
+                                                      {2, 5, 6, 3, 4},
+                                                      {37, 5, 6, 11, 13},
+                                                      {2, 48, 48, 96, 96},
+                                                      {3, 3, 3, 3, 3},
+                                                      {5, 6, 7, 6, 10},
+                                                      {5, 6, 8, 9, 16}})
+        run_case("ample_fuse_blend",
+                 [=](Backend be) { return blend_case<T>(be, s[0], s[1], s[2], s[3], s[4], relu, false, off); });
+    run_case("ample_fuse_blend", [=](Backend be) { return blend_case<T>(be, 37, 7, 7, 14, 14, true, true, off); });
+    run_case("ample_fuse_blend", [=](Backend be) { return blend_case<T>(be, 0, 3, 3, 6, 6, true, false, off); });
   }
-  // select
+  // select: threshold across 1 and several 256-frame tiles, top-k with k = 0, 1, T/4, T (K = 0 and K = N), T not a
+  // power of two, T > 256 (one clip per block of ⌈T/32⌉ warps), ties and NaN margins, several blocks, empty inputs
+  auto Sel = [&](int64_t L, int64_t B, int64_t Tn, SelectMode mode, int64_t k, bool ties) {
+    run_case("select_frames", [=](Backend be) { return select_case<T>(be, L, B, Tn, mode, k, ties); });
+  };
   for (bool ties : {false, true}) {
-    test_select<T>(3, 2, 12, SelectMode::kThreshold, 0, ties);
-    for (int64_t k : {0, 1, 3, 12}) test_select<T>(3, 2, 12, SelectMode::kTopK, k, ties);
-    test_select<T>(2, 5, 7, SelectMode::kTopK, 4, ties);
+    Sel(3, 2, 12, SelectMode::kThreshold, 0, ties);
+    for (int64_t k : {0, 1, 3, 12}) Sel(3, 2, 12, SelectMode::kTopK, k, ties);
+    Sel(2, 5, 7, SelectMode::kTopK, 4, ties);
+    Sel(5, 70, 12, SelectMode::kThreshold, 0, ties);  // 840 frames: 4 tiles
+    Sel(5, 70, 12, SelectMode::kTopK, 4, ties);       // 350 clips: 17 blocks of 21 clips
   }
-  test_select<T>(1, 100, 7, SelectMode::kThreshold, 0, false);  // several 256-frame tiles
-  test_select<T>(2, 0, 4, SelectMode::kThreshold, 0, false);    // no frames
-  test_select<T>(2, 3, 0, SelectMode::kTopK, 0, false);
+  Sel(1, 100, 7, SelectMode::kThreshold, 0, false);  // several 256-frame tiles
+  Sel(2, 2, 300, SelectMode::kThreshold, 0, true);
+  for (int64_t k : {0, 37, 300}) Sel(2, 2, 300, SelectMode::kTopK, k, k == 37);
+  Sel(2, 0, 4, SelectMode::kThreshold, 0, false);  // no frames
+  Sel(2, 3, 0, SelectMode::kTopK, 0, false);
+  Sel(0, 3, 4, SelectMode::kTopK, 2, false);  // no navigation modules
+  // invalid arguments, one at a time from a valid call (dummy pointers: a launch would be a failure in itself)
+  static int64_t dummy[64];
+  void* d = dummy;
+  auto with = [](auto p, auto f) {
+    f(p);
+    return p;
+  };
+  auto R = [&](const char* op, const char* why, auto p) {
+    const std::string what = std::string(op) + " (" + why + ")";
+    run_case(op, [=](Backend be) { return reject_case<T>(be, what.c_str(), p); });
+  };
+  using GP = FocalGatherParams;
+  const GP g{d, dummy, d, 4, 8, 4, 2, 2, true};
+  R("focal_gather", "N < 0", with(g, [](GP& q) { q.N = -1; }));
+  R("focal_gather", "C < 0", with(g, [](GP& q) { q.C = -1; }));
+  R("focal_gather", "HW < 0", with(g, [](GP& q) { q.HW = -1; }));
+  R("focal_gather", "K < 0", with(g, [](GP& q) { q.K = -1; }));
+  R("focal_gather", "T = 0", with(g, [](GP& q) { q.num_frames = 0; }));
+  R("focal_gather", "N % T != 0", with(g, [](GP& q) { q.N = 5; }));
+  R("focal_gather", "x null", with(g, [](GP& q) { q.x = nullptr; }));
+  R("focal_gather", "y null", with(g, [](GP& q) { q.y = nullptr; }));
+  R("focal_gather", "index null", with(g, [](GP& q) { q.index = nullptr; }));
+  R("focal_gather", "frames of an empty tensor", with(g, [](GP& q) { q.N = 0; }));
+  using SP = FocalScatterParams;
+  const SP sc{d, d, dummy, d, d, 4, 8, 4, 2, true};
+  R("focal_scatter", "N < 0", with(sc, [](SP& q) { q.N = -1; }));
+  R("focal_scatter", "C < 0", with(sc, [](SP& q) { q.C = -1; }));
+  R("focal_scatter", "HW < 0", with(sc, [](SP& q) { q.HW = -1; }));
+  R("focal_scatter", "K < 0", with(sc, [](SP& q) { q.K = -1; }));
+  R("focal_scatter", "K > N", with(sc, [](SP& q) { q.K = 5; }));
+  R("focal_scatter", "residual null", with(sc, [](SP& q) { q.residual = nullptr; }));
+  R("focal_scatter", "out null", with(sc, [](SP& q) { q.out = nullptr; }));
+  R("focal_scatter", "y null", with(sc, [](SP& q) { q.y = nullptr; }));
+  R("focal_scatter", "index null", with(sc, [](SP& q) { q.index = nullptr; }));
+  using PP = AmpleFusePoolParams;
+  const PP po{d, d, d, 2, 4, 4, 8, 8};
+  R("ample_fuse_pool", "NC < 0", with(po, [](PP& q) { q.NC = -1; }));
+  R("ample_fuse_pool", "h = 0", with(po, [](PP& q) { q.h = 0; }));
+  R("ample_fuse_pool", "w = 0", with(po, [](PP& q) { q.w = 0; }));
+  R("ample_fuse_pool", "H = 0", with(po, [](PP& q) { q.H = 0; }));
+  R("ample_fuse_pool", "W = 0", with(po, [](PP& q) { q.W = 0; }));
+  R("ample_fuse_pool", "h + w > 8192", with(po, [](PP& q) { q.h = 8000, q.w = 193; }));
+  R("ample_fuse_pool", "H*W >= 2^31", with(po, [](PP& q) { q.H = 65536, q.W = 32768; }));
+  R("ample_fuse_pool", "xl null", with(po, [](PP& q) { q.xl = nullptr; }));
+  R("ample_fuse_pool", "xb null", with(po, [](PP& q) { q.xb = nullptr; }));
+  R("ample_fuse_pool", "out null", with(po, [](PP& q) { q.out = nullptr; }));
+  using BP = AmpleFuseBlendParams;
+  const BP bl{d, d, d, d, 2, 4, 4, 8, 8, false};
+  R("ample_fuse_blend", "NC < 0", with(bl, [](BP& q) { q.NC = -1; }));
+  R("ample_fuse_blend", "h = 0", with(bl, [](BP& q) { q.h = 0; }));
+  R("ample_fuse_blend", "w = 0", with(bl, [](BP& q) { q.w = 0; }));
+  R("ample_fuse_blend", "H = 0", with(bl, [](BP& q) { q.H = 0; }));
+  R("ample_fuse_blend", "W = 0", with(bl, [](BP& q) { q.W = 0; }));
+  R("ample_fuse_blend", "H*W >= 2^31", with(bl, [](BP& q) { q.H = 65536, q.W = 32768; }));
+  R("ample_fuse_blend", "h*w >= 2^31", with(bl, [](BP& q) { q.h = 65536, q.w = 32768; }));
+  R("ample_fuse_blend", "xl null", with(bl, [](BP& q) { q.xl = nullptr; }));
+  R("ample_fuse_blend", "xb null", with(bl, [](BP& q) { q.xb = nullptr; }));
+  R("ample_fuse_blend", "a null", with(bl, [](BP& q) { q.a = nullptr; }));
+  R("ample_fuse_blend", "out null", with(bl, [](BP& q) { q.out = nullptr; }));
+  using FP = SelectFramesParams;
+  const FP se{d, dummy, dummy, d, 2, 2, 4, SelectMode::kTopK, 2};
+  R("select_frames", "L < 0", with(se, [](FP& q) { q.L = -1; }));
+  R("select_frames", "B < 0", with(se, [](FP& q) { q.B = -1; }));
+  R("select_frames", "T < 0", with(se, [](FP& q) { q.T = -1; }));
+  R("select_frames", "unknown mode", with(se, [](FP& q) { q.mode = static_cast<SelectMode>(7); }));
+  R("select_frames", "k < 0", with(se, [](FP& q) { q.k = -1; }));
+  R("select_frames", "k > T", with(se, [](FP& q) { q.k = 5; }));
+  R("select_frames", "T > 1024", with(se, [](FP& q) { q.T = 1025, q.mode = SelectMode::kThreshold; }));
+  R("select_frames", "counts null", with(se, [](FP& q) { q.counts = nullptr; }));
+  R("select_frames", "logits null", with(se, [](FP& q) { q.logits = nullptr; }));
+  R("select_frames", "mask null", with(se, [](FP& q) { q.mask = nullptr; }));
+  R("select_frames", "index null", with(se, [](FP& q) { q.index = nullptr; }));
 }
 
-// ---- CUDA launchers against the CPU twins ------------------------------------------------------------------------
-#if defined(AFN_WITH_CUDA_RUNTIME)
-template <typename H>
-struct CudaType {
-  using type = H;
-};
-template <>
-struct CudaType<half_t> {
-  using type = __half;
-};
-template <>
-struct CudaType<bf16_t> {
-  using type = __nv_bfloat16;
-};
-
-struct DevBuf {
-  void* p = nullptr;
-  size_t bytes = 0;
-  template <typename V>
-  explicit DevBuf(const std::vector<V>& host) : bytes(host.size() * sizeof(V)) {
-    cudaMalloc(&p, bytes + 16);
-    cudaMemcpy(p, host.data(), bytes, cudaMemcpyHostToDevice);
-  }
-  ~DevBuf() { cudaFree(p); }
-  template <typename V>
-  std::vector<V> get(size_t n) const {
-    std::vector<V> h(n);
-    cudaMemcpy(h.data(), p, n * sizeof(V), cudaMemcpyDeviceToHost);
-    return h;
-  }
-};
-
-template <typename V>
-bool same_bits(const std::vector<V>& a, const std::vector<V>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(V)) == 0;
+template <typename F>
+void for_each_type(F&& f) {
+  f(float{});
+  f(half_t{});
+  f(bf16_t{});
+  f(double{});
 }
 
-template <typename T>
-bool cmp_close(const std::vector<T>& got, const std::vector<T>& want, double t) {
-  for (size_t i = 0; i < got.size(); ++i)
-    if (!close(to_d(got[i]), to_d(want[i]), t, t)) return false;
-  return true;
+int usage() {
+  std::fprintf(stderr, "usage: selftest [--cpu-only | --cuda-only] [--op NAME]\n");
+  return 2;
 }
-
-template <typename T>
-void run_cuda_suite() {
-  using D = typename CudaType<T>::type;
-  const int64_t B = 3, Tn = 12, C = 40, H = 14, W = 14, N = B * Tn, HW = H * W;
-  const std::vector<int64_t> index = {0, 3, 4, 11, 12, 20, 35};
-  const int64_t K = static_cast<int64_t>(index.size());
-  const auto x = random_vec<T>(static_cast<size_t>(N * C * HW));
-  DevBuf dx(x), didx(index);
-  // gather
-  {
-    std::vector<T> want(static_cast<size_t>(K * C * HW), nan_value<T>());
-    DevBuf dy(std::vector<T>(want.size(), nan_value<T>()));
-    FocalGatherParams hp{x.data(), index.data(), want.data(), N, C, HW, K, Tn, true};
-    FocalGatherParams dp{dx.p, static_cast<const int64_t*>(didx.p), dy.p, N, C, HW, K, Tn, true};
-    focal_gather_cpu<T>(hp);
-    const bool ok = focal_gather_cuda<D>(dp, nullptr) == cudaSuccess && cudaDeviceSynchronize() == cudaSuccess &&
-                    same_bits(dy.get<T>(want.size()), want);
-    report(ok, std::string("cuda focal_gather ") + TypeName<T>::get());
-  }
-  // scatter (const + relu), in place
-  {
-    const auto y = random_vec<T>(static_cast<size_t>(K * C * HW));
-    const auto cm = random_vec<T>(static_cast<size_t>(C * HW));
-    std::vector<T> want(x.size(), nan_value<T>());
-    DevBuf dyy(y), dcm(cm), dres(x);
-    FocalScatterParams hp{x.data(), y.data(), index.data(), cm.data(), want.data(), N, C, HW, K, true};
-    FocalScatterParams dp{dres.p, dyy.p, static_cast<const int64_t*>(didx.p), dcm.p, dres.p, N, C, HW, K, true};
-    focal_scatter_cpu<T>(hp);
-    const bool ok = focal_scatter_cuda<D>(dp, nullptr) == cudaSuccess && cudaDeviceSynchronize() == cudaSuccess &&
-                    same_bits(dres.get<T>(want.size()), want);
-    report(ok, std::string("cuda focal_scatter ") + TypeName<T>::get());
-  }
-  // pool / blend on ×2 and a general ratio
-  for (auto s : std::vector<std::vector<int64_t>>{{7, 7, 14, 14}, {5, 6, 11, 13}, {48, 48, 96, 96}}) {
-    const int64_t NC = 37, h = s[0], w = s[1], Hh = s[2], Ww = s[3];
-    const auto xl = random_vec<T>(static_cast<size_t>(NC * h * w));
-    const auto xb = random_vec<T>(static_cast<size_t>(NC * Hh * Ww));
-    std::vector<T> av(static_cast<size_t>(NC));
-    for (auto& v : av) v = from_d<T>(0.3);
-    DevBuf dxl(xl), dxb(xb), da(av);
-    std::vector<T> pw(static_cast<size_t>(NC)), bw(xb.size());
-    DevBuf dpo(pw), dbo(bw);
-    AmpleFusePoolParams php{xl.data(), xb.data(), pw.data(), NC, h, w, Hh, Ww};
-    AmpleFusePoolParams pdp{dxl.p, dxb.p, dpo.p, NC, h, w, Hh, Ww};
-    ample_fuse_pool_cpu<T>(php);
-    bool ok = ample_fuse_pool_cuda<D>(pdp, nullptr) == cudaSuccess && cudaDeviceSynchronize() == cudaSuccess &&
-              cmp_close(dpo.get<T>(pw.size()), pw, tol<T>() * 4);
-    report(ok, std::string("cuda ample_fuse_pool ") + TypeName<T>::get());
-    AmpleFuseBlendParams bhp{xl.data(), xb.data(), av.data(), bw.data(), NC, h, w, Hh, Ww, true};
-    AmpleFuseBlendParams bdp{dxl.p, dxb.p, da.p, dbo.p, NC, h, w, Hh, Ww, true};
-    ample_fuse_blend_cpu<T>(bhp);
-    ok = ample_fuse_blend_cuda<D>(bdp, nullptr) == cudaSuccess && cudaDeviceSynchronize() == cudaSuccess &&
-         cmp_close(dbo.get<T>(bw.size()), bw, tol<T>());
-    report(ok, std::string("cuda ample_fuse_blend ") + TypeName<T>::get());
-  }
-  // select (both modes), with ties
-  for (SelectMode mode : {SelectMode::kThreshold, SelectMode::kTopK}) {
-    const int64_t L = 5, Bs = 70, Ts = 12, k = 4, Ns = Bs * Ts;
-    std::vector<T> logits(static_cast<size_t>(L * Ns * 2));
-    std::uniform_int_distribution<int> pick(-3, 3);
-    for (auto& v : logits) v = from_d<T>(0.25 * pick(g_rng));
-    const int64_t M = mode == SelectMode::kTopK ? Bs * k : Ns;
-    std::vector<int64_t> hi(static_cast<size_t>(L * M)), hc(static_cast<size_t>(L));
-    std::vector<T> hm(static_cast<size_t>(L * Ns));
-    DevBuf dl(logits), di(hi), dc(hc), dm(hm);
-    SelectFramesParams hp{logits.data(), hi.data(), hc.data(), hm.data(), L, Bs, Ts, mode, k};
-    SelectFramesParams dp{dl.p, static_cast<int64_t*>(di.p), static_cast<int64_t*>(dc.p), dm.p, L, Bs, Ts, mode, k};
-    select_frames_cpu<T>(hp);
-    const bool ok = select_frames_cuda<D>(dp, nullptr) == cudaSuccess && cudaDeviceSynchronize() == cudaSuccess &&
-                    di.get<int64_t>(hi.size()) == hi && dc.get<int64_t>(hc.size()) == hc &&
-                    same_bits(dm.get<T>(hm.size()), hm);
-    report(ok, std::string("cuda select_frames ") + (mode == SelectMode::kTopK ? "topk " : "threshold ") +
-                   TypeName<T>::get());
-  }
-}
-#endif
 
 }  // namespace
 
-int main() {
-  test_conversions();
-  run_cpu_suite<float>();
-  run_cpu_suite<half_t>();
-  run_cpu_suite<bf16_t>();
-  run_cpu_suite<double>();
-  std::printf("CPU twins: %d passed, %d failed\n", g_passed, g_failed);
-#if defined(AFN_WITH_CUDA_RUNTIME)
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    cudaGetLastError();
-    std::printf("CUDA kernels: skipped (no CUDA device)\n");
-  } else {
-    run_cuda_suite<float>();
-    run_cuda_suite<half_t>();
-    run_cuda_suite<bf16_t>();
-    run_cuda_suite<double>();
+int main(int argc, char** argv) {
+  bool cpu = true, cuda = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--cpu-only") {
+      cuda = false;
+    } else if (a == "--cuda-only") {
+      cpu = false;
+    } else if (a == "--op" && i + 1 < argc) {
+      g_only_op = argv[++i];
+    } else {
+      return usage();
+    }
   }
+  if (!cpu && !cuda) return usage();
+  if (cpu) {
+    if (g_only_op.empty() || g_only_op == "conversions") test_conversions();
+    for_each_type([](auto t) { run_cases<decltype(t)>(); });
+    std::printf("CPU twins: %d passed, %d failed\n", g_passed, g_failed);
+  }
+  [[maybe_unused]] const int cpu_passed = g_passed, cpu_failed = g_failed;
+  if (cuda) {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+      cudaGetLastError();
+      std::printf("CUDA launchers: skipped (no CUDA device)\n");
+      if (!cpu) return 2;
+    } else {
+      g_cuda_suite = true;
+      g_case = 0;
+      for_each_type([](auto t) { run_cases<decltype(t)>(); });
+      std::printf("CUDA launchers: %d passed, %d failed\n", g_passed - cpu_passed, g_failed - cpu_failed);
+    }
 #else
-  std::printf("CUDA kernels: skipped (built without CUDA)\n");
+    std::printf("CUDA launchers: skipped (built without CUDA)\n");
+    if (!cpu) return 2;
 #endif
+  }
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

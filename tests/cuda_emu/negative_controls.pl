@@ -1,0 +1,80 @@
+#!/usr/bin/env perl
+# Negative controls of the emulated kernel check: deliberately broken copies of csrc/kernels, generated at test time
+# from the real sources (never committed), each of which one emulated build must reject.
+#
+#   negative_controls.pl list                      one line per control: NAME BUILD OP FILE SIGNATURE-REGEX
+#   negative_controls.pl make NAME KERNELS OUTDIR  copy KERNELS/*.h and the control's .cu to OUTDIR, apply the
+#                                                  mutation there (to the copy only), print the mutated .cu's path
+#
+# A mutation is an exact text substitution that must match exactly once: if the source changed so that the text is
+# gone (or appears twice), `make` fails loudly instead of producing an unbroken "broken" kernel. Headers are copied
+# next to the mutated .cu so that a mutated header (index_math.h, *_impl.h) shadows the real one for that one device
+# translation unit only (a quoted #include searches the including file's directory first); the CPU twins, built from
+# the real sources, stay correct, so the emulated CUDA run is compared against correct twins.
+use strict;
+use warnings;
+use File::Basename qw(basename);
+
+# name => [build that must reject it, op whose device object is rebuilt, file to mutate, old text, new text,
+#          regex of the report that shows it was rejected for the right reason, why]
+my @controls = (
+  ['missing_barrier', 'tsan', 'select_frames', 'select_frames.cu',
+   "      __syncthreads();  // warp_counts is rewritten by the next tile\n", "\n",
+   'WARNING: ThreadSanitizer: data race',
+   'threshold selection without the barrier that ends a tile: the next tile overwrites warp_counts while slower '
+   . 'warps still read it'],
+  ['divergent_warp_op', 'plain', 'ample_fuse_pool', 'ample_fuse_pool.cu',
+   "    s = warp_sum(s);\n    if constexpr (LANES > 32) {", "    if (lane < 16) s = warp_sum(s);\n    if constexpr (LANES > 32) {",
+   'cuda_emu: warp op',
+   'the pool reduction shuffles over all 32 lanes but only lanes 0-15 call it'],
+  ['undersized_shared', 'asan', 'ample_fuse_pool', 'ample_fuse_pool.cu',
+   'sizeof(int32_t) * static_cast<size_t>(p.h + p.w);', 'sizeof(int32_t) * static_cast<size_t>(p.h + p.w - 1);',
+   'ERROR: AddressSanitizer: heap-buffer-overflow',
+   'the dynamic shared buffer of per-axis weights is one int short'],
+  ['plane_off_by_one', 'asan', 'focal_gather', 'focal_gather.cu',
+   'i < nvec; i += stride)', 'i <= nvec; i += stride)',
+   'ERROR: AddressSanitizer: heap-buffer-overflow',
+   'the grid-stride loop over a frame plane runs one vector past the plane'],
+  ['tsm_wrong_neighbour', 'plain', 'focal_gather', 'index_math.h',
+   'return e < seg1 ? s.next : (e < seg2 ? s.prev : s.self);', 'return e < seg1 ? s.prev : (e < seg2 ? s.next : s.self);',
+   'FAIL cuda focal_gather',
+   'the TSM shift reads channels [0, C/8) from frame t-1 and [C/8, C/4) from t+1 (swapped neighbours)'],
+);
+my %by_name = map { $_->[0] => $_ } @controls;
+
+my $cmd = shift @ARGV // '';
+if ($cmd eq 'list') {
+  print join("\t", $_->[0], $_->[1], $_->[2], $_->[3], $_->[6], $_->[7]), "\n" for @controls;
+  exit 0;
+}
+die "usage: negative_controls.pl list | make NAME KERNELS_DIR OUT_DIR\n" unless $cmd eq 'make' && @ARGV == 3;
+my ($name, $kdir, $out) = @ARGV;
+my $c = $by_name{$name} or die "negative_controls.pl: no control named '$name'\n";
+my (undef, undef, $op, $file, $old, $new) = @$c;
+
+mkdir $out unless -d $out;
+-d $out or die "negative_controls.pl: cannot create $out\n";
+
+sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return undef; local $/; my $t = <$fh>; close $fh; return $t; }
+sub put {  # write only when the text changed, so the check script's object reuse sees unchanged files as unchanged
+  my ($f, $text) = @_;
+  my $cur = slurp($f);
+  return if defined $cur && $cur eq $text;
+  open(my $fh, '>', $f) or die "negative_controls.pl: cannot write $f: $!\n";
+  print $fh $text;
+  close $fh;
+}
+
+my %text;
+for my $h (glob("$kdir/*.h"), "$kdir/$op.cu") {
+  my $t = slurp($h) // die "negative_controls.pl: cannot read $h: $!\n";
+  $text{basename($h)} = $t;
+}
+my $t = $text{$file} // die "negative_controls.pl: $name: $file is not among the copied sources\n";
+my $count = () = $t =~ /\Q$old\E/g;
+die "negative_controls.pl: $name: the text to mutate occurs $count times in $kdir/$file (expected exactly once); "
+  . "the source changed - update the control in tests/cuda_emu/negative_controls.pl:\n$old\n" if $count != 1;
+$t =~ s/\Q$old\E/$new/;
+$text{$file} = $t;
+put("$out/$_", $text{$_}) for sort keys %text;
+print "$out/$op.cu\n";
