@@ -3,7 +3,7 @@
 #   1. compile csrc/trt with -Wall -Wextra -Werror against the real CUDA headers (when nvcc's include/ is there; the
 #      .cu with nvcc too);
 #   2. build the plugin library with the CUDA kernels executed by the CPU emulator (tests/cuda_emu: csrc/kernels/*.cu
-#      rewritten by cu2cpp.pl, as tests/cuda_emu/build.sh does), linked with --no-undefined against a stub libnvinfer
+#      rewritten by cu2cpp.pl, as scripts/cuda_emu_check.sh does), linked with --no-undefined against a stub libnvinfer
 #      (csrc/trt/check/registry_stub.cpp), and show with `nm -D --defined-only` that it exports TensorRT's plugin-library
 #      entry points getCreators and setLoggerFinder;
 #   3. run the plugin harness (tests/trt_harness): every plugin created through its creator from the fields of an
