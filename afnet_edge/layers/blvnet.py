@@ -1,0 +1,68 @@
+"""The Temporal Aggregation Module of bLVNet-TAM (``shared/spec/blvnet-tam.md`` §4), with the two forwards the model's
+stages use (the blocks built on the shared bottleneck live in ``models/blvnet_tam.py``):
+
+* ``official``: the release's op sequence (duplicated pair slots, index gathers, zero fill + index_put, the TAM as
+  per-tap convs + pad/slice/stack/sum) — the semantics everything else is tested against;
+* ``pair``: the pair-aware layout of §4.3 — stage tensors hold one feature per pair ``(B·P, C, H, W)``, the stage TAM
+  writes both branch inputs from one read (:func:`temporal_aggregate_pair`), the merge is :func:`bl_merge`.
+
+Parameter names follow the release (``tam.prev/curr/next.weight`` or ``tam.blending_layers.<i>.weight``; ``big``,
+``little``, ``little_e``, ``fusion``), so state-dict keys are the official ones.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ..kernels.blvnet_reference import fold_pair_weights, tam_official, temporal_aggregate, temporal_aggregate_pair
+
+
+class TapWeight(nn.Module):
+    """One TAM tap: a per-channel weight ``(C, 1, 1, 1)`` (the release's depthwise 1×1 ``Conv2d`` without bias,
+    stored under ``<tap>.weight``). Not an ``nn.Conv2d`` so that no path runs it as a module; both paths read it."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(channels, 1, 1, 1))
+        # The release's Kaiming-normal (fan_out = C, ReLU gain): std √(2/C) — TAM does not start as the identity.
+        nn.init.normal_(self.weight, 0.0, math.sqrt(2.0 / channels))
+
+
+class TAM(nn.Module):
+    """Temporal Aggregation Module (spec §4.1): ``out_t = ReLU(Σ_i w_i ⊙ x_{t+i−r})``, K = ``blending_frames`` taps
+    (odd), zero padding in time. K = 3 stores ``prev``, ``curr``, ``next``; other K ``blending_layers.<i>``."""
+
+    def __init__(self, channels: int, blending_frames: int = 3):
+        super().__init__()
+        if isinstance(blending_frames, bool) or not isinstance(blending_frames, int) or blending_frames < 1 \
+                or blending_frames % 2 == 0:
+            raise ValueError(f"blending_frames must be an odd positive int, got {blending_frames!r}")
+        self.channels = channels
+        self.blending_frames = blending_frames
+        if blending_frames == 3:
+            self.prev, self.curr, self.next = TapWeight(channels), TapWeight(channels), TapWeight(channels)
+        else:
+            self.blending_layers = nn.ModuleList([TapWeight(channels) for _ in range(blending_frames)])
+
+    def taps(self) -> list[torch.Tensor]:
+        """The K tap weights ``(C, 1, 1, 1)`` in offset order −r…r."""
+        if self.blending_frames == 3:
+            return [self.prev.weight, self.curr.weight, self.next.weight]
+        return [m.weight for m in self.blending_layers]
+
+    def weight(self) -> torch.Tensor:
+        """The taps as one ``(K, C)`` tensor (the fused op's weight)."""
+        return torch.stack([t.reshape(-1) for t in self.taps()])
+
+    def forward(self, x: torch.Tensor, num_frames: int, official: bool = False) -> torch.Tensor:
+        """``x`` ``(B·T, C, H, W)`` → same shape; ``official`` selects the release's op sequence."""
+        if official:
+            return tam_official(x, self.taps(), num_frames)
+        return temporal_aggregate(x, self.weight(), num_frames)
+
+    def pair(self, y: torch.Tensor, num_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pair features ``(B·P, C, H, W)`` → (big input, little input), each ``(B·P, C, H, W)`` (spec §4.3)."""
+        w_big, w_little = fold_pair_weights(self.weight())
+        return temporal_aggregate_pair(y, w_big, w_little, num_pairs)
