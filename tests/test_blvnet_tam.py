@@ -286,6 +286,13 @@ def test_input_layouts_and_errors(r50, rng):
         afnet_edge.create_model("blvnet_tam_r101", blending_frames=2)
 
 
+def test_onnx_export_refuses_with_a_reason(r50, tmp_path):
+    from afnet_edge.export.onnx_export import export_onnx
+    with pytest.raises(ValueError, match="cannot be exported: ONNX export of bLVNet-TAM is not built yet"):
+        export_onnx(r50, str(tmp_path / "m.onnx"), size=32)
+    assert not (tmp_path / "m.onnx").exists()
+
+
 # ------------------------------------------------------------------------------------------------- checkpoints
 SPEC_KEYS = {  # §6 examples: name → shape
     "baseline_model.tam.prev.weight": (64, 1, 1, 1),
