@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from afnet_edge.kernels import FusedOps, check_ops, use_ops
 from afnet_edge.kernels.reference import topk_count
-from afnet_edge.layers.af_stage import ForwardContext
 
 from .ops import DYNAMIC_BATCH, FLAVOURS
 from .plugins import BY_NAME, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
@@ -60,21 +60,21 @@ def _need(module: str, extra: str = "onnx"):
 
 
 class ExportWrapper(nn.Module):
-    """``clip (B, T, 3, H, W) -> logits (B, classes)`` through the compact ``topk`` path with the op namespace
-    ``ops`` (the model's ``forward_frames`` with an export-specific :class:`ForwardContext`)."""
+    """``clip (B, T, 3, H, W) -> logits (B, classes)`` through the compact ``topk`` path, the fused ops taken from
+    ``ops`` (an export flavour, set for the forward with :func:`afnet_edge.kernels.use_ops`)."""
 
-    def __init__(self, model: nn.Module, ops, ratio: float):
+    def __init__(self, model: nn.Module, ops: FusedOps, ratio: float):
         super().__init__()
         self.model = model
-        self.ops = ops
+        self.ops = check_ops(ops)
         self.ratio = float(ratio)
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         T = self.model.num_frames
         frames = clip.reshape(-1, clip.shape[2], clip.shape[3], clip.shape[4])
-        ctx = ForwardContext(num_frames=T, execution="compact", selection="topk", ratio=self.ratio,
-                             tau=float(getattr(self.model, "temperature", 0.01)), ops=self.ops, training=False)
-        per_frame = self.model.forward_frames(frames, ctx)
+        with use_ops(self.ops):
+            ctx = self.model.make_context(execution="compact", selection="topk", ratio=self.ratio, training=False)
+            per_frame = self.model.forward_frames(frames, ctx)
         return per_frame.reshape(-1, T, per_frame.shape[-1]).mean(dim=1)
 
 

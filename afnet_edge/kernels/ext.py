@@ -18,8 +18,6 @@ Validation policy (docs/kernels.md):
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
 
 from . import reference
@@ -28,6 +26,7 @@ from ._common import needs_grad as _needs_grad
 from ._common import no_grad_for_out as _no_grad_for_out
 from ._common import to_out as _to_out
 from ._common import validate_index as _validate_index
+from .seam import SelectResult, make_ops
 
 __all__ = ["AVAILABLE", "OPS", "focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend",
            "select_frames", "has_kernels", "import_error"]
@@ -345,7 +344,7 @@ if AVAILABLE:
 # ---------------------------------------------------------------------------------------------------------------------
 # select_frames
 def select_frames(logits: torch.Tensor, mode: str, k: int = 0, *,
-                  out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None):
+                  out: SelectResult | None = None) -> SelectResult:
     """``(index, counts, mask)`` for navigation logits ``(L, B, T, 2)``, computed on the logits' device without a
     host sync (see :func:`afnet_edge.kernels.reference.select_frames` for the format). ``out``: a preallocated
     ``(index, counts, mask)`` triple of the exact shapes and dtypes."""
@@ -383,6 +382,5 @@ if AVAILABLE:
             _check_out(o, r)
 
 
-OPS = SimpleNamespace(name="ext", focal_gather=focal_gather, focal_scatter=focal_scatter,
-                      ample_fuse_pool=ample_fuse_pool, ample_fuse_blend=ample_fuse_blend,
-                      select_frames=select_frames)
+OPS = make_ops("ext", focal_gather=focal_gather, focal_scatter=focal_scatter, ample_fuse_pool=ample_fuse_pool,
+               ample_fuse_blend=ample_fuse_blend, select_frames=select_frames)

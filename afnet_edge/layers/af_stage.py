@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..kernels.reference import compact_index, select_frames, topk_count, upsample_nearest
+from ..kernels.seam import FusedOps
 from .navigation import gumbel_select, threshold_select
 
 
@@ -46,6 +47,8 @@ class ForwardContext:
 
     ``masks_in``: given masks ``(B, T)`` in model order (overrides navigation), or None.
     ``masks_out``: the ``(B, T)`` mask of every navigation module, appended in model order.
+    ``ops``: the fused-op implementation of this pass (``VideoClassifier.make_context`` resolves it:
+    :func:`afnet_edge.kernels.use_ops` when active, else the model's ``kernels`` configuration).
     """
 
     num_frames: int
@@ -53,7 +56,7 @@ class ForwardContext:
     selection: str
     ratio: float
     tau: float
-    ops: object
+    ops: FusedOps
     training: bool
     masks_in: Sequence[torch.Tensor] | None = None
     generator: torch.Generator | None = None
