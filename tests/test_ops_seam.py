@@ -257,3 +257,30 @@ def test_use_ops_under_torch_compile_without_graph_breaks():
     assert n == 3 * 2 + 2 * model.num_navigation  # 2 stages; topk at ratio 0.5 selects frames in every block
     assert len(rec.calls) == n
     assert torch.equal(got, plain) and torch.equal(again, plain)
+
+
+# ------------------------------------------------------------------------------- the stage runner and the fusion
+def test_masked_fusion_is_the_reference_composition():
+    """reference.ample_fuse (the masked / training path, one upsampling) = blend(attention(pool)) of the two
+    reference ops: values to the bit, gradients to rounding (the composition sums xl's gradient over two upsamplings)."""
+    g = torch.Generator().manual_seed(12)
+    att = DynamicFusion(32, 16, bias=True)
+    for relu in (True, False):
+        xl = torch.randn(2 * T, 32, 7, 5, generator=g, requires_grad=True)
+        xb = torch.randn(2 * T, 32, 14, 10, generator=g, requires_grad=True)
+        got = reference.ample_fuse(xl, xb, att, relu)
+        grads = torch.autograd.grad(got.square().sum(), (xl, xb, *att.parameters()))
+        want = reference.ample_fuse_blend(xl, xb, att(reference.ample_fuse_pool(xl, xb)), relu)
+        assert torch.equal(got, want)
+        wgrads = torch.autograd.grad(want.square().sum(), (xl, xb, *att.parameters()))
+        for a, b in zip(grads, wgrads):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_run_af_stage_takes_keywords_only():
+    from afnet_edge.layers.af_stage import run_af_stage
+    params = list(inspect.signature(run_af_stage).parameters.values())
+    assert params[0].name == "x" and params[0].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:]), params
+    with pytest.raises(TypeError, match="positional"):
+        run_af_stage(torch.randn(4, 3, 8, 8), None, [], [], [], None, None, True)

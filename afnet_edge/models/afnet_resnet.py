@@ -119,8 +119,9 @@ class AFModule(nn.Module):
                                                      downsample=ample_downsample(cout, cout, stride), **kw)])
 
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
-        return run_af_stage(x, self.list_gen, self.base_module, self.refine_module, self.base_transform,
-                            self.att_gen, self.fusion[0], True, ctx)
+        return run_af_stage(x, ctx=ctx, navs=self.list_gen, amples=self.base_module, focals=self.refine_module,
+                            transform=self.base_transform, attention=self.att_gen, fuse=self.fusion[0],
+                            blend_relu=True)
 
 
 class AFResNet(nn.Module):
