@@ -382,23 +382,3 @@ def predict_with_engine(engine_path: str, clip, plugin_library: str | None = Non
     with TRTRunner(engine_path, plugin_library=plugin_library, batch=int(arr.shape[0]) if arr.ndim == 5 else None) \
             as runner:
         return runner(arr)
-
-
-def jetson_power_state() -> dict | None:
-    """What a Jetson benchmark must record about clocks, without root: ``nvpmodel -q`` output, the L4T release line
-    and whether ``jetson_clocks`` is installed (its ``--show`` needs root: record it by hand). None off Jetson."""
-    import shutil
-    import subprocess
-    release = "/etc/nv_tegra_release"
-    if not os.path.isfile(release):
-        return None
-    state: dict = {"l4t": open(release).readline().strip()}
-    if shutil.which("nvpmodel"):
-        try:
-            q = subprocess.run(["nvpmodel", "-q"], capture_output=True, text=True, timeout=10)
-            state["nvpmodel"] = " | ".join(line.strip() for line in q.stdout.splitlines() if line.strip())
-        except (OSError, subprocess.SubprocessError) as e:
-            state["nvpmodel"] = f"unavailable ({e})"
-    state["jetson_clocks_installed"] = shutil.which("jetson_clocks") is not None
-    return state
-
