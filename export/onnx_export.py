@@ -215,7 +215,7 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
         "afnet_edge_version": __version__,
         "torch_version": torch.__version__.split("+")[0],
         "checkpoint": os.path.basename(checkpoint) if checkpoint else "",
-        "checkpoint_sha256": _sha256(checkpoint) if checkpoint else "",
+        "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else "",
     }
     del proto.metadata_props[:]
     for k, v in meta.items():
@@ -271,7 +271,8 @@ def _meta_str(v) -> str:
     return str(v)
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of the file at ``path`` (read in 1 MiB chunks): checkpoints, ONNX files and engines."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -11,13 +11,13 @@ For benchmarks (``afnet-edge bench --backend trt``): ``runner.set_input(clip)`` 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
 
 from .engine import check_sidecar as check_engine_sidecar
 from .engine import read_sidecar
+from .onnx_export import file_sha256
 from .trt_backend import TensorRTError, gpu_info, load_plugins, load_tensorrt
 
 
@@ -231,14 +231,6 @@ def check_clip_shape(shape: tuple, sidecar: dict) -> None:
         raise ValueError(f"clip shape {shape} does not fit the engine {want}: {'; '.join(problems)}")
 
 
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------------------------------------------- runner
 class TRTRunner:
     """Run an afnet_edge TensorRT engine.
@@ -267,7 +259,7 @@ class TRTRunner:
         backend = (self.sidecar.get("tensorrt") or {}).get("module", "auto")
         self.trt = load_tensorrt(backend)
         if self.sidecar:
-            if self.sidecar.get("engine_sha256") and self.sidecar["engine_sha256"] != _file_sha256(engine_path):
+            if self.sidecar.get("engine_sha256") and self.sidecar["engine_sha256"] != file_sha256(engine_path):
                 raise TensorRTError(f"{engine_path} does not match its sidecar (checksum differs): the engine was "
                                     f"replaced after the build; rebuild with `afnet-edge export --trt`")
             check_engine_sidecar(self.sidecar, self.trt, gpu_info())

@@ -14,7 +14,7 @@ from ..layers.af_stage import DynamicFusion, ForwardContext, run_af_stage
 from ..layers.focal import FocalBlock
 from ..layers.navigation import Navigation
 from ..kernels.reference import temporal_shift
-from .common import VideoClassifier
+from .common import VideoClassifier, init_resnet_weights
 from .registry import register_model
 
 EXPANSION = 4
@@ -144,12 +144,7 @@ class AFResNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_resnet_weights(self)
         for m in self.modules():
             if isinstance(m, AmpleBottleneck):
                 nn.init.zeros_(m.bn3.weight)

@@ -31,6 +31,17 @@ class VideoOutput:
     masks: list = field(default_factory=list)
 
 
+def init_resnet_weights(module: nn.Module) -> None:
+    """The ResNet initialisation of the official AFNet and TSM code: He normal (fan-out, ReLU) for every conv, ones
+    and zeros for every BatchNorm's weight and bias, in ``module.modules()`` order."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def check_ratio(ratio: float) -> float:
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) \
             or not 0.0 < ratio <= 1.0:

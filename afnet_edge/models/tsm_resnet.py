@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from ..layers.af_stage import ForwardContext
 from .afnet_resnet import AmpleBottleneck
-from .common import VideoClassifier
+from .common import VideoClassifier, init_resnet_weights
 from .registry import register_model
 
 
@@ -44,12 +44,7 @@ class ResNet(nn.Module):
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Dropout(dropout)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_resnet_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
