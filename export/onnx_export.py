@@ -39,6 +39,7 @@ import torch.nn as nn
 
 from afnet_edge.kernels import FusedOps, check_ops, use_ops
 from afnet_edge.kernels.reference import topk_count
+from afnet_edge.models.common import MIN_SIZE, check_ratio
 
 from .ops import DYNAMIC_BATCH, FLAVOURS
 from .plugins import BY_NAME, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
@@ -97,8 +98,8 @@ def _size_pair(size) -> tuple[int, int]:
         h, w = size
     else:
         raise ValueError(f"size must be an int or (height, width), got {size!r}")
-    if h < 32 or w < 32:
-        raise ValueError(f"size must be at least 32×32 (224×224 is the trained size), got {h}×{w}")
+    if h < MIN_SIZE or w < MIN_SIZE:
+        raise ValueError(f"size must be at least {MIN_SIZE}×{MIN_SIZE} (224×224 is the trained size), got {h}×{w}")
     return int(h), int(w)
 
 
@@ -115,8 +116,7 @@ def check_export_args(model, frames, ratio, batch, flavour, opset, selection) ->
     if frames != model.num_frames:
         raise ValueError(f"frames={frames} does not match the model (num_frames={model.num_frames}); the navigation "
                          f"weights depend on T: build the model (or load the checkpoint) with --frames {frames}")
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
-        raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}")
+    check_ratio(ratio)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
     if flavour not in FLAVOUR_NAMES:

@@ -284,3 +284,28 @@ def test_run_af_stage_takes_keywords_only():
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:]), params
     with pytest.raises(TypeError, match="positional"):
         run_af_stage(torch.randn(4, 3, 8, 8), None, [], [], [], None, None, True)
+
+
+def test_ext_without_kernels_for_the_device_is_the_torch_implementation(monkeypatch):
+    """Where the extension has no kernels (a CPU-only build given CUDA tensors; here: CPU kernels switched off), every
+    ext entry point is the "torch" implementation, keywords included."""
+    from afnet_edge.kernels import torch_ops
+    monkeypatch.setitem(ext._KERNELS, "cpu", False)
+    calls = []
+    for op in OP_NAMES:
+        fn = getattr(torch_ops, op)
+        monkeypatch.setattr(torch_ops, op, lambda *a, _fn=fn, _op=op, **k: calls.append(_op) or _fn(*a, **k))
+    g = torch.Generator().manual_seed(13)
+    for op, (args, want) in _inputs(g).items():
+        got = getattr(ext.OPS, op)(*args)
+        for w, o in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)):
+            torch.testing.assert_close(o, w, rtol=1e-6, atol=1e-6, msg=op)
+    assert calls == list(OP_NAMES)
+    x, y, index, const, _ = _inputs(g)["focal_scatter"][0]
+    want = reference.focal_scatter(x, y, index, const, False)
+    buf = x.clone()
+    assert ext.focal_scatter(buf, y, index, const, False, inplace=True) is buf and torch.equal(buf, want)
+    with pytest.raises(ValueError, match="sorted"):
+        ext.focal_scatter(x, y, index.flip(0), const, False)
+    with pytest.raises(ValueError, match="either inplace"):
+        ext.focal_scatter(x, y, index, const, False, inplace=True, out=torch.empty_like(x))
