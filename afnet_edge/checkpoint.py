@@ -1,6 +1,9 @@
-"""Strict checkpoint loading and saving: official AFNet release files and afnet_edge's own format.
+"""Strict checkpoint loading and saving: official release files and afnet_edge's own format.
 
-Recognised files (``shared/spec/afnet-architecture.md`` §10, ``official-checkpoint-keys/*.json``):
+A generic driver over the registry: the official key layouts are mapped by each family's ``checkpoint_filter`` hook
+(next to the model it serves, e.g. ``afnet_edge/models/afnet_resnet.py``); this module reads files, removes the
+DataParallel ``module.`` prefix, checks strictly and copies. The families registered today recognise
+(``shared/spec/afnet-architecture.md`` §10, ``official-checkpoint-keys/*.json``):
 
 * **official TSN checkpoints** (``ckpt.pth.tar``): a dict whose ``state_dict`` keys are ``module.base_model.*`` and,
   for ResNet, ``module.new_fc.*`` (DataParallel prefix). Also accepted without the ``module.`` prefix, and with the
@@ -22,6 +25,8 @@ import tempfile
 from dataclasses import dataclass, field
 
 import torch
+
+from .models.registry import MappedCheckpoint, entry_of, family_hooks, find_entry
 
 FORMAT = "afnet_edge"
 FORMAT_VERSION = 1
@@ -82,39 +87,41 @@ def _strip(sd: dict, prefix: str) -> dict:
     return sd
 
 
-def _classify(obj, sd: dict) -> tuple[str, dict]:
-    """Return (kind, state dict keyed like the model or its backbone)."""
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        return "afnet_edge", sd
-    sd = _strip(sd, "module.")
-    if any(k.startswith("base_model.") for k in sd):
-        return "official_tsn", {k.replace(".conv1.net.", ".conv1."): v for k, v in sd.items()}
-    return "official_imagenet", sd
+def _is_own(obj) -> bool:
+    return isinstance(obj, dict) and obj.get("format") == FORMAT
 
 
-def _frames_from(sd: dict) -> int | None:
-    for k, v in sd.items():
-        if k.endswith("conv_gs.weight"):
-            return v.shape[0] // 2
-    return None
-
-
-def _classes_from(sd: dict) -> int | None:
-    for k in ("new_fc.weight", "base_model.fc.3.weight", "fc.3.weight", "fc.weight"):
-        if k in sd:
-            return int(sd[k].shape[0])
-    return None
+def _describe(sd: dict, arch: object) -> dict:
+    """Merge the families' ``checkpoint_info`` answers (the entry of ``arch`` first, then registration order):
+    the first non-None value of each of ``kind``, ``num_frames``, ``num_classes``."""
+    hooks = family_hooks()
+    own = find_entry(arch)
+    if own is not None:
+        hooks = [own.hooks] + [h for h in hooks if h is not own.hooks]
+    merged: dict = {"kind": None, "num_frames": None, "num_classes": None}
+    for h in hooks:
+        for k, v in h.checkpoint_info(sd).items():
+            if k in merged and merged[k] is None and v is not None:
+                merged[k] = v
+    return merged
 
 
 def inspect_checkpoint(path) -> dict:
     """Describe a checkpoint without a model: ``kind``, ``arch`` (if stored), ``num_frames`` (from the navigation
-    weights), ``num_classes`` (from the classifier), ``tsm`` (if stored), ``num_tensors``."""
+    weights), ``num_classes`` (from the classifier), ``tsm`` (if stored), ``num_tensors``.
+
+    For official files the registered families' ``checkpoint_info`` hooks read the layout, T and the classes."""
     obj = _read(path)
-    kind, sd = _classify(obj, _state_dict_of(obj, path))
-    info = {"kind": kind, "num_tensors": len(sd), "num_frames": _frames_from(sd), "num_classes": None}
+    sd = _state_dict_of(obj, path)
+    own = _is_own(obj)
+    if not own:
+        sd = _strip(sd, "module.")
+    d = _describe(sd, obj.get("arch") if own else None)
+    kind = "afnet_edge" if own else (d["kind"] or "official")
+    info = {"kind": kind, "num_tensors": len(sd), "num_frames": d["num_frames"], "num_classes": None}
     if kind != "official_imagenet":
-        info["num_classes"] = _classes_from(sd)
-    if kind == "afnet_edge":
+        info["num_classes"] = d["num_classes"]
+    if own:
         for k in ("arch", "num_frames", "num_classes", "tsm"):
             info[k] = obj.get(k, info.get(k))
     elif isinstance(obj, dict) and isinstance(obj.get("arch"), str):
@@ -156,44 +163,51 @@ def _copy_into(module: torch.nn.Module, sd: dict) -> None:
     module.load_state_dict(sd, strict=True)
 
 
+def _map_official(model: torch.nn.Module, sd: dict, path: str) -> MappedCheckpoint:
+    entry = entry_of(model)
+    arch = getattr(model, "arch", type(model).__name__)
+    if entry is None:
+        raise CheckpointError(f"checkpoint: '{path}' is an official checkpoint, but model {arch} is not a registered "
+                              f"afnet_edge model, so no key mapping is known for it")
+    try:
+        mapped = entry.hooks.checkpoint_filter(sd, model)
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint: '{path}' {e}") from None
+    if not isinstance(mapped, MappedCheckpoint):
+        raise TypeError(f"the checkpoint_filter of {arch} returned {type(mapped).__name__}, not a MappedCheckpoint")
+    return mapped
+
+
 def load_checkpoint(model: torch.nn.Module, path) -> LoadReport:
     """Load an official or afnet_edge checkpoint into ``model`` strictly.
 
+    Official files go through the model family's ``checkpoint_filter`` hook (layout detection and key mapping).
     Returns a :class:`LoadReport`. Raises :class:`CheckpointError` (a ``ValueError``) when the file is not a
     checkpoint or does not fit the model, ``FileNotFoundError`` when it does not exist.
     """
     path = os.fspath(path)
     obj = _read(path)
-    kind, sd = _classify(obj, _state_dict_of(obj, path))
+    sd = _state_dict_of(obj, path)
     arch = getattr(model, "arch", type(model).__name__)
-    report = LoadReport(kind=kind, path=path)
-    if kind == "afnet_edge":
+    if _is_own(obj):
         if obj.get("arch") != arch:
             raise CheckpointError(f"checkpoint: '{path}' holds a {obj.get('arch')!r} model, not {arch!r}")
-        report.meta = {k: v for k, v in obj.items() if k != "state_dict"}
+        report = LoadReport(kind="afnet_edge", path=path, meta={k: v for k, v in obj.items() if k != "state_dict"})
         _compare(model.state_dict(), sd, path, f"model {arch}")
         _copy_into(model, sd)
-    elif kind == "official_tsn":
+        return report
+    mapped = _map_official(model, _strip(sd, "module."), path)
+    report = LoadReport(kind=mapped.kind, path=path, dropped=sorted(mapped.dropped))
+    if not mapped.into:  # a whole-model (video) checkpoint: its official training entries; a backbone file has none
         report.meta = {k: obj[k] for k in ("epoch", "arch", "best_prec1") if isinstance(obj, dict) and k in obj}
-        _compare(model.state_dict(), sd, path, f"model {arch}")
-        _copy_into(model, sd)
+    target_module = model.get_submodule(mapped.into) if mapped.into else model
+    # Dropped keys the target has keep their initialisation (e.g. a classifier whose class count differs).
+    target = {k: v for k, v in target_module.state_dict().items() if k not in set(mapped.dropped)}
+    _compare(target, mapped.state_dict, path, mapped.where or f"model {arch}")
+    if len(target) == len(target_module.state_dict()):
+        _copy_into(target_module, mapped.state_dict)
     else:
-        backbone = getattr(model, "base_model", None)
-        if backbone is None:
-            raise CheckpointError(f"checkpoint: '{path}' looks like an ImageNet backbone file but model {arch} has "
-                                  f"no base_model")
-        target = backbone.state_dict()
-        dropped = []
-        for k in list(sd):
-            is_head = k.startswith("fc.") and not (k in target and tuple(target[k].shape) == tuple(sd[k].shape))
-            if is_head:
-                dropped.append(k)
-                del sd[k]
-        report.dropped = sorted(dropped)
-        # The video classifier keeps its own initialisation where the ImageNet head was dropped.
-        target = {k: v for k, v in target.items() if k not in dropped}
-        _compare(target, sd, path, f"the backbone of {arch} (ImageNet backbone file)")
-        backbone.load_state_dict(sd, strict=False)  # strictness was enforced by _compare on the kept keys
+        target_module.load_state_dict(mapped.state_dict, strict=False)  # strictness was enforced by _compare
     return report
 
 
@@ -237,10 +251,11 @@ def to_official_state_dict(model: torch.nn.Module) -> dict:
 def save_official_checkpoint(model: torch.nn.Module, path, epoch: int = 0, **logs) -> None:
     """Write the official ``ckpt.pth.tar`` layout (spec §10): ``state_dict`` with ``module.`` keys plus the official
     top-level entries (``epoch``, ``arch``, ``best_prec1``, …; missing ones are filled with neutral values)."""
-    arch_names = {"af_resnet50": "AF_resnet50", "af_resnet101": "AF_resnet101", "af_mobilenetv3": "AF_mobilenetv3"}
+    entry = entry_of(model)
+    arch = entry.official_arch if entry is not None else getattr(model, "arch", "")
     obj = {k: [] for k in ("val_acc_top1", "val_acc_top5", "val_big_rate", "val_FLOPs", "tr_big_rate", "tr_acc_top1",
                            "tr_acc_top5", "train_loss", "train_loss_cls", "train_loss_ls", "valid_loss", "epoch_log")}
-    obj.update(epoch=epoch, arch=arch_names.get(getattr(model, "arch", ""), getattr(model, "arch", "")),
+    obj.update(epoch=epoch, arch=arch,
                state_dict=to_official_state_dict(model), optimizer={}, best_prec1=0.0)
     unknown = set(logs) - set(OFFICIAL_TOP_LEVEL_KEYS)
     if unknown:

@@ -9,6 +9,7 @@ import math
 
 from .checkpoint import inspect_checkpoint, load_checkpoint
 from .models import create_model, list_models, model_entry
+from .models.registry import cli_flags, flag_options
 
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError)
 
@@ -46,7 +47,10 @@ unit_float = _number_arg(float, lambda v: 0 <= v <= 1, "a number in [0, 1]", "un
 
 def add_model_args(p: argparse.ArgumentParser, model_default: str | None = "af_resnet50",
                    positional: bool = False) -> None:
-    """Common model options: name, --frames, --classes, --no-tsm, --checkpoint."""
+    """Common model options: name, --frames, --classes, the families' own flags (``--no-tsm``), --checkpoint.
+
+    Family flags come from the registry (:class:`~afnet_edge.models.registry.CliFlag`); :func:`build_model` refuses
+    one the chosen model's family does not declare."""
     if positional:
         p.add_argument("model", choices=list_models(), metavar="MODEL", help=f"one of {', '.join(list_models())}")
     else:
@@ -55,17 +59,14 @@ def add_model_args(p: argparse.ArgumentParser, model_default: str | None = "af_r
     p.add_argument("--frames", type=positive_int, default=None, help="frames per clip T (default: model default)")
     p.add_argument("--classes", type=positive_int, default=None,
                    help="number of classes (default: from the checkpoint, else 174)")
-    p.add_argument("--no-tsm", action="store_true", help="AF-ResNet without temporal shift (TSN variant)")
+    for flag in cli_flags():
+        p.add_argument(flag.flag, dest=flag.dest, action="store_true", help=flag.help)
     p.add_argument("--checkpoint", default=None, help="official or afnet_edge checkpoint file")
 
 
 def build_model(args, **config):
     """Model from the common options; loads ``--checkpoint`` (inferring T and classes from it when not given)."""
-    options = {}
-    if args.no_tsm:
-        if not args.model.startswith("af_resnet"):
-            raise ValueError(f"--no-tsm applies to af_resnet50/af_resnet101 only, not {args.model}")
-        options["tsm"] = False
+    options = flag_options(args.model, vars(args))
     frames, classes, state = args.frames, args.classes, None
     if args.checkpoint:
         info = inspect_checkpoint(args.checkpoint)

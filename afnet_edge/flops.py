@@ -43,14 +43,20 @@ Two different questions, answered side by side by :func:`count_flops`:
    module by module.
 
 All values are per clip and in units of 10⁹ multiply-accumulates ("GFLOPs" as the paper and the official code say).
+
+This module is the generic driver: each model family's ``flops_walk`` hook (registered with the model, written next
+to it in ``afnet_edge/models/<family>.py``) walks its modules with the primitives of
+:mod:`afnet_edge.models.flops_walk`; the terms above are those of the families registered today.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn as nn
+
+from .kernels.reference import topk_count
+from .models.common import VideoClassifier, check_ratio
+from .models.flops_walk import FlopsWalk
+from .models.registry import FlopsWalker, create_model, entry_of, list_models
 
 __all__ = ["count_flops", "official_flops_table", "executed_macs_per_module", "measure_macs", "format_flops", "HEADS",
            "SIZE_MULTIPLE"]
@@ -58,264 +64,17 @@ __all__ = ["count_flops", "official_flops_table", "executed_macs_per_module", "m
 HEADS = ("video", "imagenet")
 SIZE_MULTIPLE = 32          # total stride of every backbone; keeps each stage's maps exact halves
 MIN_SIZE = 32
-IMAGENET_CLASSES = 1000
-FUSION_REDUCTION = 16       # official dynamic_fusion reduction (its hidden width C//16 is stored, not the reduction)
-SE_REDUCTION = 4            # official SELayer reduction used in its FLOPs formula
 GIGA = 1e9
 
 
-# --------------------------------------------------------------------------------------------------------- terms
-@dataclass
-class _Term:
-    """One counted quantity.
-
-    ``value``: MACs per frame (``per == "frame"``) or per clip (``per == "clip"``).
-    ``nav``: index (model order) of the navigation module whose mask gates this term, or None (always runs).
-    """
-
-    stage: str
-    name: str
-    value: float
-    nav: int | None = None
-    per: str = "frame"
-
-
-class _Walk:
-    """Shape propagation through a model, collecting official and executed terms."""
-
-    def __init__(self, model: nn.Module, num_frames: int):
-        self.names = {id(m): n for n, m in model.named_modules()}
-        self.T = num_frames
-        self.official: list[_Term] = []
-        self.executed: list[_Term] = []
-        self.stage = ""
-        self.nav_index = 0
-
-    def name(self, m: nn.Module) -> str:
-        return self.names.get(id(m), type(m).__name__)
-
-    # ------------------------------------------------------------------------------------------ primitives
-    def conv(self, conv: nn.Conv2d, shape: tuple, nav: int | None = None, official: bool = True) -> tuple:
-        """Add ``conv`` applied to ``shape`` = (C, H, W); returns the output shape."""
-        c, h, w = shape
-        if c != conv.in_channels:
-            raise RuntimeError(f"flops: {self.name(conv)} expects {conv.in_channels} channels, shape walk has {c}")
-        ho, wo = _conv_out(conv, h, w)
-        macs = conv.out_channels * ho * wo * (conv.in_channels // conv.groups) \
-            * conv.kernel_size[0] * conv.kernel_size[1]
-        self.executed.append(_Term(self.stage, self.name(conv), macs, nav))
-        if official:
-            self.official.append(_Term(self.stage, self.name(conv), macs, nav))
-        return conv.out_channels, ho, wo
-
-    def linear(self, lin: nn.Linear, nav: int | None = None) -> None:
-        self.executed.append(_Term(self.stage, self.name(lin), lin.in_features * lin.out_features, nav))
-
-    def off(self, name: str, value: float, nav: int | None = None) -> None:
-        self.official.append(_Term(self.stage, name, value, nav))
-
-    def sequential_convs(self, seq: nn.Module, shape: tuple, nav: int | None = None, official: bool = True) -> tuple:
-        """Walk a ``Sequential`` of Conv2d / BatchNorm2d / AvgPool2d / MaxPool2d (shape only for pools, BN)."""
-        for m in seq:
-            if isinstance(m, nn.Conv2d):
-                shape = self.conv(m, shape, nav, official)
-            elif isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)):
-                shape = (shape[0],) + _pool_out(m, shape[1], shape[2])
-            elif not isinstance(m, (nn.BatchNorm2d, nn.Identity, nn.ReLU)):
-                raise TypeError(f"flops: unsupported module {type(m).__name__} in {self.name(seq)}")
-        return shape
-
-    # --------------------------------------------------------------------------------------- shared blocks
-    def navigation(self, nav: nn.Module, shape: tuple) -> int:
-        """Navigation on the ample tensor ``shape``; returns this module's index in model order."""
-        c, h, w = shape
-        idx = self.nav_index
-        self.nav_index += 1
-        n = self.name(nav)
-        self.off(n + ".pool", c * h * w)
-        self.conv(nav.conv_pool, (c, 1, 1))
-        gs = nav.conv_gs  # (B, 2T, 1, 1): one 2×2 map per frame position, run once per clip
-        per_clip = gs.out_channels * (gs.in_channels // gs.groups)
-        self.executed.append(_Term(self.stage, self.name(gs), per_clip, None, per="clip"))
-        # Official: T·2·(2T)/T = 4T counted per frame (×T per clip).
-        self.off(self.name(gs), self.T * 2 * gs.out_channels / gs.groups)
-        return idx
-
-    def dynamic_fusion(self, att: nn.Module, shape: tuple) -> None:
-        c, h, w = shape
-        for m in att.fc:
-            if isinstance(m, nn.Linear):
-                self.linear(m)
-        self.off(self.name(att), c * h * w + (c * c // FUSION_REDUCTION) * 2 + c)
-
-
-# ------------------------------------------------------------------------------------------------ ResNet family
-def _resnet_ample(walk: _Walk, blk: nn.Module, shape: tuple, official_pool: bool = True) -> tuple:
-    """Ample / plain bottleneck: residual path then conv1→conv2→conv3 (TSM adds nothing)."""
-    c_in = shape[0]
-    if blk.downsample is not None:
-        res = walk.sequential_convs(blk.downsample, shape)
-        if official_pool:
-            # Official: a pool term whenever a downsample exists, over the residual's output size.
-            walk.off(walk.name(blk.downsample) + ".pool", 9 * c_in * res[1] * res[2])
-    s = walk.conv(blk.conv1, shape)
-    s = walk.conv(blk.conv2, s)
-    return walk.conv(blk.conv3, s)
-
-
-def _resnet_focal(walk: _Walk, blk: nn.Module, shape: tuple, nav: int) -> tuple:
-    if blk.downsample is not None:
-        walk.sequential_convs(blk.downsample, shape)          # every frame, unscaled
-    s = walk.conv(blk.conv1, shape, nav)
-    s = walk.conv(blk.conv2, s, nav)
-    return walk.conv(blk.conv3, s, nav)
-
-
-def _walk_af_resnet(walk: _Walk, model: nn.Module, size: int, head: str) -> None:
-    bm = model.base_model
-    walk.stage = "stem"
-    s = walk.conv(bm.conv1, (3, size, size))
-    s = (s[0],) + _pool_out(bm.maxpool, s[1], s[2])
-    walk.off("base_model.maxpool", 9 * s[0] * s[1] * s[2])
-    for stage_name in ("layer1", "layer2", "layer3"):
-        walk.stage = stage_name
-        st = getattr(bm, stage_name)
-        xl = xb = s
-        for nav, ample, focal in zip(st.list_gen, st.base_module, st.refine_module):
-            idx = walk.navigation(nav, xl)
-            xl = _resnet_ample(walk, ample, xl)
-            xb = _resnet_focal(walk, focal, xb, idx)
-        if st.base_transform is not None:
-            xl = walk.sequential_convs(st.base_transform, xl)
-        walk.dynamic_fusion(st.att_gen, (xl[0],) + xb[1:])   # attention on up(xl) + xb at the focal size
-        s = _resnet_ample(walk, st.fusion[0], (xl[0],) + xb[1:])
-    walk.stage = "layer4"
-    for blk in bm.layer4:
-        s = _resnet_ample(walk, blk, s)
-    _resnet_head(walk, model, s, head)
-
-
-def _resnet_head(walk: _Walk, model: nn.Module, s: tuple, head: str, official_pool: bool = True) -> None:
-    walk.stage = "head"
-    c = s[0]
-    if official_pool:
-        walk.off("base_model.avgpool", c * s[1] * s[2])
-    walk.linear(model.new_fc)
-    if head == "imagenet":
-        walk.off("base_model.fc", c * IMAGENET_CLASSES)
-    elif official_pool:
-        # AF-ResNet official quirk: fc is the Dropout of the TSN wrapper, its "output" has c features.
-        walk.off("base_model.fc", c * c)
-    else:
-        walk.off(walk.name(model.new_fc), model.new_fc.in_features * model.new_fc.out_features)
-
-
-def _walk_dense_resnet(walk: _Walk, model: nn.Module, size: int, head: str) -> None:
-    bm = model.base_model
-    walk.stage = "stem"
-    s = walk.conv(bm.conv1, (3, size, size))
-    s = (s[0],) + _pool_out(bm.maxpool, s[1], s[2])
-    for i in range(1, 5):
-        walk.stage = f"layer{i}"
-        for blk in getattr(bm, f"layer{i}"):
-            s = _resnet_ample(walk, blk, s, official_pool=False)
-    _resnet_head(walk, model, s, head, official_pool=False)
-
-
-# --------------------------------------------------------------------------------------------- MobileNet family
-def _mbv3_se(walk: _Walk, se: nn.Module, shape: tuple, nav: int | None) -> None:
-    c, h, w = shape
-    for m in se.fc:
-        if isinstance(m, nn.Linear):
-            walk.linear(m, nav)
-    walk.off(walk.name(se), c * h * w + (c * c // SE_REDUCTION) * 2 + c, nav)
-
-
-def _mbv3_body(walk: _Walk, blk: nn.Module, shape: tuple, nav: int | None) -> tuple:
-    """Inverted-residual conv path (ample or focal; focal terms gated by ``nav``)."""
-    if blk.has_expand:
-        s = walk.conv(blk.conv1, shape, nav)
-        s = walk.conv(blk.conv2, s, nav)
-        if blk.se is not None:
-            _mbv3_se(walk, blk.se, s, nav)
-        return walk.conv(blk.conv3, s, nav)
-    s = walk.conv(blk.conv1, shape, nav)
-    if blk.se is not None:
-        _mbv3_se(walk, blk.se, s, nav)
-    return walk.conv(blk.conv2, s, nav)
-
-
-def _mbv3_focal(walk: _Walk, blk: nn.Module, shape: tuple, nav: int) -> tuple:
-    if blk.res_connect is not None:
-        walk.sequential_convs(blk.res_connect, shape)          # every frame, unscaled
-    return _mbv3_body(walk, blk, shape, nav)
-
-
-def _walk_af_mobilenet(walk: _Walk, model: nn.Module, size: int, head: str) -> None:
-    bm = model.base_model
-    walk.stage = "stem"
-    s = walk.conv(bm.conv, (3, size, size))
-    for stage, seq in (("features_head", bm.features_head), ("stage1", bm.features_stage1)):
-        walk.stage = stage
-        for blk in seq:
-            s = _mbv3_body(walk, blk, s, None)
-    for k in (2, 3):
-        walk.stage = f"stage{k}"
-        navs, amples = getattr(bm, f"list_gen{k}"), getattr(bm, f"features_stage{k}_base")
-        focals, att = getattr(bm, f"features_stage{k}_refine"), getattr(bm, f"att_gen{k}")
-        xl = xb = s
-        for nav, ample, focal in zip(navs, amples, focals):
-            idx = walk.navigation(nav, xl)
-            xl = _mbv3_body(walk, ample, xl, None)
-            xb = _mbv3_focal(walk, focal, xb, idx)
-        walk.dynamic_fusion(att, (xl[0],) + xb[1:])
-        s = (xl[0],) + xb[1:]
-        for blk in getattr(bm, f"features_stage{k}_fuse"):
-            s = _mbv3_body(walk, blk, s, None)
-    for k in (4, 5):
-        walk.stage = f"stage{k}"
-        for blk in getattr(bm, f"features_stage{k}"):
-            s = _mbv3_body(walk, blk, s, None)
-    walk.stage = "head"
-    s = walk.conv(bm.conv_last, s)
-    lins = [m for m in bm.fc if isinstance(m, nn.Linear)]
-    for lin in lins:
-        walk.linear(lin)
-    hidden = lins[0].out_features
-    classes = IMAGENET_CLASSES if head == "imagenet" else lins[-1].out_features
-    walk.off(walk.name(bm.fc), lins[0].in_features * hidden + hidden * classes)
-
-
 # ------------------------------------------------------------------------------------------------------ helpers
-def _conv_out(conv: nn.Conv2d, h: int, w: int) -> tuple[int, int]:
-    if isinstance(conv.padding, str):
-        raise TypeError(f"flops: string padding {conv.padding!r} is not supported")
-    out = []
-    for size, k, s, p, d in zip((h, w), conv.kernel_size, conv.stride, conv.padding, conv.dilation):
-        out.append((size + 2 * p - d * (k - 1) - 1) // s + 1)
-    return out[0], out[1]
-
-
-def _pool_out(pool: nn.Module, h: int, w: int) -> tuple[int, int]:
-    def pair(v):
-        return (v, v) if isinstance(v, int) else tuple(v)
-    k, s, p = pair(pool.kernel_size), pair(pool.stride or pool.kernel_size), pair(pool.padding)
-    rnd = math.ceil if pool.ceil_mode else math.floor
-    return tuple(int(rnd((n + 2 * pp - kk) / ss)) + 1 for n, kk, ss, pp in zip((h, w), k, s, p))
-
-
-def _walker(model: nn.Module):
-    from .models.afnet_mobilenet import AFMobileNetV3Video
-    from .models.afnet_resnet import AFResNetVideo
-    from .models.tsm_resnet import DenseResNetVideo
-    if isinstance(model, AFResNetVideo):
-        return _walk_af_resnet
-    if isinstance(model, AFMobileNetV3Video):
-        return _walk_af_mobilenet
-    if isinstance(model, DenseResNetVideo):
-        return _walk_dense_resnet
-    raise TypeError(f"model must be an afnet_edge video model (AFResNetVideo, AFMobileNetV3Video or "
-                    f"DenseResNetVideo, as made by afnet_edge.create_model), got {type(model).__name__}")
+def _walker(model: nn.Module) -> FlopsWalker:
+    """The registered family's FLOPs walk of ``model`` (found by ``model.arch``)."""
+    entry = entry_of(model)
+    if entry is None or not isinstance(model, VideoClassifier):
+        raise TypeError(f"model must be an afnet_edge video model (as made by afnet_edge.create_model, one of "
+                        f"{', '.join(list_models())}), got {type(model).__name__}")
+    return entry.hooks.flops_walk
 
 
 def _check_image_size(image_size) -> int:
@@ -421,14 +180,12 @@ def count_flops(model: nn.Module, ratio: float | None = None, image_size: int = 
         mean_ratio = sum(official_ratio) / L if L else 1.0
         source = "masks"
     else:
-        from .models.common import check_ratio
-        from .kernels.reference import topk_count
         r = check_ratio(0.5 if ratio is None else ratio)
         official_ratio = [r] * L
         selected = [float(topk_count(r, T))] * L
         mean_ratio, source = r, "ratio"
 
-    walk = _Walk(model, T)
+    walk = FlopsWalk(model, T)
     walker(walk, model, size, head)
     if walk.nav_index != L:
         raise RuntimeError(f"flops: walked {walk.nav_index} navigation modules, the model declares {L}")
@@ -489,10 +246,8 @@ def executed_macs_per_module(model: nn.Module, image_size: int = 224, ratio: flo
         mk = _check_masks(masks, model)
         selected = [float(m.sum()) / mk[0].shape[0] for m in mk]
     else:
-        from .models.common import check_ratio
-        from .kernels.reference import topk_count
         selected = [float(topk_count(check_ratio(0.5 if ratio is None else ratio), T))] * L
-    walk = _Walk(model, T)
+    walk = FlopsWalk(model, T)
     walker(walk, model, size, "video")
     out: dict[str, float] = {}
     for t in walk.executed:
@@ -511,7 +266,6 @@ def official_flops_table(model_name: str, num_frames: int | None = None, image_s
     "official_gflops_slope"}`` (GFLOPs per clip): F(r) = r0 + slope·r. ``options`` go to ``create_model``
     (e.g. ``tsm=False``). Example: ``official_flops_table("af_resnet50", 12)`` → 22.128 + 12.562·r.
     """
-    from .models import create_model
     with torch.device("meta"):
         model = create_model(model_name, num_classes=num_classes, num_frames=num_frames, **options)
     res = count_flops(model, ratio=1.0, image_size=image_size, head=head)

@@ -1,4 +1,4 @@
-"""``afnet-edge models`` and ``afnet-edge flops``."""
+"""``afnet-edge models`` and ``afnet-edge flops`` (generic over the registry: family, T and input size per model)."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,8 @@ def _cmd_models(args) -> int:
 
 def _cmd_flops(args) -> int:
     model = build_model(args)
-    res = count_flops(model, ratio=args.ratio, image_size=args.size)
+    size = args.size if args.size is not None else model_entry(args.model).default_size
+    res = count_flops(model, ratio=args.ratio, image_size=size)
     print(json.dumps(res, indent=2) if args.json else format_flops(res))
     return 0
 
@@ -29,6 +30,7 @@ def register(sub) -> None:
     p = sub.add_parser("flops", help="official FLOPs accounting (spec §9) and executed MACs")
     add_model_args(p, positional=True)
     p.add_argument("--ratio", type=ratio_arg, default=0.5, help="selection ratio r in (0, 1] (default: 0.5)")
-    p.add_argument("--size", type=positive_int, default=224, help="input height = width (default: 224)")
+    p.add_argument("--size", type=positive_int, default=None,
+                   help="input height = width (default: the model's input size, 224)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_flops)

@@ -13,6 +13,7 @@ import sys
 import tempfile
 
 from afnet_edge.cli_args import add_model_args, build_model, positive_int, ratio_arg
+from afnet_edge.models.registry import flags_from_info
 
 
 def _cmd_export(args) -> int:
@@ -110,15 +111,16 @@ def _plugins_available(args) -> str:
 
 
 def _model_from_metadata(args, meta: dict) -> None:
-    """Fill MODEL / --frames / --classes / --no-tsm from the artefact's metadata where the user gave none."""
+    """Fill MODEL / --frames / --classes / family flags (``--no-tsm``) from the artefact's metadata where the user
+    gave none."""
     if args.model is None:
         args.model = meta.get("model")
     if args.frames is None and args.checkpoint is None:
         args.frames = meta.get("num_frames")
     if args.classes is None and args.checkpoint is None:
         args.classes = meta.get("num_classes")
-    if meta.get("tsm") is False and args.model and args.model.startswith("af_resnet"):
-        args.no_tsm = True
+    for dest, value in flags_from_info(args.model, meta).items():
+        setattr(args, dest, value)
 
 
 def _cmd_verify(args) -> int:

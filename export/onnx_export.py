@@ -40,6 +40,7 @@ import torch.nn as nn
 from afnet_edge.kernels import FusedOps, check_ops, use_ops
 from afnet_edge.kernels.reference import topk_count
 from afnet_edge.models.common import MIN_SIZE, check_ratio
+from afnet_edge.models.registry import ExportAdapter, entry_of
 
 from .ops import DYNAMIC_BATCH, FLAVOURS
 from .plugins import BY_NAME, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
@@ -103,10 +104,19 @@ def _size_pair(size) -> tuple[int, int]:
     return int(h), int(w)
 
 
+def export_adapter(model: nn.Module) -> ExportAdapter:
+    """The model family's export hook (registry entry found by ``model.arch``; the default adapter otherwise)."""
+    entry = entry_of(model)
+    return entry.hooks.export if entry is not None else ExportAdapter()
+
+
 def check_export_args(model, frames, ratio, batch, flavour, opset, selection) -> None:
     """Validate :func:`export_onnx` arguments (ValueError/TypeError naming the argument and the expected form)."""
     if not isinstance(model, nn.Module) or not hasattr(model, "forward_frames"):
         raise TypeError(f"model must be an afnet_edge VideoClassifier, got {type(model).__name__}")
+    adapter = export_adapter(model)
+    if not adapter.exportable:
+        raise ValueError(f"model {getattr(model, 'arch', type(model).__name__)} cannot be exported: {adapter.reason}")
     if selection != "topk":
         raise ValueError(
             f"selection={selection!r} cannot be exported: with threshold/gumbel selection the number of selected "
@@ -193,12 +203,12 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
     from afnet_edge import __version__
     proto.producer_version = __version__
 
-    meta = {
+    head = {
         "model": getattr(model, "arch", type(model).__name__),
         "num_frames": frames,
         "num_classes": int(getattr(model, "num_classes", reference.shape[-1])),
-        "num_navigation": int(getattr(model, "num_navigation", 0)),
-        "tsm": bool(getattr(model, "tsm", True)),
+    }
+    tail = {
         "ratio": float(ratio),
         "k": topk_count(float(ratio), frames),
         "selection": "topk",
@@ -217,6 +227,12 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
         "checkpoint": os.path.basename(checkpoint) if checkpoint else "",
         "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else "",
     }
+    family = export_adapter(model).metadata(model)   # the family's entries, e.g. num_navigation, tsm
+    clash = set(family) & (set(head) | set(tail))
+    if clash:
+        raise ValueError(f"the export metadata hook of {head['model']} redefines {sorted(clash)}: a family's entries "
+                         f"must not reuse afnet_edge's own metadata keys")
+    meta = {**head, **family, **tail}
     del proto.metadata_props[:]
     for k, v in meta.items():
         entry = proto.metadata_props.add()
@@ -342,8 +358,9 @@ def check_model_matches(meta: dict, model, what: str = "ONNX file") -> None:
         problems.append(f"T={meta.get('num_frames')} (model has {model.num_frames})")
     if meta.get("num_classes") != model.num_classes:
         problems.append(f"{meta.get('num_classes')} classes (model has {model.num_classes})")
-    if "tsm" in meta and meta["tsm"] != bool(getattr(model, "tsm", True)):
-        problems.append(f"tsm={meta['tsm']} (model has tsm={bool(getattr(model, 'tsm', True))})")
+    for k, v in export_adapter(model).metadata(model).items():  # the family's entries (tsm, …) where recorded
+        if k in meta and _meta_str(meta[k]) != _meta_str(v):  # read back as text unless read_metadata types the key
+            problems.append(f"{k}={meta[k]} (model has {k}={v})")
     if problems:
         raise ValueError(f"{what} was exported from another model: {', '.join(problems)}; pass the matching "
                          f"MODEL/--frames/--classes/--no-tsm or re-export")

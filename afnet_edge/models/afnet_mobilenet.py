@@ -17,7 +17,9 @@ from ..layers.af_stage import DynamicFusion, ForwardContext, run_af_stage
 from ..layers.focal import FocalBlock
 from ..layers.navigation import Navigation
 from .common import VideoClassifier
-from .registry import register_model
+from .flops_walk import IMAGENET_CLASSES, FlopsWalk, Shape
+from .registry import BenchDefaults, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
+from .tsn import map_tsn_checkpoint, tsn_checkpoint_info, tsn_export_metadata
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -219,7 +221,101 @@ class AFMobileNetV3Video(VideoClassifier):
         return self.base_model(frames, ctx)
 
 
-@register_model("af_mobilenetv3", family="afnet", default_frames=12)
+# ------------------------------------------------------------------------------------- official checkpoint keys
+def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheckpoint:
+    """Official AF-MobileNetV3 files onto :class:`AFMobileNetV3Video`: the TSN checkpoint (``base_model.*``, the
+    classifier is the backbone's ``fc``) keeps its keys; an ImageNet file loads into ``base_model``, its last
+    classifier layer ``fc.3.*`` (1000 classes) dropped when its shape differs from the model's."""
+    return map_tsn_checkpoint(state_dict, model)
+
+
+def checkpoint_info(state_dict: StateDict) -> dict:
+    """Layout, T (navigation ``conv_gs``) and classes (the last classifier layer ``fc.3``) of an official file."""
+    return tsn_checkpoint_info(state_dict, ("base_model.fc.3.weight", "fc.3.weight"),
+                               backbone_marker="list_gen2.0.conv_gs.weight", frames_suffix="conv_gs.weight")
+
+
+# ------------------------------------------------------------------------------------------ official FLOPs (§9)
+SE_REDUCTION = 4            # official SELayer reduction used in its FLOPs formula
+
+
+def _se_flops(walk: FlopsWalk, se: SELayer, shape: Shape, nav: int | None) -> None:
+    c, h, w = shape
+    for m in se.fc:
+        if isinstance(m, nn.Linear):
+            walk.linear(m, nav)
+    walk.off(walk.name(se), c * h * w + (c * c // SE_REDUCTION) * 2 + c, nav)
+
+
+def _body_flops(walk: FlopsWalk, blk: _InvertedBody, shape: Shape, nav: int | None) -> Shape:
+    """Inverted-residual conv path (ample or focal; focal terms gated by ``nav``)."""
+    if blk.has_expand:
+        s = walk.conv(blk.conv1, shape, nav)
+        s = walk.conv(blk.conv2, s, nav)
+        if blk.se is not None:
+            _se_flops(walk, blk.se, s, nav)
+        return walk.conv(blk.conv3, s, nav)
+    s = walk.conv(blk.conv1, shape, nav)
+    if blk.se is not None:
+        _se_flops(walk, blk.se, s, nav)
+    return walk.conv(blk.conv2, s, nav)
+
+
+def _focal_flops(walk: FlopsWalk, blk: FocalInvertedResidual, shape: Shape, nav: int) -> Shape:
+    if blk.res_connect is not None:
+        walk.sequential_convs(blk.res_connect, shape)          # every frame, unscaled
+    return _body_flops(walk, blk, shape, nav)
+
+
+def flops_walk(walk: FlopsWalk, model: AFMobileNetV3Video, size: int, head: str) -> None:
+    """Official accounting and executed MACs of :class:`AFMobileNetV3Video` (``afnet_edge/flops.py`` lists the
+    terms; SE blocks ``C·H·W + 2·⌊C²/4⌋ + C``; head ``conv_last`` + ``960·1280 + 1280·classes``, no pool term)."""
+    bm = model.base_model
+    walk.stage = "stem"
+    s = walk.conv(bm.conv, (3, size, size))
+    for stage, seq in (("features_head", bm.features_head), ("stage1", bm.features_stage1)):
+        walk.stage = stage
+        for blk in seq:
+            s = _body_flops(walk, blk, s, None)
+    for k in (2, 3):
+        walk.stage = f"stage{k}"
+        navs, amples = getattr(bm, f"list_gen{k}"), getattr(bm, f"features_stage{k}_base")
+        focals, att = getattr(bm, f"features_stage{k}_refine"), getattr(bm, f"att_gen{k}")
+        xl = xb = s
+        for nav, ample, focal in zip(navs, amples, focals):
+            idx = walk.navigation(nav, xl)
+            xl = _body_flops(walk, ample, xl, None)
+            xb = _focal_flops(walk, focal, xb, idx)
+        walk.dynamic_fusion(att, (xl[0],) + xb[1:])
+        s = (xl[0],) + xb[1:]
+        for blk in getattr(bm, f"features_stage{k}_fuse"):
+            s = _body_flops(walk, blk, s, None)
+    for k in (4, 5):
+        walk.stage = f"stage{k}"
+        for blk in getattr(bm, f"features_stage{k}"):
+            s = _body_flops(walk, blk, s, None)
+    walk.stage = "head"
+    s = walk.conv(bm.conv_last, s)
+    lins = [m for m in bm.fc if isinstance(m, nn.Linear)]
+    for lin in lins:
+        walk.linear(lin)
+    hidden = lins[0].out_features
+    classes = IMAGENET_CLASSES if head == "imagenet" else lins[-1].out_features
+    walk.off(walk.name(bm.fc), lins[0].in_features * hidden + hidden * classes)
+
+
+# ------------------------------------------------------------------------------------------------- registration
+HOOKS = FamilyHooks(
+    family="afnet",
+    checkpoint_filter=checkpoint_filter_fn,
+    checkpoint_info=checkpoint_info,
+    flops_walk=flops_walk,
+    export=ExportAdapter(metadata=tsn_export_metadata),
+)
+
+
+@register_model("af_mobilenetv3", HOOKS, default_frames=12, official_arch="AF_mobilenetv3",
+                bench=BenchDefaults(skips_frames=True, frames=(12,), label="AF-MobileNetV3"))
 def af_mobilenetv3(num_classes: int = 174, num_frames: int = 12, tsm: bool = True, dropout: float = 0.5):
     """AF-MobileNetV3 (large); TSM always on. 5 navigation modules."""
     if not tsm:

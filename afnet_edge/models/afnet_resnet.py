@@ -15,7 +15,9 @@ from ..layers.focal import FocalBlock
 from ..layers.navigation import Navigation
 from ..kernels.reference import temporal_shift
 from .common import VideoClassifier, init_resnet_weights
-from .registry import register_model
+from .flops_walk import IMAGENET_CLASSES, FlopsWalk, Shape, pool_out
+from .registry import BenchDefaults, CliFlag, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
+from .tsn import map_tsn_checkpoint, tsn_checkpoint_info, tsn_export_metadata
 
 EXPANSION = 4
 
@@ -181,13 +183,104 @@ class AFResNetVideo(VideoClassifier):
         return self.new_fc(self.base_model(frames, ctx))
 
 
-@register_model("af_resnet50", family="afnet", default_frames=12)
+# ------------------------------------------------------------------------------------- official checkpoint keys
+def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheckpoint:
+    """Official AF-ResNet files onto :class:`AFResNetVideo`: the TSN checkpoint (``base_model.*``, ``new_fc.*``) keeps
+    its keys; an ImageNet ``AFResNet`` file loads into ``base_model`` without its ``fc.*`` classifier (the video model
+    replaced ``fc`` by Dropout)."""
+    return map_tsn_checkpoint(state_dict, model)
+
+
+def checkpoint_info(state_dict: StateDict) -> dict:
+    """Layout, T (navigation ``conv_gs``: 2T rows) and classes (``new_fc``) of an official AF-ResNet file."""
+    return tsn_checkpoint_info(state_dict, ("new_fc.weight",), backbone_marker="layer1.list_gen.0.conv_gs.weight",
+                               frames_suffix="conv_gs.weight")
+
+
+# ------------------------------------------------------------------------------------------ official FLOPs (§9)
+def bottleneck_flops(walk: FlopsWalk, blk: AmpleBottleneck, shape: Shape, official_pool: bool = True) -> Shape:
+    """Ample / plain bottleneck: residual path then conv1→conv2→conv3 (TSM adds nothing). ``official_pool``: the
+    official AFNet code counts a pool term ``9·C_in·H·W`` whenever a downsample exists (dense ResNets do not)."""
+    c_in = shape[0]
+    if blk.downsample is not None:
+        res = walk.sequential_convs(blk.downsample, shape)
+        if official_pool:
+            # Official: a pool term whenever a downsample exists, over the residual's output size.
+            walk.off(walk.name(blk.downsample) + ".pool", 9 * c_in * res[1] * res[2])
+    s = walk.conv(blk.conv1, shape)
+    s = walk.conv(blk.conv2, s)
+    return walk.conv(blk.conv3, s)
+
+
+def _focal_flops(walk: FlopsWalk, blk: FocalBottleneck, shape: Shape, nav: int) -> Shape:
+    if blk.downsample is not None:
+        walk.sequential_convs(blk.downsample, shape)          # every frame, unscaled
+    s = walk.conv(blk.conv1, shape, nav)
+    s = walk.conv(blk.conv2, s, nav)
+    return walk.conv(blk.conv3, s, nav)
+
+
+def head_flops(walk: FlopsWalk, model: nn.Module, s: Shape, head: str, official_pool: bool = True) -> None:
+    """TSN head of a ResNet video model: executed ``new_fc``; official global pool and the backbone's ``fc``."""
+    walk.stage = "head"
+    c = s[0]
+    if official_pool:
+        walk.off("base_model.avgpool", c * s[1] * s[2])
+    walk.linear(model.new_fc)
+    if head == "imagenet":
+        walk.off("base_model.fc", c * IMAGENET_CLASSES)
+    elif official_pool:
+        # AF-ResNet official quirk: fc is the Dropout of the TSN wrapper, its "output" has c features.
+        walk.off("base_model.fc", c * c)
+    else:
+        walk.off(walk.name(model.new_fc), model.new_fc.in_features * model.new_fc.out_features)
+
+
+def flops_walk(walk: FlopsWalk, model: AFResNetVideo, size: int, head: str) -> None:
+    """Official accounting and executed MACs of :class:`AFResNetVideo` (``afnet_edge/flops.py`` lists the terms)."""
+    bm = model.base_model
+    walk.stage = "stem"
+    s = walk.conv(bm.conv1, (3, size, size))
+    s = (s[0],) + pool_out(bm.maxpool, s[1], s[2])
+    walk.off("base_model.maxpool", 9 * s[0] * s[1] * s[2])
+    for stage_name in ("layer1", "layer2", "layer3"):
+        walk.stage = stage_name
+        st = getattr(bm, stage_name)
+        xl = xb = s
+        for nav, ample, focal in zip(st.list_gen, st.base_module, st.refine_module):
+            idx = walk.navigation(nav, xl)
+            xl = bottleneck_flops(walk, ample, xl)
+            xb = _focal_flops(walk, focal, xb, idx)
+        if st.base_transform is not None:
+            xl = walk.sequential_convs(st.base_transform, xl)
+        walk.dynamic_fusion(st.att_gen, (xl[0],) + xb[1:])   # attention on up(xl) + xb at the focal size
+        s = bottleneck_flops(walk, st.fusion[0], (xl[0],) + xb[1:])
+    walk.stage = "layer4"
+    for blk in bm.layer4:
+        s = bottleneck_flops(walk, blk, s)
+    head_flops(walk, model, s, head)
+
+
+# ------------------------------------------------------------------------------------------------- registration
+HOOKS = FamilyHooks(
+    family="afnet",
+    checkpoint_filter=checkpoint_filter_fn,
+    checkpoint_info=checkpoint_info,
+    flops_walk=flops_walk,
+    export=ExportAdapter(metadata=tsn_export_metadata),
+    cli_flags=(CliFlag("--no-tsm", "tsm", False, "AF-ResNet without temporal shift (TSN variant)"),),
+)
+
+
+@register_model("af_resnet50", HOOKS, default_frames=12, official_arch="AF_resnet50",
+                bench=BenchDefaults(skips_frames=True, frames=(12,), label="AF-ResNet50"))
 def af_resnet50(num_classes: int = 174, num_frames: int = 12, tsm: bool = True, dropout: float = 0.5):
     """AF-ResNet50 (TSM on by default; ``tsm=False`` gives the TSN variant). 10 navigation modules."""
     return AFResNetVideo((3, 4, 6, 3), "af_resnet50", num_classes, num_frames, tsm, dropout)
 
 
-@register_model("af_resnet101", family="afnet", default_frames=12)
+@register_model("af_resnet101", HOOKS, default_frames=12, official_arch="AF_resnet101",
+                bench=BenchDefaults(skips_frames=True, frames=(12,), label="AF-ResNet101"))
 def af_resnet101(num_classes: int = 174, num_frames: int = 12, tsm: bool = True, dropout: float = 0.5):
     """AF-ResNet101 (TSM on by default). 27 navigation modules."""
     return AFResNetVideo((4, 8, 18, 3), "af_resnet101", num_classes, num_frames, tsm, dropout)

@@ -1,30 +1,207 @@
-"""Model registry: ``create_model(name, ...)`` and ``list_models()``."""
+"""Model registry: ``create_model(name, ...)``, ``list_models()`` and the hooks every model family plugs in.
+
+A family (one models file) registers each of its models with :func:`register_model`, giving the factory and a
+:class:`FamilyHooks` that carries everything the generic drivers need to know about it:
+
+* ``checkpoint_filter`` / ``checkpoint_info`` — the official-checkpoint key mapping (``checkpoint_filter_fn`` in
+  the manner of timm) used by :mod:`afnet_edge.checkpoint`;
+* ``flops_walk`` — the official FLOPs accounting and executed MACs walk used by :mod:`afnet_edge.flops`;
+* ``export`` — what ONNX export records and checks for the family (:class:`ExportAdapter`);
+* ``cli_flags`` — family-specific command-line flags (:class:`CliFlag`, e.g. ``--no-tsm``);
+
+and per model ``default_frames``, ``default_size``, ``official_arch`` and :class:`BenchDefaults`. The drivers
+(checkpoint, flops, the CLI, export, bench) look these up by ``model.arch`` / the model name and never dispatch on
+model classes or names. ``docs/layout.md`` ("Adding a model family") shows the steps.
+
+This module imports nothing of the project: the families import it, the drivers import the families.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-_REGISTRY: dict = {}
+import torch
+
+if TYPE_CHECKING:  # typing only: the walk lives in a sibling module that imports torch.nn
+    from .flops_walk import FlopsWalk
+
+StateDict = dict[str, torch.Tensor]
+
+
+# ------------------------------------------------------------------------------------------------ checkpoint hooks
+@dataclass
+class MappedCheckpoint:
+    """What a family's ``checkpoint_filter`` made of an official state dict.
+
+    ``kind``: the layout it detected (``"official_tsn"``, ``"official_imagenet"``, or a family's own name).
+    ``state_dict``: keyed like ``model.get_submodule(into).state_dict()`` (the whole model when ``into`` is ``""``).
+    ``dropped``: official keys deliberately not loaded (e.g. an ImageNet classifier); listed in the load report. Keys
+    of the target module named here keep their initialisation and are not required.
+    ``where``: how error messages name the target (default ``"model <arch>"``).
+    """
+
+    kind: str
+    state_dict: StateDict
+    into: str = ""
+    dropped: list[str] = field(default_factory=list)
+    where: str | None = None
+
+
+CheckpointFilter = Callable[[StateDict, Any], MappedCheckpoint]
+"""``checkpoint_filter(state_dict, model) -> MappedCheckpoint``: map an official state dict (DataParallel ``module.``
+prefix already removed) onto ``model`` (the family's model class): detect the layout, rename keys, pick the target
+submodule and drop keys on purpose. Raise ``ValueError`` (turned into a ``CheckpointError`` naming the file) when the
+layout cannot fit the model. Strictness (missing / unexpected keys, shapes) is the driver's job."""
+
+CheckpointInfo = Callable[[StateDict], dict[str, Any]]
+"""``checkpoint_info(state_dict) -> dict``: describe an official-layout state dict without a model: any of
+``kind``, ``num_frames``, ``num_classes`` (None or absent where this family cannot tell); ``{}`` when the layout is
+not its own."""
+
+FlopsWalker = Callable[["FlopsWalk", Any, int, str], None]
+"""``flops_walk(walk, model, size, head)``: walk ``model`` (the family's model class) for a square ``size`` × ``size``
+input, adding official and executed terms to ``walk`` (``head``: ``"video"`` or ``"imagenet"``, see
+:func:`afnet_edge.flops.count_flops`)."""
+
+
+def no_checkpoint_info(state_dict: StateDict) -> dict[str, Any]:
+    """``checkpoint_info`` of a family that cannot describe official files without a model."""
+    return {}
+
+
+# ---------------------------------------------------------------------------------------------------- export hooks
+def _default_export_metadata(model: torch.nn.Module) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class ExportAdapter:
+    """What ONNX export needs to know about a family beyond the :class:`~afnet_edge.models.VideoClassifier` contract.
+
+    ``metadata(model)``: family entries written into the ONNX metadata (after ``model``, ``num_frames``,
+    ``num_classes``) and checked against the model when an artefact is verified, e.g. ``{"num_navigation": 10,
+    "tsm": True}``.
+    ``exportable``: False refuses export with ``reason``.
+    """
+
+    metadata: Callable[[torch.nn.Module], dict[str, Any]] = _default_export_metadata
+    exportable: bool = True
+    reason: str = ""
+
+
+# ------------------------------------------------------------------------------------------------------- CLI hooks
+@dataclass(frozen=True)
+class CliFlag:
+    """A family-specific on/off command-line flag setting one ``create_model`` option.
+
+    ``CliFlag("--no-tsm", "tsm", False, "...")``: ``--no-tsm`` gives ``create_model(..., tsm=False)``; a checkpoint or
+    export whose metadata says ``tsm=False`` sets the flag. Only models whose family declares the flag accept it.
+    """
+
+    flag: str
+    option: str
+    value: Any
+    help: str
+
+    @property
+    def dest(self) -> str:
+        """The argparse destination (``--no-tsm`` → ``no_tsm``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+# ----------------------------------------------------------------------------------------------------- bench hooks
+@dataclass(frozen=True)
+class BenchDefaults:
+    """How a benchmark grid treats a model.
+
+    ``skips_frames``: the model selects frames (navigation), so the grid sweeps ratios and compares the masked and
+    compact backends; False for dense baselines (one ``dense`` backend, ``ratio`` None).
+    ``frames``: the clip lengths T of a default grid.
+    ``label``: the name printed in tables and plots.
+    """
+
+    skips_frames: bool
+    frames: tuple[int, ...]
+    label: str
+
+
+@dataclass(frozen=True)
+class FamilyHooks:
+    """Everything the generic drivers know about one model family (shared by all its registered models)."""
+
+    family: str                                  # short tag shown by ``afnet-edge models`` ("afnet", "dense", …)
+    checkpoint_filter: CheckpointFilter
+    flops_walk: FlopsWalker
+    checkpoint_info: CheckpointInfo = no_checkpoint_info
+    export: ExportAdapter = ExportAdapter()
+    cli_flags: tuple[CliFlag, ...] = ()
 
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """One registered model: its factory, defaults and its family's hooks."""
+
     name: str
-    factory: Callable
-    family: str           # "afnet" (has navigation) or "dense" (baseline)
+    factory: Callable[..., torch.nn.Module]
+    hooks: FamilyHooks
     default_frames: int
+    default_size: int
+    bench: BenchDefaults
+    official_arch: str                           # the ``arch`` string of the official checkpoints
     doc: str
 
+    @property
+    def family(self) -> str:
+        return self.hooks.family
 
-def register_model(name: str, family: str, default_frames: int):
-    """Decorator registering a factory ``f(num_classes=..., num_frames=..., **options) -> VideoClassifier``."""
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def _check_flags(hooks: FamilyHooks) -> None:
+    for f in hooks.cli_flags:
+        for e in _REGISTRY.values():
+            for g in e.hooks.cli_flags:
+                if g.flag == f.flag and g != f:
+                    raise RuntimeError(f"flag {f.flag} is declared differently by {e.name} ({g}) and by {f}")
+
+
+def register_model(name: str, hooks: FamilyHooks, default_frames: int, bench: BenchDefaults,
+                   default_size: int = 224, official_arch: str | None = None):
+    """Decorator registering a factory ``f(num_classes=..., num_frames=..., **options) -> VideoClassifier``.
+
+    The model it builds must set ``model.arch = name`` (the drivers find the entry by it).
+    """
+    if not isinstance(hooks, FamilyHooks):
+        raise TypeError(f"hooks must be a FamilyHooks, got {type(hooks).__name__}")
+
     def deco(fn):
         if name in _REGISTRY:
             raise RuntimeError(f"model {name!r} registered twice")
+        _check_flags(hooks)
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        _REGISTRY[name] = ModelEntry(name, fn, family, default_frames, doc)
+        _REGISTRY[name] = ModelEntry(name, fn, hooks, default_frames, default_size, bench, official_arch or name, doc)
         return fn
     return deco
+
+
+def unregister_model(name: str) -> ModelEntry:
+    """Remove a registered model (for tests); returns its entry."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; expected one of {list_models()}")
+    return _REGISTRY.pop(name)
+
+
+@contextlib.contextmanager
+def registered(name: str, factory: Callable[..., torch.nn.Module], hooks: FamilyHooks, default_frames: int,
+               bench: BenchDefaults, **kw) -> Iterator[ModelEntry]:
+    """Register ``factory`` as ``name`` for the duration of a ``with`` block (tests, plug-ins)."""
+    register_model(name, hooks, default_frames, bench, **kw)(factory)
+    try:
+        yield _REGISTRY[name]
+    finally:
+        _REGISTRY.pop(name, None)
 
 
 def list_models() -> list[str]:
@@ -33,9 +210,42 @@ def list_models() -> list[str]:
 
 
 def model_entry(name: str) -> ModelEntry:
+    """The :class:`ModelEntry` of a registered model name (ValueError naming the choices otherwise)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; expected one of {list_models()}")
     return _REGISTRY[name]
+
+
+def find_entry(name: object) -> ModelEntry | None:
+    """The entry registered as ``name``, or None (for names read from files)."""
+    return _REGISTRY.get(name) if isinstance(name, str) else None
+
+
+def entry_of(model: torch.nn.Module) -> ModelEntry | None:
+    """The entry of a model built by :func:`create_model` (looked up by ``model.arch``), or None."""
+    return find_entry(getattr(model, "arch", None))
+
+
+def family_hooks() -> list[FamilyHooks]:
+    """The distinct :class:`FamilyHooks` of the registered models, in registration order."""
+    out: list[FamilyHooks] = []
+    for e in _REGISTRY.values():
+        if not any(h is e.hooks for h in out):
+            out.append(e.hooks)
+    return out
+
+
+def cli_flags() -> list[CliFlag]:
+    """Every family-specific flag of the registered models (each once), in registration order."""
+    out: list[CliFlag] = []
+    for e in _REGISTRY.values():
+        out += [f for f in e.hooks.cli_flags if f not in out]
+    return out
+
+
+def models_with_flag(flag: CliFlag) -> list[str]:
+    """Registered model names whose family declares ``flag``, in registration order."""
+    return [n for n, e in _REGISTRY.items() if flag in e.hooks.cli_flags]
 
 
 _CONFIG_KEYS = ("execution", "selection", "ratio", "kernels", "temperature")
@@ -63,3 +273,28 @@ def create_model(name: str, num_classes: int = 174, num_frames: int | None = Non
         raise TypeError(f"create_model({name!r}): {e}") from None
     model.configure(**config)
     return model.eval()
+
+
+def flag_options(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``create_model`` options of model ``name`` from flag values keyed by ``CliFlag.dest`` (argparse's namespace).
+
+    A set flag that ``name``'s family does not declare raises ValueError naming the models that accept it.
+    """
+    entry = model_entry(name)
+    options: dict[str, Any] = {}
+    for flag in cli_flags():
+        if not values.get(flag.dest):
+            continue
+        if flag not in entry.hooks.cli_flags:
+            raise ValueError(f"{flag.flag} applies to {'/'.join(models_with_flag(flag))} only, not {name}")
+        options[flag.option] = flag.value
+    return options
+
+
+def flags_from_info(name: str | None, info: Mapping[str, Any]) -> dict[str, bool]:
+    """Flag values (keyed by ``CliFlag.dest``) that reproduce the options recorded in ``info`` (checkpoint or export
+    metadata, e.g. ``{"tsm": False}`` → ``{"no_tsm": True}``) for model ``name``; ``{}`` for an unknown name."""
+    if name not in _REGISTRY:
+        return {}
+    return {f.dest: True for f in _REGISTRY[name].hooks.cli_flags
+            if f.option in info and type(info[f.option]) is type(f.value) and info[f.option] == f.value}

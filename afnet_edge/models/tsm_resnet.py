@@ -3,7 +3,8 @@
 Plain ResNet-50 (torchvision v1.5 layout: stride on the 3×3 conv) run on every frame, TSN head (dropout, per-frame
 ``new_fc``, mean over T; spec §6). TSM-ResNet50 shifts 1/8 of the channels each way in every bottleneck, on the conv
 path only (residual shift, as the official TSM). Parameter names follow torchvision under ``base_model.``, so the
-official TSN/TSM checkpoints map onto them (TSM's ``conv1.net.`` wrapper names are handled by the checkpoint loader).
+official TSN/TSM checkpoints map onto them (TSM's ``conv1.net.`` wrapper names are renamed by
+:func:`checkpoint_filter_fn`).
 """
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import torch
 import torch.nn as nn
 
 from ..layers.af_stage import ForwardContext
-from .afnet_resnet import AmpleBottleneck
+from .afnet_resnet import AmpleBottleneck, bottleneck_flops, head_flops
 from .common import VideoClassifier, init_resnet_weights
-from .registry import register_model
+from .flops_walk import FlopsWalk, pool_out
+from .registry import BenchDefaults, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
+from .tsn import map_tsn_checkpoint, tsn_checkpoint_info, tsn_export_metadata
 
 
 def bottleneck(cin: int, width: int, stride: int, shift: bool, num_frames: int) -> AmpleBottleneck:
@@ -68,13 +71,54 @@ class DenseResNetVideo(VideoClassifier):
         return self.new_fc(self.base_model(frames))
 
 
-@register_model("tsn_resnet50", family="dense", default_frames=8)
+# ------------------------------------------------------------------------------------- official checkpoint keys
+TSM_RENAMES = ((".conv1.net.", ".conv1."),)   # the official TSM wraps each shifted conv1 in TemporalShift(net=conv)
+
+
+def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheckpoint:
+    """Official TSN/TSM files onto :class:`DenseResNetVideo`: the video checkpoint with TSM's ``conv1.net.`` wrapper
+    names renamed to ``conv1.``; a torchvision ImageNet ResNet file into ``base_model`` without ``fc.*``."""
+    return map_tsn_checkpoint(state_dict, model, renames=TSM_RENAMES)
+
+
+def checkpoint_info(state_dict: StateDict) -> dict:
+    """Layout and classes (``new_fc``) of an official TSN/TSM file (T is not in a dense checkpoint)."""
+    return tsn_checkpoint_info(state_dict, ("new_fc.weight",), backbone_marker="layer1.0.conv1.weight")
+
+
+# ------------------------------------------------------------------------------------------------------- FLOPs
+def flops_walk(walk: FlopsWalk, model: DenseResNetVideo, size: int, head: str) -> None:
+    """The TSM paper's convention: MACs of every conv and fc layer per frame, × T (no pooling terms)."""
+    bm = model.base_model
+    walk.stage = "stem"
+    s = walk.conv(bm.conv1, (3, size, size))
+    s = (s[0],) + pool_out(bm.maxpool, s[1], s[2])
+    for i in range(1, 5):
+        walk.stage = f"layer{i}"
+        for blk in getattr(bm, f"layer{i}"):
+            s = bottleneck_flops(walk, blk, s, official_pool=False)
+    head_flops(walk, model, s, head, official_pool=False)
+
+
+# ------------------------------------------------------------------------------------------------- registration
+HOOKS = FamilyHooks(
+    family="dense",
+    checkpoint_filter=checkpoint_filter_fn,
+    checkpoint_info=checkpoint_info,
+    flops_walk=flops_walk,
+    export=ExportAdapter(metadata=tsn_export_metadata),
+)
+
+
+@register_model("tsn_resnet50", HOOKS, default_frames=8,
+                bench=BenchDefaults(skips_frames=False, frames=(8, 16), label="TSN-ResNet50"))
 def tsn_resnet50(num_classes: int = 174, num_frames: int = 8, dropout: float = 0.5):
     """TSN-ResNet50: plain ResNet-50 per frame, average consensus."""
     return DenseResNetVideo("tsn_resnet50", (3, 4, 6, 3), False, num_classes, num_frames, dropout)
 
 
-@register_model("tsm_resnet50", family="dense", default_frames=8)
+@register_model("tsm_resnet50", HOOKS, default_frames=8,
+                bench=BenchDefaults(skips_frames=False, frames=(8, 16), label="TSM-ResNet50"))
 def tsm_resnet50(num_classes: int = 174, num_frames: int = 8, dropout: float = 0.5):
     """TSM-ResNet50: temporal shift (fold 1/8) in every bottleneck, average consensus."""
     return DenseResNetVideo("tsm_resnet50", (3, 4, 6, 3), True, num_classes, num_frames, dropout)
