@@ -23,7 +23,7 @@ import contextvars
 import torch
 
 from afnet_edge.kernels import SelectResult, make_ops, reference
-from afnet_edge.kernels._common import to_out
+from afnet_edge.kernels._common import select_out, to_out
 
 from .plugins import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, PLUGINS
 
@@ -40,7 +40,7 @@ def select_frames(logits: torch.Tensor, mode: str, k: int = 0, *,
     ``out``: a preallocated ``(index, counts, mask)`` triple receiving the result.
     """
     res = _select_topk(logits, mode, k)
-    return res if out is None else tuple(to_out(r, o) for r, o in zip(res, out))
+    return res if out is None else select_out(res, out)
 
 
 def _select_topk(logits: torch.Tensor, mode: str, k: int) -> SelectResult:

@@ -79,3 +79,12 @@ def to_out(res: torch.Tensor, out: torch.Tensor | None, *inputs) -> torch.Tensor
     no_grad_for_out(*inputs)
     check_out(out, res)
     return out.copy_(res)
+
+
+def select_out(res: tuple, out: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``select_frames``' ``out=`` through the reference path: copies ``res`` into the ``(index, counts, mask)``
+    triple ``out`` (each checked like :func:`to_out`) and returns it."""
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        raise TypeError("out must be a preallocated (index, counts, mask) triple of tensors")
+    index, counts, mask = (to_out(r, o) for r, o in zip(res, out))
+    return index, counts, mask

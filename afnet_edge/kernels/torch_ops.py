@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from . import reference
-from ._common import check_scatter_keywords, needs_grad, to_out, validate_index
+from ._common import check_scatter_keywords, needs_grad, select_out, to_out, validate_index
 from .seam import SelectResult, make_ops
 
 __all__ = ["OPS", "focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend", "select_frames"]
@@ -80,7 +80,7 @@ def select_frames(logits: torch.Tensor, mode: str, k: int = 0, *,
                   out: SelectResult | None = None) -> SelectResult:
     """:func:`.reference.select_frames` ``(index, counts, mask)`` with ``out`` (a triple)."""
     res = reference.select_frames(logits, mode, k)
-    return res if out is None else tuple(to_out(r, o) for r, o in zip(res, out))
+    return res if out is None else select_out(res, out)
 
 
 OPS = make_ops("torch", focal_gather=focal_gather, focal_scatter=focal_scatter, ample_fuse_pool=ample_fuse_pool,
