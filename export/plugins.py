@@ -1,9 +1,12 @@
 """The TensorRT plugin contract of afnet_edge: names, version, namespace and fields of every plugin.
 
-This module is the Python half of a contract whose C++ half is ``csrc/trt/*Plugin.cpp``: each plugin's creator
-declares exactly the fields listed here (same names, same order, ``kINT32`` scalars), and serialises exactly them.
-``tests/test_export_plugin_fields.py`` parses both sides and the ONNX nodes of a ``plugin`` export and fails on any
-difference. Bump :data:`PLUGIN_VERSION` here *and* in ``csrc/trt/afnPluginCommon.h`` when a field changes.
+This module is the Python half of a contract whose C++ half is ``csrc/trt``: each plugin's creator declares exactly
+the fields listed here (same names, same order, ``kINT32`` scalars), and serialises exactly them. Each C++ plugin
+writes its fields once, in the field table ``kFields`` of its ``<Name>Spec`` (``csrc/trt/<Name>Plugin.h``), which
+drives the creator's field list, ``createPlugin`` and ``getFieldsToSerialize``. ``tests/test_export_onnx.py`` parses
+those tables and the ONNX nodes of a ``plugin`` export and fails on any difference; ``tests/trt_harness`` creates
+every plugin through its creator from the fields of an actual export and runs it (``scripts/trt_plugin_check.sh``).
+Bump :data:`PLUGIN_VERSION` here *and* in ``csrc/trt/afnPluginCommon.h`` when a field or a semantic changes.
 
 Plugin semantics (the CUDA kernels of ``csrc/kernels``; pure-PyTorch reference in :mod:`afnet_edge.kernels.reference`):
 
@@ -27,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Version string of every afnet_edge plugin (``plugin_version`` attribute, ``getPluginVersion()``).
-PLUGIN_VERSION = "1"
+PLUGIN_VERSION = "2"
 #: Namespace the plugin library registers its creators under (``plugin_namespace`` attribute).
 PLUGIN_NAMESPACE = "afnet_edge"
 #: ONNX domain of the plugin nodes. TensorRT's ONNX parser looks plugins up by op type, ``plugin_version`` and

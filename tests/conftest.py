@@ -1,10 +1,16 @@
-"""Shared test helpers: random weights and BN statistics so that every code path carries information."""
+"""Shared test helpers: random weights and BN statistics so that every code path carries information; and the skip
+summary printed at the end of every run (grouped by reason, each marked with its allow-list entry from
+``tests/skip_reasons.py``), which fails the session under ``AFNET_EDGE_SKIP_ALLOWLIST=1`` when a skip is not allowed."""
 from __future__ import annotations
 
+import collections
 import os
 
 import pytest
 import torch
+
+from skip_reasons import ENV as SKIP_ALLOWLIST_ENV
+from skip_reasons import allowed_as
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -33,3 +39,65 @@ def randomize_model(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(1234)
+
+
+# --------------------------------------------------------------------------------------------- skips you can read
+_SKIPS: collections.Counter = collections.Counter()   # (reason, "test" | "module") -> count, for this session
+_VIOLATIONS: list[str] = []                            # reasons outside the allow-list
+
+
+def _skip_reason(report) -> str | None:
+    """The reason of a skipped test or collector report (None when it did not skip or is an xfail)."""
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return None
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return text[len("Skipped: "):] if text.startswith("Skipped: ") else text
+
+
+def pytest_sessionstart(session):
+    _SKIPS.clear()
+    _VIOLATIONS.clear()
+
+
+def pytest_runtest_logreport(report):
+    reason = _skip_reason(report)
+    if reason is not None:
+        _SKIPS[(reason, "test")] += 1
+
+
+def pytest_collectreport(report):
+    reason = _skip_reason(report)
+    if reason is not None:
+        _SKIPS[(reason, "module")] += 1
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under AFNET_EDGE_SKIP_ALLOWLIST=1 a skip whose reason is not on the allow-list fails the session."""
+    _VIOLATIONS[:] = sorted({reason for reason, _ in _SKIPS if allowed_as(reason) is None})
+    if _VIOLATIONS and os.environ.get(SKIP_ALLOWLIST_ENV) == "1" and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """After pytest's own summaries: skipped tests grouped by reason, each with its allow-list entry or NOT ALLOWED."""
+    result = yield
+    tr = terminalreporter
+    tr.section("skip summary (allow-list: tests/skip_reasons.py)", sep="=")
+    if not _SKIPS:
+        tr.write_line("no skips")
+        return result
+    by_reason: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for (reason, kind), n in _SKIPS.items():
+        by_reason[reason][kind] += n
+    for reason, kinds in sorted(by_reason.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
+        count = ", ".join(f"{n} {kind}{'s' * (n != 1)}" for kind, n in sorted(kinds.items(), reverse=True))
+        tr.write_line(f"{count:>16s}  [{allowed_as(reason) or 'NOT ALLOWED'}]  {reason.splitlines()[0]}")
+    enforced = os.environ.get(SKIP_ALLOWLIST_ENV) == "1"
+    if _VIOLATIONS:
+        verdict = "the session FAILS" if enforced else f"tolerated here; {SKIP_ALLOWLIST_ENV}=1 (CI) fails the session"
+        tr.write_line(f"{len(_VIOLATIONS)} skip reason(s) not on the allow-list: {verdict}", red=enforced, bold=True)
+    else:
+        tr.write_line("every skip reason is on the allow-list")
+    return result

@@ -224,20 +224,49 @@ def _function_body(src: str, signature: str) -> str:
 
 
 def cpp_plugin_fields() -> dict:
-    """{plugin name: {"creator": [...], "serialised": [...], "parsed": [...]}} read from csrc/trt/*Plugin.cpp."""
+    """{plugin name: {"creator": [...], "serialised": [...], "parsed": [...]}} read from csrc/trt.
+
+    Each plugin writes its fields once, in the table ``kFields`` of its ``<Name>Spec`` (``<Name>Plugin.h``); the
+    creator's field list, ``createPlugin``'s parsing and ``getFieldsToSerialize`` are generic code in
+    ``afnPluginCommon.h`` (``PluginCreator``, ``parseFields``, ``PluginBase``). The three lists are read from the code
+    that produces each of them: it is checked here that each generic function draws its fields from the table, as
+    scalar kINT32, that every plugin uses that generic code, and that no plugin builds a ``PluginField`` anywhere else.
+    """
+    common = open(os.path.join(TRT_DIR, "afnPluginCommon.h")).read()
+    creator_body = _function_body(common, "PluginCreator() noexcept")
+    create_body = _function_body(common, "IPluginV3* createPlugin(")
+    serial_body = _function_body(common, "PluginFieldCollection const* getFieldsToSerialize() noexcept override")
+    parse_body = _function_body(common, "bool parseFields(")
+    scalar = r"PluginFieldType::kINT32,\s*1\)"
+    assert re.search(r"PluginField\(Spec::kFields\[i\]\.name,\s*nullptr,\s*" + scalar, creator_body), creator_body
+    assert "parseFields<Spec>(fc, params)" in create_body, create_body
+    assert re.search(r"auto const& f = Spec::kFields\[i\];", parse_body), parse_body
+    assert re.search(r"auto const& f = Spec::kFields\[i\];", serial_body), serial_body
+    assert re.search(r"PluginField\(f\.name,\s*&\(mParams\.\*f\.member\),\s*" + scalar, serial_body), serial_body
+    # a table entry can only name an int32 scalar member
+    assert re.search(r"using Member = int32_t Params::\*;", common) and re.search(r"\n  Member member;", common)
+    assert "f.type != PluginFieldType::kINT32 || f.length != 1" in open(os.path.join(TRT_DIR, "afnPluginCommon.cpp")).read()
     out = {}
     for spec in P.PLUGINS.values():
         cls = f"{spec.name}Plugin"
         src = open(os.path.join(TRT_DIR, f"{cls}.cpp")).read()
         hdr = open(os.path.join(TRT_DIR, f"{cls}.h")).read()
-        assert re.search(rf'static constexpr char const\* kName = "{spec.name}";', hdr), cls
-        field = r'PluginField\("(\w+)",\s*([^,]+),\s*PluginFieldType::(\w+),\s*(\d+)\)'
-        creator = re.findall(field, _function_body(src, f"{cls}Creator::{cls}Creator()"))
-        serial = re.findall(field, _function_body(src, f"{cls}::getFieldsToSerialize()"))
-        parsed = re.findall(r'\{"(\w+)",\s*&\w+,', _function_body(src, f"{cls}Creator::createPlugin("))
-        assert all(t == "kINT32" and n == "1" for _, _, t, n in creator + serial), (cls, creator, serial)
-        out[spec.name] = {"creator": [f for f, *_ in creator], "serialised": [f for f, *_ in serial],
-                          "parsed": parsed}
+        assert "PluginField(" not in src + hdr, f"{cls} builds a PluginField outside its field table"
+        assert re.search(rf"class {cls} final : public PluginBase<{cls}, {spec.name}Spec>", hdr), cls
+        assert re.search(rf"using {cls}Creator = PluginCreator<{cls}>;", hdr), cls
+        table = _function_body(hdr, f"struct {spec.name}Spec ")
+        assert re.search(rf'static constexpr char const\* kName = "{spec.name}";', table), cls
+        params = re.search(r"struct Params \{(.*?)\};", table, re.S)
+        assert params, (cls, table)
+        members = re.findall(r"(\S+) (\w+);", params.group(1))
+        m = re.search(r"std::array<IntField<Params>,\s*(\d+)>\s*kFields\{(.*?)\};", table, re.S)
+        assert m, (cls, table)
+        entries = re.findall(r'\{"(\w+)",\s*&Params::(\w+),\s*[^,{}]+,\s*[^,{}]+\}', m.group(2))
+        assert len(entries) == int(m.group(1)) == m.group(2).count('{"'), (cls, m.group(0))
+        assert all(name == member for name, member in entries), (cls, entries)  # each field fills its namesake
+        assert members == [("int32_t", name) for name, _ in entries], (cls, members, entries)
+        fields = [name for name, _ in entries]
+        out[spec.name] = {"creator": fields, "serialised": fields, "parsed": fields}
     return out
 
 

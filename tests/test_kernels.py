@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from afnet_edge.kernels import ext, ops, reference
+from skip_reasons import NO_CUDA
 
 REQUIRE_EXT = os.environ.get("AFNET_EDGE_REQUIRE_EXT") == "1"
 _WHY_NO_EXT = f"afnet_edge._C not built ({ext.import_error()})"
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.skipif(not ext.AVAILABLE and not REQUIRE_EXT, reason=_W
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                                 reason="no CUDA device"))]
+                                                                 reason=NO_CUDA))]
 E = torch.ops.afnet_edge if ext.AVAILABLE else None
 
 
@@ -340,7 +341,7 @@ def test_dtype_and_argument_errors(device, gen):
         ext.focal_gather(x.requires_grad_(), index, 4, True, out=torch.empty(2, 16, 2, 2, device=device))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
 def test_device_mismatch_is_an_error():
     if not ext.has_kernels("cuda"):
         pytest.skip("afnet_edge._C was built without CUDA kernels")
@@ -504,7 +505,7 @@ def test_torch_compile_fullgraph(gen):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # CUDA only: CPU twin vs CUDA kernel at production-like sizes, no host sync for topk, graph capture
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_cuda_matches_cpu_twin_at_model_sizes(dtype, gen):
     if not ext.has_kernels("cuda"):
@@ -524,7 +525,7 @@ def test_cuda_matches_cpu_twin_at_model_sizes(dtype, gen):
                                    **tol(dtype))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
 def test_cuda_topk_path_has_no_sync_and_captures_in_a_graph(gen):
     if not ext.has_kernels("cuda"):
         pytest.skip("afnet_edge._C was built without CUDA kernels")

@@ -37,6 +37,7 @@ from afnet_edge.training import (
     temperature_at,
     topk_correct,
 )
+from skip_reasons import NO_CUDA
 
 T, SIZE = 4, 32
 
@@ -399,7 +400,7 @@ def test_data_randomness_does_not_depend_on_workers():
     assert len(losses[0]) == 2 and losses[0] == losses[1]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="AMP (float16 autocast + GradScaler) needs a CUDA device")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=f"{NO_CUDA}: AMP (float16 autocast + GradScaler) needs one")
 def test_amp_training_on_cuda():
     train, _ = _data()
     trainer = Trainer(tiny_mobilenet(), train, _run_config(epochs=1), device="cuda", log=None)

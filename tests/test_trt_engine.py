@@ -14,6 +14,7 @@ import torch
 
 import afnet_edge
 from conftest import randomize_model
+from skip_reasons import CUDA_PRESENT
 
 pytest.importorskip("onnx", reason="onnx not installed (pip install afnet_edge[onnx])")
 pytest.importorskip("onnx_graphsurgeon", reason="onnx-graphsurgeon not installed")
@@ -251,7 +252,7 @@ def test_runner_and_verify_on_a_machine_without_gpu(onnx_files, tmp_path, capsys
     from afnet_edge.export.runtime import TRTRunner
     from afnet_edge.export.trt_backend import gpu_info
     if gpu_info() is not None:
-        pytest.skip("a CUDA GPU is present: see docs/datacenter.md for the GPU checks")
+        pytest.skip(f"{CUDA_PRESENT}: see docs/datacenter.md for the GPU checks")
     engine = str(tmp_path / "nogpu.engine")
     build_engine(onnx_files["portable"], engine, backend="tensorrt_rtx", rtx_targets=[TARGET])
     with pytest.raises(TensorRTError, match="no usable CUDA GPU/driver here"):

@@ -20,6 +20,7 @@ from afnet_edge.export.plugins import PLUGIN_NAMESPACE, PLUGIN_VERSION
 from afnet_edge.export.runtime import TRTRunner, check_clip_shape, expected_clip_shape
 from afnet_edge.export.trt_backend import (PluginLibrary, TensorRT, TensorRTError, check_plugin_library,
                                            find_plugin_library, load_plugins, load_tensorrt, plugin_library_info)
+from skip_reasons import CUDA_PRESENT
 
 SIDE = {"format": SIDECAR_FORMAT, "model": "af_resnet50", "num_frames": 12, "num_classes": 174, "height": 224,
         "width": 224, "batch": 2, "example_batch": 2, "max_batch": 2, "flavour": "portable", "precision": "fp16",
@@ -82,7 +83,7 @@ def test_plugin_library_missing(monkeypatch, tmp_path):
 def test_plugin_library_version_checks():
     good = PluginLibrary("/x/lib.so", PLUGIN_VERSION, PLUGIN_NAMESPACE, "10.3.0")
     check_plugin_library(good, _trt(version="10.13.3.9"))  # same major: accepted
-    with pytest.raises(TensorRTError, match="plugin version 0, but version 1 is needed: rebuild"):
+    with pytest.raises(TensorRTError, match=f"plugin version 0, but version {PLUGIN_VERSION} is needed: rebuild"):
         check_plugin_library(PluginLibrary("/x/lib.so", "0", PLUGIN_NAMESPACE, "10.3.0"), _trt())
     with pytest.raises(TensorRTError, match="namespace"):
         check_plugin_library(PluginLibrary("/x/lib.so", PLUGIN_VERSION, "other", "10.3.0"), _trt())
@@ -209,5 +210,5 @@ def test_predict_with_engine_missing_file(tmp_path):
 
 def test_gpu_info_without_gpu_is_none():
     if os.path.exists("/dev/nvidia0"):
-        pytest.skip("an NVIDIA device is present")
+        pytest.skip(f"{CUDA_PRESENT} (/dev/nvidia0)")
     assert trt_backend.gpu_info() is None

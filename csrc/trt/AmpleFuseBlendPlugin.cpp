@@ -78,40 +78,11 @@ int32_t AmpleFuseBlendPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginT
   p.w = l.d[3];
   p.H = b.d[2];
   p.W = b.d[3];
-  p.relu = mRelu != 0;
+  p.relu = mParams.relu != 0;
   switch (inputDesc[0].type) {
     case DataType::kFLOAT: return checkLaunch(kName, ample_fuse_blend_cuda<float>(p, stream));
     case DataType::kHALF: return checkLaunch(kName, ample_fuse_blend_cuda<__half>(p, stream));
     default: reportError(kName, "unsupported data type at enqueue"); return -1;
-  }
-}
-
-PluginFieldCollection const* AmpleFuseBlendPlugin::getFieldsToSerialize() noexcept {
-  try {
-    mSerial = {PluginField("relu", &mRelu, PluginFieldType::kINT32, 1)};
-  } catch (...) {
-    reportError(kName, "out of memory serialising the fields");
-    return nullptr;
-  }
-  mSerialFC.nbFields = static_cast<int32_t>(mSerial.size());
-  mSerialFC.fields = mSerial.data();
-  return &mSerialFC;
-}
-
-AmpleFuseBlendPluginCreator::AmpleFuseBlendPluginCreator() {
-  mFields = {PluginField("relu", nullptr, PluginFieldType::kINT32, 1)};
-}
-
-IPluginV3* AmpleFuseBlendPluginCreator::createPlugin(AsciiChar const* /*name*/, PluginFieldCollection const* fc,
-                                                     TensorRTPhase /*phase*/) noexcept {
-  int32_t relu = 0;
-  IntField fields[] = {{"relu", &relu, 0, 1}};
-  if (!parseIntFields(AmpleFuseBlendPlugin::kName, fc, fields, 1)) return nullptr;
-  try {
-    return new AmpleFuseBlendPlugin(relu);
-  } catch (...) {
-    reportError(AmpleFuseBlendPlugin::kName, "out of memory creating the plugin");
-    return nullptr;
   }
 }
 

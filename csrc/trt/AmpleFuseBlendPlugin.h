@@ -10,12 +10,20 @@
 namespace afn {
 namespace trt {
 
-class AmpleFuseBlendPlugin final : public PluginBase<AmpleFuseBlendPlugin> {
- public:
+// The field table: the only place this plugin names its fields (creator, createPlugin and serialisation use it).
+struct AmpleFuseBlendSpec {
   static constexpr char const* kName = "AmpleFuseBlend";
+  struct Params {
+    int32_t relu;
+  };
+  static constexpr std::array<IntField<Params>, 1> kFields{{
+      {"relu", &Params::relu, 0, 1},
+  }};
+};
 
-  explicit AmpleFuseBlendPlugin(int32_t relu) noexcept : mRelu(relu) {}
-  AmpleFuseBlendPlugin(AmpleFuseBlendPlugin const& other) noexcept : mRelu(other.mRelu) {}
+class AmpleFuseBlendPlugin final : public PluginBase<AmpleFuseBlendPlugin, AmpleFuseBlendSpec> {
+ public:
+  explicit AmpleFuseBlendPlugin(Params const& params) noexcept : PluginBase(params) {}
 
   // IPluginV3OneBuild
   int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
@@ -33,21 +41,9 @@ class AmpleFuseBlendPlugin final : public PluginBase<AmpleFuseBlendPlugin> {
                         int32_t nbOutputs) noexcept override;
   int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
                   void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-  PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
- private:
-  int32_t mRelu;
-  std::vector<PluginField> mSerial;
-  PluginFieldCollection mSerialFC{};
 };
 
-class AmpleFuseBlendPluginCreator final : public CreatorBase {
- public:
-  AmpleFuseBlendPluginCreator();
-  AsciiChar const* getPluginName() const noexcept override { return AmpleFuseBlendPlugin::kName; }
-  IPluginV3* createPlugin(AsciiChar const* name, PluginFieldCollection const* fc,
-                          TensorRTPhase phase) noexcept override;
-};
+using AmpleFuseBlendPluginCreator = PluginCreator<AmpleFuseBlendPlugin>;
 
 }  // namespace trt
 }  // namespace afn

@@ -94,25 +94,5 @@ int32_t AmpleFusePoolPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTe
   }
 }
 
-PluginFieldCollection const* AmpleFusePoolPlugin::getFieldsToSerialize() noexcept {
-  // No fields: the plugin is fully described by its name and version.
-  mSerialFC.nbFields = 0;
-  mSerialFC.fields = nullptr;
-  return &mSerialFC;
-}
-
-AmpleFusePoolPluginCreator::AmpleFusePoolPluginCreator() { mFields = {}; }
-
-IPluginV3* AmpleFusePoolPluginCreator::createPlugin(AsciiChar const* /*name*/, PluginFieldCollection const* fc,
-                                                    TensorRTPhase /*phase*/) noexcept {
-  if (!parseIntFields(AmpleFusePoolPlugin::kName, fc, nullptr, 0)) return nullptr;
-  try {
-    return new AmpleFusePoolPlugin();
-  } catch (...) {
-    reportError(AmpleFusePoolPlugin::kName, "out of memory creating the plugin");
-    return nullptr;
-  }
-}
-
 }  // namespace trt
 }  // namespace afn

@@ -10,12 +10,16 @@
 namespace afn {
 namespace trt {
 
-class AmpleFusePoolPlugin final : public PluginBase<AmpleFusePoolPlugin> {
- public:
+// The field table: the only place this plugin names its fields (creator, createPlugin and serialisation use it).
+struct AmpleFusePoolSpec {
   static constexpr char const* kName = "AmpleFusePool";
+  struct Params {};
+  static constexpr std::array<IntField<Params>, 0> kFields{};
+};
 
-  AmpleFusePoolPlugin() noexcept = default;
-  AmpleFusePoolPlugin(AmpleFusePoolPlugin const& /*other*/) noexcept {}
+class AmpleFusePoolPlugin final : public PluginBase<AmpleFusePoolPlugin, AmpleFusePoolSpec> {
+ public:
+  explicit AmpleFusePoolPlugin(Params const& params) noexcept : PluginBase(params) {}
 
   // IPluginV3OneBuild
   int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
@@ -33,20 +37,9 @@ class AmpleFusePoolPlugin final : public PluginBase<AmpleFusePoolPlugin> {
                         int32_t nbOutputs) noexcept override;
   int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
                   void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-  PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
- private:
-  std::vector<PluginField> mSerial;
-  PluginFieldCollection mSerialFC{};
 };
 
-class AmpleFusePoolPluginCreator final : public CreatorBase {
- public:
-  AmpleFusePoolPluginCreator();
-  AsciiChar const* getPluginName() const noexcept override { return AmpleFusePoolPlugin::kName; }
-  IPluginV3* createPlugin(AsciiChar const* name, PluginFieldCollection const* fc,
-                          TensorRTPhase phase) noexcept override;
-};
+using AmpleFusePoolPluginCreator = PluginCreator<AmpleFusePoolPlugin>;
 
 }  // namespace trt
 }  // namespace afn

@@ -7,7 +7,6 @@ namespace afn {
 namespace trt {
 
 namespace {
-constexpr int32_t kMaxFrames = 1 << 16;
 constexpr int32_t kIn = 2;  // x, index
 }  // namespace
 
@@ -15,9 +14,9 @@ int32_t FocalGatherPlugin::configurePlugin(DynamicPluginTensorDesc const* in, in
                                            DynamicPluginTensorDesc const* /*out*/, int32_t nbOutputs) noexcept {
   if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
   int64_t const n = in[0].desc.dims.d[0];
-  if (n > 0 && n % mNumFrames != 0) {  // -1 (dynamic) is checked again in onShapeChange
+  if (n > 0 && n % mParams.num_frames != 0) {  // -1 (dynamic) is checked again in onShapeChange
     reportErrorf(kName, "x has %lld frames, not a multiple of num_frames=%d", static_cast<long long>(n),
-                 mNumFrames);
+                 mParams.num_frames);
     return -1;
   }
   return 0;
@@ -58,9 +57,9 @@ int32_t FocalGatherPlugin::onShapeChange(PluginTensorDesc const* in, int32_t nbI
                                          int32_t nbOutputs) noexcept {
   if (!checkIoCount(kName, nbInputs, kIn, nbOutputs, 1)) return -1;
   int64_t const n = in[0].dims.d[0];
-  if (n % mNumFrames != 0) {
+  if (n % mParams.num_frames != 0) {
     reportErrorf(kName, "x has %lld frames, not a multiple of num_frames=%d", static_cast<long long>(n),
-                 mNumFrames);
+                 mParams.num_frames);
     return -1;
   }
   if (out[0].dims.d[0] != in[1].dims.d[0]) {
@@ -83,8 +82,8 @@ int32_t FocalGatherPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTens
   p.C = xd.d[1];
   p.HW = volume(xd, 2, 4);
   p.K = inputDesc[1].dims.d[0];
-  p.num_frames = mNumFrames;
-  p.shift = mShift != 0;
+  p.num_frames = mParams.num_frames;
+  p.shift = mParams.shift != 0;
   if (p.K == 0) return 0;
   switch (inputDesc[0].type) {
     case DataType::kFLOAT: return checkLaunch(kName, focal_gather_cuda<float>(p, stream));
@@ -96,37 +95,6 @@ int32_t FocalGatherPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTens
 size_t FocalGatherPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
     DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept {
   return nbInputs == kIn ? indexWorkspaceSize(inputs[1]) : 0;
-}
-
-PluginFieldCollection const* FocalGatherPlugin::getFieldsToSerialize() noexcept {
-  try {
-    mSerial = {PluginField("num_frames", &mNumFrames, PluginFieldType::kINT32, 1),
-               PluginField("shift", &mShift, PluginFieldType::kINT32, 1)};
-  } catch (...) {
-    reportError(kName, "out of memory serialising the fields");
-    return nullptr;
-  }
-  mSerialFC.nbFields = static_cast<int32_t>(mSerial.size());
-  mSerialFC.fields = mSerial.data();
-  return &mSerialFC;
-}
-
-FocalGatherPluginCreator::FocalGatherPluginCreator() {
-  mFields = {PluginField("num_frames", nullptr, PluginFieldType::kINT32, 1),
-             PluginField("shift", nullptr, PluginFieldType::kINT32, 1)};
-}
-
-IPluginV3* FocalGatherPluginCreator::createPlugin(AsciiChar const* /*name*/, PluginFieldCollection const* fc,
-                                                  TensorRTPhase /*phase*/) noexcept {
-  int32_t numFrames = 0, shift = 0;
-  IntField fields[] = {{"num_frames", &numFrames, 1, kMaxFrames}, {"shift", &shift, 0, 1}};
-  if (!parseIntFields(FocalGatherPlugin::kName, fc, fields, 2)) return nullptr;
-  try {
-    return new FocalGatherPlugin(numFrames, shift);
-  } catch (...) {
-    reportError(FocalGatherPlugin::kName, "out of memory creating the plugin");
-    return nullptr;
-  }
 }
 
 }  // namespace trt

@@ -10,12 +10,23 @@
 namespace afn {
 namespace trt {
 
-class FocalGatherPlugin final : public PluginBase<FocalGatherPlugin> {
- public:
+// The field table: the only place this plugin names its fields (creator, createPlugin and serialisation use it).
+struct FocalGatherSpec {
   static constexpr char const* kName = "FocalGather";
+  static constexpr int32_t kMaxFrames = 1 << 16;
+  struct Params {
+    int32_t num_frames;
+    int32_t shift;
+  };
+  static constexpr std::array<IntField<Params>, 2> kFields{{
+      {"num_frames", &Params::num_frames, 1, kMaxFrames},
+      {"shift", &Params::shift, 0, 1},
+  }};
+};
 
-  FocalGatherPlugin(int32_t numFrames, int32_t shift) noexcept : mNumFrames(numFrames), mShift(shift) {}
-  FocalGatherPlugin(FocalGatherPlugin const& other) noexcept : mNumFrames(other.mNumFrames), mShift(other.mShift) {}
+class FocalGatherPlugin final : public PluginBase<FocalGatherPlugin, FocalGatherSpec> {
+ public:
+  explicit FocalGatherPlugin(Params const& params) noexcept : PluginBase(params) {}
 
   // IPluginV3OneBuild
   int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
@@ -36,22 +47,9 @@ class FocalGatherPlugin final : public PluginBase<FocalGatherPlugin> {
                         int32_t nbOutputs) noexcept override;
   int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
                   void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-  PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
- private:
-  int32_t mNumFrames;
-  int32_t mShift;
-  std::vector<PluginField> mSerial;
-  PluginFieldCollection mSerialFC{};
 };
 
-class FocalGatherPluginCreator final : public CreatorBase {
- public:
-  FocalGatherPluginCreator();
-  AsciiChar const* getPluginName() const noexcept override { return FocalGatherPlugin::kName; }
-  IPluginV3* createPlugin(AsciiChar const* name, PluginFieldCollection const* fc,
-                          TensorRTPhase phase) noexcept override;
-};
+using FocalGatherPluginCreator = PluginCreator<FocalGatherPlugin>;
 
 }  // namespace trt
 }  // namespace afn

@@ -81,7 +81,7 @@ int32_t FocalScatterPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTen
   p.C = rd.d[1];
   p.HW = volume(rd, 2, 4);
   p.K = inputDesc[kIndexPos].dims.d[0];
-  p.relu = mRelu != 0;
+  p.relu = mParams.relu != 0;
   switch (inputDesc[0].type) {
     case DataType::kFLOAT: return checkLaunch(kName, focal_scatter_cuda<float>(p, stream));
     case DataType::kHALF: return checkLaunch(kName, focal_scatter_cuda<__half>(p, stream));
@@ -92,35 +92,6 @@ int32_t FocalScatterPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTen
 size_t FocalScatterPlugin::getWorkspaceSize(DynamicPluginTensorDesc const* inputs, int32_t nbInputs,
     DynamicPluginTensorDesc const* /*outputs*/, int32_t /*nbOutputs*/) const noexcept {
   return nbInputs == kIn ? indexWorkspaceSize(inputs[kIndexPos]) : 0;
-}
-
-PluginFieldCollection const* FocalScatterPlugin::getFieldsToSerialize() noexcept {
-  try {
-    mSerial = {PluginField("relu", &mRelu, PluginFieldType::kINT32, 1)};
-  } catch (...) {
-    reportError(kName, "out of memory serialising the fields");
-    return nullptr;
-  }
-  mSerialFC.nbFields = static_cast<int32_t>(mSerial.size());
-  mSerialFC.fields = mSerial.data();
-  return &mSerialFC;
-}
-
-FocalScatterPluginCreator::FocalScatterPluginCreator() {
-  mFields = {PluginField("relu", nullptr, PluginFieldType::kINT32, 1)};
-}
-
-IPluginV3* FocalScatterPluginCreator::createPlugin(AsciiChar const* /*name*/, PluginFieldCollection const* fc,
-                                                   TensorRTPhase /*phase*/) noexcept {
-  int32_t relu = 0;
-  IntField fields[] = {{"relu", &relu, 0, 1}};
-  if (!parseIntFields(FocalScatterPlugin::kName, fc, fields, 1)) return nullptr;
-  try {
-    return new FocalScatterPlugin(relu);
-  } catch (...) {
-    reportError(FocalScatterPlugin::kName, "out of memory creating the plugin");
-    return nullptr;
-  }
 }
 
 }  // namespace trt

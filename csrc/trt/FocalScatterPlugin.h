@@ -11,12 +11,20 @@
 namespace afn {
 namespace trt {
 
-class FocalScatterPlugin final : public PluginBase<FocalScatterPlugin> {
- public:
+// The field table: the only place this plugin names its fields (creator, createPlugin and serialisation use it).
+struct FocalScatterSpec {
   static constexpr char const* kName = "FocalScatter";
+  struct Params {
+    int32_t relu;
+  };
+  static constexpr std::array<IntField<Params>, 1> kFields{{
+      {"relu", &Params::relu, 0, 1},
+  }};
+};
 
-  explicit FocalScatterPlugin(int32_t relu) noexcept : mRelu(relu) {}
-  FocalScatterPlugin(FocalScatterPlugin const& other) noexcept : mRelu(other.mRelu) {}
+class FocalScatterPlugin final : public PluginBase<FocalScatterPlugin, FocalScatterSpec> {
+ public:
+  explicit FocalScatterPlugin(Params const& params) noexcept : PluginBase(params) {}
 
   // IPluginV3OneBuild
   int32_t configurePlugin(DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out,
@@ -37,21 +45,9 @@ class FocalScatterPlugin final : public PluginBase<FocalScatterPlugin> {
                         int32_t nbOutputs) noexcept override;
   int32_t enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc const* outputDesc, void const* const* inputs,
                   void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-  PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
- private:
-  int32_t mRelu;
-  std::vector<PluginField> mSerial;
-  PluginFieldCollection mSerialFC{};
 };
 
-class FocalScatterPluginCreator final : public CreatorBase {
- public:
-  FocalScatterPluginCreator();
-  AsciiChar const* getPluginName() const noexcept override { return FocalScatterPlugin::kName; }
-  IPluginV3* createPlugin(AsciiChar const* name, PluginFieldCollection const* fc,
-                          TensorRTPhase phase) noexcept override;
-};
+using FocalScatterPluginCreator = PluginCreator<FocalScatterPlugin>;
 
 }  // namespace trt
 }  // namespace afn

@@ -1,22 +1,44 @@
 // Error reporting, field parsing and format rules shared by afnet_edge's TensorRT plugins.
 #include "afnPluginCommon.h"
 
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 namespace afn {
 namespace trt {
 
+namespace {
+std::atomic<nvinfer1::ILoggerFinder*> gLoggerFinder{nullptr};
+}  // namespace
+
+void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept { gLoggerFinder.store(finder); }
+
 void reportError(char const* who, char const* msg) noexcept {
   // The registry's error recorder is how an application sees plugin errors next to TensorRT's own; without one the
-  // message goes to stderr so that a failing build or enqueue is never silent.
+  // message goes to the logger TensorRT handed to setLoggerFinder(), else to stderr, so that a failing build or
+  // enqueue is never silent.
   char line[1024];
   std::snprintf(line, sizeof line, "[afnet_edge %s plugin] %s", who ? who : "?", msg ? msg : "(no message)");
   nvinfer1::IPluginRegistry* registry = getPluginRegistry();
   nvinfer1::IErrorRecorder* recorder = registry ? registry->getErrorRecorder() : nullptr;
   if (recorder != nullptr) {
     recorder->reportError(nvinfer1::ErrorCode::kINVALID_ARGUMENT, line);
+    return;
+  }
+  nvinfer1::ILoggerFinder* finder = gLoggerFinder.load();
+  nvinfer1::ILogger* logger = nullptr;
+  if (finder != nullptr) {
+    try {
+      logger = finder->findLogger();
+    } catch (...) {
+      logger = nullptr;
+    }
+  }
+  if (logger != nullptr) {
+    logger->log(nvinfer1::ILogger::Severity::kERROR, line);
   } else {
     std::fprintf(stderr, "%s\n", line);
   }
@@ -47,7 +69,7 @@ int32_t checkLaunch(char const* who, cudaError_t err) noexcept {
   return -1;
 }
 
-bool parseIntFields(char const* who, PluginFieldCollection const* fc, IntField* fields, int32_t nbFields) noexcept {
+bool parseIntFields(char const* who, PluginFieldCollection const* fc, IntFieldSlot* fields, int32_t nbFields) noexcept {
   try {
     if (fc == nullptr) {
       reportError(who, "no plugin field collection given");

@@ -1,22 +1,27 @@
 // Shared pieces of afnet_edge's TensorRT plugins (IPluginV3 with Core/Build/Runtime capabilities, IPluginCreatorV3One).
 //
-// Contract (mirrored in export/plugins.py and checked by tests/test_export_plugin_fields.py):
+// Contract (mirrored in export/plugins.py and checked by tests/test_export_onnx.py, which parses the field tables):
 //   * plugin names FocalGather, FocalScatter, AmpleFusePool, AmpleFuseBlend; version kPluginVersion; namespace
 //     kPluginNamespace — the ONNX nodes carry them as op type, `plugin_version`, `plugin_namespace`;
-//   * every field is a scalar kINT32; a creator declares its fields in order and the plugin serialises exactly those
-//     (getFieldsToSerialize), so an engine deserialises through the same createPlugin path it was built with;
+//   * every field is a scalar kINT32. Each plugin writes its fields ONCE, in a field table (`kFields` of its Spec:
+//     name, member of its Params, valid range); that table alone drives the creator's field list (getFieldNames),
+//     createPlugin's parsing and validation, and getFieldsToSerialize — so an engine deserialises through the same
+//     createPlugin path it was built with, and the three can never disagree;
 //   * float tensors fp32 or fp16 (one type per node), linear format; frame index tensors int64 (K,).
-// Every TensorRT override is noexcept: failures are reported through the plugin registry's error recorder (stderr
-// when none is set) and signalled by the documented return value, never by an exception crossing the boundary.
+// Every TensorRT override is noexcept: failures are reported through the plugin registry's error recorder (the logger
+// TensorRT hands to setLoggerFinder, or stderr, when none is set) and signalled by the documented return value, never
+// by an exception crossing the boundary.
 // Bump kPluginVersion (and PLUGIN_VERSION in export/plugins.py) whenever a field or a semantic changes.
 #pragma once
 
 #include <NvInferRuntime.h>
 #include <cuda_runtime_api.h>
 
+#include <array>
+#include <cstddef>
+#include <exception>
 #include <cstdint>
 #include <string>
-#include <vector>
 
 namespace afn {
 namespace trt {
@@ -41,10 +46,16 @@ using nvinfer1::PluginTensorDesc;
 using nvinfer1::TensorFormat;
 using nvinfer1::TensorRTPhase;
 
-constexpr char const* kPluginVersion = "1";
+// Version 2: the fields are the same as version 1; the library now also exports getCreators/setLoggerFinder and
+// the creators come from one template (bumped so that an engine is never paired with a library of the other build).
+constexpr char const* kPluginVersion = "2";
 constexpr char const* kPluginNamespace = "afnet_edge";
 
-// Report an error of plugin `who` (never throws).
+// Logger of the TensorRT that loaded the library through setLoggerFinder() (nullptr: none given).
+void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept;
+
+// Report an error of plugin `who` (never throws): to the registry's error recorder, else the logger from
+// setLoggerFinder(), else stderr.
 void reportError(char const* who, char const* msg) noexcept;
 void reportError(char const* who, std::string const& msg) noexcept;
 // printf-style variant (formats into a fixed buffer: no allocation, safe inside noexcept overrides).
@@ -57,8 +68,19 @@ void reportErrorf(char const* who, char const* fmt, ...) noexcept
 // Report a CUDA launch error; returns 0 on cudaSuccess, -1 otherwise (the enqueue() convention).
 int32_t checkLaunch(char const* who, cudaError_t err) noexcept;
 
-// One scalar kINT32 field a creator accepts: value range [lo, hi].
+// One field of a plugin's field table: a scalar kINT32 named `name`, stored in `member` of the plugin's Params,
+// valid range [lo, hi]. The table is the single place a plugin names its fields (see the file comment).
+template <typename Params>
 struct IntField {
+  using Member = int32_t Params::*;  // (an alias: nvcc's host-code rewrite of the plain declarator trips -Wparentheses)
+  char const* name;
+  Member member;
+  int32_t lo;
+  int32_t hi;
+};
+
+// Runtime view of one field while parsing: where the value goes and its range.
+struct IntFieldSlot {
   char const* name;
   int32_t* value;
   int32_t lo;
@@ -67,7 +89,19 @@ struct IntField {
 
 // Fill `fields` from `fc`: each must appear exactly once, as kINT32 of length 1, inside its range; any other field
 // name is an error. Returns false (after reporting) on any violation.
-bool parseIntFields(char const* who, PluginFieldCollection const* fc, IntField* fields, int32_t nbFields) noexcept;
+bool parseIntFields(char const* who, PluginFieldCollection const* fc, IntFieldSlot* fields, int32_t nbFields) noexcept;
+
+// Parse `fc` into `out` through Spec::kFields (Spec: kName, Params, kFields).
+template <typename Spec>
+bool parseFields(PluginFieldCollection const* fc, typename Spec::Params& out) noexcept {
+  constexpr size_t n = Spec::kFields.size();
+  std::array<IntFieldSlot, n> slots{};
+  for (size_t i = 0; i < n; ++i) {
+    auto const& f = Spec::kFields[i];
+    slots[i] = IntFieldSlot{f.name, &(out.*f.member), f.lo, f.hi};
+  }
+  return parseIntFields(Spec::kName, fc, slots.data(), static_cast<int32_t>(n));
+}
 
 inline bool isFloatType(DataType t) { return t == DataType::kFLOAT || t == DataType::kHALF; }
 
@@ -108,11 +142,24 @@ inline int64_t const* int64Index(char const* who, PluginTensorDesc const& desc, 
   return wide;
 }
 
-// CRTP base holding what all four plugins share: capability dispatch, identity, clone, one output, attachToContext.
-// Derived provides: static constexpr char const* kName; a copy constructor; the Build and Runtime hooks.
-template <typename Derived>
+// CRTP base holding what all four plugins share: capability dispatch, identity, the field values (Params) and their
+// serialisation through the field table, clone, one output, attachToContext.
+// Spec provides: static constexpr char const* kName; struct Params (int32_t members); static constexpr
+// std::array<IntField<Params>, n> kFields. Derived provides a constructor from Params and the Build/Runtime hooks.
+template <typename Derived, typename SpecT>
 class PluginBase : public IPluginV3, public IPluginV3OneCore, public IPluginV3OneBuild, public IPluginV3OneRuntime {
  public:
+  using Spec = SpecT;
+  using Params = typename Spec::Params;
+  static constexpr char const* kName = Spec::kName;
+
+  explicit PluginBase(Params const& params) noexcept : mParams(params) {}
+  // A copy shares the field values only; its serialisation buffer is its own.
+  PluginBase(PluginBase const& other) noexcept : mParams(other.mParams) {}
+  PluginBase& operator=(PluginBase const&) = delete;
+
+  Params const& params() const noexcept { return mParams; }
+
   IPluginCapability* getCapabilityInterface(PluginCapabilityType type) noexcept override {
     switch (type) {
       case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
@@ -126,14 +173,14 @@ class PluginBase : public IPluginV3, public IPluginV3OneCore, public IPluginV3On
     try {
       return new Derived(static_cast<Derived const&>(*this));
     } catch (std::exception const& e) {
-      reportError(Derived::kName, std::string("clone failed: ") + e.what());
+      reportError(kName, std::string("clone failed: ") + e.what());
     } catch (...) {
-      reportError(Derived::kName, "clone failed");
+      reportError(kName, "clone failed");
     }
     return nullptr;
   }
 
-  AsciiChar const* getPluginName() const noexcept override { return Derived::kName; }
+  AsciiChar const* getPluginName() const noexcept override { return kName; }
   AsciiChar const* getPluginVersion() const noexcept override { return kPluginVersion; }
   AsciiChar const* getPluginNamespace() const noexcept override { return kPluginNamespace; }
 
@@ -141,22 +188,62 @@ class PluginBase : public IPluginV3, public IPluginV3OneCore, public IPluginV3On
 
   // No per-context state: a fresh copy per execution context.
   IPluginV3* attachToContext(IPluginResourceContext* /*context*/) noexcept override { return clone(); }
-};
 
-// Base of the creators: identity and the field list. Derived fills mFields in its constructor (in the declared
-// order) and implements createPlugin.
-class CreatorBase : public IPluginCreatorV3One {
- public:
-  PluginFieldCollection const* getFieldNames() noexcept override {
-    mFC.nbFields = static_cast<int32_t>(mFields.size());
-    mFC.fields = mFields.data();
-    return &mFC;
+  // Exactly the fields of the table, in its order, pointing at this plugin's values.
+  PluginFieldCollection const* getFieldsToSerialize() noexcept override {
+    for (size_t i = 0; i < kNbFields; ++i) {
+      auto const& f = Spec::kFields[i];
+      mSerial[i] = PluginField(f.name, &(mParams.*f.member), PluginFieldType::kINT32, 1);
+    }
+    mSerialFC.nbFields = static_cast<int32_t>(kNbFields);
+    mSerialFC.fields = kNbFields > 0 ? mSerial.data() : nullptr;
+    return &mSerialFC;
   }
-  AsciiChar const* getPluginVersion() const noexcept override { return kPluginVersion; }
-  AsciiChar const* getPluginNamespace() const noexcept override { return kPluginNamespace; }
 
  protected:
-  std::vector<PluginField> mFields;
+  Params mParams;
+
+ private:
+  static constexpr size_t kNbFields = Spec::kFields.size();
+  std::array<PluginField, kNbFields> mSerial{};
+  PluginFieldCollection mSerialFC{};
+};
+
+// The one creator of every plugin: identity from Plugin::Spec, the field list and createPlugin's parsing from its
+// field table. createPlugin serves both phases (build from the ONNX node's fields, runtime from the serialised ones).
+template <typename Plugin>
+class PluginCreator final : public IPluginCreatorV3One {
+ public:
+  using Spec = typename Plugin::Spec;
+
+  PluginCreator() noexcept {
+    for (size_t i = 0; i < kNbFields; ++i) {
+      mFields[i] = PluginField(Spec::kFields[i].name, nullptr, PluginFieldType::kINT32, 1);
+    }
+    mFC.nbFields = static_cast<int32_t>(kNbFields);
+    mFC.fields = kNbFields > 0 ? mFields.data() : nullptr;
+  }
+
+  AsciiChar const* getPluginName() const noexcept override { return Spec::kName; }
+  AsciiChar const* getPluginVersion() const noexcept override { return kPluginVersion; }
+  AsciiChar const* getPluginNamespace() const noexcept override { return kPluginNamespace; }
+  PluginFieldCollection const* getFieldNames() noexcept override { return &mFC; }
+
+  IPluginV3* createPlugin(AsciiChar const* /*name*/, PluginFieldCollection const* fc,
+                          TensorRTPhase /*phase*/) noexcept override {
+    typename Spec::Params params{};
+    if (!parseFields<Spec>(fc, params)) return nullptr;
+    try {
+      return new Plugin(params);
+    } catch (...) {
+      reportError(Spec::kName, "out of memory creating the plugin");
+      return nullptr;
+    }
+  }
+
+ private:
+  static constexpr size_t kNbFields = Spec::kFields.size();
+  std::array<PluginField, kNbFields> mFields{};
   PluginFieldCollection mFC{};
 };
 

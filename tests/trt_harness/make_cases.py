@@ -1,0 +1,174 @@
+"""Test cases for the C++ plugin harness (tests/trt_harness/harness.cpp): the exact plugin fields the ONNX exporter
+writes, random inputs, and the pure-PyTorch reference output of the same op on the same data.
+
+    python tests/trt_harness/make_cases.py OUT_DIR
+
+1. Exports small AF models (:data:`MODELS`, T=4, 64×64) in the ``plugin`` flavour with the project's own
+   exporter and takes every distinct (op type, attributes) of its plugin nodes — so the harness creates each plugin
+   from what TensorRT's ONNX parser would hand its creator, not from a second copy of the field list.
+2. For each of those and each float type (fp32, fp16) and two shape sets (odd sizes that take the scalar tails,
+   sizes that take the vector paths), draws fresh random inputs and computes
+   :mod:`afnet_edge.kernels.reference` in float64 on exactly the values the plugin sees (fp16 inputs are rounded
+   first). Index inputs are int64 as exported, plus one int32 case per index-taking op (widened in the workspace).
+3. Writes ``OUT_DIR/cases.txt`` (one block per case, whitespace-separated tokens) and one raw little-endian file per
+   tensor. A dimension written ``N=8`` is the symbolic batch axis of a dynamic-batch engine (value 8 here).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import torch
+
+import afnet_edge
+from afnet_edge.export import plugins as P
+from afnet_edge.export.onnx_export import export_onnx
+from afnet_edge.kernels import reference as R
+
+T, SIZE = 4, 64
+#: Models whose plugin export supplies the fields (AF-MobileNetV3 fuses without ReLU, AF-ResNet50 with it).
+MODELS = ("af_mobilenetv3", "af_resnet50")
+_ONNX_TYPES = {1: "FLOAT", 2: "INT", 3: "STRING", 6: "FLOATS", 7: "INTS"}
+
+
+def exported_plugin_nodes(tmp: str) -> list[tuple[str, str, str, list]]:
+    """Distinct ``(op type, plugin_version, plugin_namespace, [(attr, ONNX type, values)])`` of the plugin nodes the
+    exporter writes for a small model, in graph order."""
+    import onnx
+    seen, out = set(), []
+    nodes = []
+    for arch in MODELS:
+        model = afnet_edge.create_model(arch, num_classes=7, num_frames=T)
+        res = export_onnx(model, os.path.join(tmp, f"{arch}_plugin.onnx"), frames=T, ratio=0.5, batch=1,
+                          flavour="plugin", size=SIZE)
+        nodes += list(onnx.load(res.path).graph.node)
+    for node in nodes:
+        if node.domain != P.PLUGIN_DOMAIN:
+            continue
+        version = namespace = None
+        fields = []
+        for a in node.attribute:
+            kind = _ONNX_TYPES.get(a.type, str(a.type))
+            value = onnx.helper.get_attribute_value(a)
+            if a.name == "plugin_version":
+                version = value.decode()
+            elif a.name == "plugin_namespace":
+                namespace = value.decode()
+            else:
+                values = list(value) if isinstance(value, (list, tuple)) else [value]
+                fields.append((a.name, kind, values))
+        key = (node.op_type, version, namespace, repr(fields))
+        if key not in seen:
+            seen.add(key)
+            out.append((node.op_type, version, namespace, fields))
+    return out
+
+
+def _index(b: int, k: int, g: torch.Generator) -> torch.Tensor:
+    """Sorted unique frame rows ``b·T + t`` with ``k`` frames per clip (as the exporter's top-k produces them)."""
+    rows = [sorted(torch.randperm(T, generator=g)[:k].tolist()) for _ in range(b)]
+    return torch.tensor([i * T + t for i, r in enumerate(rows) for t in r], dtype=torch.int64)
+
+
+def _shapes(kind: str) -> dict:
+    # odd: scalar tails (H·W odd, C not a multiple of 8·vector); aligned: 16-byte vectors; non-uniform resize in odd
+    return {"odd": dict(B=2, k=3, C=20, H=5, W=7, h=3, w=4), "aligned": dict(B=2, k=2, C=16, H=8, W=8, h=4, w=4)}[kind]
+
+
+def make_case(op: str, fields: dict, dtype: str, shapes: str, index_dtype: str, g: torch.Generator):
+    """(inputs [(name, tensor, dims)], output (name, float64 reference, dims), (atol, rtol))."""
+    s = _shapes(shapes)
+    B, C, H, W, h, w = s["B"], s["C"], s["H"], s["W"], s["h"], s["w"]
+    N = B * T
+    tdt = torch.float16 if dtype == "f16" else torch.float32
+
+    def rnd(*shape):  # values exactly representable in the plugin's type; the reference sees the same values
+        return torch.randn(*shape, generator=g).to(tdt).to(torch.float64)
+
+    n_sym = f"N={N}"
+    if op == "FocalGather":
+        index = _index(B, s["k"], g)
+        K = index.numel()
+        x = rnd(N, C, H, W)
+        ref = R.focal_gather(x, index, fields["num_frames"], bool(fields["shift"]))
+        ins = [("x", x, [n_sym, C, H, W]), ("index", index, [f"K={K}"])]
+        out = ("y", ref, [f"K={K}", C, H, W])
+        tol = (0.0, 0.0)  # a copy: exact in every type
+    elif op == "FocalScatter":
+        index = _index(B, s["k"], g)
+        K = index.numel()
+        residual, y, const = rnd(N, C, H, W), rnd(K, C, H, W), rnd(C, H, W)
+        ref = R.focal_scatter(residual, y, index, const, bool(fields["relu"]))
+        ins = [("residual", residual, [n_sym, C, H, W]), ("y", y, [f"K={K}", C, H, W]), ("index", index, [f"K={K}"]),
+               ("const", const, [C, H, W])]
+        out = ("out", ref, [n_sym, C, H, W])
+        tol = (1e-6, 1e-6) if dtype == "f32" else (1e-6, 2.0 ** -11)  # one fp32 add, rounded once: 0.5 ulp
+    elif op == "AmpleFusePool":
+        xl, xb = rnd(N, C, h, w), rnd(N, C, H, W)
+        ref = R.ample_fuse_pool(xl, xb)
+        ins = [("xl", xl, [n_sym, C, h, w]), ("xb", xb, [n_sym, C, H, W])]
+        out = ("pooled", ref, [n_sym, C])
+        tol = (1e-6, 1e-5) if dtype == "f32" else (1e-5, 2.0 ** -11)  # fp32 accumulation, one rounding
+    elif op == "AmpleFuseBlend":
+        xl, xb = rnd(N, C, h, w), rnd(N, C, H, W)
+        a = torch.sigmoid(torch.randn(N, C, generator=g)).to(tdt).to(torch.float64)
+        ref = R.ample_fuse_blend(xl, xb, a, bool(fields["relu"]))
+        ins = [("xl", xl, [n_sym, C, h, w]), ("xb", xb, [n_sym, C, H, W]), ("a", a, [n_sym, C])]
+        out = ("out", ref, [n_sym, C, H, W])
+        tol = (1e-6, 1e-6) if dtype == "f32" else (1e-6, 2.0 ** -11)
+    else:
+        raise ValueError(f"op must be one of {sorted(P.BY_NAME)}, got {op!r}")
+    ins = [(n, t.to(torch.int32) if t.dtype == torch.int64 and index_dtype == "i32" else t, d) for n, t, d in ins]
+    return ins, out, tol
+
+
+def _write(path: str, t: torch.Tensor, dtype: str) -> None:
+    np_dtype = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i64": np.int64, "i32": np.int32}[dtype]
+    t.detach().contiguous().numpy().astype(np.dtype(np_dtype).newbyteorder("<")).tofile(path)
+
+
+def main(out_dir: str) -> int:
+    os.makedirs(out_dir, exist_ok=True)
+    nodes = exported_plugin_nodes(out_dir)
+    missing = set(P.BY_NAME) - {n[0] for n in nodes}
+    if missing:
+        raise SystemExit(f"make_cases: the export has no {sorted(missing)} node")
+    g = torch.Generator().manual_seed(20261202)
+    lines, n = [], 0
+    for op, version, namespace, fields in nodes:
+        values = {name: vals[0] for name, kind, vals in fields}
+        takes_index = "index" in P.BY_NAME[op].inputs
+        variants = [(dt, sh, "i64") for dt in ("f32", "f16") for sh in ("odd", "aligned")]
+        if takes_index:
+            variants.append(("f32", "odd", "i32"))
+        for dtype, shapes, index_dtype in variants:
+            ins, (oname, ref, odims), (atol, rtol) = make_case(op, values, dtype, shapes, index_dtype, g)
+            cid = f"c{n:02d}_{op}_{dtype}_{shapes}_{index_dtype}"
+            n += 1
+            lines.append(f"case {cid} {op} {dtype}")
+            lines.append(f"version {version}")
+            lines.append(f"namespace {namespace}")
+            for name, kind, vals in fields:
+                lines.append(f"field {name} {kind} {len(vals)} " + " ".join(str(int(v)) for v in vals))
+            for name, t, dims in ins:
+                tdt = index_dtype if not t.is_floating_point() else dtype
+                fname = f"{cid}_{name}.bin"
+                _write(os.path.join(out_dir, fname), t, tdt)
+                lines.append(f"in {name} {tdt} {len(dims)} " + " ".join(map(str, dims)) + f" {fname}")
+            fname = f"{cid}_{oname}_ref.bin"
+            _write(os.path.join(out_dir, fname), ref, "f64")
+            lines.append(f"out {oname} {dtype} {len(odims)} " + " ".join(map(str, odims)) + f" {fname}")
+            lines.append(f"tol {atol!r} {rtol!r}")
+            lines.append("end")
+    with open(os.path.join(out_dir, "cases.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"make_cases: {n} cases from {len(nodes)} exported plugin node kinds "
+          f"({', '.join(sorted({x[0] for x in nodes}))}) -> {out_dir}/cases.txt")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: make_cases.py OUT_DIR")
+    sys.exit(main(sys.argv[1]))
