@@ -91,7 +91,7 @@ which compute-sanitizer || true" ;;
         --repeats 50 --no-ceilings ;;
     project)  # roofline PROJECTION of this GPU from its published specs, checked against the grids just measured
       PDEV=$SLUG
-      $PY -c "from afnet_edge.project import DEVICES; import sys; sys.exit(0 if '$SLUG' in DEVICES else 1)" || PDEV=h100-sxm
+      $PY -c "from afnet_edge.bench.projection import DEVICES; import sys; sys.exit(0 if '$SLUG' in DEVICES else 1)" || PDEV=h100-sxm
       args=()
       for f in "$OUT"/models_*.json; do [ -f "$f" ] && args+=(--results "$f"); done
       run project $PY -m afnet_edge.cli project --device "$PDEV" --models af_resnet50,af_mobilenetv3,tsm_resnet50 \
