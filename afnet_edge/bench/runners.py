@@ -68,7 +68,7 @@ def _ext_skip_reason(device: torch.device) -> str | None:
             err = ext.import_error()
             return f"afnet_edge._C is not built ({type(err).__name__ if err else 'no operators'}); build it with " \
                    f"`pip install --no-build-isolation -e .`"
-        from ..kernels import ext
+        from ..kernels import ext  # (see above)
         if not ext.has_kernels(device):
             return f"afnet_edge._C has no {device.type} kernels (built without them)"
     except Exception as e:

@@ -74,7 +74,7 @@ def measure_ceilings(device: str = "cpu", quick: bool = False) -> dict:
     """
     dev = torch.device(device)
     cuda = dev.type == "cuda"
-    out: dict = {"device": device, "method": "median of timed runs after warm-up; see afnet_edge.bench.timing.measure_ceilings"}
+    out: dict = {"device": device, "method": "median of timed runs after warm-up; see bench.measure_ceilings"}
     precs = ["fp32", "fp16"] if cuda else ["fp32"]
     n = (8192 if not quick else 2048) if cuda else (1024 if quick else 2048)
     for p in precs:
