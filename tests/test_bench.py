@@ -193,19 +193,19 @@ def test_expand_grid_rules():
 
 def test_skip_reasons(monkeypatch):
     cpu = torch.device("cpu")
-    assert "CUDA" in runners._skip_reason(Case("af_resnet50", 12, "masked", "cudagraph", "fp32", 1, None, 224), cpu)
-    assert "fp32" in runners._skip_reason(Case("af_resnet50", 12, "onnxruntime", "eager", "fp16", 1, 0.5, 224), cpu)
-    assert runners._skip_reason(Case("af_resnet50", 12, "compact-torch", "eager", "fp32", 1, 0.5, 224), cpu) is None
+    assert "CUDA" in runners.skip_reason(Case("af_resnet50", 12, "masked", "cudagraph", "fp32", 1, None, 224), cpu)
+    assert "fp32" in runners.skip_reason(Case("af_resnet50", 12, "onnxruntime", "eager", "fp16", 1, 0.5, 224), cpu)
+    assert runners.skip_reason(Case("af_resnet50", 12, "compact-torch", "eager", "fp32", 1, 0.5, 224), cpu) is None
     import afnet_edge.kernels as kernels
     monkeypatch.setattr(kernels, "extension_available", lambda: False)
-    reason = runners._skip_reason(Case("af_resnet50", 12, "compact-ext", "eager", "fp32", 1, 0.5, 224), cpu)
+    reason = runners.skip_reason(Case("af_resnet50", 12, "compact-ext", "eager", "fp32", 1, 0.5, 224), cpu)
     assert reason and "not built" in reason
 
     def boom():
         raise RuntimeError("operator afnet_edge::focal_gather.out does not exist")
 
     monkeypatch.setattr(kernels, "extension_available", boom)
-    reason = runners._skip_reason(Case("af_resnet50", 12, "compact-ext", "eager", "fp32", 1, 0.5, 224), cpu)
+    reason = runners.skip_reason(Case("af_resnet50", 12, "compact-ext", "eager", "fp32", 1, 0.5, 224), cpu)
     assert reason and "RuntimeError" in reason
 
 
@@ -359,7 +359,7 @@ def test_profile_small(tmp_path):
     assert rc == 0
     doc = json.loads((tmp_path / "profile_af_mobilenetv3.json").read_text())
     s = doc["summary"]
-    ext = runners._skip_reason(Case("af_mobilenetv3", 12, "compact-ext", "eager", "fp32", 1, 0.5, 64),
+    ext = runners.skip_reason(Case("af_mobilenetv3", 12, "compact-ext", "eager", "fp32", 1, 0.5, 64),
                                torch.device("cpu")) is None
     assert set(s) == {"masked", "compact-torch r=0.5"} | ({"compact-ext r=0.5"} if ext else set())
     assert ("compact-ext" in doc["skipped"]) != ext

@@ -28,7 +28,7 @@ from ..layers.focal import FocalBlock
 from .environment import collect_environment
 from .grid import GridSpec
 from .report import _fmt, _fmt_load
-from .runners import _build_model, _ext_skip_reason
+from .runners import build_model, ext_skip_reason
 
 # ---- TEMPORARY (until h3-opsseam is merged): `afnet_edge.kernels.use_ops(impl)` is being added in parallel (a
 # contextvars-based context manager: model forwards inside it use `impl`). Until it lands, the fallback below does what
@@ -121,12 +121,12 @@ def profile_compact(model_name: str = "af_resnet50", frames: int = 12, size: int
     backend at the first ratio; the first forwards at compact batch sizes not seen before; and the cost of the
     constant-map cache key. Returns the profile document (schema ``afnet_edge.bench.profile/1``).
     """
-    model = _build_model(model_name, frames, GridSpec(seed=seed))
+    model = build_model(model_name, frames, GridSpec(seed=seed))
     g = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(batch, frames, 3, size, size, generator=g)
     labels = ["compact-torch"]
     skipped = {}
-    ext_reason = _ext_skip_reason(torch.device("cpu"))
+    ext_reason = ext_skip_reason(torch.device("cpu"))
     if ext_reason is None:
         labels.append("compact-ext")
     else:

@@ -38,8 +38,8 @@ def derive(doc: dict) -> dict:
         row["flops_implied_speedup"] = implied
         p50 = row["latency_ms"]["p50"]
         for a in rows:
-            if row_ok(a) and a.get("backend") == "masked" and a.get("mode") == row.get("mode") and _same_config(a, row) \
-                    and (a.get("ratio") is None or a.get("ratio") == row.get("ratio")) \
+            if row_ok(a) and a.get("backend") == "masked" and a.get("mode") == row.get("mode") \
+                    and _same_config(a, row) and (a.get("ratio") is None or a.get("ratio") == row.get("ratio")) \
                     and row.get("backend") in TORCH_BACKENDS:
                 row["speedup_vs_masked"] = a["latency_ms"]["p50"] / p50
                 row["realised_ratio"] = row["speedup_vs_masked"] / implied

@@ -19,8 +19,8 @@ from ..models import create_model
 from .environment import collect_environment
 from .grid import DENSE, PRECISIONS, Case, GridSpec, expand_grid
 from .results import SCHEMA, derive
-from .runners import (N_INPUT_BUFFERS, _build_model, _inputs, _OrtRunner, _reference_logits, _skip_reason,
-                      _torch_memory, _TorchRunner)
+from .runners import (N_INPUT_BUFFERS, OrtRunner, TorchRunner, build_model, make_inputs, reference_logits,
+                      skip_reason, torch_memory)
 from .timing import measure_ceilings, time_callable, timing_stats
 
 __all__ = ["run_grid"]
@@ -53,15 +53,15 @@ def _start_case(case: Case, model, spec: GridSpec, device: torch.device, workdir
     row.pop("engine")
     if case.engine:
         row["engine"] = os.path.basename(case.engine)
-    reason = _skip_reason(case, device)
+    reason = skip_reason(case, device)
     if reason:
         row.update(status="skipped", reason=reason)
         return row, None
     row["loadavg_1m_before"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    xs = _inputs(case, device, PRECISIONS[case.precision], spec.seed, spec.channels_last)
+    xs = make_inputs(case, device, PRECISIONS[case.precision], spec.seed, spec.channels_last)
     try:
         if case.backend == "onnxruntime":
-            runner = _OrtRunner(model, case, xs, spec, device, workdir)
+            runner = OrtRunner(model, case, xs, spec, device, workdir)
             row["check_max_abs_diff_vs_export_reference"] = runner.check
             row["providers"] = runner.providers
             row["ort_threads"] = torch.get_num_threads() if device.type == "cpu" else None
@@ -70,7 +70,7 @@ def _start_case(case: Case, model, spec: GridSpec, device: torch.device, workdir
             row["memory"] = {"peak_rss_delta_mib": runner.rss_delta_mib,
                              "method": "VmHWM growth over ORT session creation + first run (arena + weights)"}
         else:
-            runner = _TorchRunner(model, case, xs, spec, device)
+            runner = TorchRunner(model, case, xs, spec, device)
     except Exception as e:  # compile/capture/export failures are results too
         row.update(status="skipped", reason=f"{case.mode if case.mode != 'eager' else case.backend} failed: "
                                             f"{_first_line(e)}")
@@ -88,12 +88,12 @@ def _finish_case(case: Case, row: dict, runner, model, spec: GridSpec, device: t
     try:
         if case.backend != "onnxruntime":
             x0 = runner.xs0
-            row["memory"] = _torch_memory(model, runner, case, device, x0)
+            row["memory"] = torch_memory(model, runner, case, device, x0)
             out = runner.logits(x0).float()
             if not bool(torch.isfinite(out).all()):
                 row["warning"] = "non-finite logits"
             if not (case.backend in ("masked", DENSE) and case.mode == "eager"):
-                ref = _reference_logits(model, case, x0, anchors)
+                ref = reference_logits(model, case, x0, anchors)
                 row["check_max_abs_diff_vs_masked"] = float((out.cpu() - ref).abs().max())
     except Exception as e:
         row.update(status="skipped", reason=f"post-timing check failed: {_first_line(e)}")
@@ -116,7 +116,7 @@ def _measure_case(case: Case, model, spec: GridSpec, device: torch.device, workd
     """Set up, time (warm-up then ``repeats`` runs back to back) and finish one case."""
     if case.backend == "trt":
         row = {**asdict(case), "label": case.label, "status": "ok", "engine": os.path.basename(case.engine)}
-        reason = _skip_reason(case, device)
+        reason = skip_reason(case, device)
         if reason:
             row.update(status="skipped", reason=reason)
             return row
@@ -249,7 +249,7 @@ def _run_grid(spec: GridSpec, argv: list[str] | None, device: torch.device) -> d
             models.clear()  # one model at a time: keeps memory flat on small devices
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-            m = _build_model(case.model, case.frames, spec)
+            m = build_model(case.model, case.frames, spec)
             m = m.to(device=device, dtype=PRECISIONS[case.precision])
             if spec.channels_last:
                 m = m.to(memory_format=torch.channels_last)

@@ -17,7 +17,8 @@ from ..models import create_model
 from .grid import DENSE, TORCH_BACKENDS, Case, GridSpec
 from .memory import MIB, live_tensor_peak, reset_hwm, rss_kib, state_bytes
 
-__all__ = ["N_INPUT_BUFFERS", "randomize_weights"]
+__all__ = ["N_INPUT_BUFFERS", "randomize_weights", "build_model", "make_inputs", "ext_skip_reason", "skip_reason",
+           "Runner", "TorchRunner", "OrtRunner", "reference_logits", "torch_memory"]
 
 N_INPUT_BUFFERS = 3
 
@@ -42,7 +43,9 @@ def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
-def _build_model(name: str, frames: int, spec: GridSpec):
+def build_model(name: str, frames: int, spec: GridSpec) -> nn.Module:
+    """Model ``name`` with ``frames`` frames, ``topk`` selection, in eval mode: weights from ``spec.checkpoint`` or
+    random (:func:`randomize_weights` with ``spec.seed``)."""
     model = create_model(name, num_frames=frames, selection="topk")
     if spec.checkpoint:
         load_checkpoint(model, spec.checkpoint)
@@ -51,7 +54,8 @@ def _build_model(name: str, frames: int, spec: GridSpec):
     return model.eval()
 
 
-def _inputs(case: Case, device: torch.device, dtype: torch.dtype, seed: int, channels_last: bool) -> list:
+def make_inputs(case: Case, device: torch.device, dtype: torch.dtype, seed: int, channels_last: bool) -> list:
+    """:data:`N_INPUT_BUFFERS` random normal clips ``(batch, frames, 3, size, size)`` for ``case`` (seeded)."""
     g = torch.Generator().manual_seed(seed + 7919 * case.batch + case.frames)
     xs = []
     for _ in range(N_INPUT_BUFFERS):
@@ -60,7 +64,8 @@ def _inputs(case: Case, device: torch.device, dtype: torch.dtype, seed: int, cha
     return xs
 
 
-def _ext_skip_reason(device: torch.device) -> str | None:
+def ext_skip_reason(device: torch.device) -> str | None:
+    """Why the compiled extension's ops cannot run on ``device`` (not built, no kernels for it; None when they can)."""
     try:
         if not kernels.extension_available():
             # the compiled extension is optional and loading it can fail with anything: imported where used
@@ -76,12 +81,12 @@ def _ext_skip_reason(device: torch.device) -> str | None:
     return None
 
 
-def _skip_reason(case: Case, device: torch.device) -> str | None:
+def skip_reason(case: Case, device: torch.device) -> str | None:
     """Why ``case`` cannot run here (None when it can)."""
     if case.mode == "cudagraph" and device.type != "cuda" and case.backend != "trt":
         return "CUDA graphs need a CUDA device"
     if case.backend == "compact-ext":
-        return _ext_skip_reason(device)
+        return ext_skip_reason(device)
     if case.backend == "onnxruntime":
         if case.precision != "fp32":
             return "the exported ONNX graph is fp32 (ONNX Runtime fp16 needs a converted graph; not benchmarked)"
@@ -101,8 +106,7 @@ def _skip_reason(case: Case, device: torch.device) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------------------------------------------ runners
-class _Runner:
+class Runner:
     """``run()`` executes one forward on the next input; ``logits(x)`` the output for a given input (checks)."""
 
     cuda = False
@@ -124,7 +128,9 @@ def _configure(model, case: Case) -> None:
                     kernels=kernels)
 
 
-class _TorchRunner(_Runner):
+class TorchRunner(Runner):
+    """One PyTorch forward per ``run()`` (eager, one captured CUDA graph, or ``torch.compile``), inputs rotated."""
+
     def __init__(self, model, case: Case, xs: list, spec: GridSpec, device: torch.device):
         self.model, self.case, self.xs, self.device = model, case, xs, device
         self.cuda = device.type == "cuda"
@@ -182,7 +188,10 @@ class _TorchRunner(_Runner):
             torch._dynamo.reset()
 
 
-class _OrtRunner(_Runner):
+class OrtRunner(Runner):
+    """The case's compact ``topk`` graph exported to ONNX and run by ONNX Runtime (CPU or CUDA provider); records the
+    export check and the resident-set growth of session creation + first run."""
+
     def __init__(self, model, case: Case, xs: list, spec: GridSpec, device: torch.device, workdir: str):
         import numpy as np
         import onnxruntime as ort
@@ -220,7 +229,7 @@ class _OrtRunner(_Runner):
         self.i += 1
 
 
-def _reference_logits(model, case: Case, x: torch.Tensor, cache: dict) -> torch.Tensor:
+def reference_logits(model, case: Case, x: torch.Tensor, cache: dict) -> torch.Tensor:
     """Eager masked (official) logits of ``x`` at the case's ratio: what every torch backend/mode must reproduce."""
     key = (case.model, case.frames, case.precision, case.batch, case.size, case.ratio)
     if key not in cache:
@@ -232,7 +241,8 @@ def _reference_logits(model, case: Case, x: torch.Tensor, cache: dict) -> torch.
     return cache[key]
 
 
-def _torch_memory(model, runner: _TorchRunner, case: Case, device: torch.device, x: torch.Tensor) -> dict:
+def torch_memory(model, runner: TorchRunner, case: Case, device: torch.device, x: torch.Tensor) -> dict:
+    """Weights, constant maps and input MiB; CUDA allocator peak over one forward; live-activation peak (eager)."""
     _configure(model, case)
     w, c = state_bytes(model)
     mem = {"weights_mib": w / MIB, "constant_maps_mib": c / MIB, "input_mib": x.numel() * x.element_size() / MIB}
