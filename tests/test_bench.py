@@ -289,6 +289,22 @@ def test_targets_evaluated_from_rows():
     assert next(x for x in targets(cpu) if x["target"].startswith("realised"))["status"] == "not measured"
 
 
+
+def test_check_targets_script(tmp_path, capsys):
+    tool = _script("check_targets")
+    doc = _synthetic_doc()
+    path = tmp_path / "models_fp16.json"
+    path.write_text(json.dumps(doc))
+    assert tool.main([str(path), "--write"]) == 0
+    table = (tmp_path / "models_fp16_targets.md").read_text()
+    assert "| realised ratio ≥ 0.9" in table and "| met |" in table and "| missed |" in table
+    assert tool.main([str(path), "--strict"]) == 1  # batch 1: AF-ResNet50 r=0.4 3.5 ms vs TSM-ResNet50 T=8 3.0 ms
+    (tmp_path / "other.json").write_text(json.dumps({"schema": "something/else"}))
+    assert tool.main([str(tmp_path / "other.json")]) == 2
+    assert tool.main([str(tmp_path / "missing.json")]) == 2
+    assert "not an afnet_edge.bench results file" in capsys.readouterr().err
+    assert "## Targets" not in format_markdown(doc)  # acceptance criteria are not part of the shipped package
+
 def test_report_and_plots_from_synthetic_doc(tmp_path):
     doc = _synthetic_doc()
     paths = make_plots(doc, str(tmp_path), "synthetic")
