@@ -289,7 +289,6 @@ def test_targets_evaluated_from_rows():
     assert next(x for x in targets(cpu) if x["target"].startswith("realised"))["status"] == "not measured"
 
 
-
 def test_check_targets_script(tmp_path, capsys):
     tool = _script("check_targets")
     doc = _synthetic_doc()
@@ -304,6 +303,7 @@ def test_check_targets_script(tmp_path, capsys):
     assert tool.main([str(tmp_path / "missing.json")]) == 2
     assert "not an afnet_edge.bench results file" in capsys.readouterr().err
     assert "## Targets" not in format_markdown(doc)  # acceptance criteria are not part of the shipped package
+
 
 def test_report_and_plots_from_synthetic_doc(tmp_path):
     doc = _synthetic_doc()
