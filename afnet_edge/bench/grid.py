@@ -73,8 +73,9 @@ class GridSpec:
     interleave: bool = False
 
 
-def _family(name: str) -> str:
-    return model_entry(name).family
+def _skips_frames(name: str) -> bool:
+    """Whether the grid sweeps ratios and masked/compact backends for ``name`` (its registry bench defaults)."""
+    return model_entry(name).bench.skips_frames
 
 
 def expand_grid(spec: GridSpec) -> list[Case]:
@@ -83,7 +84,7 @@ def expand_grid(spec: GridSpec) -> list[Case]:
     backends = sorted(dict.fromkeys(spec.backends), key=lambda b: order[b])
     cases: list[Case] = []
     for model in spec.models:
-        dense = _family(model) == "dense"
+        dense = not _skips_frames(model)
         for T in (spec.baseline_frames if dense else spec.frames):
             for precision in spec.precisions:
                 for batch in spec.batches:

@@ -60,7 +60,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
     for spec in specs:
         results = []
         for model in args.models:
-            dense = model_entry(model).family == "dense"
+            dense = not model_entry(model).bench.skips_frames
             frames = args.frames if args.frames else None
             for execution in (["dense"] if dense else args.executions):
                 for r in ([None] if dense or execution == "masked" else args.ratios):

@@ -254,7 +254,7 @@ def project(model_name: str, spec: DeviceSpec, frames: int | None = None, ratio:
             scenario: str = "eager", kernels: str = "torch", per_layer: bool = True, _ops=None) -> dict:
     """PROJECTION of one configuration on ``spec``: ``{"label", "device", "config", "total_ms", ...}``.
     ``ratio=None`` (masked anchor) projects every focal frame."""
-    dense = model_entry(model_name).family == "dense"
+    dense = not model_entry(model_name).bench.skips_frames
     r = 1.0 if ratio is None else ratio
     ops = _ops if _ops is not None else trace_ops(model_name, frames, r, batch, size, precision,
                                                   "compact" if dense else execution, kernels)
