@@ -34,7 +34,7 @@ __all__ = ["AVAILABLE", "OPS", "focal_gather", "focal_scatter", "ample_fuse_pool
            "select_frames", "has_kernels", "import_error"]
 
 try:
-    from .. import _C  # noqa: F401  (loading the library registers torch.ops.afnet_edge.*)
+    import afnet_edge._C  # noqa: F401  (loading the library registers torch.ops.afnet_edge.*)
 except (ImportError, OSError) as _exc:  # not built, or built against another torch
     _IMPORT_ERROR: Exception | None = _exc
     AVAILABLE = False
