@@ -137,7 +137,7 @@ def bl_merge(big: torch.Tensor, little: torch.Tensor, relu: bool = True) -> torc
             or little.dim() != 4 or big.shape[:2] != little.shape[:2]:
         raise ValueError(f"bl_merge: big and little must be (N, C, h, w) and (N, C, H, W) with the same N and C, got "
                          f"{getattr(big, 'shape', big)} and {getattr(little, 'shape', little)}")
-    out = upsample_nearest(big, tuple(little.shape[-2:])) + little
+    out = upsample_nearest(big, (little.shape[-2], little.shape[-1])) + little
     return torch.relu(out) if relu else out
 
 

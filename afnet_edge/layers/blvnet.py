@@ -12,6 +12,7 @@ Parameter names follow the release (``tam.prev/curr/next.weight`` or ``tam.blend
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -50,7 +51,7 @@ class TAM(nn.Module):
         """The K tap weights ``(C, 1, 1, 1)`` in offset order −r…r."""
         if self.blending_frames == 3:
             return [self.prev.weight, self.curr.weight, self.next.weight]
-        return [m.weight for m in self.blending_layers]
+        return [cast(TapWeight, m).weight for m in self.blending_layers]
 
     def weight(self) -> torch.Tensor:
         """The taps as one ``(K, C)`` tensor (the fused op's weight)."""

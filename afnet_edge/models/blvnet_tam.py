@@ -21,7 +21,7 @@ input (its downsample the TAM output); the big branch's last block has no final 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Iterator, cast
 
 import torch
 import torch.nn as nn
@@ -230,7 +230,7 @@ def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheck
         return MappedCheckpoint("official_blvnet", sd)
     if all(k in state_dict for k in IMAGENET_MARKERS):
         arch = getattr(model, "arch", type(model).__name__)
-        target = model.baseline_model.state_dict()
+        target = model.get_submodule("baseline_model").state_dict()
         head = sorted(k for k in state_dict if k.startswith("fc."))
         tams = sorted(k for k in target if (k.startswith("tam.") or ".tam." in k) and k not in state_dict)
         kept = {k: v for k, v in state_dict.items() if k not in head}
@@ -263,6 +263,14 @@ def _per_pair(walk: FlopsWalk, pairs: int) -> Iterator[None]:
             t.per = "clip"
 
 
+def _blocks(seq: nn.Module) -> list[AmpleBottleneck]:
+    """The bottlenecks of a ``Sequential`` (typed for the walk)."""
+    out = [m for m in seq.children() if isinstance(m, AmpleBottleneck)]
+    if len(out) != len(list(seq.children())):
+        raise TypeError(f"flops: {type(seq).__name__} holds modules other than bottlenecks")
+    return out
+
+
 def _tam_flops(walk: FlopsWalk, tam: TAM, shape: Shape) -> None:
     """Official only: K multiply-accumulates per element (the release's K depthwise 1×1 convs); the executed count
     holds ``nn.Conv2d`` / ``nn.Linear`` modules only, as :func:`~afnet_edge.flops.measure_macs` does."""
@@ -290,16 +298,16 @@ def flops_walk(walk: FlopsWalk, model: BLVNetTAMVideo, size: int, head: str) -> 
         _tam_flops(walk, layer.tam, s)
         with _per_pair(walk, pairs):
             big = little = s
-            for blk in layer.big:
+            for blk in _blocks(layer.big):
                 big = bottleneck_flops(walk, blk, big, official_pool=False)
-            for blk in layer.little:
+            for blk in _blocks(layer.little):
                 little = bottleneck_flops(walk, blk, little, official_pool=False)
             little = walk.sequential_convs(layer.little_e, little)
-            s = bottleneck_flops(walk, layer.fusion[0], little, official_pool=False)
+            s = bottleneck_flops(walk, _blocks(layer.fusion)[0], little, official_pool=False)
     walk.stage = "layer4"
     with _per_pair(walk, pairs):
-        for blk in bm.layer4:
-            _tam_flops(walk, blk.tam, s)
+        for blk in _blocks(bm.layer4):
+            _tam_flops(walk, cast(TamBottleneck, blk).tam, s)
             s = bottleneck_flops(walk, blk, s, official_pool=False)
         walk.stage = "head"
         walk.linear(model.new_fc)
@@ -312,8 +320,8 @@ def flops_walk(walk: FlopsWalk, model: BLVNetTAMVideo, size: int, head: str) -> 
 # ------------------------------------------------------------------------------------------------- registration
 def export_metadata(model: nn.Module) -> dict:
     """ONNX metadata of a bLVNet-TAM model: no navigation, no TSM, its α, β and TAM width."""
-    return {"num_navigation": 0, "tsm": False, "alpha": int(model.alpha), "beta": int(model.beta),
-            "blending_frames": int(model.blending_frames)}
+    options = {k: int(getattr(model, k)) for k in ("alpha", "beta", "blending_frames")}
+    return {"num_navigation": 0, "tsm": False, **options}
 
 
 HOOKS = FamilyHooks(
