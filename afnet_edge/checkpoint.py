@@ -23,6 +23,7 @@ import os
 import pickle
 import tempfile
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 
@@ -215,7 +216,8 @@ def load_checkpoint(model: torch.nn.Module, path) -> LoadReport:
         if obj.get("arch") != arch:
             raise CheckpointError(f"checkpoint: '{path}' holds a {obj.get('arch')!r} model, not {arch!r}")
         report = LoadReport(kind="afnet_edge", path=path, meta={k: v for k, v in obj.items() if k != "state_dict"})
-        trained = obj.get("num_frames") if isinstance(obj.get("num_frames"), int) else _describe(sd, arch)["num_frames"]
+        stored = cast(dict, obj).get("num_frames")  # _is_own: a dict
+        trained = stored if isinstance(stored, int) else _describe(sd, arch)["num_frames"]
         _compare(model.state_dict(), sd, path, f"model {arch}", trained, getattr(model, "num_frames", None))
         _copy_into(model, sd)
         return report
