@@ -80,9 +80,9 @@ def focus_crop(x: torch.Tensor, centres: torch.Tensor, patch: int, mode: str = "
     """
     _check_crop_args(x, centres, patch, mode)
     n, c, h, w = x.shape
-    a = centres.float().clamp(0.0, 1.0)
+    a = centres.to(torch.promote_types(centres.dtype, torch.float32)).clamp(0.0, 1.0)   # fp32 (fp64 kept)
     # Python scalars travel as kernel arguments: no host-to-device copy.
-    corner = torch.stack((a[:, 0] * float(h - patch), a[:, 1] * float(w - patch)), dim=1)  # (N, 2) fp32 (y₁, x₁)
+    corner = torch.stack((a[:, 0] * float(h - patch), a[:, 1] * float(w - patch)), dim=1)  # (N, 2) (y₁, x₁)
     base = corner.detach().floor()
     step = torch.arange(patch + 1, device=x.device)                                       # 0..P (int64)
     start = base.long()                                                                   # (N, 2)
