@@ -113,7 +113,7 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def save_official(tmp_path, sd: dict, name: str, prefix: str = "module.", **top) -> str:
     path = str(tmp_path / name)
-    torch.save({"state_dict": {prefix + k: v.clone() for k, v in sd.items()}, **top}, path)
+    torch.save({"state_dict": {prefix + k: v for k, v in sd.items()}, **top}, path)
     return path
 
 
@@ -189,7 +189,7 @@ def test_focus_crop_gradient_wrt_centres():
     # spec §6.3: dL/dx₁ = Σ g·[(1−f_y)(I01 − I00) + f_y(I11 − I10)] · (W − P) with g = 1
     out = focus_crop(x, a, 5).sum()
     (grad,) = torch.autograd.grad(out, a)
-    y1, x1 = float(a[0, 0] * 7), float(a[0, 1] * 8)
+    y1, x1 = float(a[0, 0].detach() * 7), float(a[0, 1].detach() * 8)
     y0, x0, fy = int(y1), int(x1), y1 - int(y1)
     i = x[0]
     d = ((1 - fy) * (i[:, y0:y0 + 5, x0 + 1:x0 + 6] - i[:, y0:y0 + 5, x0:x0 + 5])
@@ -344,7 +344,8 @@ def test_v2_locations_override_and_frame_order_option():
 def test_v2_checkpoint_errors_name_the_keys(tmp_path):
     with torch.device("meta"):
         target = afnet_edge.create_model("adafocus_v2_mn2", num_classes=7, num_frames=4, patch_size=64)
-    sd = {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in target.state_dict().items()}
+    # stride-0 views of one element: the files keep the shapes without writing 85 M zeros
+    sd = {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in target.state_dict().items()}
     missing = dict(sd)
     del missing["policy_stn.gru.bias_ih_l0"]
     with pytest.raises(CheckpointError, match=r"missing key.*policy_stn\.gru\.bias_ih_l0"):
@@ -368,6 +369,8 @@ def test_v2_tsm_official_checkpoint_and_forward(tmp_path):
     TG, TL, P, C = 8, 3, 48, 6
     src = randomize(afnet_edge.create_model("adafocus_v2_tsm", num_classes=C, num_frames=TG, focus_frames=TL,
                                             patch_size=P), 31)
+    g = torch.Generator().manual_seed(32)
+    calibrate(src, torch.randn(2, TG, 3, H, H, generator=g), torch.randn(2, TL, 3, H, H, generator=g))
     official = {}
     for k, v in src.state_dict().items():           # the official TemporalShift(net=conv) wrapper names
         parts = k.split(".")
@@ -381,20 +384,24 @@ def test_v2_tsm_official_checkpoint_and_forward(tmp_path):
     path = save_official(tmp_path, official, "sthv1_p48.pth.tar", epoch=3, arch="resnet50", best_prec1=1.0)
     model = poisoned_model("adafocus_v2_tsm", num_classes=C, num_frames=TG, focus_frames=TL, patch_size=P)
     assert afnet_edge.load_checkpoint(model, path).kind == "official_adafocus_v2_tsm"
-    g = torch.Generator().manual_seed(32)
     glance, focus = torch.randn(2, TG, 3, H, H, generator=g), torch.randn(2, TL, 3, H, H, generator=g)
     with torch.no_grad():
         out = model(glance, focus)
         # spec §3.6: f_G, policy on the channel-concatenated maps, one grid_sample over (B, 3·T_L, 224, 224)
         maps = src.global_CNN.base_model(glance.reshape(-1, 3, H, H))
         a = src.policy_stn(maps.reshape(2, TG * 1280, 7, 7))
-        patches = official_crop(focus.reshape(2, TL * 3, H, H), a, P).reshape(2 * TL, 3, P, P)
-        l = src.local_CNN.base_model(patches).mean((2, 3))
-        ref = (src.global_CNN.new_fc(maps.mean((2, 3))).view(2, TG, C).mean(1)
-               + src.local_CNN.new_fc(l).view(2, TL, C).mean(1))
+        fixed = model(glance, focus, locations=a.view(2, 1, 2))
+        refs = []
+        for patches in (official_crop(focus.reshape(2, TL * 3, H, H), a, P).reshape(2 * TL, 3, P, P),
+                        focus_crop(focus.reshape(-1, 3, H, H), a.repeat_interleave(TL, 0), P)):
+            l = src.local_CNN.base_model(patches).mean((2, 3))
+            refs.append(src.global_CNN.new_fc(maps.mean((2, 3))).view(2, TG, C).mean(1)
+                        + src.local_CNN.new_fc(l).view(2, TL, C).mean(1))
     assert out.locations.shape == (2, 1, 2) and out.step_logits is None
     assert float((out.locations[:, 0] - a).abs().max()) <= 1e-6
-    assert rel(out.logits, ref) <= 1e-4
+    assert rel(fixed.logits, refs[1]) <= 1e-5      # same crop: exact up to float reassociation
+    assert rel(fixed.logits, refs[0]) <= 2e-3      # official grid_sample crop: its fp32 grid rounding (see V2)
+    assert float((a[0] - a[1]).abs().max()) > 1e-3                    # the action depends on the clip
     with pytest.raises(ValueError, match="focus_clip must have shape"):
         model(glance, focus[:, :2])
     with pytest.raises(ValueError, match="takes two clips"):
@@ -416,6 +423,10 @@ def tonylins_to_torchvision(key: str) -> str:
 def test_v1_multi_part_checkpoint_and_forward(tmp_path):
     T, P, C = 3, 64, 5
     src = randomize(afnet_edge.create_model("adafocus_v1", num_classes=C, num_frames=T, patch_size=P), 41)
+    g = torch.Generator().manual_seed(42)
+    calibrate(src, torch.randn(2, T, 3, H, H, generator=g))
+    with torch.no_grad():
+        src.policy.actor[0].weight.mul_(20)        # let the state, not the random bias, decide the arg-max
     sd = src.state_dict()
     glancer = {"net." + tonylins_to_torchvision(k[len("global_CNN."):]): v for k, v in sd.items()
                if k.startswith("global_CNN.")}
@@ -434,7 +445,7 @@ def test_v1_multi_part_checkpoint_and_forward(tmp_path):
     report = afnet_edge.load_checkpoint(model, path)
     assert report.kind == "official_adafocus_v1"
     assert len(report.dropped) == 2 + 2 * len(policy)
-    clip = torch.randn(2, T, 3, H, H, generator=torch.Generator().manual_seed(42))
+    clip = torch.randn(2, T, 3, H, H, generator=g)
     with torch.no_grad():
         out = model(clip)
         frames = clip.reshape(-1, 3, H, H)
@@ -451,6 +462,7 @@ def test_v1_multi_part_checkpoint_and_forward(tmp_path):
         h = gru_steps(src.fc.gru, torch.cat([maps.mean((2, 3)), l], 1).view(2, T, -1))
         steps = src.fc.fc(h)
     assert torch.equal(out.locations, a)
+    assert len(set(k.flatten().tolist())) > 1      # the actor does not pick one cell for everything
     assert rel(out.step_logits, steps) <= 1e-4 and rel(out.logits, steps[:, -1]) <= 1e-4
 
 
