@@ -642,6 +642,13 @@ HOOKS = FamilyHooks(
 )
 
 
+def _no_reordering(name: str, frame_order: bool) -> None:
+    # The family's --no-frame-order flag reaches every AdaFocus model; only V2 (ActivityNet family) reorders.
+    if frame_order:
+        raise ValueError(f"frame_order=True: {name} processes frames in temporal order (only adafocus_v2_mn2/rn "
+                         f"use the coarse-to-fine order)")
+
+
 @register_model("adafocus_v2_mn2", HOOKS, default_frames=16, official_arch="AdaFocusV2-MN2",
                 bench=BenchDefaults(skips_frames=False, frames=(16,), label="AdaFocusV2-MN2/RN"))
 def adafocus_v2_mn2(num_classes: int = 200, num_frames: int = 16, patch_size: int = 128, dropout: float = 0.2,
@@ -663,14 +670,16 @@ def adafocus_v2_rn(num_classes: int = 200, num_frames: int = 16, patch_size: int
 @register_model("adafocus_v2_tsm", HOOKS, default_frames=8, official_arch="AdaFocusV2-TSM",
                 bench=BenchDefaults(skips_frames=False, frames=(8,), label="AdaFocusV2-TSM"))
 def adafocus_v2_tsm(num_classes: int = 174, num_frames: int = 8, focus_frames: int | None = None,
-                    patch_size: int = 144, dropout: float = 0.5) -> AdaFocusV2TSM:
+                    patch_size: int = 144, dropout: float = 0.5, frame_order: bool = False) -> AdaFocusV2TSM:
     """AdaFocusV2-TSM: TSM-MobileNetV2 on 8 glance frames, one patch per clip on 12 focus frames, TSM-ResNet-50."""
+    _no_reordering("adafocus_v2_tsm", frame_order)
     return AdaFocusV2TSM("adafocus_v2_tsm", num_classes, num_frames, focus_frames, patch_size, dropout)
 
 
 @register_model("adafocus_v1", HOOKS, default_frames=16, official_arch="AdaFocus",
                 bench=BenchDefaults(skips_frames=False, frames=(16,), label="AdaFocus-V1"))
 def adafocus_v1(num_classes: int = 200, num_frames: int = 16, patch_size: int = 128,
-                dropout: float = 0.2) -> AdaFocusV1:
+                dropout: float = 0.2, frame_order: bool = False) -> AdaFocusV1:
     """AdaFocus V1 (inference): MobileNetV2 glance, 7×7-grid actor (arg-max), integer crop, GRU classifier."""
+    _no_reordering("adafocus_v1", frame_order)
     return AdaFocusV1("adafocus_v1", num_classes, num_frames, patch_size, dropout)
