@@ -224,6 +224,20 @@ def test_focus_crop_creates_every_constant_on_the_device(mode):
     assert spy.devices == {"meta"}
 
 
+@pytest.mark.parametrize("name", ["adafocus_v2_mn2", "adafocus_v2_rn", "adafocus_v1", "adafocus_v2_tsm"])
+def test_whole_forward_makes_no_host_tensors(name):
+    # The whole forward on the meta device: a constant made on the host (then copied) would appear as a cpu tensor.
+    # No host tensors means no host-to-device copies, so the forward can be captured in one CUDA graph.
+    kw = dict(num_frames=2, focus_frames=3) if name == "adafocus_v2_tsm" else dict(num_frames=4)
+    with torch.device("meta"):
+        model = afnet_edge.create_model(name, num_classes=5, patch_size=64, **kw)
+        clips = [torch.empty(2, n, 3, H, H) for n in ((2, 3) if name == "adafocus_v2_tsm" else (4,))]
+    with DeviceSpy() as spy:
+        out = model(*clips)
+    assert spy.devices == {"meta"}
+    assert out.logits.shape == (2, 5) and out.locations.device.type == "meta"
+
+
 def test_focus_crop_rejects_bad_arguments():
     x = torch.randn(2, 3, 32, 32)
     with pytest.raises(ValueError, match="centres must be"):
