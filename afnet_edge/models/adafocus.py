@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from ..kernels.adafocus_reference import coarse_to_fine_order, focus_crop
 from ..kernels.reference import temporal_shift
+from .afnet_resnet import bottleneck_flops
 from .common import VideoClassifier
 from .flops_walk import FlopsWalk, Shape, Term, pool_out
 from .registry import (BenchDefaults, CliFlag, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
@@ -132,11 +133,13 @@ class ResNet50(ResNet):
     def __init__(self, fc_classes: int | None = 1000, shift: bool = False, num_frames: int = 1):
         super().__init__((3, 4, 6, 3), shift, num_frames, 0.0)
         if fc_classes is not None:
-            self.fc = nn.Linear(2048, fc_classes)
+            self.add_module("fc", nn.Linear(2048, fc_classes))   # replaces the TSN wrapper's Dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        for i in range(1, 5):
+            x = getattr(self, f"layer{i}")(x)
+        return x
 
 
 def _head(cin: int, classes: int, dropout: float) -> nn.Sequential:
@@ -211,6 +214,9 @@ class AdaFocusV2(VideoClassifier):
     (ResNet-50 on the frame resized to 96²), GRU policy, one sub-pixel P × P patch per frame, ResNet-50 local
     network, pooling classifier with per-step heads."""
 
+    order: torch.Tensor            # processing position k → temporal frame index (buffers, not in the state dict)
+    inverse_order: torch.Tensor
+
     def __init__(self, arch: str, glance: str, num_classes: int, num_frames: int = 16, patch_size: int = 128,
                  hidden_dim: int = 2048, dropout: float = 0.2, frame_order: bool = True):
         super().__init__(num_classes, num_frames)
@@ -246,7 +252,8 @@ class AdaFocusV2(VideoClassifier):
                                    align_corners=True)
         return self.global_CNN(frames)
 
-    def forward(self, clip: torch.Tensor, locations: torch.Tensor | None = None, masks=None) -> AdaFocusOutput:
+    def forward(self, clip: torch.Tensor, locations: torch.Tensor | None = None,  # type: ignore[override]
+                masks=None) -> AdaFocusOutput:
         """``clip (B, T, 3, 224, 224)`` in temporal order (or the (B, 3T, H, W) / (B·T, 3, H, W) layouts);
         ``locations (B, T, 2)`` (temporal order) replaces the policy. Returns :class:`AdaFocusOutput`."""
         if masks:
@@ -321,7 +328,7 @@ class AdaFocusV2TSM(VideoClassifier):
         _check_frame_size(out, name)
         return out, b
 
-    def forward(self, glance_clip: torch.Tensor, focus_clip: torch.Tensor | None = None,
+    def forward(self, glance_clip: torch.Tensor, focus_clip: torch.Tensor | None = None,  # type: ignore[override]
                 locations: torch.Tensor | None = None, masks=None) -> AdaFocusOutput:
         """``glance_clip (B, T_G, 3, 224, 224)``, ``focus_clip (B, T_L, 3, 224, 224)`` (independently sampled
         frames); ``locations (B, 1, 2)`` replaces the policy. Returns :class:`AdaFocusOutput` (no step logits)."""
@@ -410,7 +417,8 @@ class AdaFocusV1(VideoClassifier):
         self.policy = ActorCritic()
         self.fc = GRUClassifier(1280 + 2048, num_classes, dropout=dropout)
 
-    def forward(self, clip: torch.Tensor, locations: torch.Tensor | None = None, masks=None) -> AdaFocusOutput:
+    def forward(self, clip: torch.Tensor, locations: torch.Tensor | None = None,  # type: ignore[override]
+                masks=None) -> AdaFocusOutput:
         """``clip (B, T, 3, 224, 224)``; ``locations (B, T, 2)`` replaces the actor (any [0, 1] actions; the crop
         corner is ⌊a·(224 − P)⌋). Returns :class:`AdaFocusOutput` with per-step logits."""
         if masks:
@@ -527,7 +535,7 @@ def checkpoint_info(state_dict: StateDict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------- FLOPs
-def _linear(walk: FlopsWalk, lin: nn.Linear, per: str = "frame", times: float = 1.0) -> None:
+def _linear(walk: FlopsWalk, lin: Any, per: str = "frame", times: float = 1.0) -> None:
     v = lin.in_features * lin.out_features * times
     walk.executed.append(Term(walk.stage, walk.name(lin), v, None, per))
     walk.official.append(Term(walk.stage, walk.name(lin), v, None, per))
@@ -550,7 +558,7 @@ def _per_clip(walk: FlopsWalk, frames: int, fn) -> Any:
     return out
 
 
-def _mn2_flops(walk: FlopsWalk, mn2: MobileNetV2, shape: Shape) -> Shape:
+def _mn2_flops(walk: FlopsWalk, mn2: Any, shape: Shape) -> Shape:
     for blk in mn2.features:
         for m in (blk.conv if isinstance(blk, InvertedResidual) else blk):
             if isinstance(m, nn.Conv2d):
@@ -558,8 +566,7 @@ def _mn2_flops(walk: FlopsWalk, mn2: MobileNetV2, shape: Shape) -> Shape:
     return shape
 
 
-def _r50_flops(walk: FlopsWalk, r: ResNet, shape: Shape) -> Shape:
-    from .afnet_resnet import bottleneck_flops
+def _r50_flops(walk: FlopsWalk, r: Any, shape: Shape) -> Shape:
     s = walk.conv(r.conv1, shape)
     s = (s[0],) + pool_out(r.maxpool, s[1], s[2])
     for i in range(1, 5):
@@ -568,7 +575,7 @@ def _r50_flops(walk: FlopsWalk, r: ResNet, shape: Shape) -> Shape:
     return s
 
 
-def flops_walk(walk: FlopsWalk, model: nn.Module, size: int, head: str) -> None:
+def flops_walk(walk: FlopsWalk, model: Any, size: int, head: str) -> None:
     """The official AdaFocus accounting (§2.10, §3.8, §4): MACs of every conv and linear layer of f_G, π, f_L and
     f_C that inference runs, GRU steps as 3·H·(I + H), one V2 head per frame; aux heads, the unused ImageNet heads,
     BN, activations, pooling and the crop are not counted. Executed = official for this family."""
@@ -604,9 +611,11 @@ def flops_walk(walk: FlopsWalk, model: nn.Module, size: int, head: str) -> None:
         s = _mn2_flops(walk, model.global_CNN, (3, size, size))
     walk.stage = "policy"
     if isinstance(model, AdaFocusV2):
-        enc, gru, acts = model.policy_stn.encoder, model.policy_stn.gru, [model.policy_stn.fc[0]]
+        pol: Any = model.policy_stn
+        enc, gru, acts = pol.encoder, pol.gru, [pol.fc[0]]
     else:
-        enc, gru, acts = model.policy.state_encoder, model.policy.gru, [model.policy.actor[0]]
+        pol = model.policy
+        enc, gru, acts = pol.state_encoder, pol.gru, [pol.actor[0]]
     walk.conv(enc[0], s)
     _linear(walk, next(m for m in enc if isinstance(m, nn.Linear)))
     _gru(walk, gru)
@@ -616,8 +625,9 @@ def flops_walk(walk: FlopsWalk, model: nn.Module, size: int, head: str) -> None:
     _r50_flops(walk, model.local_CNN, (3, P, P))
     walk.stage = "classifier"
     if isinstance(model, AdaFocusV2):
-        _linear(walk, model.classifier.mlp.layers[0])
-        for h in model.classifier.classifiers:       # head t runs once per clip, on the max of frames 0..t
+        cls: Any = model.classifier
+        _linear(walk, cls.mlp.layers[0])
+        for h in cls.classifiers:       # head t runs once per clip, on the max of frames 0..t
             _linear(walk, h[1], per="clip")
     else:
         _gru(walk, model.fc.gru)
@@ -625,7 +635,7 @@ def flops_walk(walk: FlopsWalk, model: nn.Module, size: int, head: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- registration
-def _export_metadata(model: nn.Module) -> dict:
+def _export_metadata(model: Any) -> dict:
     return {"num_navigation": 0, "patch_size": int(model.patch_size),
             "frame_order": bool(getattr(model, "frame_order", False))}
 
