@@ -302,7 +302,7 @@ def test_v2_official_checkpoint_loads_and_matches_official_forward(tmp_path, nam
     g = torch.Generator().manual_seed(seed)
     clip = torch.randn(1, T, 3, H, H, generator=g)
     src = randomize(afnet_edge.create_model(name, num_classes=C, num_frames=T, patch_size=P), seed)
-    calibrate(src, torch.randn(2, T, 3, H, H, generator=g))
+    calibrate(src, torch.randn(1, T, 3, H, H, generator=g))
     path = save_official(tmp_path, src.state_dict(), "actnet.pth.tar")
     info = inspect_checkpoint(path)
     assert (info["kind"], info["num_frames"], info["num_classes"]) == ("official_adafocus_v2", T, C)
@@ -329,8 +329,8 @@ def test_v2_official_checkpoint_loads_and_matches_official_forward(tmp_path, nam
 
 def test_v2_locations_override_and_frame_order_option():
     T, P, C = 4, 48, 5
-    model = randomize(afnet_edge.create_model("adafocus_v2_rn", num_classes=C, num_frames=T, patch_size=P), 21)
-    plain = afnet_edge.create_model("adafocus_v2_rn", num_classes=C, num_frames=T, patch_size=P, frame_order=False)
+    model = randomize(afnet_edge.create_model("adafocus_v2_mn2", num_classes=C, num_frames=T, patch_size=P), 21)
+    plain = afnet_edge.create_model("adafocus_v2_mn2", num_classes=C, num_frames=T, patch_size=P, frame_order=False)
     plain.load_state_dict(model.state_dict())
     g = torch.Generator().manual_seed(22)
     clip = torch.randn(1, T, 3, H, H, generator=g)
@@ -380,7 +380,7 @@ SHIFTED_MN2_BLOCKS = {3, 5, 6, 8, 9, 10, 12, 13, 15, 16}     # spec §3.2
 
 
 def test_v2_tsm_official_checkpoint_and_forward(tmp_path):
-    TG, TL, P, C = 8, 3, 48, 6
+    TG, TL, P, C = 2, 3, 48, 6
     src = randomize(afnet_edge.create_model("adafocus_v2_tsm", num_classes=C, num_frames=TG, focus_frames=TL,
                                             patch_size=P), 31)
     g = torch.Generator().manual_seed(32)
@@ -438,7 +438,7 @@ def test_v1_multi_part_checkpoint_and_forward(tmp_path):
     T, P, C = 3, 64, 5
     src = randomize(afnet_edge.create_model("adafocus_v1", num_classes=C, num_frames=T, patch_size=P), 41)
     g = torch.Generator().manual_seed(42)
-    calibrate(src, torch.randn(2, T, 3, H, H, generator=g))
+    calibrate(src, torch.randn(1, T, 3, H, H, generator=g))
     with torch.no_grad():
         src.policy.actor[0].weight.mul_(20)        # let the state, not the random bias, decide the arg-max
     sd = src.state_dict()
