@@ -238,6 +238,23 @@ def test_whole_forward_makes_no_host_tensors(name):
     assert out.logits.shape == (2, 5) and out.locations.device.type == "meta"
 
 
+def test_v2_policy_learns_through_the_crop_only():
+    # Spec §2.9: π's input is detached, so π gets gradient only through the bilinear crop; f_G still gets gradient
+    # through the classifier. The graph is checked on the meta device (connectivity, no arithmetic).
+    with torch.device("meta"):
+        model = afnet_edge.create_model("adafocus_v2_mn2", num_classes=5, num_frames=4, patch_size=64).train()
+        clip = torch.empty(2, 4, 3, H, H)
+        given = torch.empty(2, 4, 2)
+    out = model(clip)
+    assert set(out.aux) == {"global", "local"} and out.aux["local"].shape == (2, 4, 5)
+    out.step_logits.sum().backward()
+    assert model.policy_stn.fc[0].weight.grad is not None and model.policy_stn.encoder[0].weight.grad is not None
+    model.zero_grad(set_to_none=True)
+    model(clip, locations=given).step_logits.sum().backward()          # given actions: nothing reaches π
+    assert all(p.grad is None for p in model.policy_stn.parameters())
+    assert model.global_CNN.features[0][0].weight.grad is not None
+
+
 def test_focus_crop_rejects_bad_arguments():
     x = torch.randn(2, 3, 32, 32)
     with pytest.raises(ValueError, match="centres must be"):
