@@ -21,7 +21,7 @@ from afnet_edge.kernels.fullvideo_reference import (adjacent_hamming, binarize_p
 from afnet_edge.models.fullvideo import frame_schedule
 from conftest import randomize_model
 
-SIZE = 64
+SIZE = 32                       # the smallest input the models accept: layer1 maps of 8×8
 
 
 # ------------------------------------------------------------------------------------------------- the oracle
@@ -197,7 +197,6 @@ def test_boundaries_and_means_match_oracle_on_random_ragged_batches(rule):
                                     degenerate="even" if trial % 3 == 0 else "none")
         assert off.shape == (len(lengths), k + 1) and m.shape == (len(lengths),)
         a = torch.randn(sum(lengths), 3, 2, dtype=torch.float32, generator=g)
-        z = torch.full((len(lengths) * k, 3, 2), float("nan"))
         z = segment_mean(a, off, m, offs)
         for b, n in enumerate(lengths):
             want = oracle_segments(hs[b], k, rule, d_bits, "even" if trial % 3 == 0 else "none")
@@ -320,7 +319,7 @@ def test_streaming_equals_offline_slope():
         for c in chunks:
             s.push(v[i:i + c])
             i += c
-        assert s.state_bytes() <= (model.clusters + 1) * 64 * 16 * 16 * 4 + 4 * 512
+        assert s.state_bytes() <= (model.clusters + 1) * 64 * (SIZE // 4) ** 2 * 4 + 4 * 128  # O(K·D)
         got = s.finish()
         assert torch.equal(got.segments, off.segments) and torch.equal(got.num_segments, off.num_segments)
         assert torch.allclose(got.logits, off.logits, rtol=1e-5, atol=1e-6)
