@@ -110,11 +110,13 @@ setup(
         "onnx": ["onnx", "onnxruntime", "onnx-graphsurgeon"],
         "tensorrt": ["tensorrt>=10", "cuda-python"],
         "plot": ["matplotlib"],
-        "test": ["pytest", "av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib"],
+        "test": ["pytest", "av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib", "grimp"],
+        # Static checks CI runs besides the tests: the type checker (scripts/ci_typecheck.sh).
+        "dev": ["mypy"],
         # TensorRT for RTX: builds engines without a GPU (CI proves the engine build with it).
         "rtx": ["tensorrt-rtx-cu13-bindings", "tensorrt-rtx-cu13-libs", "onnxruntime-extensions"],
         # Everything the demo, the CLI and the test suite use (not TensorRT itself: see docs/jetson.md).
-        "all": ["av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib", "pytest"],
+        "all": ["av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib", "pytest", "grimp"],
     },
     entry_points={"console_scripts": ["afnet-edge=afnet_edge.cli:main"]},
     cmdclass=_cmdclass,

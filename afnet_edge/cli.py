@@ -20,8 +20,8 @@ COMMAND_MODULES = (
     "afnet_edge.demo",
     "afnet_edge.export.cli",
     "afnet_edge.training.commands",
-    "afnet_edge.bench",
-    "afnet_edge.project",
+    "afnet_edge.bench.cli",
+    "afnet_edge.bench.project_cli",
 )
 
 

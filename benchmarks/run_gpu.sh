@@ -303,7 +303,7 @@ stage_kernels() {
 }
 stage_project() {  # roofline PROJECTION of this GPU from its published specs, checked against the grids just measured
   local pdev=$SLUG args=() f
-  $PY -c "from afnet_edge.project import DEVICES; import sys; sys.exit(0 if '$SLUG' in DEVICES else 1)" 2>/dev/null \
+  $PY -c "from afnet_edge.bench.projection import DEVICES; import sys; sys.exit(0 if '$SLUG' in DEVICES else 1)" 2>/dev/null \
     || pdev=h100-sxm
   for f in "$OUT"/models_*.json "$OUT"/headline_*.json; do [ -f "$f" ] && args+=(--results "$f"); done
   local cmd=($PY -m afnet_edge.cli project --device "$pdev" --models af_resnet50,af_mobilenetv3,tsm_resnet50

@@ -16,7 +16,7 @@ import os
 import platform
 import time
 
-from .onnx_export import _sha256, read_metadata
+from .onnx_export import file_sha256, read_metadata
 from .trt_backend import TensorRT, TensorRTError, gpu_info, load_plugins, load_tensorrt
 
 SIDECAR_FORMAT = "afnet_edge-trt-engine/1"
@@ -181,9 +181,9 @@ def build_engine(onnx_path: str, engine_path: str, *, fp16: bool = False, worksp
         **io,
         "workspace_mib": workspace_mib,
         "engine": os.path.basename(engine_path),
-        "engine_sha256": _sha256(engine_path),
+        "engine_sha256": file_sha256(engine_path),
         "onnx": os.path.basename(onnx_path),
-        "onnx_sha256": _sha256(onnx_path),
+        "onnx_sha256": file_sha256(onnx_path),
         "build_seconds": round(time.perf_counter() - t0, 2),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),

@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from afnet_edge.kernels import FusedOps, check_ops, use_ops
 from afnet_edge.kernels.reference import topk_count
-from afnet_edge.layers.af_stage import ForwardContext
+from afnet_edge.models.common import MIN_SIZE, check_ratio
 from afnet_edge.models.registry import ExportAdapter, entry_of
 
 from .ops import DYNAMIC_BATCH, FLAVOURS
@@ -61,21 +62,21 @@ def _need(module: str, extra: str = "onnx"):
 
 
 class ExportWrapper(nn.Module):
-    """``clip (B, T, 3, H, W) -> logits (B, classes)`` through the compact ``topk`` path with the op namespace
-    ``ops`` (the model's ``forward_frames`` with an export-specific :class:`ForwardContext`)."""
+    """``clip (B, T, 3, H, W) -> logits (B, classes)`` through the compact ``topk`` path, the fused ops taken from
+    ``ops`` (an export flavour, set for the forward with :func:`afnet_edge.kernels.use_ops`)."""
 
-    def __init__(self, model: nn.Module, ops, ratio: float):
+    def __init__(self, model: nn.Module, ops: FusedOps, ratio: float):
         super().__init__()
         self.model = model
-        self.ops = ops
+        self.ops = check_ops(ops)
         self.ratio = float(ratio)
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         T = self.model.num_frames
         frames = clip.reshape(-1, clip.shape[2], clip.shape[3], clip.shape[4])
-        ctx = ForwardContext(num_frames=T, execution="compact", selection="topk", ratio=self.ratio,
-                             tau=float(getattr(self.model, "temperature", 0.01)), ops=self.ops, training=False)
-        per_frame = self.model.forward_frames(frames, ctx)
+        with use_ops(self.ops):
+            ctx = self.model.make_context(execution="compact", selection="topk", ratio=self.ratio, training=False)
+            per_frame = self.model.forward_frames(frames, ctx)
         return per_frame.reshape(-1, T, per_frame.shape[-1]).mean(dim=1)
 
 
@@ -98,8 +99,8 @@ def _size_pair(size) -> tuple[int, int]:
         h, w = size
     else:
         raise ValueError(f"size must be an int or (height, width), got {size!r}")
-    if h < 32 or w < 32:
-        raise ValueError(f"size must be at least 32×32 (224×224 is the trained size), got {h}×{w}")
+    if h < MIN_SIZE or w < MIN_SIZE:
+        raise ValueError(f"size must be at least {MIN_SIZE}×{MIN_SIZE} (224×224 is the trained size), got {h}×{w}")
     return int(h), int(w)
 
 
@@ -125,8 +126,7 @@ def check_export_args(model, frames, ratio, batch, flavour, opset, selection) ->
     if frames != model.num_frames:
         raise ValueError(f"frames={frames} does not match the model (num_frames={model.num_frames}); the navigation "
                          f"weights depend on T: build the model (or load the checkpoint) with --frames {frames}")
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
-        raise ValueError(f"ratio must be a number in (0, 1], got {ratio!r}")
+    check_ratio(ratio)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
     if flavour not in FLAVOUR_NAMES:
@@ -225,7 +225,7 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
         "afnet_edge_version": __version__,
         "torch_version": torch.__version__.split("+")[0],
         "checkpoint": os.path.basename(checkpoint) if checkpoint else "",
-        "checkpoint_sha256": _sha256(checkpoint) if checkpoint else "",
+        "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else "",
     }
     family = export_adapter(model).metadata(model)   # the family's entries, e.g. num_navigation, tsm
     clash = set(family) & (set(head) | set(tail))
@@ -287,7 +287,8 @@ def _meta_str(v) -> str:
     return str(v)
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of the file at ``path`` (read in 1 MiB chunks): checkpoints, ONNX files and engines."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

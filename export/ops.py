@@ -10,15 +10,20 @@
 Both namespaces implement ``select_frames`` for ``topk`` only: it is the one selection rule with static shapes.
 Eagerly it is the reference (stable descending sort: ties go to the lower frame index); under tracing it becomes
 ONNX ``TopK``, whose specification breaks ties the same way.
+
+Both satisfy :class:`afnet_edge.kernels.FusedOps` (same parameters as the runtime implementations); export selects
+one for the traced forward with :func:`afnet_edge.kernels.use_ops`. The runtime keywords mean little in a graph:
+``validate`` is ignored (no host-side checks in a graph), ``inplace`` is declined (the result is always a new tensor,
+which the model uses), ``out`` is honoured by a copy.
 """
 from __future__ import annotations
 
 import contextvars
-from types import SimpleNamespace
 
 import torch
 
-from afnet_edge.kernels import reference
+from afnet_edge.kernels import SelectResult, make_ops, reference
+from afnet_edge.kernels._common import select_out, to_out
 
 from .plugins import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, PLUGINS
 
@@ -27,11 +32,18 @@ def _tracing() -> bool:
     return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
 
-def select_frames(logits: torch.Tensor, mode: str, k: int = 0):
+def select_frames(logits: torch.Tensor, mode: str, k: int = 0, *,
+                  out: SelectResult | None = None) -> SelectResult:
     """``topk`` frame selection with static shapes (see :func:`afnet_edge.kernels.reference.select_frames`).
 
     ``logits`` ``(L, B, T, 2)`` → ``(index (L, B·k) int64 sorted ascending per clip, counts (L,), mask (L, B, T))``.
+    ``out``: a preallocated ``(index, counts, mask)`` triple receiving the result.
     """
+    res = _select_topk(logits, mode, k)
+    return res if out is None else select_out(res, out)
+
+
+def _select_topk(logits: torch.Tensor, mode: str, k: int) -> SelectResult:
     if mode != "topk":
         raise ValueError(f"export supports topk selection only (static shapes), got selection={mode!r}")
     if not _tracing():
@@ -48,29 +60,37 @@ def select_frames(logits: torch.Tensor, mode: str, k: int = 0):
     return index, counts, mask
 
 
-def portable_focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool,
-                          **_runtime) -> torch.Tensor:
-    """:func:`~afnet_edge.kernels.reference.focal_gather`; runtime keywords (``validate``) do not apply to a graph."""
-    return reference.focal_gather(x, index, num_frames, shift)
+def portable_focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, *,
+                          validate: bool = True, out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.focal_gather` ``(K, C, H, W)``; ``validate`` is ignored (graph)."""
+    return to_out(reference.focal_gather(x, index, num_frames, shift), out, x)
 
 
 def portable_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
-                           const: torch.Tensor | None, relu: bool, **_runtime) -> torch.Tensor:
-    """:func:`~afnet_edge.kernels.reference.focal_scatter` written with ``index_put`` (→ ONNX ``ScatterND``)."""
+                           const: torch.Tensor | None, relu: bool, *, validate: bool = True, inplace: bool = False,
+                           out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.focal_scatter` ``(N, C, H, W)`` written with ``index_put`` (→ ONNX
+    ``ScatterND``); ``validate`` is ignored and ``inplace`` declined (a new tensor is returned)."""
     base = residual if const is None else residual + const.unsqueeze(0)
     sel = residual.index_select(0, index) + y
-    out = base.index_put((index,), sel)
-    return torch.relu(out) if relu else out
+    res = base.index_put((index,), sel)
+    return to_out(torch.relu(res) if relu else res, out, residual, y, const)
 
 
-PORTABLE = SimpleNamespace(
-    name="export-portable",
-    focal_gather=portable_focal_gather,
-    focal_scatter=portable_focal_scatter,
-    ample_fuse_pool=reference.ample_fuse_pool,
-    ample_fuse_blend=reference.ample_fuse_blend,
-    select_frames=select_frames,
-)
+def portable_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.ample_fuse_pool` ``(N, C)`` (Resize, Add, ReduceMean)."""
+    return to_out(reference.ample_fuse_pool(xl, xb), out, xl, xb)
+
+
+def portable_ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
+                              out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.ample_fuse_blend` ``(N, C, H, W)`` (Resize, Mul, Add, Relu)."""
+    return to_out(reference.ample_fuse_blend(xl, xb, a, relu), out, xl, xb, a)
+
+
+PORTABLE = make_ops("export-portable", focal_gather=portable_focal_gather, focal_scatter=portable_focal_scatter,
+                    ample_fuse_pool=portable_ample_fuse_pool, ample_fuse_blend=portable_ample_fuse_blend,
+                    select_frames=select_frames)
 
 
 # ------------------------------------------------------------------------------------------------ plugin markers
@@ -153,35 +173,36 @@ def _dynamic(y: torch.Tensor, *sizes) -> torch.Tensor:
     return y.reshape(*sizes) if DYNAMIC_BATCH.get() and _tracing() else y
 
 
-# Runtime keywords of the eager ops (validate=, inplace=) do not apply to a graph and are ignored.
-def _plugin_focal_gather(x, index, num_frames, shift, **_runtime):
+# The runtime keywords of the eager ops: validate= is ignored and inplace= declined (a graph has no host-side checks
+# and the plugin writes its own output); out= is honoured by a copy.
+def _plugin_focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, *,
+                         validate: bool = True, out: torch.Tensor | None = None) -> torch.Tensor:
     y = _FocalGather.apply(x, index, int(num_frames), bool(shift))
-    return _dynamic(y, index.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    return to_out(_dynamic(y, index.shape[0], x.shape[1], x.shape[2], x.shape[3]), out, x)
 
 
-def _plugin_focal_scatter(residual, y, index, const, relu, **_runtime):
+def _plugin_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, const: torch.Tensor | None,
+                          relu: bool, *, validate: bool = True, inplace: bool = False,
+                          out: torch.Tensor | None = None) -> torch.Tensor:
     if const is None:  # the plugin always takes a constant map; zeros are the "no constant" case
         const = residual.new_zeros(residual.shape[1:])
-    out = _FocalScatter.apply(residual, y, index, const, bool(relu))
-    return _dynamic(out, residual.shape[0], residual.shape[1], residual.shape[2], residual.shape[3])
+    res = _FocalScatter.apply(residual, y, index, const, bool(relu))
+    res = _dynamic(res, residual.shape[0], residual.shape[1], residual.shape[2], residual.shape[3])
+    return to_out(res, out, residual, y, const)
 
 
-def _plugin_ample_fuse_pool(xl, xb):
-    return _dynamic(_AmpleFusePool.apply(xl, xb), xb.shape[0], xb.shape[1])
+def _plugin_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+    return to_out(_dynamic(_AmpleFusePool.apply(xl, xb), xb.shape[0], xb.shape[1]), out, xl, xb)
 
 
-def _plugin_ample_fuse_blend(xl, xb, a, relu):
-    out = _AmpleFuseBlend.apply(xl, xb, a, bool(relu))
-    return _dynamic(out, xb.shape[0], xb.shape[1], xb.shape[2], xb.shape[3])
+def _plugin_ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
+                             out: torch.Tensor | None = None) -> torch.Tensor:
+    res = _AmpleFuseBlend.apply(xl, xb, a, bool(relu))
+    return to_out(_dynamic(res, xb.shape[0], xb.shape[1], xb.shape[2], xb.shape[3]), out, xl, xb, a)
 
 
-PLUGIN = SimpleNamespace(
-    name="export-plugin",
-    focal_gather=_plugin_focal_gather,
-    focal_scatter=_plugin_focal_scatter,
-    ample_fuse_pool=_plugin_ample_fuse_pool,
-    ample_fuse_blend=_plugin_ample_fuse_blend,
-    select_frames=select_frames,
-)
+PLUGIN = make_ops("export-plugin", focal_gather=_plugin_focal_gather, focal_scatter=_plugin_focal_scatter,
+                  ample_fuse_pool=_plugin_ample_fuse_pool, ample_fuse_blend=_plugin_ample_fuse_blend,
+                  select_frames=select_frames)
 
 FLAVOURS = {"portable": PORTABLE, "plugin": PLUGIN}

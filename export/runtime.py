@@ -11,13 +11,13 @@ For benchmarks (``afnet-edge bench --backend trt``): ``runner.set_input(clip)`` 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 
 import numpy as np
 
 from .engine import check_sidecar as check_engine_sidecar
 from .engine import read_sidecar
+from .onnx_export import file_sha256
 from .trt_backend import TensorRTError, gpu_info, load_plugins, load_tensorrt
 
 
@@ -231,14 +231,6 @@ def check_clip_shape(shape: tuple, sidecar: dict) -> None:
         raise ValueError(f"clip shape {shape} does not fit the engine {want}: {'; '.join(problems)}")
 
 
-def _file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------------------------------------------- runner
 class TRTRunner:
     """Run an afnet_edge TensorRT engine.
@@ -267,7 +259,7 @@ class TRTRunner:
         backend = (self.sidecar.get("tensorrt") or {}).get("module", "auto")
         self.trt = load_tensorrt(backend)
         if self.sidecar:
-            if self.sidecar.get("engine_sha256") and self.sidecar["engine_sha256"] != _file_sha256(engine_path):
+            if self.sidecar.get("engine_sha256") and self.sidecar["engine_sha256"] != file_sha256(engine_path):
                 raise TensorRTError(f"{engine_path} does not match its sidecar (checksum differs): the engine was "
                                     f"replaced after the build; rebuild with `afnet-edge export --trt`")
             check_engine_sidecar(self.sidecar, self.trt, gpu_info())
@@ -382,23 +374,3 @@ def predict_with_engine(engine_path: str, clip, plugin_library: str | None = Non
     with TRTRunner(engine_path, plugin_library=plugin_library, batch=int(arr.shape[0]) if arr.ndim == 5 else None) \
             as runner:
         return runner(arr)
-
-
-def jetson_power_state() -> dict | None:
-    """What a Jetson benchmark must record about clocks, without root: ``nvpmodel -q`` output, the L4T release line
-    and whether ``jetson_clocks`` is installed (its ``--show`` needs root: record it by hand). None off Jetson."""
-    import shutil
-    import subprocess
-    release = "/etc/nv_tegra_release"
-    if not os.path.isfile(release):
-        return None
-    state: dict = {"l4t": open(release).readline().strip()}
-    if shutil.which("nvpmodel"):
-        try:
-            q = subprocess.run(["nvpmodel", "-q"], capture_output=True, text=True, timeout=10)
-            state["nvpmodel"] = " | ".join(line.strip() for line in q.stdout.splitlines() if line.strip())
-        except (OSError, subprocess.SubprocessError) as e:
-            state["nvpmodel"] = f"unavailable ({e})"
-    state["jetson_clocks_installed"] = shutil.which("jetson_clocks") is not None
-    return state
-

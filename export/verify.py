@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .onnx_export import INPUT_NAME, _sha256, check_model_matches, read_metadata
+from .onnx_export import INPUT_NAME, check_model_matches, file_sha256, read_metadata
 
 #: Relative tolerance (max |diff| / max |reference|) for a pass: fp32 as the issue demands, fp16 engines looser.
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
@@ -43,7 +43,7 @@ def compare(reference: np.ndarray, actual: np.ndarray, precision: str = "fp32") 
 
 
 def _check_checkpoint(meta: dict, checkpoint: str | None, what: str) -> None:
-    if checkpoint and meta.get("checkpoint_sha256") and meta["checkpoint_sha256"] != _sha256(checkpoint):
+    if checkpoint and meta.get("checkpoint_sha256") and meta["checkpoint_sha256"] != file_sha256(checkpoint):
         raise ValueError(f"{what} was exported from checkpoint {meta.get('checkpoint')!r}, not from {checkpoint} "
                          f"(different SHA-256): pass the same --checkpoint or re-export")
 

@@ -16,8 +16,8 @@ import torch
 
 from afnet_edge import bench, cli
 from afnet_edge.bench import (Case, GridSpec, derive, expand_grid, format_markdown, live_tensor_peak, make_plots,
-                              parse_nvpmodel, parse_tegra_release, targets, time_callable, timing_stats,
-                              validate_results)
+                              parse_nvpmodel, parse_tegra_release, time_callable, timing_stats, validate_results)
+from afnet_edge.bench import runners
 
 
 # ------------------------------------------------------------------------------------------------ the quick run
@@ -79,7 +79,7 @@ def test_quick_realised_ratio_is_consistent(quick):
 def test_quick_writes_markdown_and_plot(quick):
     _, out, doc = quick
     md = (out / "quick.md").read_text()
-    assert doc["command"] in md and "realised ratio" in md and "## Targets" in md
+    assert doc["command"] in md and "realised ratio" in md
     png = out / "quick_latency_vs_ratio.png"
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "quick_latency_vs_ratio.png" in md
@@ -193,19 +193,19 @@ def test_expand_grid_rules():
 
 def test_skip_reasons(monkeypatch):
     cpu = torch.device("cpu")
-    assert "CUDA" in bench._skip_reason(Case("af_resnet50", 12, "masked", "cudagraph", "fp32", 1, None, 224), cpu)
-    assert "fp32" in bench._skip_reason(Case("af_resnet50", 12, "onnxruntime", "eager", "fp16", 1, 0.5, 224), cpu)
-    assert bench._skip_reason(Case("af_resnet50", 12, "compact-torch", "eager", "fp32", 1, 0.5, 224), cpu) is None
+    assert "CUDA" in runners.skip_reason(Case("af_resnet50", 12, "masked", "cudagraph", "fp32", 1, None, 224), cpu)
+    assert "fp32" in runners.skip_reason(Case("af_resnet50", 12, "onnxruntime", "eager", "fp16", 1, 0.5, 224), cpu)
+    assert runners.skip_reason(Case("af_resnet50", 12, "compact-torch", "eager", "fp32", 1, 0.5, 224), cpu) is None
     import afnet_edge.kernels as kernels
     monkeypatch.setattr(kernels, "extension_available", lambda: False)
-    reason = bench._skip_reason(Case("af_resnet50", 12, "compact-ext", "eager", "fp32", 1, 0.5, 224), cpu)
+    reason = runners.skip_reason(Case("af_resnet50", 12, "compact-ext", "eager", "fp32", 1, 0.5, 224), cpu)
     assert reason and "not built" in reason
 
     def boom():
         raise RuntimeError("operator afnet_edge::focal_gather.out does not exist")
 
     monkeypatch.setattr(kernels, "extension_available", boom)
-    reason = bench._skip_reason(Case("af_resnet50", 12, "compact-ext", "eager", "fp32", 1, 0.5, 224), cpu)
+    reason = runners.skip_reason(Case("af_resnet50", 12, "compact-ext", "eager", "fp32", 1, 0.5, 224), cpu)
     assert reason and "RuntimeError" in reason
 
 
@@ -275,6 +275,7 @@ def test_derive_realised_ratio():
 
 
 def test_targets_evaluated_from_rows():
+    targets = _script("check_targets").targets
     doc = _synthetic_doc()
     t = {x["target"].split(" (")[0]: x for x in targets(doc)}
     tr = next(v for k, v in t.items() if k.startswith("realised ratio"))
@@ -286,6 +287,22 @@ def test_targets_evaluated_from_rows():
     assert by_batch["AF-ResNet50 T=12 r=0.4 faster than TSM-ResNet50 T=8 (fp16, batch 8)"] == "met"  # 8.0 vs 9.0
     cpu = _synthetic_doc("cpu")
     assert next(x for x in targets(cpu) if x["target"].startswith("realised"))["status"] == "not measured"
+
+
+def test_check_targets_script(tmp_path, capsys):
+    tool = _script("check_targets")
+    doc = _synthetic_doc()
+    path = tmp_path / "models_fp16.json"
+    path.write_text(json.dumps(doc))
+    assert tool.main([str(path), "--write"]) == 0
+    table = (tmp_path / "models_fp16_targets.md").read_text()
+    assert "| realised ratio ≥ 0.9" in table and "| met |" in table and "| missed |" in table
+    assert tool.main([str(path), "--strict"]) == 1  # batch 1: AF-ResNet50 r=0.4 3.5 ms vs TSM-ResNet50 T=8 3.0 ms
+    (tmp_path / "other.json").write_text(json.dumps({"schema": "something/else"}))
+    assert tool.main([str(tmp_path / "other.json")]) == 2
+    assert tool.main([str(tmp_path / "missing.json")]) == 2
+    assert "not an afnet_edge.bench results file" in capsys.readouterr().err
+    assert "## Targets" not in format_markdown(doc)  # acceptance criteria are not part of the shipped package
 
 
 def test_report_and_plots_from_synthetic_doc(tmp_path):
@@ -352,60 +369,43 @@ def test_canonical_command_reproduces_options():
 
 
 # ------------------------------------------------------------------------------------------------ profile
-@pytest.mark.parametrize("shape", [((2, 8, 4, 5), (2, 8, 8, 10)), ((3, 4, 7, 7), (3, 4, 14, 14)),
-                                   ((2, 4, 5, 5), (2, 4, 7, 7))])          # last: not an integer factor
-def test_prototype_ops_match_reference(shape):
-    from afnet_edge.kernels import reference as R
-    g = torch.Generator().manual_seed(sum(shape[1]))
-    xl, xb = torch.randn(*shape[0], generator=g), torch.randn(*shape[1], generator=g)
-    a = torch.rand(shape[1][:2], generator=g)
-    torch.testing.assert_close(bench.proto_ample_fuse_pool(xl, xb), R.ample_fuse_pool(xl, xb))
-    for relu in (True, False):
-        torch.testing.assert_close(bench.proto_ample_fuse_blend(xl, xb, a, relu), R.ample_fuse_blend(xl, xb, a, relu))
-    n = xb.shape[0] * 2
-    res = torch.randn(n, *xb.shape[1:], generator=g)
-    for idx in ([], [1], [0, 2, 3]):
-        index = torch.tensor(idx, dtype=torch.int64)
-        y = torch.randn(len(idx), *xb.shape[1:], generator=g)
-        const = torch.randn(*xb.shape[1:], generator=g)
-        for c in (const, None):
-            for relu in (True, False):
-                want = R.focal_scatter(res, y, index, c, relu)
-                torch.testing.assert_close(bench.proto_focal_scatter(res.clone(), y, index, c, relu), want)
-                buf = res.clone()
-                with torch.no_grad():
-                    got = bench.proto_focal_scatter(buf, y, index, c, relu, inplace=True, validate=False)
-                torch.testing.assert_close(got, want)
-                assert got.data_ptr() == buf.data_ptr()  # really in place
-
-
 def test_profile_small(tmp_path):
     rc = cli.main(["bench", "--profile", "--models", "af_mobilenetv3", "--size", "64", "--ratios", "0.5",
                    "--repeats", "1", "--threads", "1", "--out", str(tmp_path), "--no-progress"])
     assert rc == 0
     doc = json.loads((tmp_path / "profile_af_mobilenetv3.json").read_text())
     s = doc["summary"]
-    assert set(s) == {"masked", "compact r=0.5", "compact+proto r=0.5"}
+    ext = runners.skip_reason(Case("af_mobilenetv3", 12, "compact-ext", "eager", "fp32", 1, 0.5, 64),
+                               torch.device("cpu")) is None
+    assert set(s) == {"masked", "compact-torch r=0.5"} | ({"compact-ext r=0.5"} if ext else set())
+    assert ("compact-ext" in doc["skipped"]) != ext
     for k, v in s.items():
         assert v["latency_min_ms"] > 0 and v["minor_page_faults_median"] >= 0
         comp = v["components_of_fastest_ms"]
         assert sum(comp.values()) == pytest.approx(v["latency_min_ms"])  # the breakdown adds up to the forward
-    assert s["compact+proto r=0.5"]["max_abs_logit_diff_vs_masked"] < 1e-4
-    assert "focal_scatter" in s["compact r=0.5"]["components_of_fastest_ms"]
+    for k in s:
+        if k != "masked":
+            assert s[k]["max_abs_logit_diff_vs_masked"] < 1e-4
+            # the fused ops were timed through the ops seam, whichever backend the forward used
+            assert s[k]["components_of_fastest_ms"]["focal_scatter"] > 0
     assert doc["top_ops"]["masked"] and doc["state_key_ms_per_forward"] > 0
     md = (tmp_path / "profile_af_mobilenetv3.md").read_text()
     assert "afnet-edge bench" in md and "Top aten ops" in md
 
 
 # ------------------------------------------------------------------------------------------------ README table
-def _readme_tool():
+def _script(name: str):
+    """A script of benchmarks/ imported as a module."""
     import importlib.util
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
-                        "make_readme_table.py")
-    spec = importlib.util.spec_from_file_location("make_readme_table", path)
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _readme_tool():
+    return _script("make_readme_table")
 
 
 def test_readme_block_rewrites_only_between_markers(tmp_path):

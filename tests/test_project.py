@@ -14,8 +14,8 @@ import torch.nn as nn
 from afnet_edge import cli
 from afnet_edge.flops import count_flops, executed_macs_per_module
 from afnet_edge.models import create_model
-from afnet_edge.project import (DEVICES, LABEL, DeviceSpec, OpRecord, find_results, project, project_ops,
-                                projection_error, record_ops, spec_from_ceilings, trace_ops)
+from afnet_edge.bench.projection import (DEVICES, LABEL, DeviceSpec, OpRecord, find_results, project, project_ops,
+                                         projection_error, record_ops, spec_from_ceilings, trace_ops)
 
 
 @pytest.mark.parametrize("name, execution, ratio", [("af_resnet50", "compact", 0.4), ("af_resnet50", "masked", 0.4),

@@ -1,4 +1,4 @@
-"""Helpers shared by the two backends of :mod:`afnet_edge.kernels`: index-value validation (``validate=``) and the
+"""Helpers shared by the implementations of :mod:`afnet_edge.kernels`: index-value validation (``validate=``) and the
 ``out=`` argument, so that ``ops("torch")`` and ``ops("ext")`` accept the same keywords."""
 from __future__ import annotations
 
@@ -13,14 +13,21 @@ def tracing(t: torch.Tensor) -> bool:
     return is_fake(t)
 
 
-def validate_index(index: torch.Tensor, n: int, sorted_unique: bool) -> None:
-    """Checks index values: in [0, n), and strictly increasing when ``sorted_unique``. One host sync on CUDA."""
+def check_index_tensor(index: torch.Tensor, like: torch.Tensor | None = None) -> None:
+    """``index`` must be an int64 ``(K,)`` tensor (on ``like``'s device when given); no value checks, no sync."""
     if not isinstance(index, torch.Tensor):
         raise TypeError(f"index must be a torch.Tensor, got {type(index).__name__}")
     if index.dtype != torch.int64:
         raise TypeError(f"index must be int64, got {index.dtype}")
     if index.dim() != 1:
         raise ValueError(f"index must be 1-D (K,), got shape {tuple(index.shape)}")
+    if like is not None and index.device != like.device:
+        raise ValueError(f"index must be on the device of x ({like.device}), got {index.device}")
+
+
+def validate_index(index: torch.Tensor, n: int, sorted_unique: bool) -> None:
+    """Checks index values: in [0, n), and strictly increasing when ``sorted_unique``. One host sync on CUDA."""
+    check_index_tensor(index)
     if index.numel() == 0 or tracing(index):
         return
     ok = ((index >= 0) & (index < n)).all()
@@ -33,6 +40,15 @@ def validate_index(index: torch.Tensor, n: int, sorted_unique: bool) -> None:
         raise ValueError(f"index values must be in [0, {n}), got {bad[:8].tolist()}")
     raise ValueError("index must be sorted ascending and unique (frame rows of the selected frames), got "
                      f"{index[:16].tolist()}{' ...' if index.numel() > 16 else ''}")
+
+
+def check_scatter_keywords(residual: torch.Tensor, index: torch.Tensor, validate: bool, inplace: bool,
+                           out: torch.Tensor | None) -> None:
+    """The keyword checks of every ``focal_scatter``: index values when ``validate``; not both ``inplace`` and ``out``."""
+    if validate:
+        validate_index(index, residual.shape[0], sorted_unique=True)
+    if inplace and out is not None:
+        raise ValueError("focal_scatter: pass either inplace=True or out=, not both")
 
 
 def needs_grad(*tensors) -> bool:
@@ -63,3 +79,12 @@ def to_out(res: torch.Tensor, out: torch.Tensor | None, *inputs) -> torch.Tensor
     no_grad_for_out(*inputs)
     check_out(out, res)
     return out.copy_(res)
+
+
+def select_out(res: tuple, out: tuple) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``select_frames``' ``out=`` through the reference path: copies ``res`` into the ``(index, counts, mask)``
+    triple ``out`` (each checked like :func:`to_out`) and returns it."""
+    if not isinstance(out, (tuple, list)) or len(out) != 3:
+        raise TypeError("out must be a preallocated (index, counts, mask) triple of tensors")
+    index, counts, mask = (to_out(r, o) for r, o in zip(res, out))
+    return index, counts, mask

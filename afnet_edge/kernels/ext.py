@@ -3,7 +3,8 @@
 
 ``AVAILABLE`` says whether ``afnet_edge._C`` was imported and its operators registered; ``OPS`` is the namespace
 ``afnet_edge.kernels.ops("ext")`` returns. On a device for which the extension has no kernels (e.g. CUDA tensors with a
-CPU-only build) the entry points fall back to the reference, so ``ops("auto")`` always works.
+CPU-only build) the entry points fall back to the ``"torch"`` implementation (:mod:`.torch_ops`), so ``ops("auto")``
+always works.
 
 Validation policy (docs/kernels.md):
 
@@ -18,22 +19,22 @@ Validation policy (docs/kernels.md):
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
 
-from . import reference
+from . import reference, torch_ops
+from ._common import check_index_tensor as _check_index_tensor
 from ._common import check_out as _check_out
+from ._common import check_scatter_keywords as _check_scatter_keywords
 from ._common import needs_grad as _needs_grad
 from ._common import no_grad_for_out as _no_grad_for_out
-from ._common import to_out as _to_out
 from ._common import validate_index as _validate_index
+from .seam import SelectResult, make_ops
 
 __all__ = ["AVAILABLE", "OPS", "focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend",
            "select_frames", "has_kernels", "import_error"]
 
 try:
-    from .. import _C  # noqa: F401  (loading the library registers torch.ops.afnet_edge.*)
+    import afnet_edge._C  # noqa: F401  (loading the library registers torch.ops.afnet_edge.*)
 except (ImportError, OSError) as _exc:  # not built, or built against another torch
     _IMPORT_ERROR: Exception | None = _exc
     AVAILABLE = False
@@ -94,13 +95,14 @@ def _check_same(a: torch.Tensor, an: str, b: torch.Tensor, bn: str) -> None:
         raise ValueError(f"{bn} must be on the device of {an} ({a.device}), got {b.device}")
 
 
-def _check_index_tensor(index: torch.Tensor, x: torch.Tensor) -> None:
-    if index.dtype != torch.int64:
-        raise TypeError(f"index must be int64, got {index.dtype}")
-    if index.dim() != 1:
-        raise ValueError(f"index must be 1-D (K,), got shape {tuple(index.shape)}")
-    if index.device != x.device:
-        raise ValueError(f"index must be on the device of x ({x.device}), got {index.device}")
+def _call(op: str, args: tuple, out: torch.Tensor | None, grad_inputs: tuple) -> torch.Tensor:
+    """``torch.ops.afnet_edge.<op>(*args)``, or its ``.out`` overload writing into ``out`` (no autograd)."""
+    packet = getattr(torch.ops.afnet_edge, op)
+    if out is None:
+        return packet(*args)
+    _no_grad_for_out(*grad_inputs)
+    packet.out(*args, out=out)
+    return out
 
 
 def _check_ample(xl: torch.Tensor, xb: torch.Tensor) -> None:
@@ -126,15 +128,11 @@ def focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: b
     """Compact batch ``(K, C, H, W)`` of frames ``index`` (int64 ``(K,)``) of ``x`` ``(N, C, H, W)``, TSM-shifted
     (spec §5, clips of ``num_frames``) if ``shift``. ``validate`` checks that the indices are in ``[0, N)``;
     ``out`` (contiguous ``(K, C, H, W)``, no autograd) receives the result."""
+    if not has_kernels(x.device):
+        return torch_ops.focal_gather(x, index, num_frames, shift, validate=validate, out=out)
     if validate:
         _validate_index(index, x.shape[0], sorted_unique=False)
-    if not has_kernels(x.device):
-        return _to_out(reference.focal_gather(x, index, num_frames, shift), out, x)
-    if out is not None:
-        _no_grad_for_out(x)
-        torch.ops.afnet_edge.focal_gather.out(x, index, num_frames, shift, out=out)
-        return out
-    return torch.ops.afnet_edge.focal_gather(x, index, num_frames, shift)
+    return _call("focal_gather", (x, index, num_frames, shift), out, (x,))
 
 
 if AVAILABLE:
@@ -188,22 +186,13 @@ def focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, 
     ``residual`` and returns it (ignored, i.e. out of place, when autograd needs the inputs); ``out`` (contiguous
     ``(N, C, H, W)``, no autograd) receives the result.
     """
-    if validate:
-        _validate_index(index, residual.shape[0], sorted_unique=True)
-    if inplace and out is not None:
-        raise ValueError("focal_scatter: pass either inplace=True or out=, not both")
-    inplace = inplace and not _needs_grad(residual, y, const)
     if not has_kernels(residual.device):
-        res = reference.focal_scatter(residual, y, index, const, relu)
-        return residual.copy_(res) if inplace else _to_out(res, out, residual, y, const)
-    if inplace:
+        return torch_ops.focal_scatter(residual, y, index, const, relu, validate=validate, inplace=inplace, out=out)
+    _check_scatter_keywords(residual, index, validate, inplace, out)
+    if inplace and not _needs_grad(residual, y, const):
         torch.ops.afnet_edge.focal_scatter_(residual, y, index, const, relu)
         return residual
-    if out is not None:
-        _no_grad_for_out(residual, y, const)
-        torch.ops.afnet_edge.focal_scatter.out(residual, y, index, const, relu, out=out)
-        return out
-    return torch.ops.afnet_edge.focal_scatter(residual, y, index, const, relu)
+    return _call("focal_scatter", (residual, y, index, const, relu), out, (residual, y, const))
 
 
 def _check_focal_scatter(residual, y, index, const_map):
@@ -263,12 +252,8 @@ def ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, out: torch.Tensor | N
     """``(N, C)`` per-frame, per-channel mean of ``up(xl) + xb``; ``xl`` ``(N, C, h, w)``, ``xb`` ``(N, C, H, W)``,
     ``up`` = legacy nearest resize to ``(H, W)``. ``out``: contiguous ``(N, C)``, no autograd."""
     if not has_kernels(xb.device):
-        return _to_out(reference.ample_fuse_pool(xl, xb), out, xl, xb)
-    if out is not None:
-        _no_grad_for_out(xl, xb)
-        torch.ops.afnet_edge.ample_fuse_pool.out(xl, xb, out=out)
-        return out
-    return torch.ops.afnet_edge.ample_fuse_pool(xl, xb)
+        return torch_ops.ample_fuse_pool(xl, xb, out=out)
+    return _call("ample_fuse_pool", (xl, xb), out, (xl, xb))
 
 
 if AVAILABLE:
@@ -301,12 +286,8 @@ def ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: 
     """``(N, C, H, W)``: ``act(a ⊙ up(xl) + (1 − a) ⊙ xb)`` with ``a`` ``(N, C)``; act = ReLU if ``relu``.
     ``out``: contiguous ``(N, C, H, W)``, no autograd."""
     if not has_kernels(xb.device):
-        return _to_out(reference.ample_fuse_blend(xl, xb, a, relu), out, xl, xb, a)
-    if out is not None:
-        _no_grad_for_out(xl, xb, a)
-        torch.ops.afnet_edge.ample_fuse_blend.out(xl, xb, a, relu, out=out)
-        return out
-    return torch.ops.afnet_edge.ample_fuse_blend(xl, xb, a, relu)
+        return torch_ops.ample_fuse_blend(xl, xb, a, relu, out=out)
+    return _call("ample_fuse_blend", (xl, xb, a, relu), out, (xl, xb, a))
 
 
 if AVAILABLE:
@@ -345,15 +326,12 @@ if AVAILABLE:
 # ---------------------------------------------------------------------------------------------------------------------
 # select_frames
 def select_frames(logits: torch.Tensor, mode: str, k: int = 0, *,
-                  out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None):
+                  out: SelectResult | None = None) -> SelectResult:
     """``(index, counts, mask)`` for navigation logits ``(L, B, T, 2)``, computed on the logits' device without a
     host sync (see :func:`afnet_edge.kernels.reference.select_frames` for the format). ``out``: a preallocated
     ``(index, counts, mask)`` triple of the exact shapes and dtypes."""
     if not has_kernels(logits.device):
-        res = reference.select_frames(logits, mode, k)
-        if out is None:
-            return res
-        return tuple(_to_out(r, o) for r, o in zip(res, out))
+        return torch_ops.select_frames(logits, mode, k, out=out)
     if out is not None:
         index, counts, mask = out
         torch.ops.afnet_edge.select_frames.out(logits, mode, k, index=index, counts=counts, mask=mask)
@@ -383,6 +361,5 @@ if AVAILABLE:
             _check_out(o, r)
 
 
-OPS = SimpleNamespace(name="ext", focal_gather=focal_gather, focal_scatter=focal_scatter,
-                      ample_fuse_pool=ample_fuse_pool, ample_fuse_blend=ample_fuse_blend,
-                      select_frames=select_frames)
+OPS = make_ops("ext", focal_gather=focal_gather, focal_scatter=focal_scatter, ample_fuse_pool=ample_fuse_pool,
+               ample_fuse_blend=ample_fuse_blend, select_frames=select_frames)

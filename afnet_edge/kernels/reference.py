@@ -10,6 +10,7 @@ Layout: frames are rows of an ``(N, C, H, W)`` tensor with ``N = B·T`` and ``n 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,7 @@ __all__ = [
     "upsample_nearest",
     "ample_fuse_pool",
     "ample_fuse_blend",
+    "ample_fuse",
     "select_frames",
     "compact_index",
     "topk_count",
@@ -88,18 +90,32 @@ def upsample_nearest(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="nearest")
 
 
+def _pool(up: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
+    return (up + xb).mean(dim=(2, 3))
+
+
+def _blend(up: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool) -> torch.Tensor:
+    a4 = a.view(a.shape[0], a.shape[1], 1, 1)
+    out = a4 * up + (1 - a4) * xb
+    return F.relu(out) if relu else out
+
+
 def ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
     """Per-frame, per-channel mean of ``up(xl) + xb`` → ``(N, C)``; ``xl`` is ``(N, C, h, w)``, ``xb`` ``(N, C, H, W)``."""
-    up = upsample_nearest(xl, tuple(xb.shape[-2:]))
-    return (up + xb).mean(dim=(2, 3))
+    return _pool(upsample_nearest(xl, tuple(xb.shape[-2:])), xb)
 
 
 def ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool) -> torch.Tensor:
     """``act(a ⊙ up(xl) + (1 − a) ⊙ xb)`` with ``a`` of shape ``(N, C)``; act = ReLU if ``relu`` else identity."""
+    return _blend(upsample_nearest(xl, tuple(xb.shape[-2:])), xb, a, relu)
+
+
+def ample_fuse(xl: torch.Tensor, xb: torch.Tensor, attention: Callable[[torch.Tensor], torch.Tensor],
+               relu: bool) -> torch.Tensor:
+    """The whole fusion of an AF stage (spec §2.4) ``(N, C, H, W)``: ``ample_fuse_blend(xl, xb, a, relu)`` with
+    ``a = attention(ample_fuse_pool(xl, xb))`` ``(N, C)``, upsampling ``xl`` once (the masked / training path)."""
     up = upsample_nearest(xl, tuple(xb.shape[-2:]))
-    a4 = a.view(a.shape[0], a.shape[1], 1, 1)
-    out = a4 * up + (1 - a4) * xb
-    return F.relu(out) if relu else out
+    return _blend(up, xb, attention(_pool(up, xb)), relu)
 
 
 def topk_count(ratio: float, num_frames: int) -> int:

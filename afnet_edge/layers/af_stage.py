@@ -14,7 +14,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from ..kernels.reference import compact_index, select_frames, topk_count, upsample_nearest
+from ..kernels.reference import ample_fuse, compact_index, select_frames, topk_count
+from ..kernels.seam import FusedOps
 from .navigation import gumbel_select, threshold_select
 
 
@@ -46,6 +47,8 @@ class ForwardContext:
 
     ``masks_in``: given masks ``(B, T)`` in model order (overrides navigation), or None.
     ``masks_out``: the ``(B, T)`` mask of every navigation module, appended in model order.
+    ``ops``: the fused-op implementation of this pass (``VideoClassifier.make_context`` resolves it:
+    :func:`afnet_edge.kernels.use_ops` when active, else the model's ``kernels`` configuration).
     """
 
     num_frames: int
@@ -53,7 +56,7 @@ class ForwardContext:
     selection: str
     ratio: float
     tau: float
-    ops: object
+    ops: FusedOps
     training: bool
     masks_in: Sequence[torch.Tensor] | None = None
     generator: torch.Generator | None = None
@@ -96,12 +99,15 @@ def _stage_indices(ctx: ForwardContext, logits: list, given: list) -> tuple[list
     return [index[l, :c] for l, c in enumerate(counts)], list(masks.unbind(0))
 
 
-def run_af_stage(x: torch.Tensor, navs: Sequence[nn.Module], amples: Sequence[nn.Module],
-                 focals: Sequence[nn.Module], transform: Callable | None, att: DynamicFusion,
-                 fuse: nn.Module, blend_relu: bool, ctx: ForwardContext) -> torch.Tensor:
+def run_af_stage(x: torch.Tensor, *, ctx: ForwardContext, navs: Sequence[nn.Module], amples: Sequence[nn.Module],
+                 focals: Sequence[nn.Module], attention: DynamicFusion, fuse: nn.Module, blend_relu: bool,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Run one AF stage on ``x`` ``(N, C_in, H, W)``; appends this stage's masks to ``ctx.masks_out``.
 
-    Returns the output of the stage's fusion block.
+    ``navs``, ``amples``, ``focals``: the stage's navigation modules, ample blocks and focal blocks, one of each per
+    block; ``transform``: applied to the ample output before the fusion (channel match), or None; ``attention``:
+    pooled ``(N, C)`` → fusion weights ``(N, C)``; ``blend_relu``: ReLU after the blend; ``fuse``: the fusion block.
+    Returns the output of ``fuse`` ``(N, C_out, H', W')``.
     """
     xl = xb = x
     if ctx.execution == "masked" or ctx.training:
@@ -114,14 +120,7 @@ def run_af_stage(x: torch.Tensor, navs: Sequence[nn.Module], amples: Sequence[nn
             xb = focal(xb, m.reshape(-1))
         if transform is not None:
             xl = transform(xl)
-        up = upsample_nearest(xl, tuple(xb.shape[-2:]))
-        s = up + xb
-        a = att(s.mean(dim=(2, 3)))
-        a = a.view(a.shape[0], a.shape[1], 1, 1)
-        y = a * up + (1 - a) * xb
-        if blend_relu:
-            y = torch.relu(y)
-        return fuse(y)
+        return fuse(ample_fuse(xl, xb, attention, blend_relu))
 
     logits, given = [], []
     for nav, ample in zip(navs, amples):
@@ -137,5 +136,5 @@ def run_af_stage(x: torch.Tensor, navs: Sequence[nn.Module], amples: Sequence[nn
         xb = focal.forward_compact(xb, index, ctx.ops, inplace=i > 0)
     if transform is not None:
         xl = transform(xl)
-    a = att(ctx.ops.ample_fuse_pool(xl, xb))
+    a = attention(ctx.ops.ample_fuse_pool(xl, xb))
     return fuse(ctx.ops.ample_fuse_blend(xl, xb, a, blend_relu))

@@ -196,10 +196,12 @@ class AFMobileNetV3(nn.Module):
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         x = self.act(self.bn(self.conv(x)))
         x = self.features_stage1(self.features_head(x))
-        x = run_af_stage(x, self.list_gen2, self.features_stage2_base, self.features_stage2_refine, None,
-                         self.att_gen2, self.features_stage2_fuse, False, ctx)
-        x = run_af_stage(x, self.list_gen3, self.features_stage3_base, self.features_stage3_refine, None,
-                         self.att_gen3, self.features_stage3_fuse, False, ctx)
+        x = run_af_stage(x, ctx=ctx, navs=self.list_gen2, amples=self.features_stage2_base,
+                         focals=self.features_stage2_refine, attention=self.att_gen2, fuse=self.features_stage2_fuse,
+                         blend_relu=False)
+        x = run_af_stage(x, ctx=ctx, navs=self.list_gen3, amples=self.features_stage3_base,
+                         focals=self.features_stage3_refine, attention=self.att_gen3, fuse=self.features_stage3_fuse,
+                         blend_relu=False)
         x = self.features_stage5(self.features_stage4(x))
         x = self.act(self.bn_last(self.conv_last(x)))
         return self.fc(x.mean(dim=(2, 3)))

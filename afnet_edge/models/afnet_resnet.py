@@ -14,7 +14,7 @@ from ..layers.af_stage import DynamicFusion, ForwardContext, run_af_stage
 from ..layers.focal import FocalBlock
 from ..layers.navigation import Navigation
 from ..kernels.reference import temporal_shift
-from .common import VideoClassifier
+from .common import VideoClassifier, init_resnet_weights
 from .flops_walk import IMAGENET_CLASSES, FlopsWalk, Shape, pool_out
 from .registry import BenchDefaults, CliFlag, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
 from .tsn import map_tsn_checkpoint, tsn_checkpoint_info, tsn_export_metadata
@@ -121,8 +121,9 @@ class AFModule(nn.Module):
                                                      downsample=ample_downsample(cout, cout, stride), **kw)])
 
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
-        return run_af_stage(x, self.list_gen, self.base_module, self.refine_module, self.base_transform,
-                            self.att_gen, self.fusion[0], True, ctx)
+        return run_af_stage(x, ctx=ctx, navs=self.list_gen, amples=self.base_module, focals=self.refine_module,
+                            transform=self.base_transform, attention=self.att_gen, fuse=self.fusion[0],
+                            blend_relu=True)
 
 
 class AFResNet(nn.Module):
@@ -145,12 +146,7 @@ class AFResNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_resnet_weights(self)
         for m in self.modules():
             if isinstance(m, AmpleBottleneck):
                 nn.init.zeros_(m.bn3.weight)

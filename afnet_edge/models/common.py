@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-from ..kernels import BACKENDS, ops
+from ..kernels import BACKENDS, current_ops, ops
 from ..layers.af_stage import ForwardContext
 from ..layers.navigation import SELECTIONS
 
@@ -29,6 +29,17 @@ class VideoOutput:
 
     logits: torch.Tensor
     masks: list = field(default_factory=list)
+
+
+def init_resnet_weights(module: nn.Module) -> None:
+    """The ResNet initialisation of the official AFNet and TSM code: He normal (fan-out, ReLU) for every conv, ones
+    and zeros for every BatchNorm's weight and bias, in ``module.modules()`` order."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
 
 
 def check_ratio(ratio: float) -> float:
@@ -164,10 +175,21 @@ class VideoClassifier(nn.Module):
         return out
 
     # ---------------------------------------------------------------------------------------------------- forward
-    def make_context(self, masks=None, generator: torch.Generator | None = None) -> ForwardContext:
-        return ForwardContext(num_frames=self.num_frames, execution=self.execution, selection=self.selection,
-                              ratio=self.ratio, tau=self.temperature, ops=ops(self.kernels), training=self.training,
-                              masks_in=masks, generator=generator)
+    def make_context(self, masks=None, generator: torch.Generator | None = None, *, execution: str | None = None,
+                     selection: str | None = None, ratio: float | None = None,
+                     training: bool | None = None) -> ForwardContext:
+        """The :class:`ForwardContext` of one forward pass under the current configuration (``execution``,
+        ``selection``, ``ratio``, ``training`` override it for this pass only, unchecked: callers such as export pass
+        fixed values).
+
+        The fused ops are the ones set with :func:`afnet_edge.kernels.use_ops` when a ``with use_ops(...)`` block is
+        active, else those of the ``kernels`` configuration."""
+        impl = current_ops()
+        return ForwardContext(num_frames=self.num_frames, execution=execution or self.execution,
+                              selection=selection or self.selection, ratio=self.ratio if ratio is None else ratio,
+                              tau=self.temperature, ops=ops(self.kernels) if impl is None else impl,
+                              training=self.training if training is None else training, masks_in=masks,
+                              generator=generator)
 
     def forward(self, clip: torch.Tensor, masks=None, generator: torch.Generator | None = None) -> VideoOutput:
         frames, b = self.frames_from_clip(clip)

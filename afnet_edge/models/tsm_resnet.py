@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from ..layers.af_stage import ForwardContext
 from .afnet_resnet import AmpleBottleneck, bottleneck_flops, head_flops
-from .common import VideoClassifier
+from .common import VideoClassifier, init_resnet_weights
 from .flops_walk import FlopsWalk, pool_out
 from .registry import BenchDefaults, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
 from .tsn import map_tsn_checkpoint, tsn_checkpoint_info, tsn_export_metadata
@@ -47,12 +47,7 @@ class ResNet(nn.Module):
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Dropout(dropout)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_resnet_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

@@ -27,148 +27,28 @@ whenever a results file for the device exists, and ``afnet-edge project`` prints
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import math
 import os
 import statistics
-import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from ..models import create_model, model_entry
+from .devices import DEVICES, DeviceSpec, spec_from_ceilings
+from .grid import PRECISIONS
 
 __all__ = ["DeviceSpec", "DEVICES", "OpRecord", "trace_ops", "record_ops", "project_ops", "project", "projection_error",
-           "spec_from_ceilings", "find_results", "format_projection", "register", "LABEL", "SCENARIOS"]
+           "spec_from_ceilings", "find_results", "format_projection", "format_error", "LABEL", "SCENARIOS"]
 
 LABEL = "PROJECTION (roofline estimate from device specs; not a measurement)"
 SCENARIOS = ("eager", "cudagraph", "fused")
 GIGA = 1e9
-
-
-@dataclass
-class DeviceSpec:
-    """Peak rates of a device. ``matrix_tflops``: dense tensor-core (or, for a CPU, measured matmul) throughput per
-    precision (``fp16``, ``bf16``, ``tf32``, ``fp32``); ``vector_tflops``: fp32 FMA-unit throughput for non-matrix
-    work; ``bandwidth_gbs``: DRAM bandwidth (GB/s = 1e9 B/s); ``launch_us``: per-kernel overhead per scenario;
-    ``sources``: where each number comes from; ``derived``: how derived numbers were computed."""
-
-    key: str
-    name: str
-    kind: str
-    bandwidth_gbs: float
-    matrix_tflops: dict
-    vector_tflops: float
-    launch_us: dict
-    sources: list = field(default_factory=list)
-    derived: list = field(default_factory=list)
-    conv_fp32_uses_tf32: bool = True
-    calibrated: bool = False
-
-    def matrix_peak(self, precision: str, op: str) -> float:
-        """FLOP/s for a matrix op (``conv`` or ``mm``) in ``precision``."""
-        m = self.matrix_tflops
-        if precision in ("fp16", "bf16"):
-            return m.get(precision, m.get("fp16", m["fp32"])) * 1e12
-        if op == "conv" and self.conv_fp32_uses_tf32 and "tf32" in m:
-            return m["tf32"] * 1e12  # PyTorch lets cuDNN use TF32 for fp32 convolutions by default
-        return m["fp32"] * 1e12
-
-
-_ASSUMED_LAUNCH_DGPU = {"eager": 6.0, "cudagraph": 1.5, "fused": 1.5}
-_ASSUMED_LAUNCH_JETSON = {"eager": 15.0, "cudagraph": 2.0, "fused": 2.0}
-_LAUNCH_NOTE = ("per-kernel overheads are assumptions (eager: PyTorch host dispatch per op; cudagraph/fused: gap "
-                "between kernels of a replayed graph), not published numbers; a results file with measured ceilings "
-                "replaces them")
-
-H100_SRC = ["NVIDIA H100 Tensor Core GPU datasheet, https://www.nvidia.com/en-us/data-center/h100/ (SXM5: FP16/BF16 "
-            "tensor 1,979 TFLOPS with sparsity = 989.4 dense, TF32 989 with sparsity = 494.7 dense, FP32 67 TFLOPS, "
-            "HBM3 3.35 TB/s); PCIe: FP16 1,513 sparse = 756 dense, TF32 378 dense, FP32 51, 2.0 TB/s",
-            "cross-checked: https://glennklockwood.com/garden/processors/h100 (dense table: FP16 989.4, TF32 494.7, "
-            "FP32 66.9)"]
-ORIN_SRC = ["NVIDIA Jetson AGX Orin Series Technical Brief v1.2 (2048 CUDA cores = 16 SMs at 1.3 GHz, 5.3 FP32 "
-            "TFLOPS, 64 tensor cores, GPU 170 sparse INT8 TOPS), https://www.nvidia.com/content/dam/en-zz/Solutions/"
-            "gtcf21/jetson-orin/nvidia-jetson-agx-orin-technical-brief.pdf",
-            "Jetson Orin module table (memory bandwidth AGX Orin 64GB 204.8 GB/s, Orin NX 16GB 102.4 GB/s, Orin Nano "
-            "8GB 68 GB/s; GPU max frequency NX 918 MHz, Nano 625 MHz), https://www.nvidia.com/en-us/autonomous-"
-            "machines/embedded-systems/jetson-orin/",
-            "Orin Nano Super (JetPack 6.1+: GPU 1020 MHz, 102 GB/s), https://developer.nvidia.com/blog/nvidia-jetson-"
-            "orin-nano-developer-kit-gets-a-super-boost/"]
-ORIN_DERIVED = ("Orin fp16 dense tensor peak = GPU sparse INT8 TOPS / 4 (dense = sparse / 2; FP16 = INT8 / 2 on "
-                "Ampere tensor cores) = 2048 FLOP/clk/SM: AGX 16 SM × 1.3 GHz → 42.6; the same per-SM rate at the "
-                "published clocks for NX (8 SM × 0.918 GHz → 15.0), Nano (8 × 0.625 → 10.2), Nano Super "
-                "(8 × 1.02 → 16.7); TF32 = FP16 / 2; FP32 = 2 × CUDA cores × clock")
-THOR_SRC = ["NVIDIA Jetson Thor (Jetson AGX Thor developer kit / T5000: 2560-core Blackwell GPU with 96 fifth-"
-            "generation tensor cores, up to 2070 FP4 TFLOPS (sparse), 128 GB LPDDR5X 273 GB/s, GPU max 1.57 GHz), "
-            "https://www.nvidia.com/en-us/autonomous-machines/embedded-systems/jetson-thor/",
-            "20 SMs reported by the CUDA driver on a Thor devkit: https://forums.developer.nvidia.com/t/clarification-"
-            "on-cuda-core-and-tensor-core-counts-for-jetson-agx-thor/356355"]
-THOR_DERIVED = ("Thor fp16 dense = 2070 FP4 sparse TFLOPS / 8 (÷2 dense, ÷4 FP4→FP16 as on datacenter Blackwell) "
-                "≈ 259 — an upper bound, NVIDIA publishes no FP16 figure; FP32 = 2560 cores × 2 × 1.57 GHz = 8.0; "
-                "the 1.57 GHz clock and the FP4→FP16 ratio were not re-checked against a primary source here")
-
-DEVICES: dict[str, DeviceSpec] = {
-    "h100-sxm": DeviceSpec("h100-sxm", "NVIDIA H100 SXM5 80GB", "gpu", 3350.0,
-                           {"fp16": 989.4, "bf16": 989.4, "tf32": 494.7, "fp32": 66.9}, 66.9,
-                           dict(_ASSUMED_LAUNCH_DGPU), list(H100_SRC), [_LAUNCH_NOTE]),
-    "h100-pcie": DeviceSpec("h100-pcie", "NVIDIA H100 PCIe 80GB", "gpu", 2000.0,
-                            {"fp16": 756.0, "bf16": 756.0, "tf32": 378.0, "fp32": 51.2}, 51.2,
-                            dict(_ASSUMED_LAUNCH_DGPU), list(H100_SRC), [_LAUNCH_NOTE]),
-    "h200": DeviceSpec("h200", "NVIDIA H200 SXM 141GB", "gpu", 4800.0,
-                       {"fp16": 989.4, "bf16": 989.4, "tf32": 494.7, "fp32": 66.9}, 66.9, dict(_ASSUMED_LAUNCH_DGPU),
-                       ["NVIDIA H200 datasheet, https://www.nvidia.com/en-us/data-center/h200/ (same compute as H100 "
-                        "SXM, HBM3e 4.8 TB/s)"], [_LAUNCH_NOTE]),
-    "a100-sxm": DeviceSpec("a100-sxm", "NVIDIA A100 SXM4 80GB", "gpu", 2039.0,
-                           {"fp16": 312.0, "bf16": 312.0, "tf32": 156.0, "fp32": 19.5}, 19.5,
-                           dict(_ASSUMED_LAUNCH_DGPU),
-                           ["NVIDIA A100 datasheet, https://www.nvidia.com/en-us/data-center/a100/ (FP16 tensor 312 "
-                            "dense, TF32 156 dense, FP32 19.5 TFLOPS, 2,039 GB/s)"], [_LAUNCH_NOTE]),
-    "orin-agx": DeviceSpec("orin-agx", "Jetson AGX Orin 64GB (MAXN)", "gpu", 204.8,
-                           {"fp16": 42.6, "bf16": 42.6, "tf32": 21.3, "fp32": 5.3}, 5.3, dict(_ASSUMED_LAUNCH_JETSON),
-                           list(ORIN_SRC), [ORIN_DERIVED, _LAUNCH_NOTE]),
-    "orin-nx": DeviceSpec("orin-nx", "Jetson Orin NX 16GB", "gpu", 102.4,
-                          {"fp16": 15.0, "bf16": 15.0, "tf32": 7.5, "fp32": 1.88}, 1.88, dict(_ASSUMED_LAUNCH_JETSON),
-                          list(ORIN_SRC), [ORIN_DERIVED, _LAUNCH_NOTE]),
-    "orin-nano": DeviceSpec("orin-nano", "Jetson Orin Nano 8GB", "gpu", 68.0,
-                            {"fp16": 10.2, "bf16": 10.2, "tf32": 5.1, "fp32": 1.28}, 1.28,
-                            dict(_ASSUMED_LAUNCH_JETSON), list(ORIN_SRC), [ORIN_DERIVED, _LAUNCH_NOTE]),
-    "orin-nano-super": DeviceSpec("orin-nano-super", "Jetson Orin Nano 8GB Super (JetPack 6.1+)", "gpu", 102.0,
-                                  {"fp16": 16.7, "bf16": 16.7, "tf32": 8.4, "fp32": 2.09}, 2.09,
-                                  dict(_ASSUMED_LAUNCH_JETSON), list(ORIN_SRC), [ORIN_DERIVED, _LAUNCH_NOTE]),
-    "thor": DeviceSpec("thor", "Jetson AGX Thor (T5000)", "gpu", 273.0,
-                       {"fp16": 258.75, "bf16": 258.75, "tf32": 129.4, "fp32": 8.04}, 8.04,
-                       dict(_ASSUMED_LAUNCH_JETSON), list(THOR_SRC), [THOR_DERIVED, _LAUNCH_NOTE]),
-}
-
-
-def spec_from_ceilings(ceilings: dict, key: str = "cpu", name: str | None = None,
-                       base: DeviceSpec | None = None) -> DeviceSpec:
-    """Device spec from measured ceilings (``afnet-edge bench``'s ``ceilings``): matmul GFLOPS as the matrix peak,
-    copy GB/s as bandwidth, per-op overhead as the eager launch cost. ``base``: a published spec to calibrate (its
-    vector peak and non-eager overheads are kept)."""
-    for k in ("matmul_gflops_fp32", "copy_gbs", "op_overhead_us"):
-        if not isinstance(ceilings.get(k), (int, float)) or not ceilings[k] > 0:
-            raise ValueError(f"ceilings lack a positive {k!r}; run `afnet-edge bench` (without --no-ceilings)")
-    m = {"fp32": ceilings["matmul_gflops_fp32"] / 1e3}
-    if ceilings.get("matmul_gflops_fp16"):
-        m["fp16"] = m["bf16"] = ceilings["matmul_gflops_fp16"] / 1e3
-    else:
-        m["fp16"] = m["bf16"] = m["fp32"]
-    ov = float(ceilings["op_overhead_us"])
-    if base is None:
-        launch = {"eager": ov, "cudagraph": ov, "fused": ov}
-        vector = m["fp32"]
-    else:
-        launch = {**base.launch_us, "eager": ov}
-        vector = base.vector_tflops
-    return DeviceSpec(key=key, name=name or (base.name if base else "CPU (measured ceilings)"),
-                      kind=base.kind if base else "cpu", bandwidth_gbs=float(ceilings["copy_gbs"]),
-                      matrix_tflops=m, vector_tflops=vector, launch_us=launch,
-                      sources=[f"measured by afnet-edge bench (ceilings: {json.dumps(ceilings, default=str)[:300]})"],
-                      derived=["matrix peak = measured fp32 (and fp16) matmul rate; bandwidth = measured copy "
-                               "(read + write) rate; eager per-op overhead = measured tiny-op time"],
-                      conv_fp32_uses_tf32=False, calibrated=True)
 
 
 # ----------------------------------------------------------------------------------------------------- tracing
@@ -245,8 +125,6 @@ class _Recorder:
     """Dispatch mode + module hooks: ops of one forward with the module they ran in."""
 
     def __init__(self, model: nn.Module):
-        from torch.utils._python_dispatch import TorchDispatchMode
-        from torch.utils._pytree import tree_flatten
         self.records: list[OpRecord] = []
         self.stack: list[str] = []
         rec = self
@@ -306,9 +184,6 @@ def record_ops(module: nn.Module, *inputs) -> list[OpRecord]:
     return rec.records
 
 
-_PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
 def trace_ops(model_name: str, frames: int | None = None, ratio: float = 0.5, batch: int = 1, size: int = 224,
               precision: str = "fp32", execution: str = "compact", kernels: str = "torch",
               num_classes: int = 174, **options) -> list[OpRecord]:
@@ -318,16 +193,15 @@ def trace_ops(model_name: str, frames: int | None = None, ratio: float = 0.5, ba
     ``kernels``: ``"torch"`` (pure-PyTorch fused ops) or ``"ext"`` (each extension op counted as one kernel via its
     fake implementation; requires the extension). Input ``(batch, T, 3, size, size)``.
     """
-    from .models import create_model
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {tuple(_PRECISIONS)}, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
     if execution not in ("compact", "masked"):
         raise ValueError(f"execution must be 'compact' or 'masked', got {execution!r}")
     with torch.device("meta"):
         model = create_model(model_name, num_classes=num_classes, num_frames=frames, **options)
-    model = model.to(_PRECISIONS[precision]).eval()
+    model = model.to(PRECISIONS[precision]).eval()
     model.configure(execution=execution, selection="topk", ratio=ratio, kernels=kernels)
-    x = torch.empty(batch, model.num_frames, 3, size, size, device="meta", dtype=_PRECISIONS[precision])
+    x = torch.empty(batch, model.num_frames, 3, size, size, device="meta", dtype=PRECISIONS[precision])
     with torch.no_grad():
         model(x)  # fills the constant-map caches (computed once per input size in a deployed model)
     return record_ops(model, x)
@@ -380,8 +254,7 @@ def project(model_name: str, spec: DeviceSpec, frames: int | None = None, ratio:
             scenario: str = "eager", kernels: str = "torch", per_layer: bool = True, _ops=None) -> dict:
     """PROJECTION of one configuration on ``spec``: ``{"label", "device", "config", "total_ms", ...}``.
     ``ratio=None`` (masked anchor) projects every focal frame."""
-    from .models import model_entry
-    dense = model_entry(model_name).family == "dense"
+    dense = not model_entry(model_name).bench.skips_frames
     r = 1.0 if ratio is None else ratio
     ops = _ops if _ops is not None else trace_ops(model_name, frames, r, batch, size, precision,
                                                   "compact" if dense else execution, kernels)
@@ -465,6 +338,7 @@ def _f(v: float) -> str:
 
 
 def format_projection(results: list[dict], spec: DeviceSpec, top_layers: int = 0) -> str:
+    """Text table of :func:`project` results on ``spec`` (with the spec's sources; ``top_layers`` slowest layers)."""
     lines = [f"{LABEL}", f"device: {spec.name} [{spec.key}]{' — calibrated with measured ceilings' if spec.calibrated else ''}",
              f"  bandwidth {spec.bandwidth_gbs:g} GB/s; matrix peak (TFLOPS) "
              + ", ".join(f"{k} {v:g}" for k, v in spec.matrix_tflops.items())
@@ -494,6 +368,7 @@ def format_projection(results: list[dict], spec: DeviceSpec, top_layers: int = 0
 
 
 def format_error(err: dict) -> str:
+    """Text table of :func:`projection_error`'s rows and its summary."""
     s = err["summary"]
     lines = [f"Projection error against measurements in {err['results']} ({LABEL}; error = projected / measured − 1)"]
     lines.append(f"{'model':15s} {'T':>3s} {'backend':24s} {'prec':4s} {'b':>3s} {'r':>5s} {'measured':>9s} "
@@ -508,102 +383,3 @@ def format_error(err: dict) -> str:
     else:
         lines.append("summary: no measured row is covered by a projection scenario")
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------------------------------- CLI
-def _load(path: str) -> dict:
-    with open(path) as f:
-        doc = json.load(f)
-    doc["_path"] = path
-    return doc
-
-
-def _cmd_project(args) -> int:
-    from .bench import _csv  # noqa: F401  (same list syntax as bench)
-    if args.list_devices:
-        for k, s in DEVICES.items():
-            print(f"{k:16s} {s.name:42s} {s.bandwidth_gbs:>7g} GB/s  fp16 {s.matrix_tflops.get('fp16'):>7g} TFLOPS")
-        print(f"{'cpu':16s} {'this CPU, from measured ceilings':42s}")
-        return 0
-    results_paths = args.results or find_results(args.device, args.results_root)
-    for p in results_paths:
-        if not os.path.isfile(p):
-            raise FileNotFoundError(f"--results {p}: file not found")
-    docs = [_load(p) for p in results_paths]
-    specs: list[DeviceSpec] = []
-    if args.device == "cpu":
-        ce = next((d.get("ceilings") for d in docs if d.get("ceilings")), None)
-        if args.measure_ceilings or ce is None:
-            if ce is None and not args.measure_ceilings:
-                print("afnet-edge project: no results file with measured CPU ceilings found; measuring them now",
-                      file=sys.stderr)
-            from .bench import measure_ceilings
-            ce = measure_ceilings("cpu")
-        specs.append(spec_from_ceilings(ce, "cpu"))
-    else:
-        if args.device not in DEVICES:
-            raise ValueError(f"--device must be one of {', '.join([*DEVICES, 'cpu'])}, got {args.device!r}")
-        specs.append(DEVICES[args.device])
-        ce = next((d.get("ceilings") for d in docs if d.get("ceilings")), None)
-        if ce:
-            specs.append(spec_from_ceilings(ce, args.device, base=DEVICES[args.device]))
-    scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    from .models import model_entry
-    out: dict = {"label": LABEL, "kind": "projection", "device": args.device, "projections": [], "errors": []}
-    for spec in specs:
-        results = []
-        for model in args.models:
-            dense = model_entry(model).family == "dense"
-            frames = args.frames if args.frames else None
-            for execution in (["dense"] if dense else args.executions):
-                for r in ([None] if dense or execution == "masked" else args.ratios):
-                    ops = trace_ops(model, frames, 1.0 if r is None else r, args.batch, args.size, args.precision,
-                                    "compact" if execution == "dense" else execution)
-                    for scen in scenarios:
-                        res = project(model, spec, frames, r, args.batch, args.size, args.precision,
-                                      "compact" if execution == "dense" else execution, scen, _ops=ops)
-                        res["config"]["frames"] = frames or model_entry(model).default_frames
-                        res["per_layer"] = res["per_layer"][:max(20, args.per_layer)]  # the slowest layers only
-                        results.append(res)
-        print(format_projection(results, spec, args.per_layer))
-        print()
-        out["projections"].append({"spec": asdict(spec), "results": results})
-        for doc in docs:
-            err = projection_error(doc, spec)
-            out["errors"].append(err)
-            print(format_error(err))
-            print()
-    if not docs:
-        print(f"No measured results for {args.device} under {args.results_root}: projection error not computed "
-              f"(run `afnet-edge bench` on the device, or pass --results FILE).")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1, default=str)
-        print(f"wrote {args.json}")
-    return 0
-
-
-def register(sub) -> None:
-    from .cli_args import positive_int, ratio_arg
-    from .bench import _csv
-    from .models import list_models
-    p = sub.add_parser("project", help="PROJECTED latency on a device from a per-kernel roofline (not a measurement)",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="orin-agx", help=f"one of {', '.join([*DEVICES, 'cpu'])} (default: orin-agx)")
-    p.add_argument("--models", type=_csv(str, list_models()), default=["af_resnet50", "tsm_resnet50"],
-                   help="comma-separated models (default: af_resnet50,tsm_resnet50)")
-    p.add_argument("--frames", type=positive_int, default=None, help="T (default: each model's default)")
-    p.add_argument("--ratios", type=_csv(ratio_arg), default=[0.25, 0.4, 0.5], help="compact ratios")
-    p.add_argument("--executions", type=_csv(str, ("compact", "masked")), default=["compact", "masked"])
-    p.add_argument("--batch", type=positive_int, default=1)
-    p.add_argument("--size", type=positive_int, default=224)
-    p.add_argument("--precision", choices=tuple(_PRECISIONS), default="fp16")
-    p.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
-    p.add_argument("--per-layer", type=int, default=0, metavar="N", help="print the N slowest layers of each")
-    p.add_argument("--results", action="append", default=None, metavar="FILE",
-                   help="measured results to check the projection against (default: benchmarks/results/<device>/*.json)")
-    p.add_argument("--results-root", default=os.path.join("benchmarks", "results"))
-    p.add_argument("--measure-ceilings", action="store_true", help="cpu: measure this CPU's ceilings now")
-    p.add_argument("--list-devices", action="store_true", help="print the device table and exit")
-    p.add_argument("--json", default=None, metavar="FILE", help="write projections and errors as JSON")
-    p.set_defaults(func=_cmd_project)
