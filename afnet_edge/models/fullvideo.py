@@ -164,19 +164,22 @@ class SplitResNet(nn.Module):
     """ResNet backbone split at the clustering point: :meth:`per_frame` (stem + layer1, no shift) and
     :meth:`per_cluster` (layers 2–4 with the shift over K, pooled features). ``fc`` is the TSN Dropout."""
 
-    def __init__(self, block: type, layers: tuple, clusters: int, dropout: float, quirk: bool):
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple, clusters: int, dropout: float,
+                 quirk: bool):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         cin = 64
+        stages = []
         for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
-            blocks = []
+            blocks: list[nn.Module] = []
             for j in range(n):
                 blocks.append(block(cin, width, 2 if (j == 0 and i > 0) else 1, clusters if i > 0 else 0, quirk))
                 cin = width * block.expansion
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.out_features = cin
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Dropout(dropout)
@@ -229,7 +232,7 @@ class FullVideoTSM(VideoClassifier):
         dropout: TSN dropout before ``new_fc``.
     """
 
-    def __init__(self, arch: str, block: type, layers: tuple, num_classes: int, num_frames: int, clusters: int,
+    def __init__(self, arch: str, block: type[BasicBlock] | type[Bottleneck], layers: tuple, num_classes: int, num_frames: int, clusters: int,
                  rule: str, max_frames: int | None, dropout: float, degenerate: str, release_shift_quirk: bool):
         super().__init__(num_classes, num_frames)
         if isinstance(clusters, bool) or not isinstance(clusters, int) or clusters < 1:
@@ -348,8 +351,10 @@ class FullVideoTSM(VideoClassifier):
         per = self.new_fc(self.base_model.per_cluster(z))
         return per.view(batch, self.clusters, -1).mean(dim=1)
 
-    def forward(self, video, frame_offsets=None, masks=None, generator: torch.Generator | None = None
-                ) -> FullVideoOutput:
+    def forward(self, video, masks=None, generator: torch.Generator | None = None, *,  # type: ignore[override]
+                frame_offsets=None) -> FullVideoOutput:
+        """``video`` as in the module docstring (``frame_offsets`` keyword-only); ``masks`` must be None or empty
+        (no navigation), ``generator`` is unused (the forward is deterministic)."""
         if masks:
             raise ValueError("masks: this model has no navigation modules (num_navigation=0)")
         frames, offs = self.prepare(video, frame_offsets)
@@ -499,7 +504,7 @@ def checkpoint_info(state_dict: StateDict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------- FLOPs
-def _block_flops(walk: FlopsWalk, blk: nn.Module, s):
+def _block_flops(walk: FlopsWalk, blk: BasicBlock | Bottleneck, s):
     if blk.downsample is not None:
         walk.sequential_convs(blk.downsample, s)
     for conv in blk.convs():
@@ -524,12 +529,12 @@ def flops_walk(walk: FlopsWalk, model: FullVideoTSM, size: int, head: str) -> No
     s = (s[0],) + pool_out(bm.maxpool, s[1], s[2])
     walk.stage = "layer1"
     for blk in bm.layer1:
-        s = _block_flops(walk, blk, s)
+        s = _block_flops(walk, blk, s)  # type: ignore[arg-type]
     i_off, i_ex = len(walk.official), len(walk.executed)
-    for i in (2, 3, 4):
+    for i, stage in ((2, bm.layer2), (3, bm.layer3), (4, bm.layer4)):
         walk.stage = f"layer{i}"
-        for blk in getattr(bm, f"layer{i}"):
-            s = _block_flops(walk, blk, s)
+        for blk in stage:
+            s = _block_flops(walk, blk, s)  # type: ignore[arg-type]
     walk.stage = "head"
     walk.linear(model.new_fc)
     if head == "imagenet":
