@@ -277,6 +277,23 @@ def test_model_equals_official_semantics_on_ragged_batch(rule):
     assert torch.allclose(out5.logits[1], single.logits[0], rtol=1e-5, atol=1e-6)
 
 
+def test_gradients_reach_clustered_frames_only():
+    """Eval mode (per-frame stem + layer1 independent): every frame of an emitted segment gets a gradient, the band
+    that cumulative_official drops gets exactly zero (spec §4.2, §4.5)."""
+    g = torch.Generator().manual_seed(21)
+    for rule in ("cumulative_official", "cumulative", "slope"):
+        model = make(clusters=4, rule=rule, seed=6)
+        x = torch.randn(1, 14, 3, SIZE, SIZE, generator=g, requires_grad=True)
+        out = model(x)
+        out.logits.sum().backward()
+        per_frame = x.grad[0].abs().flatten(1).sum(1)
+        end = int(out.segments[0, int(out.num_segments[0])])
+        assert torch.all(per_frame[:end] > 0)
+        assert torch.all(per_frame[end:] == 0)
+        assert (end < 14) == (rule == "cumulative_official")
+        assert model.base_model.layer1[0].conv1.weight.grad.abs().sum() > 0
+
+
 def test_release_shift_quirk_only_changes_single_video_batches():
     a = make(clusters=4, seed=5)
     b = make(clusters=4, seed=5, release_shift_quirk=True)

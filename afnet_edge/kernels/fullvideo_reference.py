@@ -170,7 +170,9 @@ def segment_boundaries(h: torch.Tensor, k: int, rule: str, frame_offsets: torch.
             segment is emitted; H = 0 falls back to even segments (§4.2, §4.4); ``"cumulative_official"`` — the
             release's rule bit for bit: float64 normalised distances d_t = h_t / D, sequential running sums, θ = S/K,
             ``s_k ≤ c·θ`` joins, the final open segment is **dropped**, S = 0 gives the first K frames as single
-            segments (§4.2); ``"even"`` — even segments (§4.4).
+            segments (§4.2). Bit for bit on CPU, where torch's cumsum adds left to right as the release does; on
+            CUDA torch's float64 cumsum is a parallel scan that may round a running sum differently (the future
+            ``segment_boundaries`` kernel scans sequentially in one warp); ``"even"`` — even segments (§4.4).
         frame_offsets: ``(B+1,)`` int CSR offsets of a ragged batch (default: one video of N_total frames).
         num_bits: D, the number of binarised elements per frame; required by ``cumulative_official``.
         degenerate: ``"none"`` (default, the release's behaviour) or ``"even"`` — slope switches to even segments
