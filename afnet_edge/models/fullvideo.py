@@ -324,6 +324,14 @@ class FullVideoTSM(VideoClassifier):
             raise TypeError(f"video must be a torch.Tensor or a list of tensors: {form}; got {type(video).__name__}")
         if lengths is None:  # device offsets: frames used as given
             return frames.contiguous(), frame_offsets.to(frames.device, torch.int64)
+        dev = frames.device
+        if len(set(lengths)) == 1:  # uniform batch: index and offset tensors made on the device (graph-capturable)
+            n, b = lengths[0], len(lengths)
+            stride, count = frame_schedule(n, self.max_frames)
+            if stride != 1 or count != n:
+                idx = (torch.arange(b, device=dev) * n).unsqueeze(1) + torch.arange(count, device=dev) * stride
+                frames = frames.index_select(0, idx.reshape(-1))
+            return frames.contiguous(), torch.arange(b + 1, device=dev, dtype=torch.int64) * count
         starts, keep, offs = 0, [], [0]
         resampled = False
         for n in lengths:
