@@ -10,7 +10,14 @@ Builds the optional extension ``afnet_edge._C`` (torch operators ``torch.ops.afn
 * ``AFNET_EDGE_EXT=0`` skips the extension on purpose.
 
     pip install --no-build-isolation -e .        # or: python setup.py develop
-    MAX_JOBS=2 pip install --no-build-isolation -e .
+    MAX_JOBS=2 pip install -v --no-build-isolation -e .   # -v: show ninja's per-file progress lines
+
+Incremental rebuilds: every way of building (``pip install -e .``, ``python setup.py develop``, ``python setup.py
+build_ext --inplace``) compiles into the same folder, ``build/temp-afnet_edge`` (:data:`BUILD_TEMP`), where ninja keeps
+the object files and its dependency log, so a rebuild after editing one ``.cpp`` recompiles that file only and links.
+torch prefixes the compilers with ``ccache`` (or ``sccache``) when one is installed, which also makes a build from a
+clean folder fast the second time. pip hides a build's output unless ``-v`` is given; ``setup.py develop`` passes
+``-v`` to pip so ninja's ``[n/N]`` lines are shown.
 """
 import os
 import sys
@@ -21,6 +28,9 @@ from setuptools.command.develop import develop as _develop
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 OPS = ("focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend", "select_frames")
+#: Where ninja writes the object files, for every build path (pip's editable build would use a fresh temporary folder
+#: each time and so recompile everything).
+BUILD_TEMP = os.path.join(ROOT, "build", "temp-afnet_edge")
 
 
 def _warn(msg: str) -> None:
@@ -72,8 +82,31 @@ def _extension_setup() -> dict:
         raise SystemExit(f"afnet_edge: extension sources missing: {missing}")
     print(f"afnet_edge: building afnet_edge._C with {'CPU + CUDA' if use_cuda else 'CPU'} operators "
           f"(torch {torch.__version__}, CUDA {torch.version.cuda}, nvcc {nvcc if use_cuda else '-'})", flush=True)
-    build_ext = cpp_extension.BuildExtension.with_options(use_ninja=True)
-    return {"ext_modules": [ext], "cmdclass": {"build_ext": build_ext}}
+    return {"ext_modules": [ext], "cmdclass": {"build_ext": _incremental_build_ext(cpp_extension.BuildExtension)}}
+
+
+def _incremental_build_ext(base):
+    """torch's ``BuildExtension`` (ninja) compiling into the fixed :data:`BUILD_TEMP`, with a progress note."""
+
+    class build_ext(base.with_options(use_ninja=True)):
+        def finalize_options(self) -> None:
+            super().finalize_options()
+            self.build_temp = BUILD_TEMP  # after the base: pip's editable build sets a temporary folder
+
+        def build_extensions(self) -> None:
+            import shutil
+            os.makedirs(self.build_temp, exist_ok=True)
+            # ninja prints "[n/N] <command>" per compiled file (shown by `pip install -v` and `setup.py develop`).
+            os.environ.setdefault("NINJA_STATUS", "afnet_edge [%f/%t] ")
+            wrapper = next((w for w in ("ccache", "sccache") if shutil.which(w)), None)
+            jobs = os.environ.get("MAX_JOBS", "ninja's default")
+            sources = sum(len(e.sources) for e in self.extensions)
+            print(f"afnet_edge: compiling {sources} sources with ninja (MAX_JOBS={jobs}) in {self.build_temp}; only "
+                  f"files changed since the last build are recompiled; compiler cache: "
+                  f"{wrapper or 'none (install ccache to cache objects across clean builds)'}", flush=True)
+            super().build_extensions()
+
+    return build_ext
 
 
 class develop(_develop):
@@ -84,7 +117,8 @@ class develop(_develop):
         if int(setuptools.__version__.split(".")[0]) < 80:
             return super().run()
         import subprocess
-        cmd = [sys.executable, "-m", "pip", "install", "-e", ROOT, "--no-build-isolation", "--use-pep517"]
+        # -v shows ninja's per-file progress; the object files are shared with `pip install -e .` (BUILD_TEMP).
+        cmd = [sys.executable, "-m", "pip", "install", "-v", "-e", ROOT, "--no-build-isolation", "--use-pep517"]
         cmd += ["--target", self.install_dir] * bool(getattr(self, "install_dir", None))
         cmd += ["--no-deps"] * bool(getattr(self, "no_deps", False))
         cmd += ["--user"] * bool(getattr(self, "user", False))

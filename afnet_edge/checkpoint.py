@@ -23,6 +23,7 @@ import os
 import pickle
 import tempfile
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 
@@ -51,21 +52,36 @@ class LoadReport:
 
 
 # ------------------------------------------------------------------------------------------------------- reading
+#: First bytes of the files ``torch.save`` writes: a zip archive (torch >= 1.6) or a pickle (protocol >= 2).
+_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _not_a_checkpoint(path: str, why: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint: '{path}' is not a PyTorch checkpoint ({why})")
+
+
 def _read(path) -> object:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint: no such file '{path}'")
     if os.path.isdir(path):
         raise CheckpointError(f"checkpoint: '{path}' is a directory, not a checkpoint file")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise _not_a_checkpoint(path, "the file is empty")
+    if not head.startswith(_TORCH_MAGIC):
+        # A text file parses as an old pickle protocol and torch would answer with unrelated advice: say it plainly.
+        raise _not_a_checkpoint(path, "torch.save writes a zip archive or a binary pickle; this file is neither")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "Unsupported global" in str(e):  # a real pickle with classes beyond tensors (not a random file)
             raise CheckpointError(f"checkpoint: '{path}' holds Python objects beyond tensors and plain values; "
                                   f"afnet_edge loads with weights_only=True for safety — re-save the tensors") from None
-        raise CheckpointError(f"checkpoint: '{path}' is not a PyTorch checkpoint ({e})") from None
+        raise _not_a_checkpoint(path, "torch.load cannot read it") from None
     except Exception as e:  # torch.load raises many types (KeyError, RuntimeError, EOFError…) on non-checkpoints
-        raise CheckpointError(f"checkpoint: '{path}' is not a PyTorch checkpoint ({str(e).splitlines()[0]})") from None
+        raise _not_a_checkpoint(path, f"torch.load failed: {type(e).__name__}") from None
 
 
 def _state_dict_of(obj, path) -> dict:
@@ -136,21 +152,28 @@ def _fmt(keys) -> str:
     return ", ".join(keys[:_SHOW]) + more
 
 
-def _compare(target: dict, sd: dict, path: str, where: str) -> None:
+def _compare(target: dict, sd: dict, path: str, where: str, trained_frames: int | None = None,
+             model_frames: int | None = None) -> None:
+    """Raise :class:`CheckpointError` unless ``sd`` has exactly the keys and shapes of ``target``. When the file's
+    clip length ``trained_frames`` (from the family's ``checkpoint_info`` or the afnet_edge file) differs from the
+    model's and shapes differ, the message leads with that (the usual cause) instead of a list of shapes."""
     missing = set(target) - set(sd)
     unexpected = set(sd) - set(target)
     mismatched = [k for k in set(target) & set(sd) if tuple(target[k].shape) != tuple(sd[k].shape)]
     if not (missing or unexpected or mismatched):
         return
+    if mismatched and trained_frames is not None and model_frames is not None and trained_frames != model_frames:
+        k = min(mismatched, key=lambda n: (not n.endswith(".weight"), n))  # a weight says more than a bias
+        raise CheckpointError(
+            f"checkpoint: '{path}': this checkpoint was trained with T={trained_frames}, the model has "
+            f"T={model_frames} (num_frames={model_frames}); use --frames {trained_frames} (create_model(..., "
+            f"num_frames={trained_frames})). {len(mismatched)} frame-dependent weight(s) differ, e.g. {k}: file "
+            f"{tuple(sd[k].shape)} vs model {tuple(target[k].shape)}")
     lines = [f"checkpoint: '{path}' does not fit {where}:"]
     if mismatched:
         detail = "; ".join(f"{k}: file {tuple(sd[k].shape)} vs model {tuple(target[k].shape)}"
                            for k in sorted(mismatched)[:_SHOW])
         lines.append(f"{len(mismatched)} shape mismatch(es): {detail}")
-        gs = [k for k in mismatched if k.endswith("conv_gs.weight")]
-        if gs:
-            lines.append(f"the navigation weights were trained with num_frames={sd[gs[0]].shape[0] // 2}, the model "
-                         f"has num_frames={target[gs[0]].shape[0] // 2}; build the model with the checkpoint's T")
     if missing:
         lines.append(f"{len(missing)} missing key(s): {_fmt(missing)}")
     if unexpected:
@@ -193,17 +216,22 @@ def load_checkpoint(model: torch.nn.Module, path) -> LoadReport:
         if obj.get("arch") != arch:
             raise CheckpointError(f"checkpoint: '{path}' holds a {obj.get('arch')!r} model, not {arch!r}")
         report = LoadReport(kind="afnet_edge", path=path, meta={k: v for k, v in obj.items() if k != "state_dict"})
-        _compare(model.state_dict(), sd, path, f"model {arch}")
+        stored = cast(dict, obj).get("num_frames")  # _is_own: a dict
+        trained = stored if isinstance(stored, int) else _describe(sd, arch)["num_frames"]
+        _compare(model.state_dict(), sd, path, f"model {arch}", trained, getattr(model, "num_frames", None))
         _copy_into(model, sd)
         return report
-    mapped = _map_official(model, _strip(sd, "module."), path)
+    sd = _strip(sd, "module.")
+    trained = _describe(sd, arch)["num_frames"]  # the families' checkpoint_info hooks: None where T is not in the file
+    mapped = _map_official(model, sd, path)
     report = LoadReport(kind=mapped.kind, path=path, dropped=sorted(mapped.dropped))
     if not mapped.into:  # a whole-model (video) checkpoint: its official training entries; a backbone file has none
         report.meta = {k: obj[k] for k in ("epoch", "arch", "best_prec1") if isinstance(obj, dict) and k in obj}
     target_module = model.get_submodule(mapped.into) if mapped.into else model
     # Dropped keys the target has keep their initialisation (e.g. a classifier whose class count differs).
     target = {k: v for k, v in target_module.state_dict().items() if k not in set(mapped.dropped)}
-    _compare(target, mapped.state_dict, path, mapped.where or f"model {arch}")
+    _compare(target, mapped.state_dict, path, mapped.where or f"model {arch}", trained,
+             getattr(model, "num_frames", None))
     if len(target) == len(target_module.state_dict()):
         _copy_into(target_module, mapped.state_dict)
     else:

@@ -9,7 +9,10 @@ import math
 
 from .checkpoint import inspect_checkpoint, load_checkpoint
 from .models import create_model, list_models, model_entry
-from .models.registry import cli_flags, flag_options
+from .models.registry import cli_flags, find_entry, flag_options, flags_from_info
+
+#: The model of commands that take ``--model`` with neither a name nor a checkpoint naming one.
+DEFAULT_MODEL = "af_resnet50"
 
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, KeyError)
 
@@ -64,16 +67,28 @@ def add_model_args(p: argparse.ArgumentParser, model_default: str | None = "af_r
     p.add_argument("--checkpoint", default=None, help="official or afnet_edge checkpoint file")
 
 
-def build_model(args, **config):
-    """Model from the common options; loads ``--checkpoint`` (inferring T and classes from it when not given)."""
+def model_from_checkpoint(info: dict) -> str | None:
+    """The registered model a checkpoint description (:func:`~afnet_edge.checkpoint.inspect_checkpoint`) names:
+    its afnet_edge ``arch``, else the one model whose ``official_arch`` is the file's; None when unknown/ambiguous."""
+    if find_entry(info.get("arch")) is not None:
+        return info["arch"]
+    official = info.get("official_arch")
+    names = [n for n in list_models() if official is not None and model_entry(n).official_arch == official]
+    return names[0] if len(names) == 1 else None
+
+
+def build_model(args, default_model: str = DEFAULT_MODEL, **config):
+    """Model from the common options; loads ``--checkpoint``, taking the model name (when ``--model`` is None), T,
+    the classes and the family flags (``--no-tsm``) from it where not given."""
+    info = inspect_checkpoint(args.checkpoint) if args.checkpoint else {}
+    if getattr(args, "model", None) is None:
+        args.model = model_from_checkpoint(info) or default_model
+    for dest, value in flags_from_info(args.model, info).items():
+        setattr(args, dest, value)
     options = flag_options(args.model, vars(args))
-    frames, classes, state = args.frames, args.classes, None
-    if args.checkpoint:
-        info = inspect_checkpoint(args.checkpoint)
-        frames = frames or info.get("num_frames")
-        classes = classes or info.get("num_classes")
-    frames = frames or model_entry(args.model).default_frames
-    model = create_model(args.model, num_classes=classes or 174, num_frames=frames, **options, **config)
+    frames = args.frames or info.get("num_frames") or model_entry(args.model).default_frames
+    classes = args.classes or info.get("num_classes") or 174
+    model = create_model(args.model, num_classes=classes, num_frames=frames, **options, **config)
     if args.checkpoint:
         load_checkpoint(model, args.checkpoint)
     return model

@@ -11,7 +11,7 @@ from .models import list_models, model_entry
 def _cmd_models(args) -> int:
     for name in list_models():
         e = model_entry(name)
-        print(f"{name:16s} {e.family:6s} T={e.default_frames:<3d} {e.doc}")
+        print(f"{name:16s} {e.family:6s} T={e.default_frames:<3d} {e.doc.replace('``', '')}")  # no RST markup
     return 0
 
 

@@ -10,10 +10,13 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
+from .cli_args import add_model_args, build_model, positive_int, ratio_arg
 from .layers.navigation import Navigation
+from .video import CROP_SIZE, SCALE_SIZE, SHORT_POLICIES, denormalize_frames, load_clip, repeated_frames_note
 
 
 @dataclass
@@ -26,6 +29,11 @@ class Prediction:
     frame_indices: list
     masks: list
     clip: torch.Tensor
+
+    @property
+    def real_ratio(self) -> float:
+        """Fraction of (frame, navigation module) pairs the focal branch processed (0.0 for dense models)."""
+        return sum(float(m.mean()) for m in self.masks) / len(self.masks) if self.masks else 0.0
 
 
 def navigation_names(model: torch.nn.Module) -> list[str]:
@@ -64,36 +72,90 @@ def predict_clip(model, clip: torch.Tensor, frame_indices: list, labels: list, t
     return Prediction(top=top, selected=selected, frame_indices=list(frame_indices), masks=masks, clip=clip)
 
 
-def contact_sheet(pred: Prediction, path: str, thumb: int = 112) -> None:
-    """PNG: the T sampled frames in a row; below, one row per navigation module with a filled cell where the focal
-    branch processed that frame. Written atomically."""
+def _font(size: int):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)  # scalable (FreeType) with Pillow >= 10.1
+    except TypeError:  # pragma: no cover - older Pillow: the small bitmap font
+        return ImageFont.load_default()
+
+
+def _outlined(draw, xy, text: str, font, fill=(255, 255, 255), outline=(0, 0, 0)) -> None:
+    """Text readable on any frame: light letters with a dark outline."""
+    try:
+        draw.text(xy, text, font=font, fill=fill, stroke_width=2, stroke_fill=outline)
+    except (TypeError, ValueError, OSError):  # pragma: no cover - fonts without stroke support
+        x, y = xy
+        for dx, dy in ((-1, -1), (-1, 1), (1, -1), (1, 1), (0, 1), (1, 0), (0, -1), (-1, 0)):
+            draw.text((x + dx, y + dy), text, font=font, fill=outline)
+        draw.text(xy, text, font=font, fill=fill)
+
+
+def aspect_note(source_hw: tuple[int, int] | None, scale_size: tuple[int, int] | None = SCALE_SIZE,
+                crop: int = CROP_SIZE) -> str | None:
+    """A sentence saying the frames were resized without keeping their aspect ratio, or None when they were not
+    (``source_hw``: decoded frame (height, width); ``scale_size``: the (height, width) they were resized to)."""
+    if source_hw is None or scale_size is None:
+        return None
+    (h, w), (sh, sw) = source_hw, scale_size
+    if (h, w) == (sh, sw) or abs((w / h) / (sw / sh) - 1.0) <= 0.01:
+        return None
+    return (f"frames resized {w}x{h} -> {sw}x{sh} WITHOUT keeping the aspect ratio (the official preprocessing), "
+            f"then centre-cropped {crop}x{crop}")
+
+
+def contact_sheet(pred: Prediction, path: str, thumb: int = 112, *, title: str | None = None,
+                  notes: Sequence[str] = ()) -> None:
+    """Write a PNG (atomically): a header with ``title`` (say the video, the model and the checkpoint or "random
+    weights"), the top classes with their names, the real ratio and ``notes``; the T sampled frames in a row with
+    outlined frame numbers; below, one row per navigation module with a filled cell where the focal branch processed
+    that frame.
+
+    Args:
+        pred: the :class:`Prediction` of :func:`predict_clip` (``pred.clip`` is ``(T, 3, H, W)``, normalised).
+        path: output ``.png``; its directory must exist.
+        thumb: side of each frame thumbnail in pixels.
+        title: first header line.
+        notes: further header lines (e.g. :func:`aspect_note`, a short-video note).
+    """
     from PIL import Image, ImageDraw
 
-    from .video import denormalize_frames
     frames = denormalize_frames(pred.clip)
     T = len(frames)
     names = list(pred.selected)
-    label_w, cell_h, pad, head_h = 150, 14, 4, 18
-    width = label_w + T * (thumb + pad) + pad
-    height = head_h + thumb + pad + max(1, len(names)) * (cell_h + 2) + 24
+    f_title, f_text, f_small = _font(16), _font(13), _font(12)
+    label_w, cell_h, pad, line_h = 150, 14, 6, 17
+    header = [(title or "afnet_edge prediction", f_title, (0, 0, 0))]
+    header += [(f"{i + 1}. {p:6.1%}  {n}" + ("" if n == f"class {c}" else f" ({c})"), f_text, (0, 0, 0))
+               for i, (c, n, p) in enumerate(pred.top)]
+    if names:
+        header.append((f"real ratio {pred.real_ratio:.2f}: share of (frame, navigation module) pairs processed by "
+                       f"the focal branch (green below)", f_text, (0, 90, 30)))
+    header += [(n, f_text, (170, 60, 0)) for n in notes if n]
+    head_h = pad + len(header) * line_h + 4 + pad
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    text_w = max(int(measure.textlength(text, font=font)) for text, font, _ in header) + 2 * pad
+    width = max(label_w + T * (thumb + pad) + pad, text_w)  # every header line fits
+    height = head_h + thumb + pad + max(1, len(names)) * (cell_h + 2) + pad
     img = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(img)
-    draw.text((pad, 2), "sampled frames; green = processed by the focal branch", fill=(0, 0, 0))
+    y = pad
+    for i, (text, font, colour) in enumerate(header):
+        draw.text((pad, y), text, font=font, fill=colour)
+        y += line_h + (4 if i == 0 else 0)
     for t, fr in enumerate(frames):
         x = label_w + pad + t * (thumb + pad)
         img.paste(Image.fromarray(fr).resize((thumb, thumb)), (x, head_h))
-        draw.text((x + 2, head_h + 2), f"#{pred.frame_indices[t]}", fill=(255, 255, 0))
+        _outlined(draw, (x + 3, head_h + 2), f"#{pred.frame_indices[t]}", f_text)
+    draw.text((pad, head_h + 2), "sampled frames\n(video frame #)", font=f_small, fill=(0, 0, 0))
     y0 = head_h + thumb + pad
-    for l, (name, m) in enumerate(zip(names, pred.masks)):
-        y = y0 + l * (cell_h + 2)
-        draw.text((pad, y), name, fill=(0, 0, 0))
+    for layer, (name, m) in enumerate(zip(names, pred.masks)):
+        y = y0 + layer * (cell_h + 2)
+        draw.text((pad, y), name, font=f_small, fill=(0, 0, 0))
         for t in range(T):
             x = label_w + pad + t * (thumb + pad)
             on = bool(m[t] > 0.5)
             draw.rectangle([x, y, x + thumb - 1, y + cell_h - 1], fill=(40, 170, 70) if on else (225, 225, 225))
-    if names:
-        share = sum(float(m.mean()) for m in pred.masks) / len(pred.masks)
-        draw.text((pad, height - 18), f"focal frames processed: {share:.0%} of (frame, module) pairs", fill=(0, 0, 0))
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise FileNotFoundError(f"--save-png: directory '{d}' does not exist")
@@ -107,38 +169,54 @@ def contact_sheet(pred: Prediction, path: str, thumb: int = 112) -> None:
             os.unlink(tmp)
 
 
+def sheet_title(video: str, model: torch.nn.Module, checkpoint: str | None) -> str:
+    """``"clip.mp4 — af_resnet50 T=12 — ckpt.pth"``, or ``... — RANDOM WEIGHTS (classes mean nothing)``."""
+    weights = os.path.basename(checkpoint) if checkpoint else "RANDOM WEIGHTS (classes mean nothing)"
+    return f"{os.path.basename(video)} - {getattr(model, 'arch', type(model).__name__)} T={model.num_frames} - {weights}"
+
+
 def _cmd_predict(args) -> int:
     from tqdm import tqdm
 
-    from .cli_args import build_model
-    from .video import load_clip
-    if not args.checkpoint:
-        print("afnet-edge: warning: no --checkpoint given, the weights are RANDOM: the classes below mean nothing "
-              "(the frame selection shows the mechanics only)", file=sys.stderr)
+    if args.labels is not None and not os.path.isfile(args.labels):
+        raise FileNotFoundError(f"--labels: no such file '{args.labels}'")
     with tqdm(total=3, desc="predict", unit="step", file=sys.stderr, disable=args.json or None) as bar:
         bar.set_postfix_str("building model")
         model = build_model(args, execution=args.execution, selection=args.selection, ratio=args.ratio)
         bar.update()
         bar.set_postfix_str("decoding video")
-        clip, info, indices = load_clip(args.video, model.num_frames, size=args.size)
+        clip, info, indices = load_clip(args.video, model.num_frames, size=args.size, short=args.short)
+        if args.min_frames is not None and info.num_frames < args.min_frames:
+            raise ValueError(f"--min-frames {args.min_frames}: '{args.video}' has only {info.num_frames} frames")
         bar.update()
         bar.set_postfix_str("running model")
         labels = read_labels(args.labels, model.num_classes)
         pred = predict_clip(model, clip, indices, labels, args.topk)
         bar.update()
+    # warnings after every argument and file check passed, each once
+    if not args.checkpoint:
+        print("afnet-edge: warning: no --checkpoint given, the weights are RANDOM: the classes below mean nothing "
+              "(the frame selection shows the mechanics only)", file=sys.stderr)
+    short = repeated_frames_note(args.video, info.num_frames, indices, args.short)
+    if short:
+        print(f"afnet-edge: warning: {short}", file=sys.stderr)
+    resized = aspect_note((info.height, info.width), SCALE_SIZE, args.size)
     if args.save_png:
-        contact_sheet(pred, args.save_png)
+        contact_sheet(pred, args.save_png, title=sheet_title(args.video, model, args.checkpoint),
+                      notes=[n for n in (short, resized) if n])
     if args.json:
         print(json.dumps({"video": args.video, "video_frames": info.num_frames, "sampled_frames": indices,
-                          "top": [{"class": c, "name": n, "prob": p} for c, n, p in pred.top],
-                          "selected": pred.selected, "random_weights": not args.checkpoint}, indent=2))
+                          "model": model.arch, "top": [{"class": c, "name": n, "prob": p} for c, n, p in pred.top],
+                          "selected": pred.selected, "real_ratio": pred.real_ratio,
+                          "random_weights": not args.checkpoint, "repeated_frames": short,
+                          "resized_without_aspect": resized}, indent=2))
         return 0
     print(f"{args.video}: {info.num_frames} frames, sampled {indices}")
     print(f"top-{len(pred.top)}:")
     for c, n, p in pred.top:
-        print(f"  {p:7.2%}  {n} ({c})")
+        print(f"  {p:7.2%}  {n}" + ("" if n == f"class {c}" else f" ({c})"))
     if pred.selected:
-        print("frames processed by the focal branch, per navigation module:")
+        print(f"frames processed by the focal branch, per navigation module (real ratio {pred.real_ratio:.2f}):")
         for name, frames in pred.selected.items():
             print(f"  {name:22s} {frames}")
     if args.save_png:
@@ -147,17 +225,27 @@ def _cmd_predict(args) -> int:
 
 
 def register(sub) -> None:
-    from .cli_args import add_model_args, positive_int, ratio_arg
     p = sub.add_parser("predict", help="classify a video file and show the frames the focal branch processed")
     p.add_argument("video", metavar="VIDEO", help="video file (any format FFmpeg decodes)")
-    add_model_args(p)
+    add_model_args(p, model_default=None)
+    for a in p._actions:  # the default is resolved from the checkpoint
+        if a.dest == "model":
+            a.help = f"one of {', '.join(a.choices)} (default: the --checkpoint file's model, else af_resnet50)"
     p.add_argument("--selection", choices=("threshold", "topk", "gumbel"), default="threshold",
                    help="frame selection rule (default: threshold)")
     p.add_argument("--ratio", type=ratio_arg, default=0.5, help="kept fraction for --selection topk (default 0.5)")
-    p.add_argument("--execution", choices=("compact", "masked"), default="compact", help="(default: compact)")
-    p.add_argument("--size", type=positive_int, default=224, help="crop size (default: 224)")
+    p.add_argument("--execution", choices=("compact", "masked"), default="compact",
+                   help="compact (skips the unselected frames) or masked (official dense execution) (default: "
+                        "compact)")
+    p.add_argument("--size", type=positive_int, default=CROP_SIZE, help=f"crop size (default: {CROP_SIZE})")
     p.add_argument("--topk", type=positive_int, default=5, help="classes to show (default: 5)")
     p.add_argument("--labels", default=None, help="text file with one class name per line")
+    p.add_argument("--short", choices=SHORT_POLICIES, default="official",
+                   help="videos with no more frames than T: 'official' uses frame 0 for every segment (TSN code), "
+                        "'spread' repeats each frame ~T/n times in order (default: official; a warning says which "
+                        "frames were repeated)")
+    p.add_argument("--min-frames", type=positive_int, default=None, metavar="N",
+                   help="refuse videos with fewer than N frames instead of repeating frames")
     p.add_argument("--save-png", default=None, metavar="PNG", help="write a contact sheet of the sampled frames")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_predict)

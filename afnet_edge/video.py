@@ -240,6 +240,30 @@ def official_val_indices(num_frames: int, num_segments: int, *, short: str = "of
     return [(n * (2 * x + 1)) // (2 * t) for x in range(t)]
 
 
+def repeated_frames_note(video: str, num_frames: int, indices: Sequence[int], short: str = "official") -> str | None:
+    """One sentence saying how frames were repeated when a video has too few frames for the T sampled ones, or None
+    when every sampled frame is distinct. ``num_frames``: the video's frame count; ``indices``: the T sampled 0-based
+    frames (:func:`official_val_indices`); ``short``: the policy that produced them."""
+    idx = [int(i) for i in indices]
+    counts: dict[int, int] = {}
+    for i in idx:
+        counts[i] = counts.get(i, 0) + 1
+    if len(counts) == len(idx):
+        return None
+    t = len(idx)
+    if len(counts) == 1:
+        how = f"frame {idx[0]} is used for all {t} segments"
+        if num_frames > 1:
+            how += f" (frames 1..{num_frames - 1} unused)" if idx[0] == 0 else ""
+    else:
+        lo, hi = min(counts.values()), max(counts.values())
+        how = (f"{len(counts)} distinct frames fill the {t} segments, each repeated "
+               f"{lo if lo == hi else f'{lo}-{hi}'} times in order")
+    hint = "; --short spread repeats every frame in order instead" if short == "official" and num_frames > 1 else ""
+    return (f"'{os.path.basename(os.fspath(video))}' has {num_frames} frames for T={t}: {how}{hint}; --min-frames N "
+            f"refuses such videos")
+
+
 def tsn_train_indices(
     num_frames: int,
     num_segments: int,

@@ -7,25 +7,43 @@
 """
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
-import sys
 import tempfile
 
 from afnet_edge.cli_args import add_model_args, build_model, positive_int, ratio_arg
 from afnet_edge.models.registry import flags_from_info
 
+from . import runtime
+from .engine import build_engine, read_sidecar, sidecar_path
+from .onnx_export import export_onnx, read_metadata
+from .trt_backend import find_plugin_library, load_tensorrt
+from .verify import verify_engine, verify_onnx
+
+#: Selection rules with static shapes (the only ones that can be exported).
+EXPORTABLE_SELECTIONS = ("topk",)
+DEFAULT_RATIO = 0.5
+DEFAULT_BATCH = 1
+
+
+def _selection_arg(text: str) -> str:
+    """``--selection``: only exportable rules; threshold/gumbel get the reason they cannot be exported."""
+    if text in ("threshold", "gumbel"):
+        raise argparse.ArgumentTypeError(
+            f"{text} cannot be exported: threshold/gumbel selection makes the compact batch size depend on the input "
+            f"(data-dependent shapes); use topk with --ratio r (keeps ceil(r·T) frames per clip)")
+    return text
+
 
 def _cmd_export(args) -> int:
-    from .onnx_export import export_onnx
     if not args.onnx and not args.trt:
         raise ValueError("give --onnx OUT.onnx and/or --trt OUT.engine")
-    if args.selection != "topk":
-        raise ValueError(f"--selection {args.selection} cannot be exported: threshold/gumbel selection makes the "
-                         f"compact batch size depend on the input (data-dependent shapes); use --selection topk "
-                         f"with --ratio r (keeps ceil(r·T) frames per clip)")
     if args.from_onnx:
         return _engine_from_onnx(args)
+    args.ratio = DEFAULT_RATIO if args.ratio is None else args.ratio
+    args.batch = DEFAULT_BATCH if args.batch is None else args.batch
     flavour = _choose_flavour(args)
     model = build_model(args)
     size = (args.size, args.width or args.size)
@@ -46,7 +64,6 @@ def _cmd_export(args) -> int:
                   f"k={res.metadata['k']} of T={res.metadata['num_frames']}, batch {res.metadata['batch']}, "
                   f"{size[0]}×{size[1]}, {res.seconds:.1f} s")
         if args.trt:
-            from .engine import build_engine
             side = build_engine(onnx_path, args.trt, fp16=args.fp16, workspace_mib=args.workspace,
                                 plugins="on" if flavour == "plugin" else "off", plugin_library=args.plugin_library,
                                 backend=args.backend, timing_cache=args.timing_cache, max_batch=args.max_batch,
@@ -59,9 +76,8 @@ def _cmd_export(args) -> int:
 
 
 def _engine_from_onnx(args) -> int:
-    """``--from-onnx FILE --trt OUT``: build the engine from an existing export (its metadata must name MODEL)."""
-    from .engine import build_engine
-    from .onnx_export import read_metadata
+    """``--from-onnx FILE --trt OUT``: build the engine from an existing export (its metadata must name MODEL; the
+    shape options given must agree with it: the export fixed them)."""
     if not args.trt or args.onnx:
         raise ValueError("--from-onnx builds an engine: give --trt OUT.engine (and no --onnx)")
     meta = read_metadata(args.from_onnx)
@@ -69,9 +85,15 @@ def _engine_from_onnx(args) -> int:
         raise ValueError(f"{args.from_onnx} carries no afnet_edge metadata: export it with `afnet-edge export`")
     if meta.get("model") != args.model:
         raise ValueError(f"{args.from_onnx} was exported from {meta.get('model')!r}, not {args.model!r}")
-    for opt, key in (("frames", "num_frames"), ("classes", "num_classes")):
-        if getattr(args, opt) is not None and getattr(args, opt) != meta.get(key):
-            raise ValueError(f"--{opt} {getattr(args, opt)} does not match {args.from_onnx} ({key}={meta.get(key)})")
+    for opt, key in (("frames", "num_frames"), ("classes", "num_classes"), ("ratio", "ratio"), ("batch", "batch")):
+        given, fixed = getattr(args, opt), meta.get(key)
+        if given is None:
+            continue
+        same = (isinstance(fixed, (int, float)) and math.isclose(float(given), float(fixed), rel_tol=1e-9)) \
+            if opt == "ratio" else given == fixed
+        if not same:
+            raise ValueError(f"--{opt} {given} conflicts with {args.from_onnx}, exported with {key}={fixed}: drop "
+                             f"--{opt} or export again with --{opt} {given}")
     side = build_engine(args.from_onnx, args.trt, fp16=args.fp16, workspace_mib=args.workspace, plugins=args.plugins,
                         plugin_library=args.plugin_library, backend=args.backend, timing_cache=args.timing_cache,
                         max_batch=args.max_batch, verbose=args.verbose, rtx_targets=args.rtx_targets)
@@ -80,7 +102,6 @@ def _engine_from_onnx(args) -> int:
 
 
 def _print_engine(path: str, side: dict) -> None:
-    from .engine import sidecar_path
     where = side["gpu"]["name"] if side.get("gpu") else f"targets {', '.join(side.get('rtx_targets') or [])}"
     print(f"wrote {path} (+ {os.path.basename(sidecar_path(path))}, {os.path.basename(path)}.build.log): "
           f"{side['tensorrt']['module']} {side['tensorrt']['version']}, {side['precision']}, {side['flavour']}, "
@@ -103,7 +124,6 @@ def _choose_flavour(args) -> str:
 
 
 def _plugins_available(args) -> str:
-    from .trt_backend import find_plugin_library, load_tensorrt
     trt = load_tensorrt(args.backend)
     if not trt.supports_plugins:
         return "portable"
@@ -127,12 +147,10 @@ def _cmd_verify(args) -> int:
     if bool(args.onnx) == bool(args.engine):
         raise ValueError("give exactly one of --onnx FILE or --engine FILE")
     if args.onnx:
-        from .onnx_export import read_metadata
         meta = read_metadata(args.onnx)
         if not meta:
             raise ValueError(f"{args.onnx} carries no afnet_edge metadata: it was not written by `afnet-edge export`")
     else:
-        from .engine import read_sidecar
         if not os.path.isfile(args.engine):
             raise FileNotFoundError(f"engine {args.engine} not found")
         meta = read_sidecar(args.engine)
@@ -140,14 +158,14 @@ def _cmd_verify(args) -> int:
         src = meta.get("checkpoint") or "random weights (no checkpoint)"
         raise ValueError(f"verify needs --checkpoint: the exported file holds the weights of {src}, and PyTorch must "
                          f"load the same ones to compare")
+    if args.engine:
+        runtime.require_gpu()  # before TensorRT / cuda-python are looked for, and before building the model
     _model_from_metadata(args, meta)
     model = build_model(args)
     if args.onnx:
-        from .verify import verify_onnx
         res = verify_onnx(args.onnx, model, rounds=args.rounds, seed=args.seed, checkpoint=args.checkpoint,
                           batch=args.batch)
     else:
-        from .verify import verify_engine
         res = verify_engine(args.engine, model, rounds=args.rounds, seed=args.seed, checkpoint=args.checkpoint,
                             plugin_library=args.plugin_library, batch=args.batch)
     if args.json:
@@ -170,11 +188,13 @@ def register(sub) -> None:
     p.add_argument("--trt", metavar="OUT.engine", help="build a TensorRT engine here (+ OUT.engine.json sidecar)")
     p.add_argument("--from-onnx", metavar="FILE", default=None,
                    help="build --trt from this ONNX export instead of exporting the model again")
-    p.add_argument("--ratio", type=ratio_arg, default=0.5,
-                   help="selection ratio r in (0, 1]: ceil(r·T) frames per clip get the focal branch (default 0.5)")
-    p.add_argument("--selection", default="topk", choices=("topk", "threshold", "gumbel"),
+    p.add_argument("--ratio", type=ratio_arg, default=None,
+                   help=f"selection ratio r in (0, 1]: ceil(r·T) frames per clip get the focal branch (default "
+                        f"{DEFAULT_RATIO}; with --from-onnx: the file's, and a different value is an error)")
+    p.add_argument("--selection", default="topk", type=_selection_arg, choices=EXPORTABLE_SELECTIONS,
                    help="frame selection; only topk has static shapes and can be exported (default topk)")
-    p.add_argument("--batch", type=positive_int, default=1, help="clips per inference (default 1)")
+    p.add_argument("--batch", type=positive_int, default=None,
+                   help=f"clips per inference (default {DEFAULT_BATCH}; with --from-onnx: the file's)")
     p.add_argument("--size", type=positive_int, default=224, help="input height (and width) in pixels (default 224)")
     p.add_argument("--width", type=positive_int, default=None, help="input width if different from --size")
     p.add_argument("--dynamic-batch", action="store_true", help="symbolic batch axis (TensorRT: profile 1..--max-batch)")

@@ -16,6 +16,8 @@ import os
 import platform
 import time
 
+from afnet_edge import __version__
+
 from .onnx_export import file_sha256, read_metadata
 from .trt_backend import TensorRT, TensorRTError, gpu_info, load_plugins, load_tensorrt
 
@@ -164,7 +166,6 @@ def build_engine(onnx_path: str, engine_path: str, *, fp16: bool = False, worksp
     finally:
         logger.close()
 
-    from afnet_edge import __version__
     keys = ("model", "num_frames", "num_classes", "num_navigation", "tsm", "ratio", "k", "selection", "batch",
             "example_batch", "height", "width", "flavour", "opset", "checkpoint", "checkpoint_sha256")
     sidecar = {

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
+from afnet_edge import __version__
+
 from afnet_edge.kernels import FusedOps, check_ops, use_ops
 from afnet_edge.kernels.reference import topk_count
 from afnet_edge.models.common import MIN_SIZE, check_ratio
@@ -200,7 +202,6 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
     proto = onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=flavour == "portable",
                                               data_prop=True)
     proto.producer_name = "afnet_edge"
-    from afnet_edge import __version__
     proto.producer_version = __version__
 
     head = {

@@ -11,6 +11,7 @@ For benchmarks (``afnet-edge bench --backend trt``): ``runner.set_input(clip)`` 
 """
 from __future__ import annotations
 
+import ctypes
 import os
 
 import numpy as np
@@ -19,6 +20,35 @@ from .engine import check_sidecar as check_engine_sidecar
 from .engine import read_sidecar
 from .onnx_export import file_sha256
 from .trt_backend import TensorRTError, gpu_info, load_plugins, load_tensorrt
+
+
+# ------------------------------------------------------------------------------------------------ GPU presence
+NO_GPU = ("no usable CUDA GPU/driver here: a TensorRT engine runs only on an NVIDIA GPU (no CUDA driver or device "
+          "found); without a GPU, check a portable ONNX export with `afnet-edge verify --onnx`")
+
+
+def cuda_device_count() -> int:
+    """Number of CUDA devices the NVIDIA driver reports (``cuDeviceGetCount`` through ``libcuda``), 0 without a driver
+    or device. Needs neither TensorRT nor a Python CUDA binding, so a machine without a GPU is told so first."""
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        try:
+            if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+                return 0
+        except AttributeError:
+            return 0
+        return int(count.value)
+    return 0
+
+
+def require_gpu() -> None:
+    """Raise :class:`TensorRTError` (a ValueError) when no CUDA device is present."""
+    if cuda_device_count() < 1:
+        raise TensorRTError(NO_GPU)
 
 
 # ------------------------------------------------------------------------------------------------ CUDA back-ends
@@ -257,13 +287,22 @@ class TRTRunner:
         self.engine_path = engine_path
         self.sidecar = read_sidecar(engine_path) if check_sidecar else {}
         backend = (self.sidecar.get("tensorrt") or {}).get("module", "auto")
-        self.trt = load_tensorrt(backend)
+        # A missing package (TensorRT, cuda-python) is reported only where there is a GPU to use it on.
+        try:
+            self.trt = load_tensorrt(backend)
+        except ImportError:
+            require_gpu()
+            raise
         if self.sidecar:
             if self.sidecar.get("engine_sha256") and self.sidecar["engine_sha256"] != file_sha256(engine_path):
                 raise TensorRTError(f"{engine_path} does not match its sidecar (checksum differs): the engine was "
                                     f"replaced after the build; rebuild with `afnet-edge export --trt`")
             check_engine_sidecar(self.sidecar, self.trt, gpu_info())
-        self._cuda = cuda_backend(device, cuda)
+        try:
+            self._cuda = cuda_backend(device, cuda)
+        except ImportError:
+            require_gpu()
+            raise
         self.plugin = None
         if self.sidecar.get("flavour") == "plugin" or plugin_library:
             wanted = (self.sidecar.get("plugin") or {}).get("version") or None

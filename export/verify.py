@@ -12,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .engine import read_sidecar
 from .onnx_export import INPUT_NAME, check_model_matches, file_sha256, read_metadata
+from .runtime import TRTRunner
 
 #: Relative tolerance (max |diff| / max |reference|) for a pass: fp32 as the issue demands, fp16 engines looser.
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
@@ -81,8 +83,6 @@ def verify_onnx(onnx_path: str, model, rounds: int = 2, seed: int = 0, checkpoin
 def verify_engine(engine_path: str, model, rounds: int = 2, seed: int = 0, checkpoint: str | None = None,
                   plugin_library: str | None = None, batch: int | None = None) -> dict:
     """Run ``rounds`` random clip batches through the TensorRT engine and ``model`` (see :func:`verify_onnx`)."""
-    from .engine import read_sidecar
-    from .runtime import TRTRunner
     meta = read_sidecar(engine_path)
     check_model_matches(meta, model, f"engine {engine_path}")
     _check_checkpoint(meta, checkpoint, engine_path)

@@ -447,3 +447,21 @@ def test_docs_block_equals_committed_results():
     assert current is not None, "docs/performance.md lost its perf markers"
     assert current == tool.headline(tool.load_results()).rstrip("\n") + "\n", \
         "docs/performance.md block is stale: run python benchmarks/make_readme_table.py"
+
+
+def test_plots_start_latency_axes_at_zero(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    figs, close = [], plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
+    make_plots(_synthetic_doc(), str(tmp_path), "synthetic")
+    checked = 0
+    for fig in figs:
+        for ax in fig.axes:
+            if ax.get_ylabel().startswith("p50 latency"):
+                assert ax.get_ylim()[0] == 0, ax.get_title()
+                checked += 1
+            if ax.get_xlabel().startswith("p50 latency"):
+                assert ax.get_xlim()[0] == 0, ax.get_title()
+                checked += 1
+        close(fig)
+    assert checked >= 3

@@ -75,7 +75,8 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
                    help="time the masked anchor at every ratio (its cost does not depend on r)")
     p.add_argument("--channels-last", action="store_true", help="model weights in channels_last memory format")
     p.add_argument("--compile-mode", default="default",
-                   choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"))
+                   choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+                   help="torch.compile mode of the compile --modes (default: default)")
     p.add_argument("--no-ceilings", action="store_true", help="skip the compute/bandwidth micro-benchmarks")
     p.add_argument("--interleave", choices=("auto", "on", "off"), default="auto",
                    help="time the eager cases of one model/T/precision/batch round-robin, so that load drift on a "

@@ -98,16 +98,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", type=csv_list(str, list_models()), default=["af_resnet50", "tsm_resnet50"],
                    help="comma-separated models (default: af_resnet50,tsm_resnet50)")
     p.add_argument("--frames", type=positive_int, default=None, help="T (default: each model's default)")
-    p.add_argument("--ratios", type=csv_list(ratio_arg), default=[0.25, 0.4, 0.5], help="compact ratios")
-    p.add_argument("--executions", type=csv_list(str, ("compact", "masked")), default=["compact", "masked"])
-    p.add_argument("--batch", type=positive_int, default=1)
-    p.add_argument("--size", type=positive_int, default=224)
-    p.add_argument("--precision", choices=tuple(PRECISIONS), default="fp16")
-    p.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
+    p.add_argument("--ratios", type=csv_list(ratio_arg), default=[0.25, 0.4, 0.5],
+                   help="comma-separated selection ratios of the compact execution (default: 0.25,0.4,0.5)")
+    p.add_argument("--executions", type=csv_list(str, ("compact", "masked")), default=["compact", "masked"],
+                   help="comma-separated executions of the frame-skipping models: compact (skips frames), masked "
+                        "(official) (default: compact,masked; dense models have one)")
+    p.add_argument("--batch", type=positive_int, default=1, help="clips per inference (default: 1)")
+    p.add_argument("--size", type=positive_int, default=224, help="input height = width in pixels (default: 224)")
+    p.add_argument("--precision", choices=tuple(PRECISIONS), default="fp16",
+                   help=f"arithmetic precision, one of {', '.join(PRECISIONS)} (default: fp16)")
+    p.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all",
+                   help="launch model: eager (a kernel per op), cudagraph (graph replay), fused (an ideal compiler "
+                        "such as TensorRT fuses element-wise ops), or all (default: all)")
     p.add_argument("--per-layer", type=int, default=0, metavar="N", help="print the N slowest layers of each")
     p.add_argument("--results", action="append", default=None, metavar="FILE",
                    help="measured results to check the projection against (default: benchmarks/results/<device>/*.json)")
-    p.add_argument("--results-root", default=os.path.join("benchmarks", "results"))
+    p.add_argument("--results-root", default=os.path.join("benchmarks", "results"),
+                   help="folder searched for <device>/*.json results when --results is not given "
+                        "(default: benchmarks/results)")
     p.add_argument("--measure-ceilings", action="store_true", help="cpu: measure this CPU's ceilings now")
     p.add_argument("--list-devices", action="store_true", help="print the device table and exit")
     p.add_argument("--json", default=None, metavar="FILE", help="write projections and errors as JSON")

@@ -160,6 +160,7 @@ def make_plots(doc: dict, out_dir: str, name: str) -> list[str]:
             ax.set_title(f"{PRETTY.get(model, model)} T={T} {prec} batch {b}", fontsize=9)
             ax.set_xlabel("selection ratio r")
             ax.set_ylabel("p50 latency (ms)")
+            ax.set_ylim(bottom=0)  # from 0: a cropped axis exaggerates the differences
             ax.grid(alpha=0.3)
             ax.legend(fontsize=6)
         for ax in list(axes.flat)[n:]:
@@ -191,6 +192,7 @@ def make_plots(doc: dict, out_dir: str, name: str) -> list[str]:
             ax1.set_xticks(range(len(vals)))
             ax1.set_xticklabels(labels, fontsize=6, rotation=60, ha="right")
             ax1.set_ylabel("p50 latency (ms), best backend")
+            ax1.set_ylim(bottom=0)
             ax1.set_title(f"Latency by model, grouped by frames T (equal T side by side) — {prec} batch {b}",
                           fontsize=9)
             ax1.grid(axis="y", alpha=0.3)
@@ -212,6 +214,8 @@ def make_plots(doc: dict, out_dir: str, name: str) -> list[str]:
                             ax2.annotate(f"r={r}", (lat, T), fontsize=6, xytext=(3, 3), textcoords="offset points")
             ax2.set_xlabel("p50 latency (ms), best backend")
             ax2.set_ylabel("frames looked at per clip (T)")
+            ax2.set_xlim(left=0)
+            ax2.set_ylim(bottom=0)
             ax2.set_title(f"Equal latency: frames per clip vs latency — {prec} batch {b}", fontsize=9)
             ax2.grid(alpha=0.3)
             ax2.legend(fontsize=7)

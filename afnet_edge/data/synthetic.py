@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..video import normalize_frames
+from ..video import normalize_frames, write_test_video
 
 #: Class names, in reverse pairs: class ``2k + 1`` is class ``2k`` played backwards.
 CLASS_NAMES: tuple[str, ...] = (
@@ -364,7 +364,6 @@ def write_synthetic_videos(
     """
     from PIL import Image
 
-    from ..video import write_test_video
 
     if layout not in ("video", "frames"):
         raise ValueError(f"layout: expected 'video' or 'frames', got {layout!r}")

@@ -196,7 +196,8 @@ class VideoClassifier(nn.Module):
         ctx = self.make_context(self._check_masks(masks, b), generator)
         per_frame = self.forward_frames(frames, ctx)
         logits = per_frame.view(b, self.num_frames, -1).mean(dim=1)
-        return VideoOutput(logits=logits, masks=ctx.masks_out)
+        masks_out = ctx.masks_out if self.training else [m.detach() for m in ctx.masks_out]  # decisions, not graphs
+        return VideoOutput(logits=logits, masks=masks_out)
 
     def forward_frames(self, frames: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         raise NotImplementedError

@@ -6,9 +6,12 @@ import json
 import os
 import sys
 
+from ..checkpoint import inspect_checkpoint
 from ..cli_args import add_model_args, build_model, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int, \
     positive_float as _pos_float, positive_int, ratio_arg, unit_float as _unit_float
-from .datasets import LIST_SIZE, SYNTHETIC_SIZE
+from .datasets import LIST_SIZE, SYNTHETIC_SIZE, list_dataset, synthetic_splits
+from .engine import TrainConfig, Trainer, evaluate, seed_everything
+from .finetune import load_for_finetuning
 
 _OFFICIAL_ARCH = {"AF_resnet50": "af_resnet50", "AF_resnet101": "af_resnet101", "AF_mobilenetv3": "af_mobilenetv3"}
 
@@ -29,12 +32,18 @@ def _add_data_args(p: argparse.ArgumentParser, train: bool) -> None:
                         f"FLOPs need a multiple of 32)")
     if train:
         g.add_argument("--train-samples", type=positive_int, default=2000, help="synthetic training clips (2000)")
-    g.add_argument("--val-samples", type=_nonneg_int, default=500,
-                   help="synthetic validation clips (500; 0 = no validation in train)")
+        g.add_argument("--val-samples", type=_nonneg_int, default=500,
+                       help="synthetic validation clips, checked every --eval-every epochs (500; 0 = no validation)")
+    else:
+        g.add_argument("--val-samples", type=_nonneg_int, default=500,
+                       help="synthetic clips to evaluate: the validation split train used with the same --data-seed "
+                            "(500)")
     g.add_argument("--distractor-prob", type=_unit_float, default=None,
                    help="synthetic: probability that a frame is a distractor (dataset default 0.25)")
     g.add_argument("--data-seed", type=_nonneg_int, default=0,
-                   help="synthetic: seed of the training split; validation uses seed+1 (default 0)")
+                   help="synthetic: seed of the training split; validation uses seed+1 (default 0)" if train else
+                   "synthetic: the --data-seed the model was trained with; the evaluated clips are its validation "
+                   "split, seed+1 (default 0)")
     g.add_argument("--list", dest="list_file", default=None,
                    help="list file 'path num_frames label' per line (training list for train, evaluated list for eval)")
     if train:
@@ -72,7 +81,6 @@ def _resolve_model(args, source: str | None, option: str) -> None:
     """Fill --model/--frames/--classes/--no-tsm from checkpoint ``source`` where not given."""
     if source is None:
         return
-    from ..checkpoint import inspect_checkpoint
     info = inspect_checkpoint(source)
     arch = info.get("arch") or _OFFICIAL_ARCH.get(info.get("official_arch"))
     if args.model is None:
@@ -91,10 +99,8 @@ def _resolve_model(args, source: str | None, option: str) -> None:
 def _datasets(args, model, train: bool):
     T, C = model.num_frames, model.num_classes
     if args.data == "synthetic":
-        from .datasets import synthetic_splits
         return synthetic_splits(T, C, args.train_samples if train else 0, args.val_samples,
                                 args.size or SYNTHETIC_SIZE, args.data_seed, args.distractor_prob)
-    from .datasets import list_dataset
     size = args.size or LIST_SIZE
     kw = dict(size=size, image_tmpl=args.image_tmpl, short=args.short)
     if train:
@@ -113,14 +119,12 @@ def _need_classes(args) -> None:
 def _cmd_train(args) -> int:
     import torch
 
-    from .engine import TrainConfig, Trainer, seed_everything
     starts = [o for o, v in (("--resume", args.resume), ("--checkpoint", args.checkpoint),
                               ("--finetune", args.finetune)) if v]
     if len(starts) > 1:
         raise ValueError(f"give one of --resume (continue a run), --checkpoint (start from weights of the same "
                          f"model) or --finetune (start from weights, new classifier), not {' and '.join(starts)}")
     if args.finetune:
-        from ..checkpoint import inspect_checkpoint
         info = inspect_checkpoint(args.finetune)
         arch = info.get("arch") or _OFFICIAL_ARCH.get(info.get("official_arch"))
         args.model = args.model or arch
@@ -145,7 +149,6 @@ def _cmd_train(args) -> int:
     seed_everything(args.seed)
     model = build_model(args)
     if args.finetune:
-        from .finetune import load_for_finetuning
         rep = load_for_finetuning(model, args.finetune)
         print(f"fine-tuning from '{args.finetune}': {rep['loaded']} tensors loaded" +
               (f", new classifier ({', '.join(rep['reset'])})" if rep["reset"] else ""))
@@ -174,7 +177,6 @@ def _cmd_train(args) -> int:
 def _cmd_eval(args) -> int:
     import torch
 
-    from .engine import evaluate
     _resolve_model(args, args.checkpoint, "--checkpoint")
     if args.model is None:
         raise ValueError("--model is required when --checkpoint does not name the architecture")
@@ -223,15 +225,16 @@ def register(sub) -> None:
     _model_help(p, "model name (default: the --resume/--checkpoint file's, else af_mobilenetv3)")
     _add_data_args(p, train=True)
     o = p.add_argument_group("optimisation (spec §7; defaults = official scripts)")
-    o.add_argument("--epochs", type=positive_int, default=55)
+    o.add_argument("--epochs", type=positive_int, default=55, help="training epochs (55)")
     o.add_argument("--lr", type=_nonneg_float, default=0.01, help="base learning rate (0.01)")
     o.add_argument("--lr-steps", type=_nonneg_int, nargs="*", default=[25, 45], help="epochs of ×0.1 (25 45)")
-    o.add_argument("--momentum", type=_nonneg_float, default=0.9)
-    o.add_argument("--weight-decay", "--wd", type=_nonneg_float, default=5e-4)
+    o.add_argument("--momentum", type=_nonneg_float, default=0.9, help="SGD momentum (0.9)")
+    o.add_argument("--weight-decay", "--wd", type=_nonneg_float, default=5e-4, help="SGD weight decay (5e-4)")
     o.add_argument("--gd", type=_nonneg_float, default=20.0, help="clip gradient norm (20; 0 = off)")
     o.add_argument("--rt", type=_unit_float, default=0.5, help="target selection ratio RT (0.5)")
-    o.add_argument("--rt-begin", type=_nonneg_int, default=10)
-    o.add_argument("--rt-end", type=_nonneg_int, default=20)
+    o.add_argument("--rt-begin", type=_nonneg_int, default=10,
+                   help="epoch where the target ratio starts stepping down from 1 towards --rt (10)")
+    o.add_argument("--rt-end", type=_nonneg_int, default=20, help="epoch where the target ratio reaches --rt (20)")
     o.add_argument("--lambda-rt", type=_nonneg_float, default=0.5, help="weight of the ratio loss (0.5)")
     o.add_argument("--t0", type=_pos_float, default=1.0, help="initial Gumbel temperature (1)")
     o.add_argument("--t1", type=_pos_float, default=0.01, help="final Gumbel temperature (0.01)")

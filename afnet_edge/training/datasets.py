@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 
+from ..data.synthetic import CLASS_NAMES, SyntheticVideoDataset
+from ..data.video_list import VideoListDataset
+
 #: The synthetic validation split uses seed ``data_seed + VAL_SEED_OFFSET`` (sample i depends only on (seed, i),
 #: so the two splits are independent draws of the same distribution).
 VAL_SEED_OFFSET = 1
@@ -13,7 +16,6 @@ LIST_SIZE = 224
 def synthetic_splits(num_frames: int, num_classes: int, train_samples: int, val_samples: int, size: int = SYNTHETIC_SIZE,
                      seed: int = 0, distractor_prob: float | None = None):
     """``(train, val)`` :class:`~afnet_edge.data.SyntheticVideoDataset` splits (seeds ``seed`` and ``seed + 1``)."""
-    from ..data.synthetic import CLASS_NAMES, SyntheticVideoDataset
     if not 2 <= num_classes <= len(CLASS_NAMES):
         raise ValueError(f"the synthetic benchmark has 2..{len(CLASS_NAMES)} classes, but the model has "
                          f"num_classes={num_classes}; pass --classes N with N <= {len(CLASS_NAMES)}")
@@ -37,7 +39,6 @@ def list_dataset(list_file: str, root: str | None, num_frames: int, num_classes:
     (:func:`scale_size_for`), then cropped to ``size``. Labels must be in ``[0, num_classes)``; the dataset raises a
     ``ValueError`` naming the line otherwise.
     """
-    from ..data.video_list import VideoListDataset
     if not list_file:
         raise ValueError("--data list needs --list FILE (a TSN list file: 'path num_frames label' per line)")
     if not os.path.exists(list_file):

@@ -41,6 +41,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from ..checkpoint import inspect_checkpoint, load_checkpoint, save_checkpoint, save_official_checkpoint
+from ..flops import SIZE_MULTIPLE, count_flops
+from ..layers.navigation import SELECTIONS
+from ..models.common import VideoClassifier
 from .metrics import check_targets, ratio_loss, topk_correct
 from .optim import GROUPS, adjust_learning_rate, build_optimizer
 from .schedules import adjust_ratio, check_schedule, lr_at, temperature_at
@@ -114,7 +118,6 @@ class TrainConfig:
             raise ValueError(f"lambda_rt must be a finite number >= 0, got {self.lambda_rt!r}")
         check_schedule(rt=self.rt, rt_begin=self.rt_begin, rt_end=self.rt_end, t0=self.t0, t1=self.t1,
                        t_end=self.t_end)
-        from ..layers.navigation import SELECTIONS
         if self.eval_selection not in SELECTIONS:
             raise ValueError(f"eval_selection must be one of {SELECTIONS}, got {self.eval_selection!r}")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
@@ -302,7 +305,6 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 32, dev
 
 
 def _flops_of(model, masks: list, size) -> dict:
-    from ..flops import SIZE_MULTIPLE, count_flops  # lazy: optional for evaluation
     if size is None or size[0] != size[1] or size[0] % SIZE_MULTIPLE:
         return {"flops_note": f"official FLOPs need square frames with a side multiple of {SIZE_MULTIPLE}, got {size}"}
     fl = count_flops(model, masks=masks, image_size=int(size[0]))
@@ -311,7 +313,6 @@ def _flops_of(model, masks: list, size) -> dict:
 
 
 def _accepts_generator(model) -> bool:
-    from ..models.common import VideoClassifier
     return isinstance(model, VideoClassifier)
 
 
@@ -555,7 +556,6 @@ class Trainer:
 
     def save(self, path: str | os.PathLike, weights_only: bool = False) -> None:
         """Write an afnet_edge checkpoint; with the training state (resumable) unless ``weights_only``."""
-        from ..checkpoint import save_checkpoint
         if weights_only:
             h = self.state.history[-1] if self.state.history else {}
             save_checkpoint(self.model, path, epoch=self.state.epoch,
@@ -570,7 +570,6 @@ class Trainer:
         names, multipliers and sizes, so the official ``--resume`` accepts it) with an empty ``state``: the order of
         parameters inside a group follows afnet_edge's module order, which is not guaranteed to be the official
         one, so momentum buffers are deliberately not exported."""
-        from ..checkpoint import save_official_checkpoint
         hist = [h for h in self.state.history if "val_top1" in h]
         groups = self.optimizer.state_dict()["param_groups"]
         logs = {
@@ -593,7 +592,6 @@ class Trainer:
         Raises ``ValueError`` when the file is not a training checkpoint, holds another model (architecture,
         frames, classes, TSM) or was saved mid-epoch with a different number of iterations per epoch.
         """
-        from ..checkpoint import inspect_checkpoint, load_checkpoint
         path = os.fspath(path)
         info = inspect_checkpoint(path)
         model = self.model

@@ -12,6 +12,8 @@ import os
 import torch
 import torch.nn as nn
 
+from ..checkpoint import inspect_checkpoint
+
 
 def classifier_keys(model: nn.Module) -> list[str]:
     """State-dict keys of the final classifier: the last ``nn.Linear`` with ``num_classes`` outputs
@@ -32,7 +34,6 @@ def load_for_finetuning(model: nn.Module, path: str | os.PathLike) -> dict:
     Raises ``ValueError`` (naming the keys) when anything but the classifier is missing, unexpected or of another
     shape — e.g. a checkpoint of another architecture or another number of frames T (navigation ``conv_gs``).
     """
-    from ..checkpoint import inspect_checkpoint
     path = os.fspath(path)
     info = inspect_checkpoint(path)  # clear errors for missing / non-checkpoint files
     if info["kind"] == "official_imagenet":

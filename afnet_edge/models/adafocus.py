@@ -1,0 +1,695 @@
+"""AdaFocus V1 (Wang et al., ICCV 2021) and AdaFocusV2 (Wang et al., CVPR 2022): spend less on a video by looking
+closely at one patch per frame. Spec: ``shared/spec/adafocus.md`` (section numbers below refer to it).
+
+A cheap global network f_G glances at every frame (MobileNetV2 on the full 224² frame, or ResNet-50 on the frame
+resized to 96²), a policy π picks a patch location per frame (V2: GRU + sigmoid, continuous; V1: GRU actor over a
+7×7 grid, arg-max), the patch is cropped (:func:`~afnet_edge.kernels.adafocus_reference.focus_crop`: sub-pixel
+bilinear for V2, integer for V1) and an expensive local network f_L (ResNet-50) sees only the P × P patch. V2's
+classifier pools the concatenated features with a running max over frames and has one head per step (§2.5); V1 uses
+a GRU classifier (§4). V2-TSM uses TSM backbones, one patch location per clip, 8 glance and 12 focus frames (§3).
+
+Forward contract::
+
+    out = model(clip)                       # clip (B, T, 3, 224, 224) in temporal order
+    out.logits                              # (B, classes): the last step's prediction
+    out.locations                           # (B, T, 2) actions (row, col) in [0, 1], in temporal order
+    out.step_logits                         # (B, T, classes): step k = after the first k + 1 frames *processed*
+    model(clip, locations=...)              # the policy replaced by given (B, T, 2) actions (temporal order)
+    model(glance_clip, focus_clip)          # V2-TSM: (B, 8, 3, 224, 224), (B, 12, 3, 224, 224); locations (B, 1, 2)
+
+V2 (ActivityNet family) processes the frames in the coarse-to-fine order of §1.4 (``frame_order=True``, the
+official evaluation): the policy GRU, the running max and the per-step heads run in that order, so
+``step_logits[:, k]`` has seen frames ``order[:k + 1]``. V1 processes frames in natural order.
+
+Module and parameter names follow the official releases (§2.11, §3.9), so official files map onto the models with
+at most the TSM wrapper renames (``conv.0.net.`` → ``conv.0.``, ``conv1.net.`` → ``conv1.``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..kernels.adafocus_reference import coarse_to_fine_order, focus_crop
+from ..kernels.reference import temporal_shift
+from .afnet_resnet import bottleneck_flops
+from .common import VideoClassifier
+from .flops_walk import FlopsWalk, Shape, Term, pool_out
+from .registry import (BenchDefaults, CliFlag, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
+                       register_model)
+from .tsm_resnet import ResNet
+
+FRAME_SIZE = 224          # every AdaFocus checkpoint was trained on 224² frames; the policies' flatten sizes fix it
+RN_GLANCE_SIZE = 96       # the V2 "RN" glance: ResNet-50 on the frame resized to 96² (hard-wired officially, §2.1)
+V1_GRID = 7               # V1 actor: 7×7 grid of top-left positions {0, 1/6, …, 1}² (§4)
+MN2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                (6, 320, 1, 1))    # (t, c, n, s) of MobileNetV2 width 1.0
+
+
+# ------------------------------------------------------------------------------------------------------ output
+@dataclass
+class AdaFocusOutput:
+    """``logits (B, classes)``; ``locations (B, T or 1, 2)`` = (row, col) actions in [0, 1] in temporal order;
+    ``step_logits (B, T, classes)`` for the per-step families (None otherwise); ``aux``: training-only auxiliary
+    logits (``{"global": (B, T, classes), "local": ...}``), empty in eval; ``masks`` is ``[]`` (no frame skipping)."""
+
+    logits: torch.Tensor
+    locations: torch.Tensor
+    step_logits: torch.Tensor | None = None
+    aux: dict = field(default_factory=dict)
+    masks: list = field(default_factory=list)
+
+
+# -------------------------------------------------------------------------------------------------- MobileNetV2
+def _conv_bn_relu6(cin: int, cout: int, k: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block in the "tonylins" layout (§2.1): ``conv`` = [pw, BN, ReLU6,] dw, BN, ReLU6, pw-linear, BN.
+
+    ``shift``: TSM shift of the block input before the expansion conv (conv path only; the residual is unshifted),
+    as the official TSM-MobileNetV2 (§3.2; its wrapper names ``conv.0.net.*`` are renamed on load)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expand: int, shift: bool = False, num_frames: int = 1):
+        super().__init__()
+        hidden = cin * expand
+        self.use_res_connect = stride == 1 and cin == cout
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
+        layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+                   nn.ReLU6(inplace=True), nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.conv = nn.Sequential(*layers)
+        self.shift = shift and self.use_res_connect and expand != 1
+        self.num_frames = num_frames
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.use_res_connect:
+            return self.conv(x)
+        return x + self.conv(temporal_shift(x, self.num_frames) if self.shift else x)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2 width 1.0: ``features.{0..18}``; ``classifier`` Linear(1280, 1000) when ``classifier`` (the
+    unused ImageNet head the V2 checkpoints keep). ``shift``: TSM-MobileNetV2 over ``num_frames`` frames."""
+
+    def __init__(self, classifier: bool = True, shift: bool = False, num_frames: int = 1):
+        super().__init__()
+        feats: list[nn.Module] = [_conv_bn_relu6(3, 32, 3, 2)]
+        cin = 32
+        for t, c, n, s in MN2_SETTINGS:
+            for i in range(n):
+                feats.append(InvertedResidual(cin, c, s if i == 0 else 1, t, shift, num_frames))
+                cin = c
+        feats.append(_conv_bn_relu6(cin, 1280, 1, 1))
+        self.features = nn.Sequential(*feats)
+        self.classifier = nn.Linear(1280, 1000) if classifier else None
+        _init_cnn(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature map ``(N, 1280, H/32, W/32)`` of frames ``(N, 3, H, W)`` (the classifier is not applied)."""
+        return self.features(x)
+
+
+def _init_cnn(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+class ResNet50(ResNet):
+    """torchvision-layout ResNet-50 (the project's ResNet blocks). ``fc``: Linear(2048, ``fc_classes``) kept for the
+    official key layout and never applied (None: Dropout, no keys, as the TSN wrapper). ``forward`` returns the
+    feature map before pooling."""
+
+    def __init__(self, fc_classes: int | None = 1000, shift: bool = False, num_frames: int = 1):
+        super().__init__((3, 4, 6, 3), shift, num_frames, 0.0)
+        if fc_classes is not None:
+            self.add_module("fc", nn.Linear(2048, fc_classes))   # replaces the TSN wrapper's Dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for i in range(1, 5):
+            x = getattr(self, f"layer{i}")(x)
+        return x
+
+
+def _head(cin: int, classes: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(cin, classes))
+
+
+# --------------------------------------------------------------------------------------------------- V2 modules
+class PolicySTN(nn.Module):
+    """V2 policy (§2.2): per-frame encoder (1×1 conv → BN → tanh → flatten → Linear → BN1d → tanh), a GRU over
+    the clip's frames (h₀ = 0, in processing order) and Linear(hidden, 2) + sigmoid."""
+
+    def __init__(self, channels: int, spatial: int, hidden: int = 2048):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(channels, 64, 1, bias=False), nn.BatchNorm2d(64), nn.Tanh(),
+                                     nn.Flatten(), nn.Linear(64 * spatial * spatial, hidden),
+                                     nn.BatchNorm1d(hidden), nn.Tanh())
+        self.gru = nn.GRU(hidden, hidden, batch_first=True)
+        self.fc = nn.Sequential(nn.Linear(hidden, 2), nn.Sigmoid())
+
+    def forward(self, maps: torch.Tensor, batch: int) -> torch.Tensor:
+        """Actions ``(B, T, 2)`` from feature maps ``(B·T, C, h, w)`` (video-major, processing order)."""
+        e = self.encoder(maps)
+        h, _ = self.gru(e.view(batch, -1, e.shape[-1]))   # h₀ = None: zeros made by the op, on the device
+        return self.fc(h)
+
+
+class PoolingMLP(nn.Module):
+    def __init__(self, cin: int, hidden: int):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(cin, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class PoolingClassifier(nn.Module):
+    """V2 classifier (§2.5): shared MLP per frame, running max over frames, head t on the max of frames 0..t."""
+
+    def __init__(self, cin: int, num_classes: int, num_frames: int, hidden: int = 4096, dropout: float = 0.2):
+        super().__init__()
+        self.mlp = PoolingMLP(cin, hidden)
+        self.classifiers = nn.ModuleList(_head(hidden, num_classes, dropout) for _ in range(num_frames))
+
+    def forward(self, u: torch.Tensor, batch: int) -> torch.Tensor:
+        """Per-step logits ``(B, T, classes)`` of per-frame features ``(B·T, cin)`` (processing order)."""
+        z = self.mlp(u)
+        m = torch.cummax(z.view(batch, -1, z.shape[-1]), dim=1).values
+        return torch.stack([head(m[:, t]) for t, head in enumerate(self.classifiers)], dim=1)
+
+
+def _check_locations(locations: Any, batch: int, steps: int, name: str = "locations") -> torch.Tensor:
+    if not isinstance(locations, torch.Tensor) or tuple(locations.shape) != (batch, steps, 2) \
+            or not locations.is_floating_point():
+        shape = tuple(locations.shape) if isinstance(locations, torch.Tensor) else type(locations).__name__
+        raise ValueError(f"{name} must be a floating-point tensor of shape (B, {steps}, 2) = ({batch}, {steps}, 2) "
+                         f"holding (row, col) actions in [0, 1], got {shape}")
+    if locations.device.type == "cpu" and not (torch.compiler.is_compiling() or torch.jit.is_tracing()):
+        if not bool(((locations >= 0) & (locations <= 1)).all()):
+            raise ValueError(f"{name} must hold actions in [0, 1]")
+    return locations
+
+
+def _check_frame_size(frames: torch.Tensor, name: str = "clip") -> None:
+    h, w = frames.shape[-2:]
+    if (h, w) != (FRAME_SIZE, FRAME_SIZE):
+        raise ValueError(f"{name} frames must be {FRAME_SIZE}×{FRAME_SIZE} (the AdaFocus policies were trained on "
+                         f"224² frames), got {h}×{w}")
+
+
+class AdaFocusV2(VideoClassifier):
+    """AdaFocusV2, ActivityNet family (§2): ``glance="mn2"`` (MobileNetV2 on the 224² frame) or ``"rn"``
+    (ResNet-50 on the frame resized to 96²), GRU policy, one sub-pixel P × P patch per frame, ResNet-50 local
+    network, pooling classifier with per-step heads."""
+
+    order: torch.Tensor            # processing position k → temporal frame index (buffers, not in the state dict)
+    inverse_order: torch.Tensor
+
+    def __init__(self, arch: str, glance: str, num_classes: int, num_frames: int = 16, patch_size: int = 128,
+                 hidden_dim: int = 2048, dropout: float = 0.2, frame_order: bool = True):
+        super().__init__(num_classes, num_frames)
+        if glance not in ("mn2", "rn"):
+            raise ValueError(f"glance must be 'mn2' or 'rn', got {glance!r}")
+        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 32 <= patch_size <= FRAME_SIZE:
+            raise ValueError(f"patch_size must be an int in [32, {FRAME_SIZE}] (P; 96/128/160 released), "
+                             f"got {patch_size!r}")
+        self.arch = arch
+        self.glance = glance
+        self.patch_size = patch_size
+        self.frame_order = bool(frame_order)
+        if glance == "mn2":
+            self.global_CNN: nn.Module = MobileNetV2(classifier=True)
+            c_g, spatial = 1280, FRAME_SIZE // 32
+        else:
+            self.global_CNN = ResNet50(1000)
+            c_g, spatial = 2048, RN_GLANCE_SIZE // 32
+        self.global_feature_dim = c_g
+        self.global_CNN_fc = _head(c_g, num_classes, dropout)
+        self.local_CNN = ResNet50(1000)
+        self.local_CNN_fc = _head(2048, num_classes, dropout)
+        self.policy_stn = PolicySTN(c_g, spatial, hidden_dim)
+        self.classifier = PoolingClassifier(c_g + 2048, num_classes, num_frames, dropout=dropout)
+        order = coarse_to_fine_order(num_frames) if self.frame_order else list(range(num_frames))
+        self.register_buffer("order", torch.tensor(order), persistent=False)
+        self.register_buffer("inverse_order", torch.argsort(torch.tensor(order)), persistent=False)
+
+    def glance_maps(self, frames: torch.Tensor) -> torch.Tensor:
+        """f_G feature maps of frames ``(N, 3, 224, 224)``: MN2 ``(N, 1280, 7, 7)``, RN ``(N, 2048, 3, 3)``."""
+        if self.glance == "rn":
+            frames = F.interpolate(frames, size=(RN_GLANCE_SIZE, RN_GLANCE_SIZE), mode="bilinear",
+                                   align_corners=True)
+        return self.global_CNN(frames)
+
+    def forward(self, clip: torch.Tensor, locations: torch.Tensor | None = None,  # type: ignore[override]
+                masks=None) -> AdaFocusOutput:
+        """``clip (B, T, 3, 224, 224)`` in temporal order (or the (B, 3T, H, W) / (B·T, 3, H, W) layouts);
+        ``locations (B, T, 2)`` (temporal order) replaces the policy. Returns :class:`AdaFocusOutput`."""
+        if masks:
+            raise ValueError("AdaFocus selects no frames: masks must be None or []")
+        frames, b = self.frames_from_clip(clip)
+        _check_frame_size(frames)
+        T = self.num_frames
+        frames = frames.view(b, T, *frames.shape[1:]).index_select(1, self.order).flatten(0, 1)
+        maps = self.glance_maps(frames)
+        g = maps.mean(dim=(2, 3))
+        if locations is None:
+            actions = self.policy_stn(maps.detach(), b)                       # (B, T, 2), processing order
+        else:
+            actions = _check_locations(locations, b, T).to(frames.dtype).index_select(1, self.order)
+        patches = focus_crop(frames, actions.reshape(b * T, 2), self.patch_size, "bilinear")
+        l = self.local_CNN(patches).mean(dim=(2, 3))
+        step_logits = self.classifier(torch.cat([g, l], dim=1), b)
+        aux = {}
+        if self.training:
+            aux = {"global": self.global_CNN_fc(g).view(b, T, -1), "local": self.local_CNN_fc(l).view(b, T, -1)}
+        return AdaFocusOutput(logits=step_logits[:, -1], locations=actions.index_select(1, self.inverse_order),
+                              step_logits=step_logits, aux=aux)
+
+
+class TSNWrap(nn.Module):
+    """The official TSN wrapper's naming (§3.9): ``base_model`` + ``new_fc`` (inference) + ``new_new_fc`` (aux)."""
+
+    def __init__(self, base_model: nn.Module, channels: int, num_classes: int, dropout: float):
+        super().__init__()
+        self.base_model = base_model
+        self.dropout = nn.Dropout(dropout)
+        self.new_fc = nn.Linear(channels, num_classes)
+        self.new_new_fc = nn.Linear(channels, num_classes)
+
+
+class AdaFocusV2TSM(VideoClassifier):
+    """AdaFocusV2-TSM (§3): TSM-MobileNetV2 on ``num_frames`` (8) glance frames, one MLP policy action per clip,
+    the same sub-pixel crop on ``focus_frames`` (12) other frames, TSM-ResNet-50 on the patches; logits = clip
+    mean of f_G's ``new_fc`` + clip mean of f_L's ``new_fc``."""
+
+    def __init__(self, arch: str, num_classes: int, num_frames: int = 8, focus_frames: int | None = None,
+                 patch_size: int = 144, dropout: float = 0.5):
+        super().__init__(num_classes, num_frames)
+        focus_frames = num_frames * 3 // 2 if focus_frames is None else focus_frames
+        if isinstance(focus_frames, bool) or not isinstance(focus_frames, int) or focus_frames < 1:
+            raise ValueError(f"focus_frames must be a positive integer (12 released), got {focus_frames!r}")
+        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 32 <= patch_size <= FRAME_SIZE:
+            raise ValueError(f"patch_size must be an int in [32, {FRAME_SIZE}] (128/144/160/176 released), "
+                             f"got {patch_size!r}")
+        self.arch = arch
+        self.tsm = True
+        self.focus_frames = focus_frames
+        self.patch_size = patch_size
+        self.global_CNN = TSNWrap(MobileNetV2(classifier=False, shift=True, num_frames=num_frames), 1280,
+                                  num_classes, dropout)
+        self.local_CNN = TSNWrap(ResNet50(None, shift=True, num_frames=focus_frames), 2048, num_classes, dropout)
+        spatial = FRAME_SIZE // 32
+        self.policy_stn = nn.Sequential(
+            nn.Conv2d(1280 * num_frames, 64, 1, bias=False), nn.BatchNorm2d(64), nn.Tanh(), nn.Flatten(),
+            nn.Linear(64 * spatial * spatial, 1024), nn.BatchNorm1d(1024), nn.Tanh(),
+            nn.Linear(1024, 512), nn.BatchNorm1d(512), nn.Tanh(), nn.Linear(512, 2), nn.Sigmoid())
+
+    def _clip(self, clip: Any, frames: int, name: str) -> tuple[torch.Tensor, int]:
+        if not isinstance(clip, torch.Tensor) or clip.dim() != 5 or clip.shape[1] != frames or clip.shape[2] != 3:
+            shape = tuple(clip.shape) if isinstance(clip, torch.Tensor) else type(clip).__name__
+            raise ValueError(f"{name} must have shape (B, {frames}, 3, 224, 224), got {shape}")
+        saved, self.num_frames = self.num_frames, frames
+        try:
+            out, b = self.frames_from_clip(clip)
+        finally:
+            self.num_frames = saved
+        _check_frame_size(out, name)
+        return out, b
+
+    def forward(self, glance_clip: torch.Tensor, focus_clip: torch.Tensor | None = None,  # type: ignore[override]
+                locations: torch.Tensor | None = None, masks=None) -> AdaFocusOutput:
+        """``glance_clip (B, T_G, 3, 224, 224)``, ``focus_clip (B, T_L, 3, 224, 224)`` (independently sampled
+        frames); ``locations (B, 1, 2)`` replaces the policy. Returns :class:`AdaFocusOutput` (no step logits)."""
+        if masks:
+            raise ValueError("AdaFocus selects no frames: masks must be None or []")
+        if focus_clip is None:
+            raise ValueError(f"{self.arch} takes two clips: model(glance_clip (B, {self.num_frames}, 3, 224, 224), "
+                             f"focus_clip (B, {self.focus_frames}, 3, 224, 224))")
+        g_frames, b = self._clip(glance_clip, self.num_frames, "glance_clip")
+        f_frames, b2 = self._clip(focus_clip, self.focus_frames, "focus_clip")
+        if b2 != b:
+            raise ValueError(f"glance_clip and focus_clip must have the same batch size, got {b} and {b2}")
+        maps = self.global_CNN.base_model(g_frames)                           # (B·T_G, 1280, 7, 7)
+        g = maps.mean(dim=(2, 3))
+        if locations is None:
+            action = self.policy_stn(maps.detach().reshape(b, -1, *maps.shape[2:]))   # (B, 2); channel t·1280 + c
+        else:
+            action = _check_locations(locations, b, 1).to(maps.dtype)[:, 0]
+        per_frame = action.repeat_interleave(self.focus_frames, dim=0)        # the clip's action on each frame
+        patches = focus_crop(f_frames, per_frame, self.patch_size, "bilinear")
+        l = self.local_CNN.base_model(patches).mean(dim=(2, 3))
+        gl = self.global_CNN.new_fc(self.global_CNN.dropout(g.detach())).view(b, self.num_frames, -1).mean(1)
+        ll = self.local_CNN.new_fc(self.local_CNN.dropout(l.detach())).view(b, self.focus_frames, -1).mean(1)
+        aux = {}
+        if self.training:
+            aux = {"global": self.global_CNN.new_new_fc(self.global_CNN.dropout(g)).view(b, self.num_frames, -1),
+                   "local": self.local_CNN.new_new_fc(self.local_CNN.dropout(l)).view(b, self.focus_frames, -1)}
+        return AdaFocusOutput(logits=gl + ll, locations=action.view(b, 1, 2), aux=aux)
+
+
+# --------------------------------------------------------------------------------------------------- V1 modules
+class ActorCritic(nn.Module):
+    """V1 policy, ActivityNet family (§4): encoder 1×1 conv 1280→32 + ReLU → flatten → Linear(1568→1024) + ReLU,
+    GRU(1024) over the frames in natural order, actor Linear(1024→49) + softmax over the 7×7 grid (arg-max at
+    inference), critic Linear(1024→1) (training only)."""
+
+    def __init__(self, channels: int = 1280, spatial: int = 7, hidden: int = 1024, actions: int = V1_GRID ** 2):
+        super().__init__()
+        self.state_encoder = nn.Sequential(nn.Conv2d(channels, 32, 1), nn.ReLU(inplace=True), nn.Flatten(),
+                                           nn.Linear(32 * spatial * spatial, hidden), nn.ReLU(inplace=True))
+        self.gru = nn.GRU(hidden, hidden, batch_first=True)
+        self.actor = nn.Sequential(nn.Linear(hidden, actions), nn.Softmax(dim=-1))
+        self.critic = nn.Sequential(nn.Linear(hidden, 1))
+
+    def forward(self, maps: torch.Tensor, batch: int) -> torch.Tensor:
+        """Action probabilities ``(B, T, 49)`` of feature maps ``(B·T, C, h, w)``."""
+        e = self.state_encoder(maps)
+        h, _ = self.gru(e.view(batch, -1, e.shape[-1]))
+        return self.actor(h)
+
+
+def grid_actions(index: torch.Tensor, grid: int = V1_GRID) -> torch.Tensor:
+    """V1 action index k (any shape, int) → (row, col) actions ``(..., 2)`` = (⌊k/g⌋/(g−1), (k mod g)/(g−1))."""
+    rows = torch.div(index, grid, rounding_mode="floor")
+    return torch.stack((rows, index - rows * grid), dim=-1).float() / (grid - 1)
+
+
+class GRUClassifier(nn.Module):
+    """V1 classifier (§4): GRU(cin → 1024) over the frames (h₀ = 0) → dropout → Linear(1024 → classes) per step."""
+
+    def __init__(self, cin: int, num_classes: int, hidden: int = 1024, dropout: float = 0.2):
+        super().__init__()
+        self.gru = nn.GRU(cin, hidden, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, u: torch.Tensor, batch: int) -> torch.Tensor:
+        h, _ = self.gru(u.view(batch, -1, u.shape[-1]))
+        return self.fc(self.dropout(h))
+
+
+class AdaFocusV1(VideoClassifier):
+    """AdaFocus V1 inference, ActivityNet family (§4): MobileNetV2 glance on the 224² frame, actor-critic over the
+    7×7 grid (arg-max), integer P × P crop, ResNet-50 local network, GRU classifier; prediction = last step."""
+
+    def __init__(self, arch: str, num_classes: int, num_frames: int = 16, patch_size: int = 128,
+                 dropout: float = 0.2):
+        super().__init__(num_classes, num_frames)
+        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 32 <= patch_size <= FRAME_SIZE:
+            raise ValueError(f"patch_size must be an int in [32, {FRAME_SIZE}] (128/160/192 released), "
+                             f"got {patch_size!r}")
+        self.arch = arch
+        self.patch_size = patch_size
+        self.global_CNN = MobileNetV2(classifier=False)
+        self.local_CNN = ResNet50(num_classes)          # its fc (the stage-0 head) is stored, not used
+        self.policy = ActorCritic()
+        self.fc = GRUClassifier(1280 + 2048, num_classes, dropout=dropout)
+
+    def forward(self, clip: torch.Tensor, locations: torch.Tensor | None = None,  # type: ignore[override]
+                masks=None) -> AdaFocusOutput:
+        """``clip (B, T, 3, 224, 224)``; ``locations (B, T, 2)`` replaces the actor (any [0, 1] actions; the crop
+        corner is ⌊a·(224 − P)⌋). Returns :class:`AdaFocusOutput` with per-step logits."""
+        if masks:
+            raise ValueError("AdaFocus selects no frames: masks must be None or []")
+        frames, b = self.frames_from_clip(clip)
+        _check_frame_size(frames)
+        T = self.num_frames
+        maps = self.global_CNN(frames)
+        g = maps.mean(dim=(2, 3))
+        if locations is None:
+            actions = grid_actions(self.policy(maps, b).argmax(dim=-1)).to(frames.dtype)
+        else:
+            actions = _check_locations(locations, b, T).to(frames.dtype)
+        patches = focus_crop(frames, actions.reshape(b * T, 2), self.patch_size, "floor")
+        l = self.local_CNN(patches).mean(dim=(2, 3))
+        step_logits = self.fc(torch.cat([g, l], dim=1), b)
+        return AdaFocusOutput(logits=step_logits[:, -1], locations=actions, step_logits=step_logits)
+
+
+# ------------------------------------------------------------------------------------- official checkpoint keys
+V2_MARKER = "policy_stn.gru.weight_hh_l0"
+V2_TSM_MARKER = "policy_stn.0.weight"
+V1_PARTS = ("glancer", "focuser", "policy", "fc")
+TSM_RENAMES = ((".conv.0.net.", ".conv.0."), (".conv1.net.", ".conv1."))   # official TemporalShift(net=conv) names
+
+
+def _tv_to_tonylins_mn2(key: str) -> str:
+    """A torchvision-layout MobileNetV2 key (V1's glancer: ``features.1.conv.0.0.weight``) in the tonylins layout
+    used here (``features.1.conv.0.weight``). Blocks 2..17 expand: ``conv.0.{0,1}`` → ``conv.{0,1}``,
+    ``conv.1.{0,1}`` → ``conv.{3,4}``, ``conv.2`` → ``conv.6``, ``conv.3`` → ``conv.7``; block 1 does not:
+    ``conv.0.{0,1}`` → ``conv.{0,1}``, ``conv.1`` → ``conv.3``, ``conv.2`` → ``conv.4``."""
+    parts = key.split(".")
+    if len(parts) < 5 or parts[0] != "features" or parts[2] != "conv":
+        return key
+    block, sub = int(parts[1]), parts[3]
+    if block == 1:
+        table = {("0", "0"): "0", ("0", "1"): "1"}
+        single = {"1": "3", "2": "4"}
+    else:
+        table = {("0", "0"): "0", ("0", "1"): "1", ("1", "0"): "3", ("1", "1"): "4"}
+        single = {"2": "6", "3": "7"}
+    if sub in single:
+        return ".".join(parts[:3] + [single[sub]] + parts[4:])
+    new = table.get((sub, parts[4]))
+    if new is None:
+        raise ValueError(f"unexpected torchvision MobileNetV2 key {key!r}")
+    return ".".join(parts[:3] + [new] + parts[5:])
+
+
+def flatten_v1_checkpoint(obj: dict) -> StateDict:
+    """One flat state dict (``glancer.*``, ``focuser.*``, ``policy.*``, ``fc.*``) of an official V1 checkpoint
+    (a dict holding the parts ``glancer``, ``focuser``, ``policy``, ``fc`` beside ``epoch``, ``optimizer``, …).
+    Save it as ``{"state_dict": flat}`` to load it with :func:`afnet_edge.load_checkpoint` (the generic reader
+    takes one ``state_dict``; see the family's notes)."""
+    if not isinstance(obj, dict) or not all(isinstance(obj.get(p), dict) for p in V1_PARTS):
+        raise ValueError(f"an official AdaFocus V1 checkpoint is a dict with the parts {V1_PARTS}")
+    return {f"{p}.{k}": v for p in V1_PARTS for k, v in obj[p].items()}
+
+
+def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheckpoint:
+    """Official AdaFocus files onto the models (DataParallel prefix already removed):
+
+    * V2 (``{actnet,fcvid,minik}_p*_{mbv2,res50}.pth.tar``, §2.11): the model's own keys;
+    * V2-TSM (``{sthv1,sthv2,jester}_p*.pth.tar``, §3.9): the model's keys with the TSM wrapper names;
+    * V1 (§4), flattened by :func:`flatten_v1_checkpoint`: ``glancer.net.features.*`` (torchvision layout) →
+      ``global_CNN.features.*``, ``focuser.net.*`` → ``local_CNN.*``, ``policy.*`` → ``policy.*``, ``fc.*`` →
+      ``fc.*``; dropped on purpose: the glancer's classifier and the PPO copies inside ``focuser.policy.*``.
+    """
+    arch = getattr(model, "arch", type(model).__name__)
+    if isinstance(model, AdaFocusV2):
+        if V2_MARKER not in state_dict:
+            raise ValueError(f"is not an AdaFocusV2 (ActivityNet-family) checkpoint (no {V2_MARKER}); "
+                             f"model {arch} needs one")
+        return MappedCheckpoint("official_adafocus_v2", dict(state_dict))
+    if isinstance(model, AdaFocusV2TSM):
+        if V2_TSM_MARKER not in state_dict:
+            raise ValueError(f"is not an AdaFocusV2-TSM checkpoint (no {V2_TSM_MARKER}); model {arch} needs one")
+        sd = dict(state_dict)
+        for old, new in TSM_RENAMES:
+            sd = {k.replace(old, new): v for k, v in sd.items()}
+        return MappedCheckpoint("official_adafocus_v2_tsm", sd)
+    if isinstance(model, AdaFocusV1):
+        if not any(k.startswith("glancer.") for k in state_dict) or "policy.gru.weight_hh_l0" not in state_dict:
+            raise ValueError(f"is not a flattened AdaFocus V1 checkpoint (glancer.*, focuser.*, policy.*, fc.*; "
+                             f"see flatten_v1_checkpoint); model {arch} needs one")
+        out, dropped = {}, []
+        for k, v in state_dict.items():
+            if k.startswith("glancer.net.features."):
+                out["global_CNN." + _tv_to_tonylins_mn2(k[len("glancer.net."):])] = v
+            elif k.startswith("focuser.net."):
+                out["local_CNN." + k[len("focuser.net."):]] = v
+            elif k.startswith(("policy.", "fc.")):
+                out[k] = v
+            elif k.startswith(("glancer.net.classifier.", "focuser.policy.")):
+                dropped.append(k)
+            else:
+                out[k] = v          # unknown: reported as unexpected by the driver
+        return MappedCheckpoint("official_adafocus_v1", out, dropped=dropped)
+    raise ValueError(f"model {arch} is not an AdaFocus model")
+
+
+def checkpoint_info(state_dict: StateDict) -> dict:
+    """Layout, classes and T of an official AdaFocus file (T from the V2 per-step heads); ``{}`` otherwise."""
+    if V2_MARKER in state_dict:
+        heads = [k for k in state_dict if k.startswith("classifier.classifiers.") and k.endswith(".1.weight")]
+        return {"kind": "official_adafocus_v2", "num_frames": len(heads) or None,
+                "num_classes": int(state_dict["classifier.classifiers.0.1.weight"].shape[0]) if heads else None}
+    if V2_TSM_MARKER in state_dict and "global_CNN.new_fc.weight" in state_dict:
+        return {"kind": "official_adafocus_v2_tsm", "num_classes": int(state_dict["global_CNN.new_fc.weight"].shape[0]),
+                "num_frames": int(state_dict[V2_TSM_MARKER].shape[1]) // 1280}
+    if "policy.gru.weight_hh_l0" in state_dict and "fc.fc.weight" in state_dict:
+        return {"kind": "official_adafocus_v1", "num_classes": int(state_dict["fc.fc.weight"].shape[0])}
+    return {}
+
+
+# ------------------------------------------------------------------------------------------------------- FLOPs
+def _linear(walk: FlopsWalk, lin: Any, per: str = "frame", times: float = 1.0) -> None:
+    v = lin.in_features * lin.out_features * times
+    walk.executed.append(Term(walk.stage, walk.name(lin), v, None, per))
+    walk.official.append(Term(walk.stage, walk.name(lin), v, None, per))
+
+
+def _gru(walk: FlopsWalk, gru: nn.GRU) -> None:
+    """One GRU step per frame: the input and hidden projections, 3·H·(I + H) MACs (gates not counted)."""
+    v = 3 * gru.hidden_size * (gru.input_size + gru.hidden_size)
+    walk.executed.append(Term(walk.stage, walk.name(gru), v))
+    walk.official.append(Term(walk.stage, walk.name(gru), v))
+
+
+def _per_clip(walk: FlopsWalk, frames: int, fn) -> Any:
+    """Run ``fn()`` and turn the per-frame terms it added into per-clip terms of ``frames`` frames."""
+    ne, no = len(walk.executed), len(walk.official)
+    out = fn()
+    for t in walk.executed[ne:] + walk.official[no:]:
+        if t.per == "frame":
+            t.value, t.per = t.value * frames, "clip"
+    return out
+
+
+def _mn2_flops(walk: FlopsWalk, mn2: Any, shape: Shape) -> Shape:
+    for blk in mn2.features:
+        for m in (blk.conv if isinstance(blk, InvertedResidual) else blk):
+            if isinstance(m, nn.Conv2d):
+                shape = walk.conv(m, shape)
+    return shape
+
+
+def _r50_flops(walk: FlopsWalk, r: Any, shape: Shape) -> Shape:
+    s = walk.conv(r.conv1, shape)
+    s = (s[0],) + pool_out(r.maxpool, s[1], s[2])
+    for i in range(1, 5):
+        for blk in getattr(r, f"layer{i}"):
+            s = bottleneck_flops(walk, blk, s, official_pool=False)
+    return s
+
+
+def flops_walk(walk: FlopsWalk, model: Any, size: int, head: str) -> None:
+    """The official AdaFocus accounting (§2.10, §3.8, §4): MACs of every conv and linear layer of f_G, π, f_L and
+    f_C that inference runs, GRU steps as 3·H·(I + H), one V2 head per frame; aux heads, the unused ImageNet heads,
+    BN, activations, pooling and the crop are not counted. Executed = official for this family."""
+    if size != FRAME_SIZE:
+        raise ValueError(f"AdaFocus models take {FRAME_SIZE}² frames (the policies' flatten sizes fix it), "
+                         f"got image_size={size}")
+    P = model.patch_size
+    if isinstance(model, AdaFocusV2TSM):
+        walk.stage = "glance"
+        s = _mn2_flops(walk, model.global_CNN.base_model, (3, size, size))
+        _linear(walk, model.global_CNN.new_fc)
+        walk.stage = "policy"
+
+        def policy():
+            sh = (1280 * model.num_frames, s[1], s[2])
+            for m in model.policy_stn:
+                if isinstance(m, nn.Conv2d):
+                    sh = walk.conv(m, sh)
+                elif isinstance(m, nn.Linear):
+                    _linear(walk, m)
+        _per_clip(walk, 1, policy)
+        walk.stage = "local"
+
+        def local():
+            _r50_flops(walk, model.local_CNN.base_model, (3, P, P))
+            _linear(walk, model.local_CNN.new_fc)
+        _per_clip(walk, model.focus_frames, local)
+        return
+    walk.stage = "glance"
+    if isinstance(model, AdaFocusV2) and model.glance == "rn":
+        s = _r50_flops(walk, model.global_CNN, (3, RN_GLANCE_SIZE, RN_GLANCE_SIZE))
+    else:
+        s = _mn2_flops(walk, model.global_CNN, (3, size, size))
+    walk.stage = "policy"
+    if isinstance(model, AdaFocusV2):
+        pol: Any = model.policy_stn
+        enc, gru, acts = pol.encoder, pol.gru, [pol.fc[0]]
+    else:
+        pol = model.policy
+        enc, gru, acts = pol.state_encoder, pol.gru, [pol.actor[0]]
+    walk.conv(enc[0], s)
+    _linear(walk, next(m for m in enc if isinstance(m, nn.Linear)))
+    _gru(walk, gru)
+    for m in acts:
+        _linear(walk, m)
+    walk.stage = "local"
+    _r50_flops(walk, model.local_CNN, (3, P, P))
+    walk.stage = "classifier"
+    if isinstance(model, AdaFocusV2):
+        cls: Any = model.classifier
+        _linear(walk, cls.mlp.layers[0])
+        for h in cls.classifiers:       # head t runs once per clip, on the max of frames 0..t
+            _linear(walk, h[1], per="clip")
+    else:
+        _gru(walk, model.fc.gru)
+        _linear(walk, model.fc.fc)
+
+
+# ------------------------------------------------------------------------------------------------- registration
+def _export_metadata(model: Any) -> dict:
+    return {"num_navigation": 0, "patch_size": int(model.patch_size),
+            "frame_order": bool(getattr(model, "frame_order", False))}
+
+
+HOOKS = FamilyHooks(
+    family="adafocus",
+    checkpoint_filter=checkpoint_filter_fn,
+    checkpoint_info=checkpoint_info,
+    flops_walk=flops_walk,
+    export=ExportAdapter(metadata=_export_metadata, exportable=False,
+                         reason="AdaFocus export (GridSample / FocusCrop flavours) is not built yet (issue 12 item 5)"),
+    cli_flags=(CliFlag("--no-frame-order", "frame_order", False,
+                       "AdaFocusV2: process frames in temporal order, not the official coarse-to-fine order"),),
+)
+
+
+def _no_reordering(name: str, frame_order: bool) -> None:
+    # The family's --no-frame-order flag reaches every AdaFocus model; only V2 (ActivityNet family) reorders.
+    if frame_order:
+        raise ValueError(f"frame_order=True: {name} processes frames in temporal order (only adafocus_v2_mn2/rn "
+                         f"use the coarse-to-fine order)")
+
+
+@register_model("adafocus_v2_mn2", HOOKS, default_frames=16, official_arch="AdaFocusV2-MN2",
+                bench=BenchDefaults(skips_frames=False, frames=(16,), label="AdaFocusV2-MN2/RN"))
+def adafocus_v2_mn2(num_classes: int = 200, num_frames: int = 16, patch_size: int = 128, dropout: float = 0.2,
+                    frame_order: bool = True) -> AdaFocusV2:
+    """AdaFocusV2: MobileNetV2 glance at 224², GRU policy, sub-pixel patch, ResNet-50 focus, per-step heads."""
+    return AdaFocusV2("adafocus_v2_mn2", "mn2", num_classes, num_frames, patch_size, dropout=dropout,
+                      frame_order=frame_order)
+
+
+@register_model("adafocus_v2_rn", HOOKS, default_frames=16, official_arch="AdaFocusV2-RN",
+                bench=BenchDefaults(skips_frames=False, frames=(16,), label="AdaFocusV2-RN/RN"))
+def adafocus_v2_rn(num_classes: int = 200, num_frames: int = 16, patch_size: int = 128, dropout: float = 0.2,
+                   frame_order: bool = True) -> AdaFocusV2:
+    """AdaFocusV2: ResNet-50 glance at 96², GRU policy, sub-pixel patch, ResNet-50 focus, per-step heads."""
+    return AdaFocusV2("adafocus_v2_rn", "rn", num_classes, num_frames, patch_size, dropout=dropout,
+                      frame_order=frame_order)
+
+
+@register_model("adafocus_v2_tsm", HOOKS, default_frames=8, official_arch="AdaFocusV2-TSM",
+                bench=BenchDefaults(skips_frames=False, frames=(8,), label="AdaFocusV2-TSM"))
+def adafocus_v2_tsm(num_classes: int = 174, num_frames: int = 8, focus_frames: int | None = None,
+                    patch_size: int = 144, dropout: float = 0.5, frame_order: bool = False) -> AdaFocusV2TSM:
+    """AdaFocusV2-TSM: TSM-MobileNetV2 on 8 glance frames, one patch per clip on 12 focus frames, TSM-ResNet-50."""
+    _no_reordering("adafocus_v2_tsm", frame_order)
+    return AdaFocusV2TSM("adafocus_v2_tsm", num_classes, num_frames, focus_frames, patch_size, dropout)
+
+
+@register_model("adafocus_v1", HOOKS, default_frames=16, official_arch="AdaFocus",
+                bench=BenchDefaults(skips_frames=False, frames=(16,), label="AdaFocus-V1"))
+def adafocus_v1(num_classes: int = 200, num_frames: int = 16, patch_size: int = 128,
+                dropout: float = 0.2, frame_order: bool = False) -> AdaFocusV1:
+    """AdaFocus V1 (inference): MobileNetV2 glance, 7×7-grid actor (arg-max), integer crop, GRU classifier."""
+    _no_reordering("adafocus_v1", frame_order)
+    return AdaFocusV1("adafocus_v1", num_classes, num_frames, patch_size, dropout)
