@@ -1,0 +1,594 @@
+"""Full-video recognition by temporal clustering: X. Liu, S. L. Pintea, F. Karimi Nejadasl, O. Booij, J. C. van Gemert,
+"No frame left behind: Full Video Action Recognition", CVPR 2021 (``shared/spec/full-video-clustering.md``).
+
+A TSM-ResNet split after ``layer1`` (§2.1): stem + layer1 run on **every** frame (no temporal shift there, §2.2), each
+frame's layer1 output is binarised (``> 0``), neighbouring frames are compared by Hamming distance and the sequence is
+cut into K contiguous segments (§4: ``slope``, ``cumulative``, ``cumulative_official``); each segment is averaged and
+layers 2–4 (TSM shift over the K representations, fold 1/8) + the TSN head (dropout, ``new_fc``, mean over K) run on
+the K averages. The clustering runs on the device without host synchronisation
+(:mod:`afnet_edge.kernels.fullvideo_reference`).
+
+Forward contract::
+
+    out = model(video)                           # (B, N, 3, H, W): B videos of N frames (any N ≥ 1)
+    out = model([v0, v1])                        # ragged: list of (N_i, 3, H, W)
+    out = model(frames, frame_offsets=offs)      # ragged CSR: frames (ΣN_i, 3, H, W), offsets (B+1,)
+    out.logits                                   # (B, num_classes)
+    out.segments                                 # (B, K+1) int64 boundaries (frame indices after the stride schedule)
+    out.num_segments                             # (B,) emitted segments M (segments ≥ M repeat segment M−1)
+
+``num_frames`` is only the nominal video length N used by ``count_flops`` (per-frame part × N, per-cluster part × K,
+§7) and by the generic drivers' example clips; the forward accepts any N.
+
+Streaming (§11.5): ``model.stream()`` returns a :class:`FullVideoStream`; ``push(frames)`` chunks of one video, then
+``finish()`` gives the offline logits for the slope rule with O(K·D) memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..kernels.fullvideo_reference import (RULES, adjacent_hamming, binarize_pack, popcount32, segment_boundaries,
+                                          segment_mean)
+from .common import MIN_SIZE, VideoClassifier, VideoOutput
+from .flops_walk import FlopsWalk, Term, pool_out
+from .registry import BenchDefaults, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
+from .tsn import BACKBONE, is_video_layout, map_tsn_checkpoint
+
+MODEL_RULES = ("slope", "cumulative", "cumulative_official")
+SHIFT_DIV = 8
+# The release's "all-in" loader (§5): (upper bound of N_raw, stride, frames kept are a multiple of this).
+RELEASE_SCHEDULE = ((1200, 1, 16), (4048, 2, 32), (8000, 4, 64), (None, 8, 128))
+
+
+# ------------------------------------------------------------------------------------------------ frame policy
+def frame_schedule(n_raw: int, max_frames: int | None = 1024) -> tuple[int, int]:
+    """Frames of a video of ``n_raw`` decoded frames that the model uses (spec §5): ``(stride, count)`` — frames
+    ``0, stride, 2·stride, …`` (``count`` of them).
+
+    ``n_raw ≤ max_frames``: every frame (stride 1, count n_raw). Beyond it, the release's all-in schedule: N_raw ≤ 1200
+    → every frame of the first ⌊N_raw/16⌋·16; ≤ 4048 → every 2nd of the first ⌊N_raw/32⌋·32; ≤ 8000 → every 4th of
+    ⌊N_raw/64⌋·64; above → every 8th of ⌊N_raw/128⌋·128; if that still exceeds ``max_frames`` the stride (and the
+    multiple) keeps doubling until it does not (our extension, so that ``max_frames`` bounds memory).
+    ``max_frames=None`` applies the release's schedule to every video (exactly its loader).
+    """
+    if isinstance(n_raw, bool) or not isinstance(n_raw, int) or n_raw < 1:
+        raise ValueError(f"n_raw must be a positive integer number of frames, got {n_raw!r}")
+    if max_frames is not None and n_raw <= max_frames:
+        return 1, n_raw
+    for bound, stride, mult in RELEASE_SCHEDULE:
+        if bound is None or n_raw <= bound:
+            break
+    while True:
+        kept = (n_raw // mult) * mult or n_raw     # shorter than the multiple: the whole video
+        count = (kept + stride - 1) // stride
+        if max_frames is None or count <= max_frames:
+            return stride, count
+        stride, mult = stride * 2, mult * 2
+
+
+# ------------------------------------------------------------------------------------------------------ blocks
+def temporal_shift(x: torch.Tensor, n_segment: int, fold_div: int = SHIFT_DIV) -> torch.Tensor:
+    """TSM shift of ``(B·K, C, H, W)`` over the K representations of each video (§2.2), out of place: channels
+    [0, C/8) of k take k+1 (last: zeros), [C/8, C/4) take k−1 (first: zeros)."""
+    nk, c, h, w = x.shape
+    fold = c // fold_div
+    v = x.view(nk // n_segment, n_segment, c, h, w)
+    out = torch.zeros_like(v)
+    out[:, :-1, :fold] = v[:, 1:, :fold]
+    out[:, 1:, fold:2 * fold] = v[:, :-1, fold:2 * fold]
+    out[:, :, 2 * fold:] = v[:, :, 2 * fold:]
+    return out.view(nk, c, h, w)
+
+
+class ShiftConv(nn.Module):
+    """The release's ``TemporalShift(net=conv1)`` wrapper (hence the ``conv1.net.`` keys of layers 2–4).
+
+    ``release_quirk``: as the release, no shift when the batch holds a single video (§2.2); off by default.
+    """
+
+    def __init__(self, net: nn.Conv2d, n_segment: int, release_quirk: bool = False):
+        super().__init__()
+        self.net = net
+        self.n_segment = n_segment
+        self.release_quirk = release_quirk
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.release_quirk and x.shape[0] // self.n_segment <= 1):
+            x = temporal_shift(x, self.n_segment)
+        return self.net(x)
+
+
+def _down(cin: int, cout: int, stride: int) -> nn.Sequential | None:
+    if stride == 1 and cin == cout:
+        return None
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+
+class BasicBlock(nn.Module):
+    """torchvision ResNet-18 block; ``conv1`` optionally a :class:`ShiftConv`."""
+
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int, shift: int, quirk: bool):
+        super().__init__()
+        conv1 = nn.Conv2d(cin, width, 3, stride, 1, bias=False)
+        self.conv1 = ShiftConv(conv1, shift, quirk) if shift else conv1
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.downsample = _down(cin, width, stride)
+
+    def convs(self) -> list[nn.Conv2d]:
+        c1 = self.conv1.net if isinstance(self.conv1, ShiftConv) else self.conv1
+        return [c1, self.conv2]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.downsample(x) if self.downsample is not None else x
+        z = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(z)) + r)
+
+
+class Bottleneck(nn.Module):
+    """torchvision (v1.5) ResNet-50 bottleneck; ``conv1`` optionally a :class:`ShiftConv`."""
+
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int, shift: int, quirk: bool):
+        super().__init__()
+        conv1 = nn.Conv2d(cin, width, 1, bias=False)
+        self.conv1 = ShiftConv(conv1, shift, quirk) if shift else conv1
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, width * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width * 4)
+        self.downsample = _down(cin, width * 4, stride)
+
+    def convs(self) -> list[nn.Conv2d]:
+        c1 = self.conv1.net if isinstance(self.conv1, ShiftConv) else self.conv1
+        return [c1, self.conv2, self.conv3]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.downsample(x) if self.downsample is not None else x
+        z = F.relu(self.bn1(self.conv1(x)))
+        z = F.relu(self.bn2(self.conv2(z)))
+        return F.relu(self.bn3(self.conv3(z)) + r)
+
+
+class SplitResNet(nn.Module):
+    """ResNet backbone split at the clustering point: :meth:`per_frame` (stem + layer1, no shift) and
+    :meth:`per_cluster` (layers 2–4 with the shift over K, pooled features). ``fc`` is the TSN Dropout."""
+
+    def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple, clusters: int, dropout: float,
+                 quirk: bool):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        cin = 64
+        stages = []
+        for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
+            blocks: list[nn.Module] = []
+            for j in range(n):
+                blocks.append(block(cin, width, 2 if (j == 0 and i > 0) else 1, clusters if i > 0 else 0, quirk))
+                cin = width * block.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.out_features = cin
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Dropout(dropout)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def per_frame(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` → layer1 output ``(N, C1, H/4, W/4)`` (post-ReLU, so ``> 0`` is the release's sign)."""
+        return self.layer1(self.maxpool(self.relu(self.bn1(self.conv1(x)))))
+
+    def per_cluster(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B·K, C1, h, w)`` cluster means → ``(B·K, C4)`` pooled features after the TSN dropout."""
+        z = self.layer4(self.layer3(self.layer2(z)))
+        return self.fc(torch.flatten(self.avgpool(z), 1))
+
+
+# -------------------------------------------------------------------------------------------------------- model
+@dataclass
+class FullVideoOutput(VideoOutput):
+    """``logits (B, classes)``; ``segments (B, K+1)`` int64 boundaries and ``num_segments (B,)`` M per video
+    (segment j < M = frames ``segments[j]:segments[j+1]``; j ≥ M repeat M−1); ``masks`` is empty (no navigation)."""
+
+    segments: torch.Tensor | None = None
+    num_segments: torch.Tensor | None = None
+    frame_offsets: torch.Tensor | None = None
+    masks: list = field(default_factory=list)
+
+
+class FullVideoTSM(VideoClassifier):
+    """Full-video TSM-ResNet with temporal clustering after layer1 (spec §1–§4).
+
+    Args:
+        clusters: K, the number of cluster representations per video (= the TSM segments of layers 2–4).
+        rule: ``"slope"`` (cut at the K−1 largest neighbour distances, later position wins ties), ``"cumulative"``
+            (default; the repaired sequential equal-share rule in exact integers, last segment emitted) or
+            ``"cumulative_official"`` — the release's ``accumulated_selection`` bit for bit, **bug included**: the
+            final open band is never emitted (its frames get no gradient and do not influence the output) and the
+            last emitted segment is repeated to reach K; all-identical patterns give the first K frames unaveraged
+            (§4.2). Float64 normalised distances, ``≤`` comparisons as the release.
+        max_frames: frame-count policy (:func:`frame_schedule`): all frames up to it, the release's stride schedule
+            beyond (None: always the release's schedule). Applied where the video lengths are known on the host
+            (5-D input, list input, ``frame_offsets`` given as a list or CPU tensor); with ``frame_offsets`` on the
+            device the frames are used as given (no host sync).
+        degenerate: ``"none"`` (release) or ``"even"`` (slope: even segments when all distances are equal, §4.4).
+        release_shift_quirk: reproduce the release's TSM quirk (no shift when the batch holds one video, §2.2).
+        dropout: TSN dropout before ``new_fc``.
+    """
+
+    def __init__(self, arch: str, block: type[BasicBlock] | type[Bottleneck], layers: tuple, num_classes: int, num_frames: int, clusters: int,
+                 rule: str, max_frames: int | None, dropout: float, degenerate: str, release_shift_quirk: bool):
+        super().__init__(num_classes, num_frames)
+        if isinstance(clusters, bool) or not isinstance(clusters, int) or clusters < 1:
+            raise ValueError(f"clusters (K) must be a positive integer, got {clusters!r}")
+        if rule not in MODEL_RULES:
+            raise ValueError(f"rule must be one of {MODEL_RULES}, got {rule!r}")
+        if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int)
+                                       or max_frames < 1):
+            raise ValueError(f"max_frames must be a positive integer or None, got {max_frames!r}")
+        if degenerate not in ("none", "even"):
+            raise ValueError(f"degenerate must be 'none' or 'even', got {degenerate!r}")
+        self.arch = arch
+        self.tsm = True
+        self.clusters = clusters
+        self.rule = rule
+        self.max_frames = max_frames
+        self.degenerate = degenerate
+        self.release_shift_quirk = bool(release_shift_quirk)
+        self.base_model = SplitResNet(block, layers, clusters, dropout, self.release_shift_quirk)
+        self.new_fc = nn.Linear(self.base_model.out_features, num_classes)
+        nn.init.normal_(self.new_fc.weight, 0, 0.001)
+        nn.init.zeros_(self.new_fc.bias)
+
+    # ------------------------------------------------------------------------------------------------ input
+    def _check_tensor(self, t: torch.Tensor, name: str) -> None:
+        p = next(self.parameters())
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor (normalised pixels), got dtype {t.dtype}")
+        if t.dtype != p.dtype:
+            raise TypeError(f"{name} dtype {t.dtype} does not match the model's parameters ({p.dtype})")
+        if t.device != p.device:
+            raise ValueError(f"{name} is on {t.device} but the model is on {p.device}")
+        h, w = t.shape[-2:]
+        if h < MIN_SIZE or w < MIN_SIZE:
+            raise ValueError(f"{name} frames are {h}×{w}; H and W must be at least {MIN_SIZE}")
+
+    def prepare(self, video, frame_offsets=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate the input and apply the frame-count policy: returns frames ``(ΣN_i, 3, H, W)`` and CSR
+        ``frame_offsets (B+1,)`` int64 on the frames' device (never syncs the device)."""
+        form = ("(B, N, 3, H, W), a list of (N_i, 3, H, W) tensors, or frames (ΣN_i, 3, H, W) with frame_offsets "
+                "(B+1,)")
+        lengths: list[int] | None
+        if isinstance(video, (list, tuple)):
+            if frame_offsets is not None:
+                raise ValueError("frame_offsets is only for a frames tensor (ΣN_i, 3, H, W), not for a list of videos")
+            if not video or not all(isinstance(v, torch.Tensor) and v.dim() == 4 and v.shape[1] == 3
+                                    and v.shape[0] >= 1 for v in video):
+                raise ValueError(f"video list must hold tensors of shape (N_i, 3, H, W) with N_i ≥ 1; expected {form}")
+            if len({tuple(v.shape[1:]) for v in video}) != 1:
+                raise ValueError(f"all videos of a list must have the same (3, H, W), got "
+                                 f"{[tuple(v.shape[1:]) for v in video]}")
+            for i, v in enumerate(video):
+                self._check_tensor(v, f"video[{i}]")
+            lengths = [int(v.shape[0]) for v in video]
+            frames = torch.cat(list(video), 0)
+        elif isinstance(video, torch.Tensor):
+            self._check_tensor(video, "video")
+            if video.dim() == 5:
+                if frame_offsets is not None:
+                    raise ValueError("frame_offsets is only for a frames tensor (ΣN_i, 3, H, W), not (B, N, 3, H, W)")
+                b, n, c = video.shape[:3]
+                if c != 3 or b < 1 or n < 1:
+                    raise ValueError(f"video must be {form}; got {tuple(video.shape)}")
+                lengths = [n] * b
+                frames = video.reshape(b * n, *video.shape[2:])
+            elif video.dim() == 4:
+                if video.shape[1] != 3:
+                    raise ValueError(f"a rank-4 video must be frames (ΣN_i, 3, H, W) with frame_offsets; got "
+                                     f"{tuple(video.shape)}")
+                if frame_offsets is None:
+                    raise ValueError(f"frames (ΣN_i, 3, H, W) need frame_offsets (B+1,); expected {form}")
+                frames = video
+                lengths = None
+                if isinstance(frame_offsets, (list, tuple)) or (isinstance(frame_offsets, torch.Tensor)
+                                                                and frame_offsets.device.type == "cpu"):
+                    offs = [int(x) for x in (frame_offsets.tolist() if isinstance(frame_offsets, torch.Tensor)
+                                             else frame_offsets)]
+                    if len(offs) < 2 or offs[0] != 0 or offs[-1] != frames.shape[0] \
+                            or any(b2 - a2 < 1 for a2, b2 in zip(offs, offs[1:])):
+                        raise ValueError(f"frame_offsets must be (B+1,) integers starting at 0, ending at ΣN_i="
+                                         f"{frames.shape[0]} and increasing strictly; got {offs}")
+                    lengths = [b2 - a2 for a2, b2 in zip(offs, offs[1:])]
+                elif not (isinstance(frame_offsets, torch.Tensor) and frame_offsets.dim() == 1
+                          and frame_offsets.numel() >= 2 and not frame_offsets.is_floating_point()):
+                    raise ValueError("frame_offsets must be a list or an integer tensor of shape (B+1,)")
+            else:
+                raise ValueError(f"video must be {form}; got shape {tuple(video.shape)}")
+        else:
+            raise TypeError(f"video must be a torch.Tensor or a list of tensors: {form}; got {type(video).__name__}")
+        if lengths is None:  # device offsets: frames used as given
+            return frames.contiguous(), frame_offsets.to(frames.device, torch.int64)
+        dev = frames.device
+        if len(set(lengths)) == 1:  # uniform batch: index and offset tensors made on the device (graph-capturable)
+            n, b = lengths[0], len(lengths)
+            stride, count = frame_schedule(n, self.max_frames)
+            if stride != 1 or count != n:
+                idx = (torch.arange(b, device=dev) * n).unsqueeze(1) + torch.arange(count, device=dev) * stride
+                frames = frames.index_select(0, idx.reshape(-1))
+            return frames.contiguous(), torch.arange(b + 1, device=dev, dtype=torch.int64) * count
+        starts, keep, offs = 0, [], [0]
+        resampled = False
+        for n in lengths:
+            stride, count = frame_schedule(n, self.max_frames)
+            resampled |= stride != 1 or count != n
+            keep.append(torch.arange(count) * stride + starts)
+            starts += n
+            offs.append(offs[-1] + count)
+        if resampled:
+            frames = frames.index_select(0, torch.cat(keep).to(frames.device))
+        return frames.contiguous(), torch.tensor(offs, dtype=torch.int64, device=frames.device)
+
+    # ---------------------------------------------------------------------------------------------- forward
+    def cluster(self, feats: torch.Tensor, frame_offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                    torch.Tensor]:
+        """Layer1 outputs ``(ΣN_i, C, h, w)`` → cluster means ``(B·K, C, h, w)``, offsets ``(B, K+1)`` and M ``(B,)``.
+        On the device, no host sync (bits, distances and cuts on detached data; means tracked by autograd)."""
+        h = adjacent_hamming(binarize_pack(feats))
+        offsets, m = segment_boundaries(h, self.clusters, self.rule, frame_offsets,
+                                        num_bits=feats[0].numel(), degenerate=self.degenerate)
+        return segment_mean(feats, offsets, m, frame_offsets), offsets, m
+
+    def head(self, z: torch.Tensor, batch: int) -> torch.Tensor:
+        """Cluster means ``(B·K, C, h, w)`` → logits ``(B, classes)`` (layers 2–4, new_fc, mean over K)."""
+        per = self.new_fc(self.base_model.per_cluster(z))
+        return per.view(batch, self.clusters, -1).mean(dim=1)
+
+    def forward(self, video, masks=None, generator: torch.Generator | None = None, *,  # type: ignore[override]
+                frame_offsets=None) -> FullVideoOutput:
+        """``video`` as in the module docstring (``frame_offsets`` keyword-only); ``masks`` must be None or empty
+        (no navigation), ``generator`` is unused (the forward is deterministic)."""
+        if masks:
+            raise ValueError("masks: this model has no navigation modules (num_navigation=0)")
+        frames, offs = self.prepare(video, frame_offsets)
+        batch = offs.shape[0] - 1
+        feats = self.base_model.per_frame(frames)
+        z, offsets, m = self.cluster(feats, offs)
+        return FullVideoOutput(logits=self.head(z, batch), segments=offsets, num_segments=m, frame_offsets=offs)
+
+    def forward_frames(self, frames: torch.Tensor, ctx) -> torch.Tensor:
+        raise NotImplementedError("FullVideoTSM clusters whole videos: call model(video)")
+
+    def stream(self) -> "FullVideoStream":
+        """A streaming session over one video (slope rule only; see :class:`FullVideoStream`)."""
+        return FullVideoStream(self)
+
+
+# ---------------------------------------------------------------------------------------------------- streaming
+class FullVideoStream:
+    """Exact streaming slope clustering of one long video (spec §11.5): memory O(K·D) whatever N is.
+
+    ``push(frames (n, 3, H, W))`` any number of times, then ``finish()`` → :class:`FullVideoOutput` with the same
+    logits and segments as ``model(all_frames[None])`` for ``rule="slope"`` (no frame-count policy is applied: every
+    pushed frame is used). State: the packed bits of the previous frame, the kept boundaries (at most K−1, each with
+    its (distance, position) key) and one fp32 running sum per open segment (at most K). A new boundary enters the
+    kept set; when more than K−1 are kept, the smallest key (distance, then position: the later position wins ties,
+    as offline) is evicted and the sums of its two neighbouring segments are merged — an evicted boundary is smaller
+    than K−1 later-kept ones, so it can never be among the final K−1 (exactly offline). Runs in no-grad mode.
+    """
+
+    def __init__(self, model: FullVideoTSM):
+        if model.rule != "slope":
+            raise ValueError(f"streaming is exact for rule='slope' only; this model has rule={model.rule!r}")
+        self.model = model
+        self.k = model.clusters
+        self.n = 0
+        self.prev_bits: torch.Tensor | None = None
+        self.cuts: list[tuple[int, int]] = []      # kept boundaries (h, position), ordered by position
+        self.sums: list[torch.Tensor] = []          # one fp32 sum per segment between kept cuts (len(cuts) + 1)
+        self.sizes: list[int] = []
+        self.finished = False
+
+    @torch.no_grad()
+    def push(self, frames: torch.Tensor) -> "FullVideoStream":
+        """Process a chunk ``(n, 3, H, W)`` of the video (in temporal order)."""
+        if self.finished:
+            raise RuntimeError("stream already finished")
+        if not isinstance(frames, torch.Tensor) or frames.dim() != 4 or frames.shape[1] != 3:
+            raise ValueError(f"frames must have shape (n, 3, H, W), got "
+                             f"{tuple(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__}")
+        self.model._check_tensor(frames, "frames")
+        if frames.shape[0] == 0:
+            return self
+        feats = self.model.base_model.per_frame(frames)
+        bits = binarize_pack(feats)
+        if self.prev_bits is not None:
+            bits_all = torch.cat([self.prev_bits, bits])
+        else:
+            bits_all = bits
+        hs = adjacent_hamming(bits_all).tolist() if bits_all.shape[0] > 1 else []
+        first = 0
+        if self.prev_bits is None:
+            self.sums.append(feats[0].float().clone())
+            self.sizes.append(1)
+            first = 1
+        for i in range(first, feats.shape[0]):
+            pos = self.n + i - 1                        # boundary between frame pos and pos+1
+            self.cuts.append((hs[i - first], pos))
+            self.sums.append(feats[i].float().clone())
+            self.sizes.append(1)
+            if len(self.cuts) > self.k - 1:
+                j = min(range(len(self.cuts)), key=lambda q: self.cuts[q])
+                del self.cuts[j]
+                self.sums[j] = self.sums[j] + self.sums[j + 1]
+                self.sizes[j] += self.sizes[j + 1]
+                del self.sums[j + 1], self.sizes[j + 1]
+        self.n += feats.shape[0]
+        self.prev_bits = bits[-1:].clone()
+        return self
+
+    @torch.no_grad()
+    def finish(self) -> FullVideoOutput:
+        """Logits ``(1, classes)`` and segments of the whole pushed video."""
+        if self.n == 0:
+            raise ValueError("no frames were pushed")
+        self.finished = True
+        k = self.k
+        means = [s / c for s, c in zip(self.sums, self.sizes)]
+        m = len(means)
+        means += [means[-1]] * (k - m)
+        dt = next(self.model.parameters()).dtype
+        z = torch.stack(means).to(dt)
+        bounds = [0] + [p + 1 for _, p in self.cuts] + [self.n] * (k - m + 1)
+        dev = z.device
+        return FullVideoOutput(logits=self.model.head(z, 1), segments=torch.tensor([bounds], device=dev),
+                               num_segments=torch.tensor([m], device=dev),
+                               frame_offsets=torch.tensor([0, self.n], device=dev))
+
+    def state_bytes(self) -> int:
+        """Bytes held by the stream's state (running sums + previous bits)."""
+        b = sum(s.numel() * s.element_size() for s in self.sums)
+        return b + (self.prev_bits.numel() * 4 if self.prev_bits is not None else 0)
+
+
+# ------------------------------------------------------------------------------------- official checkpoint keys
+def _layer_of(key: str) -> str | None:
+    for part in key.split("."):
+        if part.startswith("layer") and part[5:].isdigit():
+            return part
+    return None
+
+
+def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheckpoint:
+    """Release training checkpoints, stock TSM checkpoints and ImageNet ResNet files onto :class:`FullVideoTSM`
+    (spec §10). Our keys are the release's: layers 2–4 ``conv1.net.*`` (shift wrapper), layer1 ``conv1.*``.
+
+    * release layout (``base_model.layer1.*.conv1.weight``, layers 2–4 ``conv1.net.weight``): loaded as is;
+    * stock TSM (``conv1.net.`` in layer1 too): layer1's ``conv1.net.`` → ``conv1.``;
+    * ImageNet backbone (torchvision keys): layers 2–4 ``conv1.`` → ``conv1.net.``, into ``base_model``, ``fc.*``
+      dropped.
+    Anything else (e.g. an unshifted TSN checkpoint: layers 2–4 without ``.net``) fails strictly in the driver.
+    """
+    sd = dict(state_dict)
+    if is_video_layout(sd):
+        kind = "official_tsm" if any(_layer_of(k) == "layer1" and ".conv1.net." in k for k in sd) \
+            else "official_fullvideo"
+        sd = {(k.replace(".conv1.net.", ".conv1.") if _layer_of(k) == "layer1" else k): v for k, v in sd.items()}
+        return MappedCheckpoint(kind, sd)
+    if any(".conv1.net." in k for k in sd):
+        raise ValueError("has TSM wrapper keys (conv1.net.) but no base_model.* keys; expected a release/TSM video "
+                         "checkpoint (module.base_model.*) or a torchvision ImageNet ResNet file")
+    sd = {(k.replace(".conv1.", ".conv1.net.") if _layer_of(k) in ("layer2", "layer3", "layer4") else k): v
+          for k, v in sd.items()}
+    return map_tsn_checkpoint(sd, model)
+
+
+def checkpoint_info(state_dict: StateDict) -> dict:
+    """Recognise the release's layout (layer1 unshifted, layers 2–4 shift-wrapped): kind and classes; ``{}``
+    otherwise (stock TSM and ImageNet files are described by the dense family)."""
+    keys = list(state_dict)
+    l1_plain = any(k.startswith(BACKBONE + ".layer1.") and ".conv1.weight" in k for k in keys)
+    l2_net = any(k.startswith(BACKBONE + ".layer2.") and ".conv1.net.weight" in k for k in keys)
+    if not (l1_plain and l2_net):
+        return {}
+    w = state_dict.get("new_fc.weight")
+    return {"kind": "official_fullvideo", "num_classes": int(w.shape[0]) if w is not None else None,
+            "num_frames": None}
+
+
+# ------------------------------------------------------------------------------------------------------- FLOPs
+def _block_flops(walk: FlopsWalk, blk: BasicBlock | Bottleneck, s):
+    if blk.downsample is not None:
+        walk.sequential_convs(blk.downsample, s)
+    for conv in blk.convs():
+        s = walk.conv(conv, s)
+    return s
+
+
+def _per_cluster(walk: FlopsWalk, since_official: int, since_executed: int, k: int) -> None:
+    """Turn the per-frame terms added since the given indices into per-clip terms × K (they run on K clusters)."""
+    for lst, i0 in ((walk.official, since_official), (walk.executed, since_executed)):
+        for i in range(i0, len(lst)):
+            t = lst[i]
+            lst[i] = Term(t.stage, t.name, t.value * k, t.nav, per="clip")
+
+
+def flops_walk(walk: FlopsWalk, model: FullVideoTSM, size: int, head: str) -> None:
+    """Spec §2.1/§7: stem + layer1 per frame (× N = ``num_frames``), layers 2–4 + ``new_fc`` per cluster (× K);
+    conv and fc MACs only (no pooling, BN or clustering terms; the clustering is O(N·D) bit ops and adds)."""
+    bm = model.base_model
+    walk.stage = "stem"
+    s = walk.conv(bm.conv1, (3, size, size))
+    s = (s[0],) + pool_out(bm.maxpool, s[1], s[2])
+    walk.stage = "layer1"
+    for blk in bm.layer1:
+        s = _block_flops(walk, blk, s)  # type: ignore[arg-type]
+    i_off, i_ex = len(walk.official), len(walk.executed)
+    for i, stage in ((2, bm.layer2), (3, bm.layer3), (4, bm.layer4)):
+        walk.stage = f"layer{i}"
+        for blk in stage:
+            s = _block_flops(walk, blk, s)  # type: ignore[arg-type]
+    walk.stage = "head"
+    walk.linear(model.new_fc)
+    if head == "imagenet":
+        walk.off("base_model.fc", s[0] * 1000)
+    else:
+        walk.off("new_fc", model.new_fc.in_features * model.new_fc.out_features)
+    _per_cluster(walk, i_off, i_ex, model.clusters)
+
+
+def export_metadata(model: nn.Module) -> dict:
+    return {"num_navigation": 0, "tsm": True, "clusters": model.clusters, "rule": model.rule}
+
+
+# ------------------------------------------------------------------------------------------------- registration
+HOOKS = FamilyHooks(
+    family="fullvideo",
+    checkpoint_filter=checkpoint_filter_fn,
+    checkpoint_info=checkpoint_info,
+    flops_walk=flops_walk,
+    export=ExportAdapter(metadata=export_metadata, exportable=False,
+                         reason="full-video clustering export (static-N slope graph, SegmentCluster plugin) is not "
+                                "built yet (issue 14, item 5)"),
+)
+
+
+def _make(arch, block, layers, num_classes, num_frames, clusters, rule, max_frames, dropout, degenerate,
+          release_shift_quirk):
+    return FullVideoTSM(arch, block, layers, num_classes, num_frames, clusters, rule, max_frames, dropout,
+                        degenerate, release_shift_quirk)
+
+
+@register_model("fullvideo_tsm_r50", HOOKS, default_frames=32, official_arch="resnet50",
+                bench=BenchDefaults(skips_frames=False, frames=(32,), label="FullVideo-TSM-R50"))
+def fullvideo_tsm_r50(num_classes: int = 174, num_frames: int = 32, clusters: int = 8, rule: str = "cumulative",
+                      max_frames: int | None = 1024, dropout: float = 0.5, degenerate: str = "none",
+                      release_shift_quirk: bool = False) -> FullVideoTSM:
+    """Full-video TSM-ResNet50: all frames to layer1, Hamming clustering to K, layers 2-4 on K."""
+    return _make("fullvideo_tsm_r50", Bottleneck, (3, 4, 6, 3), num_classes, num_frames, clusters, rule,
+                 max_frames, dropout, degenerate, release_shift_quirk)
+
+
+@register_model("fullvideo_tsm_r18", HOOKS, default_frames=32, official_arch="resnet18",
+                bench=BenchDefaults(skips_frames=False, frames=(32,), label="FullVideo-TSM-R18"))
+def fullvideo_tsm_r18(num_classes: int = 174, num_frames: int = 32, clusters: int = 16, rule: str = "slope",
+                      max_frames: int | None = 1024, dropout: float = 0.8, degenerate: str = "none",
+                      release_shift_quirk: bool = False) -> FullVideoTSM:
+    """Full-video TSM-ResNet18 (the release's Move4MNIST script: slope rule, 32 -> 16)."""
+    return _make("fullvideo_tsm_r18", BasicBlock, (2, 2, 2, 2), num_classes, num_frames, clusters, rule,
+                 max_frames, dropout, degenerate, release_shift_quirk)
