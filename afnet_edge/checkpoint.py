@@ -84,8 +84,26 @@ def _read(path) -> object:
         raise _not_a_checkpoint(path, f"torch.load failed: {type(e).__name__}") from None
 
 
-def _state_dict_of(obj, path) -> dict:
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+def _family_state_dict(obj, first=None) -> dict | None:
+    """The first answer of the families' ``read_state_dict`` hooks (``first``'s family, then registration order)."""
+    hooks = family_hooks()
+    if first is not None:
+        hooks = [first.hooks] + [h for h in hooks if h is not first.hooks]
+    for h in hooks:
+        if h.read_state_dict is not None:
+            sd = h.read_state_dict(obj)
+            if sd is not None:
+                return sd
+    return None
+
+
+def _state_dict_of(obj, path, first=None) -> dict:
+    """The state dict of a loaded file: a family's ``read_state_dict`` answer (``first``: the entry asked first),
+    else the ``state_dict`` entry, else the file itself when it is a flat dict of tensors."""
+    family_sd = None if _is_own(obj) else _family_state_dict(obj, first)
+    if family_sd is not None:
+        sd = family_sd
+    elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         sd = obj["state_dict"]
     elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         sd = obj
@@ -108,17 +126,22 @@ def _is_own(obj) -> bool:
 
 
 def _describe(sd: dict, arch: object) -> dict:
-    """Merge the families' ``checkpoint_info`` answers (the entry of ``arch`` first, then registration order):
-    the first non-None value of each of ``kind``, ``num_frames``, ``num_classes``."""
+    """Merge the families' ``checkpoint_info`` answers: the first non-None value of each of ``kind``,
+    ``num_frames``, ``num_classes``, and ``family``, the family whose ``kind`` was taken.
+
+    Order: the entry of ``arch`` first; then families that recognised their own marker keys (answer
+    ``"marker": True``); then the rest; registration order within each group (deterministic)."""
     hooks = family_hooks()
     own = find_entry(arch)
-    if own is not None:
-        hooks = [own.hooks] + [h for h in hooks if h is not own.hooks]
-    merged: dict = {"kind": None, "num_frames": None, "num_classes": None}
-    for h in hooks:
-        for k, v in h.checkpoint_info(sd).items():
-            if k in merged and merged[k] is None and v is not None:
+    answers = [(h, h.checkpoint_info(sd)) for h in hooks]
+    answers.sort(key=lambda a: (own is None or a[0] is not own.hooks, not a[1].get("marker")))  # stable
+    merged: dict = {"kind": None, "num_frames": None, "num_classes": None, "family": None}
+    for h, answer in answers:
+        for k, v in answer.items():
+            if k in merged and k != "family" and merged[k] is None and v is not None:
                 merged[k] = v
+                if k == "kind":
+                    merged["family"] = h.family
     return merged
 
 
@@ -126,7 +149,9 @@ def inspect_checkpoint(path) -> dict:
     """Describe a checkpoint without a model: ``kind``, ``arch`` (if stored), ``num_frames`` (from the navigation
     weights), ``num_classes`` (from the classifier), ``tsm`` (if stored), ``num_tensors``.
 
-    For official files the registered families' ``checkpoint_info`` hooks read the layout, T and the classes."""
+    For official files the registered families' ``read_state_dict`` hooks read multi-part files, their
+    ``checkpoint_info`` hooks the layout, T and the classes; ``family`` (official files only) names the family whose
+    layout it is (None when none recognised it)."""
     obj = _read(path)
     sd = _state_dict_of(obj, path)
     own = _is_own(obj)
@@ -140,8 +165,10 @@ def inspect_checkpoint(path) -> dict:
     if own:
         for k in ("arch", "num_frames", "num_classes", "tsm"):
             info[k] = obj.get(k, info.get(k))
-    elif isinstance(obj, dict) and isinstance(obj.get("arch"), str):
-        info["official_arch"] = obj["arch"]
+    else:
+        info["family"] = d["family"]
+        if isinstance(obj, dict) and isinstance(obj.get("arch"), str):
+            info["official_arch"] = obj["arch"]
     return info
 
 
@@ -204,13 +231,14 @@ def _map_official(model: torch.nn.Module, sd: dict, path: str) -> MappedCheckpoi
 def load_checkpoint(model: torch.nn.Module, path) -> LoadReport:
     """Load an official or afnet_edge checkpoint into ``model`` strictly.
 
-    Official files go through the model family's ``checkpoint_filter`` hook (layout detection and key mapping).
+    Official files go through the family hooks: ``read_state_dict`` (multi-part files, the model's family asked
+    first), then the model family's ``checkpoint_filter`` (layout detection and key mapping).
     Returns a :class:`LoadReport`. Raises :class:`CheckpointError` (a ``ValueError``) when the file is not a
     checkpoint or does not fit the model, ``FileNotFoundError`` when it does not exist.
     """
     path = os.fspath(path)
     obj = _read(path)
-    sd = _state_dict_of(obj, path)
+    sd = _state_dict_of(obj, path, entry_of(model))
     arch = getattr(model, "arch", type(model).__name__)
     if _is_own(obj):
         if obj.get("arch") != arch:

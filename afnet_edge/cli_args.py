@@ -9,7 +9,7 @@ import math
 
 from .checkpoint import inspect_checkpoint, load_checkpoint
 from .models import create_model, list_models, model_entry
-from .models.registry import cli_flags, find_entry, flag_options, flags_from_info
+from .models.registry import CliOption, cli_flags, cli_options, find_entry, flag_options, flags_from_info
 
 #: The model of commands that take ``--model`` with neither a name nor a checkpoint naming one.
 DEFAULT_MODEL = "af_resnet50"
@@ -47,13 +47,27 @@ nonneg_float = _number_arg(float, lambda v: 0 <= v < math.inf, "a finite number 
 positive_float = _number_arg(float, lambda v: 0 < v < math.inf, "a finite number > 0", "positive_float")
 unit_float = _number_arg(float, lambda v: 0 <= v <= 1, "a number in [0, 1]", "unit_float")
 
+#: The parser of each :data:`~afnet_edge.models.registry.CLI_OPTION_TYPES` entry (family value options).
+OPTION_PARSERS = {"positive_int": positive_int, "nonneg_int": nonneg_int, "positive_float": positive_float,
+                  "nonneg_float": nonneg_float, "unit_float": unit_float, "str": str}
+
+
+def _add_option(p: argparse.ArgumentParser, opt: CliOption) -> None:
+    kw: dict = {"dest": opt.dest, "type": OPTION_PARSERS[opt.type], "default": None,
+                "help": f"{opt.help} (default: the model's)"}
+    if opt.choices is not None:
+        kw["choices"] = list(opt.choices)
+    p.add_argument(opt.flag, **kw)
+
 
 def add_model_args(p: argparse.ArgumentParser, model_default: str | None = "af_resnet50",
                    positional: bool = False) -> None:
-    """Common model options: name, --frames, --classes, the families' own flags (``--no-tsm``), --checkpoint.
+    """Common model options: name, --frames, --classes, the families' own flags (``--no-tsm``) and value options
+    (``--patch-size 96``), --checkpoint.
 
-    Family flags come from the registry (:class:`~afnet_edge.models.registry.CliFlag`); :func:`build_model` refuses
-    one the chosen model's family does not declare."""
+    Family flags and options come from the registry (:class:`~afnet_edge.models.registry.CliFlag`,
+    :class:`~afnet_edge.models.registry.CliOption`); :func:`build_model` refuses one the chosen model's family does
+    not declare."""
     if positional:
         p.add_argument("model", choices=list_models(), metavar="MODEL", help=f"one of {', '.join(list_models())}")
     else:
@@ -64,17 +78,33 @@ def add_model_args(p: argparse.ArgumentParser, model_default: str | None = "af_r
                    help="number of classes (default: from the checkpoint, else 174)")
     for flag in cli_flags():
         p.add_argument(flag.flag, dest=flag.dest, action="store_true", help=flag.help)
+    for opt in cli_options():
+        _add_option(p, opt)
     p.add_argument("--checkpoint", default=None, help="official or afnet_edge checkpoint file")
 
 
 def model_from_checkpoint(info: dict) -> str | None:
     """The registered model a checkpoint description (:func:`~afnet_edge.checkpoint.inspect_checkpoint`) names:
-    its afnet_edge ``arch``, else the one model whose ``official_arch`` is the file's; None when unknown/ambiguous."""
+    its afnet_edge ``arch``, else the model whose ``official_arch`` is the file's; None when the file names none.
+
+    Several families may share an official arch string (e.g. ``"resnet50"``): the candidates are then narrowed to the
+    family that recognised the file's layout (``info["family"]``). When that leaves not exactly one model, the file
+    does not say which model it is and ValueError asks for ``--model``, naming the candidates."""
     if find_entry(info.get("arch")) is not None:
         return info["arch"]
     official = info.get("official_arch")
     names = [n for n in list_models() if official is not None and model_entry(n).official_arch == official]
-    return names[0] if len(names) == 1 else None
+    if not names:
+        return None
+    family = info.get("family")
+    fits = [n for n in names if family is None or model_entry(n).family == family]
+    if len(fits) == 1:
+        return fits[0]
+    others = [n for n in list_models() if family is not None and model_entry(n).family == family]
+    candidates = sorted(set(fits or names + others))
+    layout = f", layout {info['kind']}" if info.get("kind") else ""
+    raise ValueError(f"--checkpoint: the file (official arch {official!r}{layout}) does not say which model it is; "
+                     f"pass --model (one of {', '.join(candidates)})")
 
 
 def build_model(args, default_model: str = DEFAULT_MODEL, **config):

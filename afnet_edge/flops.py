@@ -160,12 +160,15 @@ def count_flops(model: nn.Module, ratio: float | None = None, image_size: int = 
     * ``focal_body_gmacs_per_frame``: the body MACs of each focal block for one frame, in navigation order;
     * ``per_stage``: the same quantities per stage (stem, AF stages, plain stages, head);
     * ``model``, ``num_frames``, ``num_classes``, ``image_size``, ``head``, ``tsm``, ``ratio`` (for masks: the mean
-      ratio over all blocks), ``ratio_source`` (``"ratio"`` / ``"masks"``), ``units``.
+      ratio over all blocks), ``ratio_source`` (``"ratio"`` / ``"masks"``), ``units``;
+    * ``cost_note``: only for families with a ``flops_note`` hook, their one-line description of what runs on which
+      frames (printed by :func:`format_flops` instead of "dense model: every frame computed").
 
     Raises ``TypeError`` for a model that is not an afnet_edge video model and ``ValueError`` for a bad ratio,
     image size, head or masks.
     """
     walker = _walker(model)
+    note = entry_of(model).hooks.flops_note  # type: ignore[union-attr]  # _walker checked the entry
     size = _check_image_size(image_size)
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -212,7 +215,7 @@ def count_flops(model: nn.Module, ratio: float | None = None, image_size: int = 
         if t.nav is not None:
             body[t.nav] += t.value / GIGA
     r0, r1 = official(gate=zero), official(gate=one)
-    return {
+    res = {
         "model": model.arch,
         "num_frames": T,
         "num_classes": model.num_classes,
@@ -233,6 +236,9 @@ def count_flops(model: nn.Module, ratio: float | None = None, image_size: int = 
         "per_stage": per_stage,
         "units": "per clip of num_frames frames; 1 GFLOP = 1e9 multiply-accumulates (the paper's FLOPs)",
     }
+    if note is not None:  # the family's own cost description (its flops_note hook); absent for the others
+        res["cost_note"] = note(model)
+    return res
 
 
 def executed_macs_per_module(model: nn.Module, image_size: int = 224, ratio: float | None = None,
@@ -240,6 +246,7 @@ def executed_macs_per_module(model: nn.Module, image_size: int = 224, ratio: flo
     """Executed MACs per clip of every ``Conv2d`` / ``Linear``, keyed by module name (analytic, see
     :func:`count_flops` for the arguments). Used to compare with :func:`measure_macs` module by module."""
     walker = _walker(model)
+    note = entry_of(model).hooks.flops_note  # type: ignore[union-attr]  # _walker checked the entry
     size = _check_image_size(image_size)
     T, L = model.num_frames, model.num_navigation
     if masks is not None:
@@ -332,7 +339,8 @@ def format_flops(res: dict) -> str:
         lines.append(f"  executed masked     {res['executed_gmacs_masked']:.3f}  (focal bodies on every frame)")
         lines.append(f"  executed, none sel. {res['executed_gmacs_r0']:.3f}")
     else:
-        lines.append(f"  official            {res['official_gflops']:.3f}  (dense model: every frame computed)")
+        note = res.get("cost_note", "dense model: every frame computed")
+        lines.append(f"  official            {res['official_gflops']:.3f}  ({note})")
         lines.append(f"  executed            {res['executed_gmacs_compact']:.3f}")
     lines.append(f"  {'stage':<14s}{'official':>10s}{'compact':>10s}{'masked':>10s}")
     for name, st in res["per_stage"].items():

@@ -38,7 +38,7 @@ from ..kernels.reference import temporal_shift
 from .afnet_resnet import bottleneck_flops
 from .common import VideoClassifier
 from .flops_walk import FlopsWalk, Shape, Term, pool_out
-from .registry import (BenchDefaults, CliFlag, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
+from .registry import (BenchDefaults, CliFlag, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
                        register_model)
 from .tsm_resnet import ResNet
 
@@ -471,11 +471,20 @@ def _tv_to_tonylins_mn2(key: str) -> str:
 def flatten_v1_checkpoint(obj: dict) -> StateDict:
     """One flat state dict (``glancer.*``, ``focuser.*``, ``policy.*``, ``fc.*``) of an official V1 checkpoint
     (a dict holding the parts ``glancer``, ``focuser``, ``policy``, ``fc`` beside ``epoch``, ``optimizer``, …).
-    Save it as ``{"state_dict": flat}`` to load it with :func:`afnet_edge.load_checkpoint` (the generic reader
-    takes one ``state_dict``; see the family's notes)."""
+    :func:`afnet_edge.load_checkpoint` reads such files directly (the family's ``read_state_dict`` hook,
+    :func:`read_state_dict`)."""
     if not isinstance(obj, dict) or not all(isinstance(obj.get(p), dict) for p in V1_PARTS):
         raise ValueError(f"an official AdaFocus V1 checkpoint is a dict with the parts {V1_PARTS}")
     return {f"{p}.{k}": v for p in V1_PARTS for k, v in obj[p].items()}
+
+
+def read_state_dict(obj: Any) -> StateDict | None:
+    """The family's ``read_state_dict`` hook: the flat state dict of an official V1 multi-part file (a dict holding
+    the part dicts ``glancer``, ``focuser``, ``policy``, ``fc``, see :func:`flatten_v1_checkpoint`); None for any
+    other file (the generic reader handles it)."""
+    if isinstance(obj, dict) and "state_dict" not in obj and all(isinstance(obj.get(p), dict) for p in V1_PARTS):
+        return flatten_v1_checkpoint(obj)
+    return None
 
 
 def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheckpoint:
@@ -640,10 +649,23 @@ def _export_metadata(model: Any) -> dict:
             "frame_order": bool(getattr(model, "frame_order", False))}
 
 
+def flops_note(model: Any) -> str:
+    """The cost line of ``afnet-edge flops``: what runs on which frames."""
+    P = model.patch_size
+    if isinstance(model, AdaFocusV2TSM):
+        return (f"glance on {model.num_frames} frames, local network on a {P}x{P} patch of "
+                f"{model.focus_frames} other frames")
+    return f"glance on every frame, local network on one {P}x{P} patch per frame"
+
+
 HOOKS = FamilyHooks(
     family="adafocus",
     checkpoint_filter=checkpoint_filter_fn,
     checkpoint_info=checkpoint_info,
+    read_state_dict=read_state_dict,
+    flops_note=flops_note,
+    cli_options=(CliOption("--patch-size", "patch_size", "positive_int",
+                           "AdaFocus: focus patch size P in pixels (32..224; the releases use 96..192)"),),
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=_export_metadata, exportable=False,
                          reason="AdaFocus export (GridSample / FocusCrop flavours) is not built yet (issue 12 item 5)"),

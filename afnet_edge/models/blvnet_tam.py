@@ -33,7 +33,8 @@ from .afnet_resnet import AmpleBottleneck, ample_downsample, bottleneck_flops
 from ..layers.af_stage import ForwardContext
 from .common import VideoClassifier
 from .flops_walk import IMAGENET_CLASSES, FlopsWalk, Shape
-from .registry import BenchDefaults, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
+from .registry import (BenchDefaults, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
+                       register_model)
 
 DEPTHS = {50: (3, 4, 6, 3), 101: (4, 8, 18, 3)}
 STEM = 64
@@ -324,10 +325,18 @@ def export_metadata(model: nn.Module) -> dict:
     return {"num_navigation": 0, "tsm": False, **options}
 
 
+def flops_note(model: BLVNetTAMVideo) -> str:
+    """The cost line of ``afnet-edge flops``: big-little branches once per frame pair."""
+    return f"big-little network once per frame pair ({model.num_pairs} pairs), every frame used"
+
+
 HOOKS = FamilyHooks(
     family="blvnet",
     checkpoint_filter=checkpoint_filter_fn,
     checkpoint_info=checkpoint_info,
+    flops_note=flops_note,
+    cli_options=(CliOption("--alpha", "alpha", "positive_int", "bLVNet: little-branch channel divisor alpha"),
+                 CliOption("--beta", "beta", "positive_int", "bLVNet: little-branch depth divisor beta")),
     flops_walk=flops_walk,
     # The TorchScript ONNX exporter rejects the TAM's run-time weight (a depthwise conv whose kernel is stacked from
     # the taps: "convolution for kernel of unknown shape"); export with folded constant weights is issue 13 item 4.

@@ -36,7 +36,8 @@ from ..kernels.fullvideo_reference import (RULES, adjacent_hamming, binarize_pac
                                           segment_mean)
 from .common import MIN_SIZE, VideoClassifier, VideoOutput
 from .flops_walk import FlopsWalk, Term, pool_out
-from .registry import BenchDefaults, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
+from .registry import (BenchDefaults, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
+                       register_model)
 from .tsn import BACKBONE, is_video_layout, map_tsn_checkpoint
 
 MODEL_RULES = ("slope", "cumulative", "cumulative_official")
@@ -507,8 +508,9 @@ def checkpoint_info(state_dict: StateDict) -> dict:
     if not (l1_plain and l2_net):
         return {}
     w = state_dict.get("new_fc.weight")
+    # marker: only this release has layer1 unshifted and layers 2-4 shift-wrapped (a TSN file has no .net keys)
     return {"kind": "official_fullvideo", "num_classes": int(w.shape[0]) if w is not None else None,
-            "num_frames": None}
+            "num_frames": None, "marker": True}
 
 
 # ------------------------------------------------------------------------------------------------------- FLOPs
@@ -557,10 +559,21 @@ def export_metadata(model: nn.Module) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------- registration
+def flops_note(model: FullVideoTSM) -> str:
+    """The cost line of ``afnet-edge flops``: stem + layer1 on every frame, layers 2-4 on the K clusters."""
+    return (f"stem + layer1 on all {model.num_frames} frames, layers 2-4 on {model.clusters} cluster "
+            f"representations")
+
+
 HOOKS = FamilyHooks(
     family="fullvideo",
     checkpoint_filter=checkpoint_filter_fn,
     checkpoint_info=checkpoint_info,
+    flops_note=flops_note,
+    cli_options=(CliOption("--clusters", "clusters", "positive_int", "full-video: K cluster representations"),
+                 CliOption("--rule", "rule", "str", "full-video: clustering rule", choices=MODEL_RULES),
+                 CliOption("--max-frames", "max_frames", "positive_int",
+                           "full-video: every frame up to this count, the release's stride schedule beyond")),
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=export_metadata, exportable=False,
                          reason="full-video clustering export (static-N slope graph, SegmentCluster plugin) is not "

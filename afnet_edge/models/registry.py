@@ -7,7 +7,11 @@ A family (one models file) registers each of its models with :func:`register_mod
   the manner of timm) used by :mod:`afnet_edge.checkpoint`;
 * ``flops_walk`` — the official FLOPs accounting and executed MACs walk used by :mod:`afnet_edge.flops`;
 * ``export`` — what ONNX export records and checks for the family (:class:`ExportAdapter`);
-* ``cli_flags`` — family-specific command-line flags (:class:`CliFlag`, e.g. ``--no-tsm``);
+* ``cli_flags`` / ``cli_options`` — family-specific command-line flags (:class:`CliFlag`, e.g. ``--no-tsm``) and
+  value options (:class:`CliOption`, e.g. ``--patch-size 96``);
+* ``read_state_dict`` — optional: one state dict from a file layout the generic reader does not know (multi-part
+  files);
+* ``flops_note`` — optional: the cost line ``afnet-edge flops`` prints for a model without frame selection;
 
 and per model ``default_frames``, ``default_size``, ``official_arch`` and :class:`BenchDefaults`. The drivers
 (checkpoint, flops, the CLI, export, bench) look these up by ``model.arch`` / the model name and never dispatch on
@@ -57,13 +61,26 @@ layout cannot fit the model. Strictness (missing / unexpected keys, shapes) is t
 CheckpointInfo = Callable[[StateDict], dict[str, Any]]
 """``checkpoint_info(state_dict) -> dict``: describe an official-layout state dict without a model: any of
 ``kind``, ``num_frames``, ``num_classes`` (None or absent where this family cannot tell); ``{}`` when the layout is
-not its own."""
+not its own. ``"marker": True`` says the family recognised marker keys that only its own layout has (its answer then
+wins over families that merely accept the file's general shape)."""
 
 FlopsWalker = Callable[["FlopsWalk", Any, int, str], None]
 """``flops_walk(walk, model, size, head)``: walk ``model`` (the family's model class) for a square ``size`` × ``size``
 input, adding official and executed terms to ``walk`` (``head``: ``"video"`` or ``"imagenet"``, see
 :func:`afnet_edge.flops.count_flops`)."""
 
+
+StateDictReader = Callable[[Any], StateDict | None]
+"""``read_state_dict(obj) -> StateDict | None``: one flat state dict of a loaded file ``obj`` (what ``torch.load``
+returned, weights only) whose layout the generic reader does not know (e.g. a file of several part dicts), or None
+when ``obj`` is not such a file. Consulted by :mod:`afnet_edge.checkpoint` before its generic extraction (a
+``state_dict`` entry or a flat dict of tensors); the result then goes through ``checkpoint_info`` /
+``checkpoint_filter`` like any official state dict."""
+
+FlopsNote = Callable[[Any], str]
+"""``flops_note(model) -> str``: the short description ``format_flops`` prints after the official count of a model
+without frame selection (default ``"dense model: every frame computed"``), stored as ``cost_note`` in the result of
+:func:`afnet_edge.flops.count_flops`."""
 
 def no_checkpoint_info(state_dict: StateDict) -> dict[str, Any]:
     """``checkpoint_info`` of a family that cannot describe official files without a model."""
@@ -110,6 +127,38 @@ class CliFlag:
         return self.flag.lstrip("-").replace("-", "_")
 
 
+#: Value kinds a :class:`CliOption` may take; :mod:`afnet_edge.cli_args` parses each with its numeric parsers.
+CLI_OPTION_TYPES = ("positive_int", "nonneg_int", "positive_float", "nonneg_float", "unit_float", "str")
+
+
+@dataclass(frozen=True)
+class CliOption:
+    """A family-specific value-taking command-line option setting one ``create_model`` option.
+
+    ``CliOption("--patch-size", "patch_size", "positive_int", "focus patch size P")``: ``--patch-size 96`` gives
+    ``create_model(..., patch_size=96)``. ``type`` is one of :data:`CLI_OPTION_TYPES` (parsed by the CLI's numeric
+    parsers, so bad values give the usual one-line error); ``choices`` restricts the values. Not given on the command
+    line, the model's own default applies. Only models whose family declares the option accept it.
+    """
+
+    flag: str
+    option: str
+    type: str
+    help: str
+    choices: tuple[Any, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in CLI_OPTION_TYPES:
+            raise ValueError(f"CliOption {self.flag}: type must be one of {CLI_OPTION_TYPES}, got {self.type!r}")
+        if not self.flag.startswith("--"):
+            raise ValueError(f"CliOption flag must start with '--', got {self.flag!r}")
+
+    @property
+    def dest(self) -> str:
+        """The argparse destination (``--patch-size`` → ``patch_size``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
 # ----------------------------------------------------------------------------------------------------- bench hooks
 @dataclass(frozen=True)
 class BenchDefaults:
@@ -136,6 +185,9 @@ class FamilyHooks:
     checkpoint_info: CheckpointInfo = no_checkpoint_info
     export: ExportAdapter = ExportAdapter()
     cli_flags: tuple[CliFlag, ...] = ()
+    cli_options: tuple[CliOption, ...] = ()
+    read_state_dict: StateDictReader | None = None
+    flops_note: FlopsNote | None = None
 
 
 @dataclass(frozen=True)
@@ -160,9 +212,12 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def _check_flags(hooks: FamilyHooks) -> None:
-    for f in hooks.cli_flags:
+    own = [*hooks.cli_flags, *hooks.cli_options]
+    for f in own:
+        if sum(g.flag == f.flag for g in own) > 1:
+            raise RuntimeError(f"flag {f.flag} is declared twice by family {hooks.family}")
         for e in _REGISTRY.values():
-            for g in e.hooks.cli_flags:
+            for g in (*e.hooks.cli_flags, *e.hooks.cli_options):
                 if g.flag == f.flag and g != f:
                     raise RuntimeError(f"flag {f.flag} is declared differently by {e.name} ({g}) and by {f}")
 
@@ -243,9 +298,17 @@ def cli_flags() -> list[CliFlag]:
     return out
 
 
-def models_with_flag(flag: CliFlag) -> list[str]:
-    """Registered model names whose family declares ``flag``, in registration order."""
-    return [n for n, e in _REGISTRY.items() if flag in e.hooks.cli_flags]
+def cli_options() -> list[CliOption]:
+    """Every family-specific value option of the registered models (each once), in registration order."""
+    out: list[CliOption] = []
+    for e in _REGISTRY.values():
+        out += [o for o in e.hooks.cli_options if o not in out]
+    return out
+
+
+def models_with_flag(flag: CliFlag | CliOption) -> list[str]:
+    """Registered model names whose family declares ``flag`` (a :class:`CliFlag` or :class:`CliOption`)."""
+    return [n for n, e in _REGISTRY.items() if flag in e.hooks.cli_flags or flag in e.hooks.cli_options]
 
 
 _CONFIG_KEYS = ("execution", "selection", "ratio", "kernels", "temperature")
@@ -276,9 +339,11 @@ def create_model(name: str, num_classes: int = 174, num_frames: int | None = Non
 
 
 def flag_options(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``create_model`` options of model ``name`` from flag values keyed by ``CliFlag.dest`` (argparse's namespace).
+    """``create_model`` options of model ``name`` from flag and option values keyed by ``CliFlag.dest`` /
+    ``CliOption.dest`` (argparse's namespace; an option whose value is None was not given).
 
-    A set flag that ``name``'s family does not declare raises ValueError naming the models that accept it.
+    A set flag or given option that ``name``'s family does not declare raises ValueError naming the models that
+    accept it.
     """
     entry = model_entry(name)
     options: dict[str, Any] = {}
@@ -288,6 +353,12 @@ def flag_options(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
         if flag not in entry.hooks.cli_flags:
             raise ValueError(f"{flag.flag} applies to {'/'.join(models_with_flag(flag))} only, not {name}")
         options[flag.option] = flag.value
+    for opt in cli_options():
+        if values.get(opt.dest) is None:
+            continue
+        if opt not in entry.hooks.cli_options:
+            raise ValueError(f"{opt.flag} applies to {'/'.join(models_with_flag(opt))} only, not {name}")
+        options[opt.option] = values[opt.dest]
     return options
 
 
