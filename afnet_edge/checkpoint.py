@@ -127,21 +127,21 @@ def _is_own(obj) -> bool:
 
 def _describe(sd: dict, arch: object) -> dict:
     """Merge the families' ``checkpoint_info`` answers: the first non-None value of each of ``kind``,
-    ``num_frames``, ``num_classes``, and ``family``, the family whose ``kind`` was taken.
+    ``num_frames``, ``num_classes``; ``families``: the families whose answer has a ``kind`` (they recognise the
+    layout), in the same order — only those that recognised their own marker keys when any did.
 
     Order: the entry of ``arch`` first; then families that recognised their own marker keys (answer
     ``"marker": True``); then the rest; registration order within each group (deterministic)."""
-    hooks = family_hooks()
     own = find_entry(arch)
-    answers = [(h, h.checkpoint_info(sd)) for h in hooks]
+    answers = [(h, h.checkpoint_info(sd)) for h in family_hooks()]
     answers.sort(key=lambda a: (own is None or a[0] is not own.hooks, not a[1].get("marker")))  # stable
-    merged: dict = {"kind": None, "num_frames": None, "num_classes": None, "family": None}
-    for h, answer in answers:
+    merged: dict = {"kind": None, "num_frames": None, "num_classes": None}
+    for _, answer in answers:
         for k, v in answer.items():
-            if k in merged and k != "family" and merged[k] is None and v is not None:
+            if k in merged and merged[k] is None and v is not None:
                 merged[k] = v
-                if k == "kind":
-                    merged["family"] = h.family
+    marked = [h.family for h, a in answers if a.get("kind") is not None and a.get("marker")]
+    merged["families"] = marked or [h.family for h, a in answers if a.get("kind") is not None]
     return merged
 
 
@@ -150,8 +150,8 @@ def inspect_checkpoint(path) -> dict:
     weights), ``num_classes`` (from the classifier), ``tsm`` (if stored), ``num_tensors``.
 
     For official files the registered families' ``read_state_dict`` hooks read multi-part files, their
-    ``checkpoint_info`` hooks the layout, T and the classes; ``family`` (official files only) names the family whose
-    layout it is (None when none recognised it)."""
+    ``checkpoint_info`` hooks the layout, T and the classes; ``families`` (official files only) names the families
+    that recognise the layout (only those recognising their own marker keys when any does; ``[]`` when none)."""
     obj = _read(path)
     sd = _state_dict_of(obj, path)
     own = _is_own(obj)
@@ -166,7 +166,7 @@ def inspect_checkpoint(path) -> dict:
         for k in ("arch", "num_frames", "num_classes", "tsm"):
             info[k] = obj.get(k, info.get(k))
     else:
-        info["family"] = d["family"]
+        info["families"] = d["families"]
         if isinstance(obj, dict) and isinstance(obj.get("arch"), str):
             info["official_arch"] = obj["arch"]
     return info

@@ -88,19 +88,19 @@ def model_from_checkpoint(info: dict) -> str | None:
     its afnet_edge ``arch``, else the model whose ``official_arch`` is the file's; None when the file names none.
 
     Several families may share an official arch string (e.g. ``"resnet50"``): the candidates are then narrowed to the
-    family that recognised the file's layout (``info["family"]``). When that leaves not exactly one model, the file
-    does not say which model it is and ValueError asks for ``--model``, naming the candidates."""
+    families that recognise the file's layout (``info["families"]``). When that leaves not exactly one model, the
+    file does not say which model it is and ValueError asks for ``--model``, naming the candidates."""
     if find_entry(info.get("arch")) is not None:
         return info["arch"]
     official = info.get("official_arch")
     names = [n for n in list_models() if official is not None and model_entry(n).official_arch == official]
     if not names:
         return None
-    family = info.get("family")
-    fits = [n for n in names if family is None or model_entry(n).family == family]
+    families = info.get("families") or []
+    fits = [n for n in names if not families or model_entry(n).family in families]
     if len(fits) == 1:
         return fits[0]
-    others = [n for n in list_models() if family is not None and model_entry(n).family == family]
+    others = [n for n in list_models() if model_entry(n).family in families]
     candidates = sorted(set(fits or names + others))
     layout = f", layout {info['kind']}" if info.get("kind") else ""
     raise ValueError(f"--checkpoint: the file (official arch {official!r}{layout}) does not say which model it is; "

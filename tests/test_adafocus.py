@@ -451,7 +451,8 @@ def tonylins_to_torchvision(key: str) -> str:
     return ".".join(parts[:3] + [table[i]] + parts[4:])
 
 
-def test_v1_multi_part_checkpoint_and_forward(tmp_path):
+@pytest.mark.parametrize("as_parts", [False, True])
+def test_v1_multi_part_checkpoint_and_forward(tmp_path, as_parts):
     T, P, C = 3, 64, 5
     src = randomize(afnet_edge.create_model("adafocus_v1", num_classes=C, num_frames=T, patch_size=P), 41)
     g = torch.Generator().manual_seed(42)
@@ -471,7 +472,10 @@ def test_v1_multi_part_checkpoint_and_forward(tmp_path):
     obj = {"glancer": glancer, "focuser": focuser, "policy": policy, "fc": fc, "epoch": 9, "acc": 0.5,
            "best_acc": 0.5, "optimizer": {}, "scaler": {}}
     path = str(tmp_path / "128s3_checkpoint.pth.tar")
-    torch.save({"state_dict": flatten_v1_checkpoint(obj)}, path)
+    # the official file itself (the family's read_state_dict hook flattens it), or flattened by hand
+    torch.save(obj if as_parts else {"state_dict": flatten_v1_checkpoint(obj)}, path)
+    info = inspect_checkpoint(path)
+    assert (info["kind"], info["num_classes"], info["families"]) == ("official_adafocus_v1", C, ["adafocus"])
     model = poisoned_model("adafocus_v1", num_classes=C, num_frames=T, patch_size=P)
     report = afnet_edge.load_checkpoint(model, path)
     assert report.kind == "official_adafocus_v1"
