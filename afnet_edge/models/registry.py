@@ -212,12 +212,13 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def _check_flags(hooks: FamilyHooks) -> None:
-    own = [*hooks.cli_flags, *hooks.cli_options]
+    own: list[CliFlag | CliOption] = [*hooks.cli_flags, *hooks.cli_options]
     for f in own:
         if sum(g.flag == f.flag for g in own) > 1:
             raise RuntimeError(f"flag {f.flag} is declared twice by family {hooks.family}")
         for e in _REGISTRY.values():
-            for g in (*e.hooks.cli_flags, *e.hooks.cli_options):
+            theirs: list[CliFlag | CliOption] = [*e.hooks.cli_flags, *e.hooks.cli_options]
+            for g in theirs:
                 if g.flag == f.flag and g != f:
                     raise RuntimeError(f"flag {f.flag} is declared differently by {e.name} ({g}) and by {f}")
 
