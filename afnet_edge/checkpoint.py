@@ -11,6 +11,8 @@ DataParallel ``module.`` prefix, checks strictly and copies. The families regist
 * **official ImageNet backbone files**: ``state_dict`` keys ``module.<backbone key>``. They are loaded into
   ``model.base_model``; the ImageNet classifier (ResNet ``fc.*``, which the video model replaces by Dropout; a
   MobileNet ``fc.3.*`` whose class count differs) is dropped *explicitly* and listed in the returned report.
+* **multi-part files** (e.g. AdaFocus V1's ``glancer``/``focuser``/``policy``/``fc``): flattened by the family's
+  ``read_state_dict`` hook before anything else.
 * **afnet_edge checkpoints** written by :func:`save_checkpoint`: ``{"format": "afnet_edge", "arch", "num_frames",
   "num_classes", "tsm", "state_dict", ...}``.
 
@@ -84,14 +86,18 @@ def _read(path) -> object:
         raise _not_a_checkpoint(path, f"torch.load failed: {type(e).__name__}") from None
 
 
-def _family_state_dict(obj, first=None) -> dict | None:
-    """The first answer of the families' ``read_state_dict`` hooks (``first``'s family, then registration order)."""
+def _family_state_dict(obj, path, first=None) -> dict | None:
+    """The first answer of the families' ``read_state_dict`` hooks (``first``'s family, then registration order);
+    a hook's ValueError becomes a :class:`CheckpointError` naming the file."""
     hooks = family_hooks()
     if first is not None:
         hooks = [first.hooks] + [h for h in hooks if h is not first.hooks]
     for h in hooks:
         if h.read_state_dict is not None:
-            sd = h.read_state_dict(obj)
+            try:
+                sd = h.read_state_dict(obj)
+            except ValueError as e:
+                raise CheckpointError(f"checkpoint: '{path}' {e}") from None
             if sd is not None:
                 return sd
     return None
@@ -100,7 +106,7 @@ def _family_state_dict(obj, first=None) -> dict | None:
 def _state_dict_of(obj, path, first=None) -> dict:
     """The state dict of a loaded file: a family's ``read_state_dict`` answer (``first``: the entry asked first),
     else the ``state_dict`` entry, else the file itself when it is a flat dict of tensors."""
-    family_sd = None if _is_own(obj) else _family_state_dict(obj, first)
+    family_sd = None if _is_own(obj) else _family_state_dict(obj, path, first)
     if family_sd is not None:
         sd = family_sd
     elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
