@@ -199,7 +199,7 @@ def render_md(r: dict) -> str:
         "(`afnet_edge.bench.memory.live_tensor_peak`, per aten op). `RSS Δ`: VmHWM minus VmRSS just before an "
         "untracked run, each (mode, N) in a fresh process after a small warm-up run (coarser: allocator caching).", "",
         "| N | stream live peak MiB | offline live peak MiB | stream RSS Δ MiB | offline RSS Δ MiB | "
-        "max abs logit diff, stream vs offline | segments equal |",
+        "max abs logit diff, stream vs offline (÷ max abs offline logit) | segments equal |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
@@ -212,7 +212,9 @@ def render_md(r: dict) -> str:
                          f"| — | — |")
         else:
             lines.append(f"| {row['n']} | {_fmt_mib(s['live_peak_bytes'])} | {_fmt_mib(o['live_peak_bytes'])} | "
-                         f"{rss(s)} | {rss(o)} | {row['max_abs_logit_diff']:.2e} | {row['segments_equal']} |")
+                         f"{rss(s)} | {rss(o)} | {row['max_abs_logit_diff']:.2e} "
+                         f"({row['max_abs_logit_diff'] / max(abs(x) for x in o['logits']):.1e}) | "
+                         f"{row['segments_equal']} |")
     lines += ["", "Streaming state is the K running fp32 segment sums plus the previous frame's packed bits "
               "(O(K·D)); its live peak also holds one chunk's frames and per-frame activations, so it is flat in N; "
               "the offline forward holds every frame's input and stem/layer1 activations, so it grows linearly "
