@@ -4,6 +4,7 @@ summary printed at the end of every run (grouped by reason, each marked with its
 from __future__ import annotations
 
 import collections
+import importlib.util
 import os
 
 import pytest
@@ -13,6 +14,19 @@ from skip_reasons import ENV as SKIP_ALLOWLIST_ENV
 from skip_reasons import allowed_as
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+#: PyAV present; the tests that read or write video files take ``@needs_av`` (CI installs it: such a skip fails CI)
+HAVE_AV = importlib.util.find_spec("av") is not None
+needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV (extra afnet_edge[video]) is needed to read and write videos")
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread (small tensors, large graphs: faster and steadier on a shared machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def randomize_model(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

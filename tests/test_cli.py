@@ -1,7 +1,6 @@
 """CLI smoke tests: models, predict on a real (generated) video file, demo, and one-line errors with exit code 2."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,18 +11,12 @@ import torch
 
 import afnet_edge
 from afnet_edge.cli import main
+from conftest import needs_av
 
 # only the tests that read or write a video file need PyAV; the rest of the CLI is checked without it
-HAVE_AV = importlib.util.find_spec("av") is not None
-needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV (extra afnet_edge[video]) is needed to read and write videos")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """afnet_edge.data: the synthetic temporal-order dataset and the TSN-layout list dataset (videos and frame folders)."""
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import numpy as np
@@ -18,9 +17,8 @@ from afnet_edge.data import (
     write_synthetic_videos,
 )
 from afnet_edge.data.transforms import fixed_crop_offsets, train_augment
+from conftest import HAVE_AV, needs_av
 
-HAVE_AV = importlib.util.find_spec("av") is not None
-needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV (extra afnet_edge[video]) is needed to read and write videos")
 
 # --------------------------------------------------------------------------------------------- synthetic
 

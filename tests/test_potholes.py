@@ -18,19 +18,13 @@ import torch
 import afnet_edge
 from afnet_edge.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, to_official_state_dict
 from afnet_edge.cli import main, make_parser
+from conftest import needs_av
 
-HAVE_AV = importlib.util.find_spec("av") is not None
 HAVE_ONNX = importlib.util.find_spec("onnx") is not None
-needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV (extra afnet_edge[video]) is needed to read and write videos")
 needs_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="onnx (extra afnet_edge[onnx]) is needed to write ONNX files")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(capsys, *argv):

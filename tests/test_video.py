@@ -1,7 +1,6 @@
 """afnet_edge.video: official sampling, preprocessing, and reading/writing real video files with PyAV."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import numpy as np
@@ -9,9 +8,8 @@ import pytest
 import torch
 
 from afnet_edge import video as V
+from conftest import HAVE_AV, needs_av
 
-HAVE_AV = importlib.util.find_spec("av") is not None
-needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV (extra afnet_edge[video]) is needed to read and write videos")
 if HAVE_AV:
     import av
 

@@ -28,10 +28,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..kernels.blvnet_reference import bl_merge, duplicate_pairs, pair_rows
+from ..layers.af_stage import ForwardContext
 from ..layers.blvnet import TAM
 from .afnet_resnet import AmpleBottleneck, ample_downsample, bottleneck_flops
-from ..layers.af_stage import ForwardContext
-from .common import VideoClassifier
+from .common import VideoClassifier, init_resnet_weights
 from .flops_walk import IMAGENET_CLASSES, FlopsWalk, Shape
 from .registry import (BenchDefaults, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
                        register_model)
@@ -128,12 +128,7 @@ class BLResNetTAM(nn.Module):
         self.layer4 = nn.Sequential(*l4)
         self.gappool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Dropout(dropout)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_resnet_weights(self)
         for m in self.modules():
             if isinstance(m, AmpleBottleneck):
                 nn.init.zeros_(m.bn3.weight)

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from ..kernels.fullvideo_reference import (RULES, adjacent_hamming, binarize_pack, popcount32, segment_boundaries,
                                           segment_mean)
-from .common import MIN_SIZE, VideoClassifier, VideoOutput
+from .common import MIN_SIZE, VideoClassifier, VideoOutput, init_resnet_weights
 from .flops_walk import FlopsWalk, Term, pool_out
 from .registry import (BenchDefaults, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
                        register_model)
@@ -184,12 +184,7 @@ class SplitResNet(nn.Module):
         self.out_features = cin
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Dropout(dropout)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_resnet_weights(self)
 
     def per_frame(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` → layer1 output ``(N, C1, H/4, W/4)`` (post-ReLU, so ``> 0`` is the release's sign)."""
