@@ -20,8 +20,7 @@ def _script():
     return mod
 
 
-def test_stream_peak_flat_offline_grows():
-    torch.set_num_threads(1)
+def test_stream_peak_flat_offline_grows(one_thread):
     bench = _script()
     model = bench.build_model(K, 32, seed=0)
     res = {(mode, n): bench.measure(model, mode, n, SIZE, CHUNK, seed=5) for mode in bench.MODES for n in (8, 32)}
