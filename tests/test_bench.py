@@ -449,6 +449,17 @@ def test_docs_block_equals_committed_results():
         "docs/performance.md block is stale: run python benchmarks/make_readme_table.py"
 
 
+def test_docs_projection_block_equals_the_projection_code():
+    """The PROJECTION table of docs/performance.md is generated from afnet_edge.bench.projection: a change of the
+    models, the fused-op plans or the device table must regenerate it (it went stale once unnoticed)."""
+    tool = _readme_tool()
+    path = os.path.join(tool.ROOT, "docs", "performance.md")
+    current = tool.current_block(open(path).read(), tool.PBEGIN, tool.PEND)
+    assert current is not None, "docs/performance.md lost its projection markers"
+    assert current == tool.projection_block().rstrip("\n") + "\n", \
+        "docs/performance.md projection block is stale: run python benchmarks/make_readme_table.py"
+
+
 def test_plots_start_latency_axes_at_zero(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
     figs, close = [], plt.close
