@@ -29,15 +29,6 @@ def as_printed(a: float, spec: float) -> bool:
     return abs(a - spec) <= 0.6 * 10 ** -decimals
 
 
-@pytest.fixture
-def one_thread():
-    """The hook runs are tiny; a single thread avoids oversubscription on the shared 2-core CI box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ------------------------------------------------------------------------------------------ official accounting
 # Spec §9: F(r=0), F(r=1) and the slope, per clip at 224².
 SPEC_TABLE = [
