@@ -10,7 +10,7 @@ Layout: frames are rows of an ``(N, C, H, W)`` tensor with ``N = B·T`` and ``n 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,12 @@ __all__ = [
     "select_frames",
     "compact_index",
     "topk_count",
+    "LazyChain",
+    "chain_apply",
+    "chain_materialize",
+    "fold_bn",
+    "gather_conv1x1",
+    "conv1x1_scatter",
 ]
 
 
@@ -168,3 +174,111 @@ def select_frames(logits: torch.Tensor, mode: str, k: int = 0):
         counts = torch.full((L,), B * k, dtype=torch.int64, device=logits.device)
         return index, counts, mask
     raise ValueError(f"mode must be 'threshold' or 'topk', got {mode!r}")
+
+
+# ------------------------------------------------------------------------------------------- lazy constant chains
+class LazyChain(NamedTuple):
+    """Pending constant chains of one AF stage's focal tensor (spec §8, issue 16): the "lazy" compact plan.
+
+    For a frame unselected in focal block i, the block is the element-wise map ``v ↦ φ_i(v + K_i)`` (identity
+    residual; for block 0 ``v`` is the block's residual ``downsample(x)``). Such maps are not applied when the block
+    runs: the stored row of frame f keeps the value it had *before* block ``start[f]``, and whoever reads the row
+    applies blocks ``start[f] .. upto − 1`` on the fly, with the same operations in the same order as the eager path
+    (one add in the storage type, then ReLU where the block has it), so the result is bit-identical.
+
+    * ``start``: int32 ``(N,)`` on the tensor's device — per frame, the first block whose map is still pending.
+    * ``consts``: ``(L, C, H, W)`` in the stored tensor's dtype — ``K_i`` of the stage's L focal blocks.
+    * ``relu_mask``: bit i set ⇔ block i applies ReLU after adding ``K_i`` (φ_i).
+    * ``upto``: the reader consumes the input of block ``upto`` (blocks ``< upto`` are due); the stage's fusion
+      reads with ``upto = L``.
+    """
+
+    start: torch.Tensor
+    consts: torch.Tensor
+    relu_mask: int
+    upto: int
+
+
+def chain_apply(v: torch.Tensor, frames: torch.Tensor, chain: LazyChain,
+                channels: slice = slice(None)) -> torch.Tensor:
+    """Logical values of stored rows ``v`` ``(M, C', H, W)`` that belong to frames ``frames`` (int64 ``(M,)``):
+    blocks ``start[frames[m]] .. chain.upto − 1`` applied to row m, on channels ``channels`` of the constant maps
+    (``C'`` = their count). Returns a new tensor (``v`` is not modified)."""
+    start = chain.start.index_select(0, frames).to(torch.int64).view(-1, 1, 1, 1)
+    for i in range(chain.upto):
+        nxt = v + chain.consts[i, channels].unsqueeze(0)
+        if (chain.relu_mask >> i) & 1:
+            nxt = F.relu(nxt)
+        v = torch.where(start <= i, nxt, v)
+    return v
+
+
+def chain_materialize(x: torch.Tensor, chain: LazyChain | None) -> torch.Tensor:
+    """The logical ``(N, C, H, W)`` tensor: every frame's pending blocks applied (one full pass; what a stage end
+    without a fusion reader runs). ``chain=None`` returns ``x``."""
+    if chain is None:
+        return x
+    return chain_apply(x, torch.arange(x.shape[0], device=x.device), chain)
+
+
+def lazy_focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool,
+                      chain: LazyChain | None) -> torch.Tensor:
+    """:func:`focal_gather` of the logical tensor ``chain_materialize(x, chain)`` (semantics; kernels read only the
+    gathered rows and apply their chains on the fly)."""
+    return focal_gather(chain_materialize(x, chain), index, num_frames, shift)
+
+
+def lazy_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, relu: bool,
+                       chain: LazyChain) -> torch.Tensor:
+    """Block ``chain.upto``'s scatter under lazy chains ``(N, C, H, W)``: selected frames f = ``index[k]`` get
+    ``φ(logical(residual)[f] + y[k])``; every other row is returned unchanged (its map stays pending). The caller then
+    sets ``start[index] = upto + 1``."""
+    out = residual.clone()
+    if index.numel() > 0:
+        sel = chain_apply(residual.index_select(0, index), index, chain) + y
+        out = out.index_copy(0, index, F.relu(sel) if relu else sel)
+    return out
+
+
+# ------------------------------------------------------------------------------------- gather/scatter 1×1 GEMMs
+def fold_bn(bn: torch.nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode BatchNorm as ``(scale, bias)`` float32 ``(C,)``: ``bn(v) ≈ v·scale + bias`` (not bit-exact)."""
+    scale = bn.weight.float() / torch.sqrt(bn.running_var.float() + bn.eps)
+    return scale, bn.bias.float() - bn.running_mean.float() * scale
+
+
+def _conv1x1_fp32(z: torch.Tensor, weight: torch.Tensor, groups: int, scale: torch.Tensor,
+                  bias: torch.Tensor) -> torch.Tensor:
+    w = weight.float().reshape(weight.shape[0], -1, 1, 1)
+    return F.conv2d(z.float(), w, groups=groups) * scale.float().view(1, -1, 1, 1) + bias.float().view(1, -1, 1, 1)
+
+
+def gather_conv1x1(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, weight: torch.Tensor,
+                   groups: int, scale: torch.Tensor, bias: torch.Tensor, relu: bool,
+                   chain: LazyChain | None = None) -> torch.Tensor:
+    """The first 1×1 convolution of a focal body on the selected frames, gather fused into its operand load:
+    ``act(conv1x1(lazy_focal_gather(x, index, T, shift, chain), weight, groups) · scale + bias)`` ``(K, O, H, W)``.
+
+    ``weight`` ``(O, C/groups[, 1, 1])``; ``scale``/``bias`` float32 ``(O,)`` (folded BN); act = ReLU if ``relu``.
+    Arithmetic in float32 from the storage-type operands, one rounding to ``x.dtype`` at the end (what a tensor-core
+    kernel with float32 accumulation computes, up to summation order)."""
+    z = lazy_focal_gather(x, index, num_frames, shift, chain)
+    y = _conv1x1_fp32(z, weight, groups, scale, bias)
+    return (F.relu(y) if relu else y).to(x.dtype)
+
+
+def conv1x1_scatter(h: torch.Tensor, weight: torch.Tensor, groups: int, scale: torch.Tensor, bias: torch.Tensor,
+                    residual: torch.Tensor, index: torch.Tensor, relu: bool,
+                    chain: LazyChain | None = None) -> torch.Tensor:
+    """The last 1×1 convolution of a focal body with the scatter as its epilogue ``(N, C, H, W)``: selected frames
+    f = ``index[k]`` get ``φ(conv1x1(h, weight, groups)[k] · scale + bias + logical(residual)[f])`` (float32, one
+    rounding); every other row of ``residual`` is returned unchanged (pending under ``chain``; ``chain=None``: read
+    as stored). ``h`` ``(K, C_h, H, W)``; ``weight`` ``(C, C_h/groups[, 1, 1])``; φ = ReLU if ``relu``."""
+    out = residual.clone()
+    if index.numel() > 0:
+        r = residual.index_select(0, index)
+        if chain is not None:
+            r = chain_apply(r, index, chain)
+        s = _conv1x1_fp32(h, weight, groups, scale, bias) + r.float()
+        out = out.index_copy(0, index, (F.relu(s) if relu else s).to(residual.dtype))
+    return out
