@@ -79,14 +79,11 @@ __device__ __forceinline__ void conv1x1_gemm_block(const Op& op, T* As, T* Bs, f
 #endif
 }
 
-// Grid for a GEMM with `groups` groups of M output channels over P pixels and `frames` frames; false when it does
-// not fit (grid y above 65535 tiles).
-inline bool conv1x1_gemm_grid(int64_t frames, int64_t groups, int64_t M, int64_t P, dim3* grid) {
-  const int64_t gy = groups * gemm_tiles_m(M), gx = gemm_tiles_n(P);
-  if (gy > kMaxGridY || gx > 0x7fffffff) return false;
-  *grid = dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy),
-               static_cast<unsigned>(std::min<int64_t>(frames, kMaxGridY)));
-  return true;
+// Grid for a GEMM with `groups` groups of M output channels over P pixels and `frames` frames (gemm_grid_fits holds:
+// checked with the arguments).
+inline dim3 conv1x1_gemm_grid(int64_t frames, int64_t groups, int64_t M, int64_t P) {
+  return dim3(static_cast<unsigned>(gemm_tiles_n(P)), static_cast<unsigned>(groups * gemm_tiles_m(M)),
+              static_cast<unsigned>(std::min<int64_t>(frames, kMaxGridY)));
 }
 
 }  // namespace afn

@@ -63,6 +63,11 @@ AFN_HD T gemm_round(float v, bool relu) {
 // Grid of block tiles: x = pixel tiles, y = group × output-channel tiles, z = frames (grid-stride).
 inline int64_t gemm_tiles_m(int64_t M) { return ceil_div(M, kGemmTileM); }
 inline int64_t gemm_tiles_n(int64_t P) { return ceil_div(P, kGemmTileN); }
+// The grid must fit: at most 65535 (group, channel-tile) pairs in y and 2^31 − 1 pixel tiles in x (checked by both
+// ops' argument checks, so the CPU twins refuse exactly what the launchers refuse).
+inline bool gemm_grid_fits(int64_t groups, int64_t M, int64_t P) {
+  return groups * gemm_tiles_m(M) <= kMaxGridY && gemm_tiles_n(P) <= 0x7fffffff;
+}
 
 // CPU twin of the CUDA block loop: the same tiles, zero padding and operand / epilogue functions, float
 // accumulation in the same order (ascending c within and across the K chunks).

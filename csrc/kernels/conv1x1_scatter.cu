@@ -21,8 +21,7 @@ template <typename T>
 cudaError_t conv1x1_scatter_cuda(const Conv1x1ScatterParams& p, cudaStream_t stream) {
   if (!conv1x1_scatter_args_ok(p)) return cudaErrorInvalidValue;
   if (p.K == 0 || p.C == 0 || p.HW == 0) return cudaSuccess;
-  dim3 grid;
-  if (!conv1x1_gemm_grid(p.K, p.groups, p.C / p.groups, p.HW, &grid)) return cudaErrorInvalidValue;
+  const dim3 grid = conv1x1_gemm_grid(p.K, p.groups, p.C / p.groups, p.HW);
   conv1x1_scatter_kernel<T><<<grid, kGemmThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }

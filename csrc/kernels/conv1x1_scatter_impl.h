@@ -10,7 +10,7 @@ namespace afn {
 inline bool conv1x1_scatter_args_ok(const Conv1x1ScatterParams& p) {
   if (p.N < 0 || p.C < 0 || p.Ch < 0 || p.HW < 0 || p.K < 0 || p.K > p.N || p.groups < 1) return false;
   if (p.C % p.groups != 0 || p.Ch % p.groups != 0) return false;
-  if (!chain_args_ok(p.chain)) return false;
+  if (!chain_args_ok(p.chain) || !gemm_grid_fits(p.groups, p.C / p.groups, p.HW)) return false;
   const bool empty = p.K == 0 || p.C == 0 || p.HW == 0;
   if (empty) return true;
   if (p.out == nullptr || p.residual == nullptr || p.index == nullptr || p.scale == nullptr || p.bias == nullptr)

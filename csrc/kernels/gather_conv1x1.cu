@@ -20,8 +20,7 @@ template <typename T>
 cudaError_t gather_conv1x1_cuda(const GatherConv1x1Params& p, cudaStream_t stream) {
   if (!gather_conv1x1_args_ok(p)) return cudaErrorInvalidValue;
   if (p.K == 0 || p.O == 0 || p.HW == 0) return cudaSuccess;
-  dim3 grid;
-  if (!conv1x1_gemm_grid(p.K, p.groups, p.O / p.groups, p.HW, &grid)) return cudaErrorInvalidValue;
+  const dim3 grid = conv1x1_gemm_grid(p.K, p.groups, p.O / p.groups, p.HW);
   gather_conv1x1_kernel<T><<<grid, kGemmThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }

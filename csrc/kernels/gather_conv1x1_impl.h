@@ -12,7 +12,7 @@ namespace afn {
 inline bool gather_conv1x1_args_ok(const GatherConv1x1Params& p) {
   if (p.N < 0 || p.C < 0 || p.HW < 0 || p.K < 0 || p.O < 0 || p.groups < 1 || p.num_frames < 1) return false;
   if (p.N % p.num_frames != 0 || p.C % p.groups != 0 || p.O % p.groups != 0) return false;
-  if (!chain_args_ok(p.chain)) return false;
+  if (!chain_args_ok(p.chain) || !gemm_grid_fits(p.groups, p.O / p.groups, p.HW)) return false;
   const bool empty = p.K == 0 || p.O == 0 || p.HW == 0;
   if (empty) return true;
   if (p.out == nullptr || p.index == nullptr || p.scale == nullptr || p.bias == nullptr) return false;

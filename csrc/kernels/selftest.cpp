@@ -1035,6 +1035,8 @@ void run_cases() {
     R("gather_conv1x1", "chain upto > L", with(gc, [](GCP& q) { q.chain.upto = 4; }));
     R("gather_conv1x1", "chain upto < 0", with(gc, [](GCP& q) { q.chain.upto = -1; }));
     R("gather_conv1x1", "chain consts null", with(gc, [](GCP& q) { q.chain.consts = nullptr; }));
+    R("gather_conv1x1", "grid y > 65535 tiles", with(gc, [](GCP& q) { q.O = 64 * 70000, q.groups = 1; }));
+    R("gather_conv1x1", "grid x > 2^31 tiles", with(gc, [](GCP& q) { q.HW = int64_t(64) << 32; }));
     using CSP = Conv1x1ScatterParams;
     const CSP cp{d, d, reinterpret_cast<float*>(dummy), reinterpret_cast<float*>(dummy), d, dummy, d, 4, 16, 8, 4, 2, 2,
                  true, ChainParams{st, d, 1, 2, 3}};
@@ -1047,6 +1049,7 @@ void run_cases() {
     R("conv1x1_scatter", "bias null", with(cp, [](CSP& q) { q.bias = nullptr; }));
     R("conv1x1_scatter", "index null", with(cp, [](CSP& q) { q.index = nullptr; }));
     R("conv1x1_scatter", "chain upto > L", with(cp, [](CSP& q) { q.chain.upto = 4; }));
+    R("conv1x1_scatter", "grid y > 65535 tiles", with(cp, [](CSP& q) { q.C = 64 * 70000, q.groups = 1; }));
   }
 }
 
