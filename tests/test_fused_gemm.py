@@ -223,6 +223,8 @@ def test_fused_gemm_argument_errors(gen):
                            chain=LazyChain(bad_chain.start, bad_chain.consts[:, :8], 0, 1))
     with pytest.raises(ValueError, match="given together"):
         E.gather_conv1x1(x, idx, 4, True, w, 2, scale, bias, True, bad_chain.start, None, 0, 1)
+    with pytest.raises(ValueError, match="need a chain"):
+        E.gather_conv1x1(x, idx, 4, True, w, 2, scale, bias, True, None, None, 1, 1)
     with pytest.raises(TypeError, match="chain must be"):
         ext.gather_conv1x1(x, idx, 4, True, w, 2, scale, bias, True, chain=(1, 2, 3, 4))
     # no autograd

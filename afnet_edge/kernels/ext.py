@@ -467,8 +467,11 @@ def conv1x1_scatter(h: torch.Tensor, weight: torch.Tensor, groups: int, scale: t
 # Mirrors of csrc/ops/conv1x1_impl.h for the fake kernels.
 def _check_chain_fake(start, consts, relu_mask, upto, x, xname):
     if (start is None) != (consts is None):
-        raise ValueError("chain_start and chain_consts must be given together (or both None for no chain)")
+        raise ValueError("chain_start and chain_consts must be given together (a lazy chain) or both be None")
     if start is None:
+        if relu_mask != 0 or upto != 0:
+            raise ValueError("chain_relu_mask and chain_upto need a chain (chain_start, chain_consts); got "
+                             f"chain_relu_mask={relu_mask}, chain_upto={upto} without one")
         return
     if start.dtype != torch.int32:
         raise TypeError(f"chain_start must be int32, got {start.dtype}")
@@ -478,8 +481,10 @@ def _check_chain_fake(start, consts, relu_mask, upto, x, xname):
         raise ValueError(f"chain_consts must be (L, C, H, W) with (C, H, W) = {tuple(x.shape[1:])} of {xname}, got "
                          f"shape {tuple(consts.shape)}")
     _check_same(x, xname, consts, "chain_consts")
-    if not 0 <= upto <= min(consts.shape[0], 64):
-        raise ValueError(f"chain_upto must be in [0, L = {consts.shape[0]}] (and <= 64), got {upto}")
+    if consts.shape[0] > 62:
+        raise ValueError(f"chain_consts may hold at most 62 blocks, got L = {consts.shape[0]}")
+    if not 0 <= upto <= consts.shape[0]:
+        raise ValueError(f"chain_upto must be in [0, L={consts.shape[0]}], got {upto}")
     if relu_mask < 0:
         raise ValueError(f"chain_relu_mask must be >= 0 (bit i: block i applies ReLU), got {relu_mask}")
 

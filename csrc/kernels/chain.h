@@ -1,12 +1,13 @@
-// Lazy constant chains (issue 16; semantics: afnet_edge/kernels/reference.py `LazyChain`, `chain_apply`).
+// Lazy constant chains (spec §8, issue 16; semantics: afnet_edge/kernels/reference.py LazyChain / chain_apply).
 //
-// Under the lazy plan the stored row of frame f of a stage tensor still owes the element-wise maps
-// v ↦ φ_i(v + K_i) of focal blocks i = start[f] .. upto−1. A kernel that reads the row applies them on the fly, with
-// the operations of the eager path in the same order: ONE add in the storage type per block (compute in acc_t, round
-// once, exactly torch's `v + K_i`), then ReLU where bit i of relu_mask is set (ReLU keeps NaN, as torch.relu).
-// consts is (L, C, H, W) contiguous in the storage type; element e = c·HW + p of a frame plane pairs with
-// consts[i·C·HW + e]. start values below 0 are treated as 0 and upto must be <= L (checked by the callers), so no
-// read leaves consts whatever the start values.
+// Inside an AF stage, an unselected frame's focal block i is the element-wise map v ↦ φ_i(v + K_i). Such maps are not
+// applied when the block runs: the stored row of frame f keeps its value from before block start[f], and every reader
+// applies the pending blocks start[f] .. upto−1 on the fly (`chain_apply_vec`), with the eager path's operations in the
+// eager path's order — per block one add in acc_t, ONE rounding to the storage type (bit-identical to torch's `v + K_i`
+// in that dtype), then ReLU (keeping NaN) where bit i of relu_mask is set. The K_i maps are (L, C, H, W): a few MB at
+// most, read by every frame, so they stay cache-resident; the unselected frames' rows are never rewritten.
+//
+// A chain is "absent" when start == nullptr (every reader then behaves exactly as without chain support).
 #pragma once
 
 #include "common.h"
@@ -14,35 +15,49 @@
 namespace afn {
 
 struct ChainParams {
-  const int32_t* start;  // (N,) first pending block per frame; nullptr = no chain (rows are read as stored)
-  const void* consts;    // (L, C, H, W) contiguous, storage type T
-  int64_t relu_mask;     // bit i: φ_i = ReLU
-  int64_t upto;          // blocks [start[f], upto) are applied; 0 <= upto <= L
-  int64_t L;             // number of constant maps in consts
+  const int32_t* start = nullptr;  // (N,) per frame: first pending block (any value; < 0 acts as 0, >= upto: none)
+  const void* consts = nullptr;    // (L, C, H, W) contiguous, the kernel's element type T: K_i of block i
+  int64_t L = 0;                   // blocks of the stage
+  int64_t relu_mask = 0;           // bit i set <=> φ_i = ReLU
+  int64_t upto = 0;                // the reader consumes block upto's input: blocks < upto are due; 0 <= upto <= L
 };
 
-inline bool chain_args_ok(const ChainParams& c) {
-  if (c.start == nullptr) return true;
-  return c.L >= 0 && c.upto >= 0 && c.upto <= c.L && c.relu_mask >= 0 && (c.upto == 0 || c.consts != nullptr);
+AFN_HD bool chain_present(const ChainParams& c) { return c.start != nullptr; }
+
+// Host-side argument check shared by the launchers and CPU twins (N frames, `plane` = C·H·W elements of one K_i).
+inline bool chain_args_ok(const ChainParams& c, int64_t N, int64_t plane) {
+  if (!chain_present(c)) return true;
+  if (c.L < 0 || c.upto < 0 || c.upto > c.L || c.L > 62) return false;  // relu_mask bits live in an int64
+  if (N > 0 && plane > 0 && c.upto > 0 && c.consts == nullptr) return false;
+  return true;
 }
 
-// Logical value of element e of frame f's stored row: v with blocks max(start[f], 0) .. upto−1 applied.
-// plane = C·HW (the stride of consts between blocks).
-template <typename T>
-AFN_HD T apply_chain(T v, const ChainParams& c, int64_t f, int64_t plane, int64_t e) {
-  if (c.start == nullptr) return v;
-  using acc_t = typename Num<T>::acc_t;
-  const T* k = static_cast<const T*>(c.consts);
-  int64_t i = c.start[f];
+// The element offsets of a (C, H, W) map are the same as those of a frame plane, so a vector that is aligned in the
+// frame tensor is aligned in K_i when consts is aligned to the vector size (each K_i starts at a multiple of the
+// frame plane, a multiple of HW, and V | HW). The launchers include `consts` in their vector-width choice.
+inline const void* chain_consts_ptr(const ChainParams& c) { return chain_present(c) ? c.consts : nullptr; }
+
+// ReLU that keeps NaN (as torch.relu).
+template <typename A>
+AFN_HD A relu_keep_nan(A v) {
+  return v < A(0) ? A(0) : v;
+}
+
+// The logical value of V stored elements [off, off+V) of frame `frame` (offset `off` within a frame / K_i plane of
+// `plane` elements): blocks max(start[frame], 0) .. upto−1 applied in order, each one add + one rounding (+ ReLU).
+template <typename T, int V>
+AFN_HD void chain_apply_vec(const ChainParams& c, int64_t frame, int64_t plane, int64_t off, Vec<T, V>& v) {
+  int64_t i = static_cast<int64_t>(load1(c.start + frame));
   if (i < 0) i = 0;
   for (; i < c.upto; ++i) {
-    acc_t s = Num<T>::to_acc(v) + Num<T>::to_acc(load1(k + i * plane + e));
-    v = Num<T>::from_acc(s);  // one rounding per block: torch's `v + K_i` in the storage type
-    if ((c.relu_mask >> i) & 1) {
-      if (Num<T>::to_acc(v) < acc_t(0)) v = zero_value<T>();  // ReLU (NaN compares false: kept)
+    const Vec<T, V> k = load_vec<T, V>(static_cast<const T*>(c.consts) + i * plane + off);
+    const bool relu = ((c.relu_mask >> i) & 1) != 0;
+    AFN_UNROLL
+    for (int q = 0; q < V; ++q) {
+      const T s = Num<T>::from_acc(Num<T>::to_acc(v.v[q]) + Num<T>::to_acc(k.v[q]));  // torch's `v + K_i`
+      v.v[q] = relu ? Num<T>::from_acc(relu_keep_nan(Num<T>::to_acc(s))) : s;       // exact: 0 or s itself
     }
   }
-  return v;
 }
 
 }  // namespace afn

@@ -10,7 +10,7 @@ namespace afn {
 inline bool conv1x1_scatter_args_ok(const Conv1x1ScatterParams& p) {
   if (p.N < 0 || p.C < 0 || p.Ch < 0 || p.HW < 0 || p.K < 0 || p.K > p.N || p.groups < 1) return false;
   if (p.C % p.groups != 0 || p.Ch % p.groups != 0) return false;
-  if (!chain_args_ok(p.chain) || !gemm_grid_fits(p.groups, p.C / p.groups, p.HW)) return false;
+  if (!chain_args_ok(p.chain, p.N, p.C * p.HW) || !gemm_grid_fits(p.groups, p.C / p.groups, p.HW)) return false;
   const bool empty = p.K == 0 || p.C == 0 || p.HW == 0;
   if (empty) return true;
   if (p.out == nullptr || p.residual == nullptr || p.index == nullptr || p.scale == nullptr || p.bias == nullptr)
@@ -43,8 +43,9 @@ struct Conv1x1ScatterOp {
   AFN_HD void store(const Frame& fr, int64_t, int64_t g, int64_t o, int64_t px, float acc) const {
     const int64_t oc = g * m() + o, plane = p.C * p.HW, e = oc * p.HW + px;
     // in place: this thread reads residual[f, e] and then writes out[f, e]; no other thread touches element e of f
-    const T r = apply_chain(load1(static_cast<const T*>(p.residual) + fr.f * plane + e), p.chain, fr.f, plane, e);
-    const float v = gemm_add(gemm_affine(acc, load1(p.scale + oc), load1(p.bias + oc)), gemm_operand(r));
+    Vec<T, 1> r = load_vec<T, 1>(static_cast<const T*>(p.residual) + fr.f * plane + e);
+    if (chain_present(p.chain)) chain_apply_vec<T, 1>(p.chain, fr.f, plane, e, r);
+    const float v = gemm_add(gemm_affine(acc, load1(p.scale + oc), load1(p.bias + oc)), gemm_operand(r.v[0]));
     store1(static_cast<T*>(p.out) + fr.f * plane + e, gemm_round<T>(v, p.relu));
   }
 };

@@ -12,7 +12,7 @@ namespace afn {
 inline bool gather_conv1x1_args_ok(const GatherConv1x1Params& p) {
   if (p.N < 0 || p.C < 0 || p.HW < 0 || p.K < 0 || p.O < 0 || p.groups < 1 || p.num_frames < 1) return false;
   if (p.N % p.num_frames != 0 || p.C % p.groups != 0 || p.O % p.groups != 0) return false;
-  if (!chain_args_ok(p.chain) || !gemm_grid_fits(p.groups, p.O / p.groups, p.HW)) return false;
+  if (!chain_args_ok(p.chain, p.N, p.C * p.HW) || !gemm_grid_fits(p.groups, p.O / p.groups, p.HW)) return false;
   const bool empty = p.K == 0 || p.O == 0 || p.HW == 0;
   if (empty) return true;
   if (p.out == nullptr || p.index == nullptr || p.scale == nullptr || p.bias == nullptr) return false;
@@ -43,7 +43,9 @@ struct GatherConv1x1Op {
     const int64_t src = ch < fold ? s.next : (ch < 2 * fold ? s.prev : s.self);
     if (src < 0) return zero_value<T>();
     const int64_t plane = p.C * p.HW, e = ch * p.HW + px;
-    return apply_chain(load1(static_cast<const T*>(p.x) + src * plane + e), p.chain, src, plane, e);
+    Vec<T, 1> v = load_vec<T, 1>(static_cast<const T*>(p.x) + src * plane + e);
+    if (chain_present(p.chain)) chain_apply_vec<T, 1>(p.chain, src, plane, e, v);
+    return v.v[0];
   }
   AFN_HD void store(const Frame&, int64_t k, int64_t g, int64_t o, int64_t px, float acc) const {
     const int64_t oc = g * m() + o;

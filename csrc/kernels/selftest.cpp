@@ -467,7 +467,7 @@ struct ChainData {
   }
   ChainParams params(const int32_t* st, const T* k) const {
     if (spec.L == 0) return ChainParams{nullptr, nullptr, 0, 0, 0};
-    return ChainParams{st, k, spec.relu_mask, spec.upto, spec.L};
+    return ChainParams{st, k, spec.L, spec.relu_mask, spec.upto};
   }
   // Naive chain: blocks max(start, 0) .. upto−1, one rounding of the exact sum per block, ReLU per mask bit.
   double apply(double v, int64_t f, int64_t plane, int64_t e) const {
@@ -1021,7 +1021,7 @@ void run_cases() {
     const int32_t* st = reinterpret_cast<const int32_t*>(dummy);
     using GCP = GatherConv1x1Params;
     const GCP gc{d, dummy, d, reinterpret_cast<float*>(dummy), reinterpret_cast<float*>(dummy), d, 4, 16, 4, 2, 8, 2, 2,
-                 true, true, ChainParams{st, d, 1, 2, 3}};
+                 true, true, ChainParams{st, d, 3, 1, 2}};
     R("gather_conv1x1", "groups = 0", with(gc, [](GCP& q) { q.groups = 0; }));
     R("gather_conv1x1", "C % groups", with(gc, [](GCP& q) { q.C = 15; }));
     R("gather_conv1x1", "O % groups", with(gc, [](GCP& q) { q.O = 7; }));
@@ -1039,7 +1039,7 @@ void run_cases() {
     R("gather_conv1x1", "grid x > 2^31 tiles", with(gc, [](GCP& q) { q.HW = int64_t(64) << 32; }));
     using CSP = Conv1x1ScatterParams;
     const CSP cp{d, d, reinterpret_cast<float*>(dummy), reinterpret_cast<float*>(dummy), d, dummy, d, 4, 16, 8, 4, 2, 2,
-                 true, ChainParams{st, d, 1, 2, 3}};
+                 true, ChainParams{st, d, 3, 1, 2}};
     R("conv1x1_scatter", "groups = 0", with(cp, [](CSP& q) { q.groups = 0; }));
     R("conv1x1_scatter", "C % groups", with(cp, [](CSP& q) { q.C = 15; }));
     R("conv1x1_scatter", "Ch % groups", with(cp, [](CSP& q) { q.Ch = 7; }));
