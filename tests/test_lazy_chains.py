@@ -351,3 +351,24 @@ def test_plan_configuration_and_cached_folded_bn():
     with pytest.raises(RuntimeError, match="eval-mode"):
         block.folded_bn(block.bn1)
     block.eval()
+
+
+@pytest.mark.parametrize("plan", ["fused"])  # the fused plan reads chains in the GEMMs and in the fusion ops
+def test_portable_export_of_the_lazy_plans_runs_in_onnxruntime(plan, tmp_path, one_thread):
+    """The PORTABLE flavour lowers chains and the fused 1×1 GEMMs to standard ONNX ops: the exported graph gives
+    the PyTorch plan's logits in ONNX Runtime (and eager's, within fp32 rounding). One plan, smallest size: an
+    export costs ~15 s here (the chain-reading ops of the lazy plan are checked per op in test_ops_seam.py)."""
+    pytest.importorskip("onnx", reason="onnx not installed (pip install afnet_edge[onnx])")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install afnet_edge[onnx])")
+    pytest.importorskip("onnx_graphsurgeon", reason="onnx-graphsurgeon not installed (pip install afnet_edge[onnx])")
+    from afnet_edge.export.onnx_export import export_onnx
+    model = randomize_model(afnet_edge.create_model("af_resnet50", num_classes=7, num_frames=T), seed=5).eval()
+    res = export_onnx(model.configure(plan=plan), str(tmp_path / f"{plan}.onnx"), ratio=0.5, size=32, batch=1)
+    assert res.op_counts.get("Where", 0) > 0 and res.op_counts.get("ScatterND", 0) > 0  # chains, row scatters
+    sess = ort.InferenceSession(res.path, providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: res.example_clip.numpy()})[0])
+    eager = _run(model, res.example_clip, execution="compact", plan="eager", selection="topk", ratio=0.5)
+    scale = eager.abs().max().item()
+    assert scale > 1e-3
+    torch.testing.assert_close(got, res.reference_logits, rtol=1e-5, atol=1e-5 * scale)
+    torch.testing.assert_close(got, eager, rtol=1e-5, atol=1e-5 * scale)
