@@ -65,12 +65,11 @@ import torch.nn as nn
 from ..kernels.reference import topk_count
 from ..models import create_model, model_entry
 from .grid import PRECISIONS
-from .projection import OpRecord
+from .projection import PLANS, OpRecord
 
 __all__ = ["PLANS", "LEDGER_PLANS", "ledger", "lower_bound", "fused_bytes", "stage_of", "bytes_by_stage",
            "bytes_realised", "macs"]
 
-PLANS = ("masked", "compact-eager", "compact-lazy", "compact-fused")
 LEDGER_PLANS = PLANS + ("lower-bound",)
 _INT64, _INT32 = 8, 4
 

@@ -1,0 +1,164 @@
+"""Issue 16's bytes model: the analytical ledger (afnet_edge/bench/ledger.py), the traced projection at the fused-op
+level (``trace_ops(plan=...)``, meta device) and a counted run on real CPU tensors (``count_bytes``) agree within 10 %
+for every plan, in total and per ResNet stage; conv MACs still equal count_flops' executed MACs; the per-op rules
+count what the contract says (chained scatters touch only the selected rows).
+
+Plans ``compact-lazy`` and ``compact-fused`` need ``model.configure(plan=...)`` (issue 16, lazy-py). Until that is
+merged their tests are marked xfail(strict, raises=NotImplementedError) — reported as ``x``, never silently
+skipped — and they run for real as soon as the model accepts the plan."""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from afnet_edge.bench.ledger import (LEDGER_PLANS, bytes_by_stage, bytes_realised, fused_bytes, ledger, lower_bound,
+                                     macs, stage_of)
+from afnet_edge.bench.projection import (PLANS, OpRecord, _fused_rule, configure_plan, count_bytes, project_ops,
+                                         trace_ops)
+from afnet_edge.bench.devices import DEVICES
+from afnet_edge.flops import count_flops
+from afnet_edge.kernels.reference import LazyChain
+from afnet_edge.models import create_model
+from afnet_edge.models.common import VideoClassifier
+
+HAS_PLANS = "plan" in inspect.signature(VideoClassifier.configure).parameters
+_NEEDS = pytest.mark.xfail(not HAS_PLANS, raises=NotImplementedError, strict=True,
+                           reason="model.configure(plan=...) of issue 16 (lazy-py) is not on this branch yet")
+
+
+def _plan_param(plan: str):
+    return pytest.param(plan, marks=_NEEDS) if plan in ("compact-lazy", "compact-fused") else plan
+
+
+ALL = [_plan_param(p) for p in PLANS]
+
+
+def _close(a: float, b: float, rel: float = 0.10) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+def _agree(ref: list[OpRecord], got: list[OpRecord], per_stage: bool) -> None:
+    a, b = fused_bytes(ref), fused_bytes(got)
+    assert a > 0 and _close(a, b), f"total bytes: ledger {a / 1e6:.2f} MB vs {b / 1e6:.2f} MB"
+    if per_stage:
+        sa, sb = bytes_by_stage(ref), bytes_by_stage(got)
+        assert set(sa) == set(sb)
+        for k in sa:
+            assert _close(sa[k], sb[k]), f"{k}: ledger {sa[k] / 1e6:.2f} MB vs {sb[k] / 1e6:.2f} MB"
+
+
+@pytest.mark.parametrize("plan", ALL)
+@pytest.mark.parametrize("name", ["af_resnet50", "af_mobilenetv3"])
+def test_ledger_equals_traced_projection(name, plan):
+    size, batch, r = 96, 2, 0.4
+    traced = trace_ops(name, None, r, batch, size, "fp16", plan=plan)
+    _agree(ledger(name, plan, None, r, batch, size, "fp16"), traced, per_stage=name == "af_resnet50")
+
+
+@pytest.mark.parametrize("plan", ALL)
+def test_ledger_equals_traced_projection_real_config(plan):
+    """AF-ResNet50 12f at 224², batch 1, fp16, r = 0.4 — the configuration the issue's goal is stated for."""
+    traced = trace_ops("af_resnet50", 12, 0.4, 1, 224, "fp16", plan=plan)
+    _agree(ledger("af_resnet50", plan, 12, 0.4, 1, 224, "fp16"), traced, per_stage=True)
+
+
+@pytest.mark.parametrize("plan", ALL)
+@pytest.mark.parametrize("name, per_stage", [("af_resnet50", True), ("af_mobilenetv3", False)])
+def test_ledger_equals_counted_cpu_run(name, per_stage, plan, one_thread):
+    """Real tensors on the CPU: the bytes each kernel actually received (index sizes, chain state)."""
+    size, batch, r = 64, 2, 0.25
+    counted = count_bytes(name, plan, 4, r, batch, size, "fp32", seed=3)
+    _agree(ledger(name, plan, 4, r, batch, size, "fp32"), counted, per_stage)
+    if plan != "masked":  # fused-op internals are suppressed: one kernel per call, no aten gathers/scatters
+        ops = [o.op for o in counted]
+        assert "index_select" not in ops and "index_copy_" not in ops and "index_copy" not in ops
+        assert ops.count("select_frames") == (3 if name == "af_resnet50" else 2)
+        pools = [o for o in counted if o.op == "ample_fuse_pool"]
+        assert len(pools) == ops.count("ample_fuse_blend") == ops.count("select_frames")
+
+
+def test_dense_anchor_ledger_equals_traced():
+    for plan in ("masked", "compact-eager"):
+        _agree(ledger("tsm_resnet50", plan, 8, 1.0, 1, 224, "fp16"), trace_ops("tsm_resnet50", 8, 1.0, 1, 224, "fp16",
+                                                                                  plan=plan), per_stage=True)
+
+
+@pytest.mark.parametrize("plan", ALL)
+def test_traced_and_ledger_conv_macs_equal_executed_macs(plan):
+    size, batch, r = 96, 1, 0.4
+    with torch.device("meta"):
+        model = create_model("af_resnet50")
+    res = count_flops(model, ratio=r, image_size=size)
+    want = (res["executed_gmacs_masked"] if plan == "masked" else res["executed_gmacs_compact"]) * 1e9
+    assert macs(ledger("af_resnet50", plan, None, r, batch, size, "fp16")) == pytest.approx(want, rel=1e-9)
+    assert macs(trace_ops("af_resnet50", None, r, batch, size, "fp16", plan=plan)) == pytest.approx(want, rel=1e-9)
+
+
+def test_lower_bound_and_realised_fraction():
+    args = ("af_resnet50", 12, 0.4, 1, 224, "fp16")
+    b = {p: fused_bytes(ledger(args[0], p, *args[1:])) for p in LEDGER_PLANS}
+    assert fused_bytes(lower_bound(*args)) == b["lower-bound"]
+    for p in PLANS:
+        assert b[p] >= b["lower-bound"], p
+    assert b["compact-fused"] < b["compact-lazy"] < b["compact-eager"]
+    assert bytes_realised(b["masked"], b["masked"], b["lower-bound"]) == 0.0
+    assert bytes_realised(b["masked"], b["lower-bound"], b["lower-bound"]) == 1.0
+    with pytest.raises(ValueError, match="lower bound"):
+        bytes_realised(1.0, 1.0, 2.0)
+    # r = 1.0: every frame selected, the compact plans cannot beat masked by skipping (only by fusing)
+    full = fused_bytes(ledger("af_resnet50", "compact-fused", 12, 1.0, 1, 224, "fp16"))
+    assert full > b["compact-fused"]
+
+
+def test_ledger_projects_like_a_trace():
+    recs = ledger("af_resnet50", "compact-fused", 12, 0.4, 1, 224, "fp16")
+    res = project_ops(recs, DEVICES["orin-agx"], "fp16", "fused")
+    assert res["gbytes"] == pytest.approx(fused_bytes(recs) / 1e9)
+    assert res["total_ms"] > 0 and res["kernels"] == len([r for r in recs if r.cls != "elementwise"])
+
+
+def test_rules_count_only_selected_rows_under_a_chain():
+    N, C, H, W, K = 6, 16, 4, 5, 2
+    x = torch.randn(N, C, H, W)
+    y = torch.randn(K, C, H, W)
+    index = torch.tensor([1, 4])
+    chain = LazyChain(torch.zeros(N, dtype=torch.int32), torch.randn(3, C, H, W), 1, 2)
+    row = C * H * W * 4
+    chain_b = N * 4 + 2 * row          # start + the maps of blocks < upto (2)
+    r, w, m, cls, _ = _fused_rule("focal_scatter", {"residual": x, "y": y, "index": index, "const": None,
+                                                    "chain": chain, "inplace": True}, x)
+    assert (r, w, m, cls) == (K * row + K * row + K * 8 + chain_b, K * row, 0.0, "data")
+    r, w, *_ = _fused_rule("focal_scatter", {"residual": x, "y": y, "index": index, "const": x[0],
+                                             "chain": None, "inplace": True}, x)
+    assert (r, w) == (N * row + K * row + row + K * 8, N * row)          # eager: a full pass in and out
+    g = torch.empty(K, C, H, W)
+    r, w, *_ = _fused_rule("focal_gather", {"x": x, "index": index, "chain": chain}, g)
+    assert (r, w) == (K * row + K * 8 + chain_b, K * row)
+    wt = torch.randn(8, C // 2, 1, 1)
+    h = torch.empty(K, 8, H, W)
+    sb = torch.ones(8)
+    r, w, m, cls, kind = _fused_rule("gather_conv1x1", {"x": x, "index": index, "weight": wt, "scale": sb,
+                                                        "bias": sb, "chain": None}, h)
+    assert (r, w, m, cls, kind) == (K * row + K * 8 + wt.numel() * 4 + 64, h.numel() * 4,
+                                    K * 8 * H * W * (C // 2), "matrix", "conv")
+    wt3 = torch.randn(C, 4, 1, 1)
+    r, w, m, *_ = _fused_rule("conv1x1_scatter", {"h": h, "weight": wt3, "scale": sb, "bias": sb, "residual": x,
+                                                  "index": index, "chain": chain, "inplace": True}, x)
+    assert (w, m) == (K * row, K * H * W * C * 4)
+    assert r == h.numel() * 4 + wt3.numel() * 4 + 64 + K * 8 + chain_b + K * row
+
+
+def test_stage_names_and_bad_arguments():
+    assert stage_of("base_model.layer3.refine_module.0.conv1") == "layer3"
+    assert stage_of("base_model.features_stage2_base.0") == "stage2" and stage_of("base_model.list_gen3.1") == "stage3"
+    assert stage_of("base_model.conv1") == "stem/head"
+    with pytest.raises(ValueError, match="plan must be one of"):
+        ledger("af_resnet50", "lazy")
+    with pytest.raises(ValueError, match="model_name"):
+        ledger("resnet9000")
+    with pytest.raises(ValueError, match="batch"):
+        ledger("af_resnet50", "masked", batch=0)
+    with pytest.raises(ValueError, match="plan must be one of"):
+        configure_plan(create_model("af_mobilenetv3"), "fused")
