@@ -50,9 +50,10 @@ Rules — the projection's ``fused`` scenario (:mod:`.projection`: an ideal grap
   the focal branch only what the semantics make unavoidable: the first focal block's residual downsample on **all**
   frames (it feeds unselected frames: ``φ(K_0 + downsample(x))``), the convolutions on the K selected frames with
   the gather fused into conv1's operand load (reads ``K·C_in·H·W``) and conv3 writing the selected rows in place
-  (reading the K residual rows it adds), the constant maps ``K_i`` read once per stage, and the fusion pool and blend
-  reading ``xl`` and ``xb`` once each and writing the blend (a further fusion of the blend into the fusion block's
-  first conv and pool would save ≈ 2 full passes per stage; not assumed). Weights are read once per kernel.
+  (reading the K residual rows it adds), the constant maps ``K_i`` read once per stage, and the fusion as the masked
+  path is charged under these rules (the cheaper valid accounting: upsample ``xl``, one pooled read of ``up(xl) +
+  xb``, the element-wise blend fused away — the fused ops' pool + blend cost ≈ 1.5 full passes more per stage).
+  Weights are read once per kernel.
 * ``bytes realised`` = (masked − plan) / (masked − lower bound): 1.0 = every avoidable byte avoided.
 """
 from __future__ import annotations
@@ -67,8 +68,8 @@ from ..models import create_model, model_entry
 from .grid import PRECISIONS
 from .projection import PLANS, OpRecord
 
-__all__ = ["PLANS", "LEDGER_PLANS", "ledger", "lower_bound", "fused_bytes", "stage_of", "bytes_by_stage",
-           "bytes_realised", "macs"]
+__all__ = ["PLANS", "LEDGER_PLANS", "PARTS", "ledger", "lower_bound", "fused_bytes", "stage_of", "bytes_by_stage",
+           "bytes_by_part", "part_of", "bytes_realised", "macs"]
 
 LEDGER_PLANS = PLANS + ("lower-bound",)
 _INT64, _INT32 = 8, 4
@@ -116,7 +117,8 @@ def bytes_realised(masked: float, plan: float, bound: float) -> float:
 class _Ledger:
     """Kernel list under construction; ``s`` bytes per stored element; shapes are ``(C, H, W)`` per frame."""
 
-    def __init__(self, model: nn.Module, s: int, B: int, T: int):
+    def __init__(self, model: nn.Module, s: int, B: int, T: int, tsm_shift: str = "copy"):
+        self.shift_fused = tsm_shift == "fused"
         self.names = {m: n for n, m in model.named_modules()}
         self.s, self.B, self.T = s, B, T
         self.N = B * T
@@ -154,6 +156,8 @@ class _Ledger:
         self.add("mean", layer, self.t(n, shape), n * shape[0] * self.s, "reduction")
 
     def shift(self, layer, n: int, shape) -> None:
+        if self.shift_fused:
+            return  # folded into the consumer's (conv1's) operand load: it reads its input once anyway
         c, h, w = shape
         fold = c // 8
         self.add("new_zeros", layer, 0.0, self.B * fold * h * w * self.s)
@@ -312,7 +316,7 @@ def _af_stage(L: _Ledger, plan: str, k: int, x_shape, stage: str, navs, amples, 
         L.add("constant_maps", stage, n_blocks * L.t(1, xb), 0.0)
     if transform is not None:
         xl = L.sequential(transform, N, xl)
-    if plan == "masked":
+    if plan in ("masked", "lower-bound"):
         L.add("upsample_nearest2d", stage, L.t(N, xl), L.t(N, xb))
         L.mean(stage, N, xb)
     else:
@@ -321,8 +325,8 @@ def _af_stage(L: _Ledger, plan: str, k: int, x_shape, stage: str, navs, amples, 
     for m in attention.fc:
         if isinstance(m, nn.Linear):
             L.linear(m, N)
-    if plan != "masked":
-        ch = L.chain(n_blocks, xb) if lazy and plan != "lower-bound" else 0.0
+    if plan not in ("masked", "lower-bound"):
+        ch = L.chain(n_blocks, xb) if lazy else 0.0
         L.add("ample_fuse_blend", stage, L.t(N, xl) + L.t(N, xb) + N * xb[0] * s + ch, L.t(N, xb))
     return ample_fn(L, fuse, N, xb)
 
@@ -396,10 +400,15 @@ _FAMILIES = {"af_resnet50": _afnet_resnet, "af_resnet101": _afnet_resnet, "af_mo
 
 
 def ledger(model_name: str, plan: str = "masked", frames: int | None = None, ratio: float = 0.4, batch: int = 1,
-           size: int = 224, precision: str = "fp16", num_classes: int = 174, **options) -> list[OpRecord]:
+           size: int = 224, precision: str = "fp16", num_classes: int = 174, tsm_shift: str = "copy",
+           **options) -> list[OpRecord]:
     """Per-kernel bytes ledger (:class:`~afnet_edge.bench.projection.OpRecord` s, so :func:`project_ops` projects
     it) of one forward of ``model_name`` on ``(batch, T, 3, size, size)`` under ``plan`` (:data:`LEDGER_PLANS`;
-    dense baselines ignore it). ``ratio`` gives ``k = topk_count(ratio, T)`` selected frames per clip and block."""
+    dense baselines ignore it). ``ratio`` gives ``k = topk_count(ratio, T)`` selected frames per clip and block.
+    ``tsm_shift``: ``"copy"`` (as the models run it and the projection counts it) or ``"fused"`` (a sensitivity
+    case: every TSM shift folded into its conv1's operand load, in every block of every model — no shift kernel)."""
+    if tsm_shift not in ("copy", "fused"):
+        raise ValueError(f"tsm_shift must be 'copy' or 'fused', got {tsm_shift!r}")
     if model_name not in _FAMILIES:
         raise ValueError(f"model_name must be one of {sorted(_FAMILIES)}, got {model_name!r}")
     if plan not in LEDGER_PLANS:
@@ -412,7 +421,7 @@ def ledger(model_name: str, plan: str = "masked", frames: int | None = None, rat
     with torch.device("meta"):
         model = create_model(model_name, num_classes=num_classes, num_frames=frames, **options)
     s = torch.empty((), dtype=PRECISIONS[precision]).element_size()
-    L = _Ledger(model, s, batch, frames)
+    L = _Ledger(model, s, batch, frames, tsm_shift)
     _FAMILIES[model_name](L, model, plan, topk_count(ratio, frames), size)
     return L.records
 
@@ -421,3 +430,38 @@ def lower_bound(model_name: str, frames: int | None = None, ratio: float = 0.4, 
                 precision: str = "fp16", **options) -> list[OpRecord]:
     """The ``lower-bound`` ledger (module docstring: what it includes)."""
     return ledger(model_name, "lower-bound", frames, ratio, batch, size, precision, **options)
+
+
+PARTS = ("stem/head", "ample branch + navigation", "focal branch", "fusion (pool, attention, blend)",
+         "fusion blocks", "late stages (layer4 / stages 4-5)")
+_FOCAL_OPS = {"focal_gather", "focal_scatter", "gather_conv1x1", "conv1x1_scatter", "constant_maps", "residual_rows",
+              "select_frames", "stack", "zeros", "index_fill_"}
+
+
+def part_of(rec: OpRecord) -> str:
+    """Which part of an AF model a kernel belongs to (:data:`PARTS`), to say what sets a bound."""
+    layer, op = rec.layer, rec.op
+    if "refine_module" in layer or "_refine" in layer or op in _FOCAL_OPS:
+        return "focal branch"
+    if op in ("ample_fuse_pool", "ample_fuse_blend", "upsample_nearest2d") or "att_gen" in layer or \
+            (op == "mean" and re.fullmatch(r"base_model\.(layer\d|stage\d)", layer)):
+        return "fusion (pool, attention, blend)"
+    if "base_module" in layer or "list_gen" in layer or "base_transform" in layer or "_base" in layer:
+        return "ample branch + navigation"
+    if ".fusion." in layer or "_fuse" in layer:
+        return "fusion blocks"
+    if stage_of(layer) in ("layer4", "stage4", "stage5"):
+        return "late stages (layer4 / stages 4-5)"
+    if stage_of(layer) == "stem/head" or stage_of(layer) == "stage1":
+        return "stem/head"
+    return "stem/head" if stage_of(layer) == "stem/head" else "late stages (layer4 / stages 4-5)" \
+        if stage_of(layer) == "layer4" else "stem/head"
+
+
+def bytes_by_part(records: list[OpRecord]) -> dict:
+    """``{part: bytes}`` (:func:`part_of`) under the ``fused`` scenario."""
+    out = {p: 0.0 for p in PARTS}
+    for r in records:
+        if r.cls != "elementwise":
+            out[part_of(r)] += r.bytes_read + r.bytes_written
+    return out
