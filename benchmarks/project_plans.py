@@ -102,7 +102,31 @@ def build(trace: bool = True) -> dict:
                         "fp16_tflops": s.matrix_tflops.get("fp16"), "calibrated": s.calibrated} for s in specs],
            "cpu_ceilings_from": cpu_src, "parts": list(PARTS), "rows": rows, "seconds": round(time.time() - t0, 1)}
     doc["goal"] = goal(doc)
+    doc["agreement"] = agreement(trace) if trace else []
     return doc
+
+
+def agreement(counted: bool = True) -> list:
+    """AF-ResNet50 T=12 r=0.4 batch 1 224² fp32 on this CPU: ledger vs traced (meta) vs COUNTED (a real forward,
+    bytes of the tensors each kernel received) per plan; None where the plan is not in this build."""
+    from afnet_edge.bench.ledger import fused_bytes, ledger
+    from afnet_edge.bench.projection import PLANS, count_bytes, trace_ops
+    import torch
+    out = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for plan in PLANS:
+            row = {"plan": plan, "ledger_gb": fused_bytes(ledger("af_resnet50", plan, 12, 0.4, 1, 224, "fp32")) / 1e9}
+            try:
+                row["traced_gb"] = fused_bytes(trace_ops("af_resnet50", 12, 0.4, 1, 224, "fp32", plan=plan)) / 1e9
+                row["counted_cpu_gb"] = fused_bytes(count_bytes("af_resnet50", plan, 12, 0.4, 1, 224, "fp32")) / 1e9
+            except NotImplementedError:
+                row["traced_gb"] = row["counted_cpu_gb"] = None
+            out.append(row)
+    finally:
+        torch.set_num_threads(threads)
+    return out
 
 
 def _row(doc, model, plan, batch, ratio=None):
@@ -191,6 +215,14 @@ def markdown(doc: dict) -> str:
                      f"adds {g['lower_bound_parts_gb']['focal branch']:.3f} GB. Lower bound by part (GB): {parts}.")
     else:
         lines.append(f"Lower bound by part (GB): {parts}.")
+    if doc.get("agreement"):
+        lines.append("")
+        lines.append("Cross-check on the CPU (AF-ResNet50 T=12 r=0.4, batch 1, 224², **fp32**; GB): analytical ledger "
+                     "/ meta trace / COUNTED on a real forward (bytes of the tensors each kernel received) — "
+                     + "; ".join(f"{a['plan']} " + (f"{a['ledger_gb']:.3f} / {a['traced_gb']:.3f} / "
+                                                    f"{a['counted_cpu_gb']:.3f}" if a["counted_cpu_gb"] is not None
+                                                    else f"{a['ledger_gb']:.3f} / n/a / n/a (plan not in this build)")
+                                 for a in doc["agreement"]) + ".")
     s = g["shift_fused_sensitivity_gb_b1"]
     lines.append("")
     lines.append(f"Sensitivity (batch 1): with every TSM shift folded into its conv1 instead of a copy, in every model, "

@@ -162,3 +162,47 @@ def test_stage_names_and_bad_arguments():
         ledger("af_resnet50", "masked", batch=0)
     with pytest.raises(ValueError, match="plan must be one of"):
         configure_plan(create_model("af_mobilenetv3"), "fused")
+
+
+# ------------------------------------------------------------------------------------------- results file + docs
+def _tool(name: str):
+    import importlib.util
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(root, "benchmarks", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_plans_results_file_is_current():
+    """bytes_plans.json was written by the current ledger (spot rows), by a build that traced every plan it has
+    (after issue 16's plans are merged the file must be regenerated: it then carries traced lazy/fused bytes),
+    and it records its command and the goal check."""
+    import json
+    tool = _tool("make_readme_table")
+    doc = json.load(open(tool.PLANS_JSON))
+    assert doc["command"] == "python benchmarks/project_plans.py" and doc["kind"] == "projection"
+    for r in doc["rows"]:
+        if r["batch"] == 1 and r["model"] == "af_resnet50" and r["ratio"] in (None, 0.4):
+            plan = r["plan"]
+            want = fused_bytes(ledger("af_resnet50", plan, 12, 0.4 if r["ratio"] else 1.0, 1, 224, "fp16")) / 1e9
+            assert r["bytes_ledger_gb"] == pytest.approx(want, rel=1e-12), plan
+            if r["bytes_traced_gb"] is not None:
+                assert _close(r["bytes_traced_gb"], r["bytes_ledger_gb"]), plan
+    want_traced = {"masked", "compact-eager", "dense"} | ({"compact-lazy", "compact-fused"} if HAS_PLANS else set())
+    assert set(doc["plans_traced"]) == want_traced, "regenerate: python benchmarks/project_plans.py"
+    for a in doc["agreement"]:
+        if a["counted_cpu_gb"] is not None:
+            assert _close(a["ledger_gb"], a["counted_cpu_gb"]) and _close(a["ledger_gb"], a["traced_gb"]), a
+    assert set(doc["goal"]["plans"]) == {"compact-eager", "compact-lazy", "compact-fused", "lower-bound"}
+
+
+def test_docs_plans_block_equals_results_file():
+    import os
+    tool = _tool("make_readme_table")
+    text = open(os.path.join(tool.ROOT, "docs", "performance.md")).read()
+    current = tool.current_block(text, tool.PLBEGIN, tool.PLEND)
+    assert current is not None, "docs/performance.md lost its plans markers"
+    assert current == tool.plans_block().rstrip("\n") + "\n", \
+        "docs/performance.md plans block is stale: run python benchmarks/make_readme_table.py"
