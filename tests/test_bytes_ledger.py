@@ -176,9 +176,9 @@ def _tool(name: str):
 
 
 def test_plans_results_file_is_current():
-    """bytes_plans.json was written by the current ledger (spot rows), by a build that traced every plan it has
-    (after issue 16's plans are merged the file must be regenerated: it then carries traced lazy/fused bytes),
-    and it records its command and the goal check."""
+    """bytes_plans.json was written by the current ledger (spot rows), by a build that traced at least every plan
+    this build has (a file without traced lazy/fused bytes is stale once the plans are merged), and it records its
+    command and the goal check."""
     import json
     tool = _tool("make_readme_table")
     doc = json.load(open(tool.PLANS_JSON))
@@ -191,7 +191,7 @@ def test_plans_results_file_is_current():
             if r["bytes_traced_gb"] is not None:
                 assert _close(r["bytes_traced_gb"], r["bytes_ledger_gb"]), plan
     want_traced = {"masked", "compact-eager", "dense"} | ({"compact-lazy", "compact-fused"} if HAS_PLANS else set())
-    assert set(doc["plans_traced"]) == want_traced, "regenerate: python benchmarks/project_plans.py"
+    assert want_traced <= set(doc["plans_traced"]), "regenerate: python benchmarks/project_plans.py"
     for a in doc["agreement"]:
         if a["counted_cpu_gb"] is not None:
             assert _close(a["ledger_gb"], a["counted_cpu_gb"]) and _close(a["ledger_gb"], a["traced_gb"]), a
