@@ -206,3 +206,51 @@ def test_docs_plans_block_equals_results_file():
     assert current is not None, "docs/performance.md lost its plans markers"
     assert current == tool.plans_block().rstrip("\n") + "\n", \
         "docs/performance.md plans block is stale: run python benchmarks/make_readme_table.py"
+
+
+# ------------------------------------------------------------------------------------------- bench plan axis
+def test_bench_grid_has_a_plan_axis_for_the_compact_backends():
+    from afnet_edge.bench.grid import GridSpec, expand_grid
+    spec = GridSpec(models=["af_mobilenetv3", "tsm_resnet50"], frames=[12], baseline_frames=[8], ratios=[0.4],
+                    backends=["masked", "compact-torch", "compact-ext", "onnxruntime"], plans=["eager", "lazy", "fused"])
+    cases = expand_grid(spec)
+    by = {(c.model, c.backend, c.plan) for c in cases}
+    for be in ("compact-torch", "compact-ext"):
+        assert {p for m, b, p in by if b == be} == {"eager", "lazy", "fused"}
+    assert {p for m, b, p in by if b in ("masked", "dense", "onnxruntime")} == {"eager"}
+    labels = {c.label for c in cases}
+    assert {"compact-torch", "compact-torch/lazy", "compact-ext/fused", "masked"} <= labels
+    assert all(c.plan == "eager" for c in expand_grid(GridSpec(models=["af_mobilenetv3"], ratios=[0.4])))
+
+
+def test_bench_configures_the_plan(monkeypatch):
+    from afnet_edge.bench.grid import Case
+    from afnet_edge.bench.runners import _configure
+    model = create_model("af_mobilenetv3").eval()
+    case = Case("af_mobilenetv3", 12, "compact-torch", "eager", "fp32", 1, 0.4, 64, plan="lazy")
+    if HAS_PLANS:
+        _configure(model, case)
+        assert model.config()["plan"] == "lazy" and model.config()["execution"] == "compact"
+    else:
+        with pytest.raises(ValueError, match="plan 'lazy' needs model.configure"):
+            _configure(model, case)
+    _configure(model, Case("af_mobilenetv3", 12, "compact-torch", "eager", "fp32", 1, 0.4, 64))
+    assert model.config()["execution"] == "compact" and model.config().get("plan", "eager") == "eager"
+
+
+def test_bench_and_project_cli_accept_plans(capsys):
+    import argparse
+    from afnet_edge import cli
+    from afnet_edge.bench import cli as bench_cli
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    bench_cli.register(sub)
+    args = parser.parse_args(["bench", "--plans", "eager,lazy", "--device", "cpu"])
+    spec = bench_cli.spec_from_args(args)
+    assert spec.plans == ["eager", "lazy"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench", "--plans", "warp"])
+    rc = cli.main(["project", "--device", "h200", "--models", "af_mobilenetv3", "--size", "64", "--ratios", "0.4",
+                   "--plans", "masked,compact-eager", "--scenario", "fused"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "compact-eager" in out and "masked" in out

@@ -435,10 +435,13 @@ def projection_error(doc: dict, spec: DeviceSpec, rows: list | None = None) -> d
         if scen is None or row.get("backend") == "compact-ext":
             continue
         execution = "masked" if row["backend"] == "masked" else "compact"
-        key = (row["model"], row["frames"], row.get("ratio"), row["batch"], row["size"], row["precision"], execution)
+        plan = row.get("plan", "eager")
+        plan = None if execution == "masked" or plan == "eager" else f"compact-{plan}"  # rows before issue 16: eager
+        key = (row["model"], row["frames"], row.get("ratio"), row["batch"], row["size"], row["precision"], execution,
+               plan)
         if key not in cache:
             cache[key] = trace_ops(row["model"], row["frames"], 1.0 if row.get("ratio") is None else row["ratio"],
-                                   row["batch"], row["size"], row["precision"], execution)
+                                   row["batch"], row["size"], row["precision"], execution, plan=plan)
         proj = project(row["model"], spec, row["frames"], row.get("ratio"), row["batch"], row["size"],
                        row["precision"], execution, scen, per_layer=False, _ops=cache[key])
         meas = row["latency_ms"]["p50"]
@@ -497,7 +500,7 @@ def format_projection(results: list[dict], spec: DeviceSpec, top_layers: int = 0
                                  "launch: per-kernel overheads; all ms per batch)")
     for r in results:
         c = r["config"]
-        lines.append(f"{c['model']:15s} {c['frames'] or '':>3} {c['execution']:8s} {c['scenario']:9s} "
+        lines.append(f"{c['model']:15s} {c['frames'] or '':>3} {c.get('plan', c['execution']):8s} {c['scenario']:9s} "
                      f"{c['precision']:4s} {c['batch']:>3d} {'-' if c['ratio'] is None else format(c['ratio'], 'g'):>5s} "
                      f"{_f(r['total_ms']):>9s} {_f(r['compute_bound_ms']):>8s} {_f(r['memory_bound_ms']):>8s} "
                      f"{_f(r['launch_ms']):>8s} {r['kernels']:>7d} {r['gmacs']:>8.2f} {r['gbytes']:>7.3f}")
