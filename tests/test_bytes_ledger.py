@@ -254,3 +254,33 @@ def test_bench_and_project_cli_accept_plans(capsys):
                    "--plans", "masked,compact-eager", "--scenario", "fused"])
     out = capsys.readouterr().out
     assert rc == 0 and "compact-eager" in out and "masked" in out
+
+
+def test_check_targets_reports_issue16_goal_projected_and_measured(tmp_path):
+    import json
+    tool = _tool("check_targets")
+    plans = json.load(open(tool.PLANS_JSON))
+
+    def row(model, frames, backend, plan, ratio, p50):
+        return {"model": model, "frames": frames, "backend": backend, "plan": plan, "mode": "eager",
+                "precision": "fp16", "batch": 1, "ratio": ratio, "size": 224, "status": "ok",
+                "label": backend if plan == "eager" else f"{backend}/{plan}", "latency_ms": {"p50": p50}}
+    doc = {"schema": "afnet_edge.bench/1", "environment": {"device_type": "cuda"},
+           "rows": [row("af_resnet50", 12, "compact-ext", "lazy", 0.4, 5.0),
+                    row("af_resnet50", 12, "compact-ext", "fused", 0.4, 3.0),
+                    row("tsm_resnet50", 8, "dense", "eager", None, 4.0)]}
+    got = {t["target"]: t for t in tool.targets(doc, plans) if t["target"].startswith("issue 16")}
+    proj = [t for t in got.values() if t["status"].startswith("projected")]
+    assert len(proj) == 4 and all("PROJECTION" in t["detail"] for t in proj)
+    want = {p: plans["goal"]["plans"][p]["met"] for p in plans["goal"]["plans"]}
+    for t in proj:
+        assert t["status"] == ("projected met" if want[t["target"].rsplit(", ", 1)[1]] else "projected missed")
+    measured = {k: v["status"] for k, v in got.items() if "measured" in k}
+    assert measured == {"issue 16: compact-ext/lazy AF-ResNet50 T=12 r=0.4 ≤ TSM-ResNet50 T=8 (fp16, batch 1, "
+                        "measured)": "missed",
+                        "issue 16: compact-ext/fused AF-ResNet50 T=12 r=0.4 ≤ TSM-ResNet50 T=8 (fp16, batch 1, "
+                        "measured)": "met"}
+    assert [t["status"] for t in tool.targets(doc) if t["target"].startswith("issue 16")][0] == "not measured"
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({**doc, "rows": doc["rows"][1:]}))  # only the fused row (met): projections never fail
+    assert tool.main([str(path), "--strict", "--plans-json", tool.PLANS_JSON]) == 0
