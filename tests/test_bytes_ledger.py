@@ -50,11 +50,11 @@ def _agree(ref: list[OpRecord], got: list[OpRecord], per_stage: bool) -> None:
 
 
 @pytest.mark.parametrize("plan", ALL)
-@pytest.mark.parametrize("name", ["af_resnet50", "af_mobilenetv3"])
+@pytest.mark.parametrize("name", ["af_resnet50", "af_resnet101", "af_mobilenetv3"])
 def test_ledger_equals_traced_projection(name, plan):
-    size, batch, r = 96, 2, 0.4
+    size, batch, r = 64, 2, 0.4
     traced = trace_ops(name, None, r, batch, size, "fp16", plan=plan)
-    _agree(ledger(name, plan, None, r, batch, size, "fp16"), traced, per_stage=name == "af_resnet50")
+    _agree(ledger(name, plan, None, r, batch, size, "fp16"), traced, per_stage=name != "af_mobilenetv3")
 
 
 @pytest.mark.parametrize("plan", ALL)
