@@ -107,6 +107,12 @@ def test_lower_bound_and_realised_fraction():
     assert bytes_realised(b["masked"], b["lower-bound"], b["lower-bound"]) == 1.0
     with pytest.raises(ValueError, match="lower bound"):
         bytes_realised(1.0, 1.0, 2.0)
+    # the parts add up; only the focal branch differs between masked and the bound (every other part is shared)
+    from afnet_edge.bench.ledger import bytes_by_part
+    pm, pb = bytes_by_part(ledger(args[0], "masked", *args[1:])), bytes_by_part(lower_bound(*args))
+    assert sum(pb.values()) == pytest.approx(b["lower-bound"]) and sum(pm.values()) == pytest.approx(b["masked"])
+    assert pb["focal branch"] < 0.5 * pm["focal branch"]
+    assert all(pb[k] == pytest.approx(pm[k]) for k in pm if k != "focal branch")
     # r = 1.0: every frame selected, the compact plans cannot beat masked by skipping (only by fusing)
     full = fused_bytes(ledger("af_resnet50", "compact-fused", 12, 1.0, 1, 224, "fp16"))
     assert full > b["compact-fused"]

@@ -439,7 +439,8 @@ _FOCAL_OPS = {"focal_gather", "focal_scatter", "gather_conv1x1", "conv1x1_scatte
 
 
 def part_of(rec: OpRecord) -> str:
-    """Which part of an AF model a kernel belongs to (:data:`PARTS`), to say what sets a bound."""
+    """Which part of an AF model a kernel belongs to (:data:`PARTS`), to say what sets a bound (by module name and
+    op; the frame-selection kernels count as focal branch)."""
     layer, op = rec.layer, rec.op
     if "refine_module" in layer or "_refine" in layer or op in _FOCAL_OPS:
         return "focal branch"
@@ -452,10 +453,7 @@ def part_of(rec: OpRecord) -> str:
         return "fusion blocks"
     if stage_of(layer) in ("layer4", "stage4", "stage5"):
         return "late stages (layer4 / stages 4-5)"
-    if stage_of(layer) == "stem/head" or stage_of(layer) == "stage1":
-        return "stem/head"
-    return "stem/head" if stage_of(layer) == "stem/head" else "late stages (layer4 / stages 4-5)" \
-        if stage_of(layer) == "layer4" else "stem/head"
+    return "stem/head"  # stem, MobileNetV3 head block and stage 1, classifier (and a dense model's layers 1-3)
 
 
 def bytes_by_part(records: list[OpRecord]) -> dict:
