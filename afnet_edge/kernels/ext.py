@@ -26,7 +26,6 @@ from ._common import check_index_tensor as _check_index_tensor
 from ._common import check_out as _check_out
 from ._common import check_scatter_keywords as _check_scatter_keywords
 from ._common import needs_grad as _needs_grad
-from ._common import to_out as _to_out
 from ._common import no_grad_for_out as _no_grad_for_out
 from ._common import validate_index as _validate_index
 from .seam import SelectResult, make_ops
@@ -125,12 +124,13 @@ def _check_ample(xl: torch.Tensor, xb: torch.Tensor) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 # focal_gather
 def focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, *,
-                 validate: bool = True, out: torch.Tensor | None = None) -> torch.Tensor:
+                 chain: reference.LazyChain | None = None, validate: bool = True,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
     """Compact batch ``(K, C, H, W)`` of frames ``index`` (int64 ``(K,)``) of ``x`` ``(N, C, H, W)``, TSM-shifted
     (spec §5, clips of ``num_frames``) if ``shift``. ``validate`` checks that the indices are in ``[0, N)``;
     ``out`` (contiguous ``(K, C, H, W)``, no autograd) receives the result."""
-    if not has_kernels(x.device):
-        return torch_ops.focal_gather(x, index, num_frames, shift, validate=validate, out=out)
+    if not has_kernels(x.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+        return torch_ops.focal_gather(x, index, num_frames, shift, chain=chain, validate=validate, out=out)
     if validate:
         _validate_index(index, x.shape[0], sorted_unique=False)
     return _call("focal_gather", (x, index, num_frames, shift), out, (x,))
@@ -179,16 +179,17 @@ if AVAILABLE:
 # ---------------------------------------------------------------------------------------------------------------------
 # focal_scatter
 def focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, const: torch.Tensor | None,
-                  relu: bool, *, validate: bool = True, inplace: bool = False,
-                  out: torch.Tensor | None = None) -> torch.Tensor:
+                  relu: bool, *, chain: reference.LazyChain | None = None, validate: bool = True,
+                  inplace: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, C, H, W)``: ``φ(residual[f] + (y[k] if index[k] == f else const))`` (const ``(C, H, W)`` or None = 0).
 
     ``index`` must be sorted ascending and unique (checked when ``validate``). ``inplace=True`` writes into
     ``residual`` and returns it (ignored, i.e. out of place, when autograd needs the inputs); ``out`` (contiguous
     ``(N, C, H, W)``, no autograd) receives the result.
     """
-    if not has_kernels(residual.device):
-        return torch_ops.focal_scatter(residual, y, index, const, relu, validate=validate, inplace=inplace, out=out)
+    if not has_kernels(residual.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+        return torch_ops.focal_scatter(residual, y, index, const, relu, chain=chain, validate=validate,
+                                       inplace=inplace, out=out)
     _check_scatter_keywords(residual, index, validate, inplace, out)
     if inplace and not _needs_grad(residual, y, const):
         torch.ops.afnet_edge.focal_scatter_(residual, y, index, const, relu)
@@ -249,11 +250,12 @@ if AVAILABLE:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # ample_fuse_pool
-def ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+def ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, chain: reference.LazyChain | None = None,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, C)`` per-frame, per-channel mean of ``up(xl) + xb``; ``xl`` ``(N, C, h, w)``, ``xb`` ``(N, C, H, W)``,
     ``up`` = legacy nearest resize to ``(H, W)``. ``out``: contiguous ``(N, C)``, no autograd."""
-    if not has_kernels(xb.device):
-        return torch_ops.ample_fuse_pool(xl, xb, out=out)
+    if not has_kernels(xb.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+        return torch_ops.ample_fuse_pool(xl, xb, chain=chain, out=out)
     return _call("ample_fuse_pool", (xl, xb), out, (xl, xb))
 
 
@@ -283,11 +285,11 @@ if AVAILABLE:
 # ---------------------------------------------------------------------------------------------------------------------
 # ample_fuse_blend
 def ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
-                     out: torch.Tensor | None = None) -> torch.Tensor:
+                     chain: reference.LazyChain | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, C, H, W)``: ``act(a ⊙ up(xl) + (1 − a) ⊙ xb)`` with ``a`` ``(N, C)``; act = ReLU if ``relu``.
     ``out``: contiguous ``(N, C, H, W)``, no autograd."""
-    if not has_kernels(xb.device):
-        return torch_ops.ample_fuse_blend(xl, xb, a, relu, out=out)
+    if not has_kernels(xb.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+        return torch_ops.ample_fuse_blend(xl, xb, a, relu, chain=chain, out=out)
     return _call("ample_fuse_blend", (xl, xb, a, relu), out, (xl, xb, a))
 
 
@@ -366,7 +368,7 @@ if AVAILABLE:
 # gather_conv1x1 / conv1x1_scatter: the gather/scatter-fused 1×1 convolutions of the "fused" plan (issue 16). No
 # autograd (inference kernels). Kernels: the CPU twin for every float dtype; on CUDA the tensor-core kernel for
 # float16 / bfloat16 on compute capability >= 8.0 — float32 / float64 CUDA tensors, older GPUs and an extension built
-# without these ops fall back to the reference composition (reference.gather_conv1x1 / conv1x1_scatter).
+# without these ops fall back to the reference composition (torch_ops.gather_conv1x1 / conv1x1_scatter).
 _TENSOR_CORE_DTYPES = (torch.float16, torch.bfloat16)
 
 
@@ -420,11 +422,11 @@ def gather_conv1x1(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift:
     """
     args = _chain_args(chain)
     _no_autograd("gather_conv1x1", x, weight, scale, bias, args[1])
+    if not _fused_gemm_kernel(x):  # the reference composition (same bits as reference.gather_conv1x1)
+        return torch_ops.gather_conv1x1(x, index, num_frames, shift, weight, groups, scale, bias, relu, chain=chain,
+                                        validate=validate, out=out)
     if validate:
         _validate_index(index, x.shape[0], sorted_unique=False)
-    if not _fused_gemm_kernel(x):
-        res = reference.gather_conv1x1(x, index, num_frames, shift, weight, groups, scale, bias, relu, chain)
-        return _to_out(res, out)
     packet = torch.ops.afnet_edge.gather_conv1x1
     full = (x, index, num_frames, shift, weight, groups, scale, bias, relu, *args)
     if out is None:
@@ -445,15 +447,13 @@ def conv1x1_scatter(h: torch.Tensor, weight: torch.Tensor, groups: int, scale: t
     it; ``out``: contiguous ``(N, C, H, W)``. The caller advances ``chain.start`` afterwards. No autograd."""
     args = _chain_args(chain)
     _no_autograd("conv1x1_scatter", h, weight, scale, bias, residual, args[1])
+    if not _fused_gemm_kernel(residual):  # the reference composition (same bits as reference.conv1x1_scatter)
+        return torch_ops.conv1x1_scatter(h, weight, groups, scale, bias, residual, index, relu, chain=chain,
+                                         validate=validate, inplace=inplace, out=out)
     if inplace and out is not None:
         raise ValueError("conv1x1_scatter: pass either inplace=True or out=, not both")
     if validate:
         _validate_index(index, residual.shape[0], sorted_unique=True)
-    if not _fused_gemm_kernel(residual):
-        res = reference.conv1x1_scatter(h, weight, groups, scale, bias, residual, index, relu, chain)
-        if inplace:
-            return residual.copy_(res)
-        return _to_out(res, out)
     full = (h, weight, groups, scale, bias, residual, index, relu, *args)
     if inplace:
         torch.ops.afnet_edge.conv1x1_scatter_(*full)
@@ -565,4 +565,5 @@ __all__ += ["gather_conv1x1", "conv1x1_scatter"]
 
 
 OPS = make_ops("ext", focal_gather=focal_gather, focal_scatter=focal_scatter, ample_fuse_pool=ample_fuse_pool,
-               ample_fuse_blend=ample_fuse_blend, select_frames=select_frames)
+               ample_fuse_blend=ample_fuse_blend, select_frames=select_frames, gather_conv1x1=gather_conv1x1,
+               conv1x1_scatter=conv1x1_scatter)
