@@ -3,6 +3,10 @@
 ``reference.conv1x1_scatter`` on fresh random inputs with random lazy chains, TSM on and off, groups 1 and 2, empty
 selections, in place / out= / functional forms, the Python fallback path, argument errors and opcheck.
 
+``ext`` runs the compiled kernels for float16 / bfloat16 and the reference composition for float32 / float64 (the
+issue's contract: "fp32 falls back", so fp32 stays bit-equal to the reference); the float32 / float64 CPU twin is
+tested through ``torch.ops.afnet_edge.*`` directly.
+
 Tolerances (both sides compute in float32 and round once; only the summation order differs — the reference's
 F.conv2d vs the kernels' ascending order): float32 / float64 max |diff| <= 1e-5 · max |reference|; float16 / bfloat16
 per element within one unit in the last place of the storage type (rtol 2^-10 / 2^-7) plus 1e-5 · max |reference|.
@@ -90,20 +94,23 @@ def test_gather_conv1x1_matches_reference(dtype, groups, shift, with_chain, gen)
     chain = make_chain(B * T, (C, H, W), dtype, gen) if with_chain else None
     relu = bool(torch.rand(1, generator=gen) < 0.5)
     out = torch.full((idx.numel(), O, H, W), float("nan"), dtype=dtype)
-    got = ext.gather_conv1x1(x, idx, T, shift, w, groups, scale, bias, relu, chain=chain, out=out)
-    assert got is out
     want = reference.gather_conv1x1(x, idx, T, shift, w, groups, scale, bias, relu, chain)
-    assert_tol(got, want)
-    assert_tol(ext.gather_conv1x1(x, idx, T, shift, w.flatten(1), groups, scale, bias, relu, chain=chain), want)
+    E.gather_conv1x1.out(x, idx, T, shift, w, groups, scale, bias, relu, *ext._chain_args(chain), out=out)
+    assert_tol(out, want)  # the compiled kernel (CPU twin), every dtype
+    got = ext.gather_conv1x1(x, idx, T, shift, w.flatten(1), groups, scale, bias, relu, chain=chain)
+    if dtype in (torch.float32, torch.float64):
+        assert torch.equal(got, want)  # ext: the reference composition
+    else:
+        assert torch.equal(got, out)  # ext: the kernel
 
 
 def test_gather_conv1x1_reads_only_through_the_chain(gen):
     """With a chain, the result is the reference's on the materialised tensor — and differs from ignoring it."""
     T, C, O, H, W = 4, 16, 16, 3, 3
-    x = rand((T, C, H, W), torch.float32, gen)
-    w = rand((O, C), torch.float32, gen)
+    x = rand((T, C, H, W), torch.float16, gen)
+    w = rand((O, C), torch.float16, gen)
     scale, bias = folded(O, gen)
-    chain = LazyChain(torch.zeros(T, dtype=torch.int32), rand((2, C, H, W), torch.float32, gen), 0b01, 2)
+    chain = LazyChain(torch.zeros(T, dtype=torch.int32), rand((2, C, H, W), torch.float16, gen), 0b01, 2)
     idx = torch.tensor([0, 2])
     got = ext.gather_conv1x1(x, idx, T, True, w, 1, scale, bias, False, chain=chain)
     plain = ext.gather_conv1x1(reference.chain_materialize(x, chain), idx, T, True, w, 1, scale, bias, False)
@@ -139,7 +146,18 @@ def test_conv1x1_scatter_matches_reference(dtype, groups, with_chain, form, gen)
     relu = bool(torch.rand(1, generator=gen) < 0.5)
     want = reference.conv1x1_scatter(h, w, groups, scale, bias, residual, idx, relu, chain)
     before = residual.clone()
-    if form == "functional":
+    if dtype in (torch.float32, torch.float64):  # ext would take the reference composition: call the kernel
+        chain_args = ext._chain_args(chain)
+        if form == "functional":
+            got = E.conv1x1_scatter(h, w, groups, scale, bias, residual, idx, relu, *chain_args)
+        elif form == "out":
+            got = torch.full_like(residual, float("nan"))
+            E.conv1x1_scatter.out(h, w, groups, scale, bias, residual, idx, relu, *chain_args, out=got)
+        else:
+            E.conv1x1_scatter_(h, w, groups, scale, bias, residual, idx, relu, *chain_args)
+            got = residual
+        assert torch.equal(ext.conv1x1_scatter(h, w, groups, scale, bias, before, idx, relu, chain=chain), want)
+    elif form == "functional":
         got = ext.conv1x1_scatter(h, w, groups, scale, bias, residual, idx, relu, chain=chain)
         assert torch.equal(residual, before)
     elif form == "out":
@@ -156,16 +174,16 @@ def test_conv1x1_scatter_matches_reference(dtype, groups, with_chain, form, gen)
 
 
 def test_conv1x1_scatter_empty_and_non_contiguous(gen):
-    residual = rand((4, 16, 3, 3), torch.float32, gen)
-    w = rand((16, 8), torch.float32, gen)
+    residual = rand((4, 16, 3, 3), torch.float16, gen)
+    w = rand((16, 8), torch.float16, gen)
     scale, bias = folded(16, gen)
     empty = torch.zeros(0, dtype=torch.int64)
-    h0 = rand((0, 8, 3, 3), torch.float32, gen)
+    h0 = rand((0, 8, 3, 3), torch.float16, gen)
     assert torch.equal(ext.conv1x1_scatter(h0, w, 1, scale, bias, residual, empty, True), residual)
     # channels_last residual, in place: written back into the caller's tensor
     res_cl = residual.clone().to(memory_format=torch.channels_last)
     idx = torch.tensor([1, 3])
-    h = rand((2, 8, 3, 3), torch.float32, gen)
+    h = rand((2, 8, 3, 3), torch.float16, gen)
     want = reference.conv1x1_scatter(h, w, 1, scale, bias, residual, idx, True)
     got = ext.conv1x1_scatter(h, w, 1, scale, bias, res_cl, idx, True, inplace=True)
     assert got is res_cl
@@ -194,25 +212,25 @@ def test_fused_gemm_fallback_path_is_the_reference(gen, monkeypatch):
 
 # ------------------------------------------------------------------------------------------------------------- errors
 def test_fused_gemm_argument_errors(gen):
-    x = rand((4, 16, 3, 3), torch.float32, gen)
-    w = rand((8, 8), torch.float32, gen)
+    x = rand((4, 16, 3, 3), torch.float16, gen)
+    w = rand((8, 8), torch.float16, gen)
     scale, bias = folded(8, gen)
     idx = torch.tensor([0, 2])
     with pytest.raises(ValueError, match="groups"):
-        ext.gather_conv1x1(x, idx, 4, True, rand((8, 5), torch.float32, gen), 3, scale, bias, True)
+        ext.gather_conv1x1(x, idx, 4, True, rand((8, 5), torch.float16, gen), 3, scale, bias, True)
     with pytest.raises(ValueError, match="weight must be"):
-        ext.gather_conv1x1(x, idx, 4, True, rand((8, 7), torch.float32, gen), 2, scale, bias, True)
+        ext.gather_conv1x1(x, idx, 4, True, rand((8, 7), torch.float16, gen), 2, scale, bias, True)
     with pytest.raises(ValueError, match="must divide the output channels"):
-        ext.gather_conv1x1(x, idx, 4, True, rand((9, 8), torch.float32, gen), 2, *folded(9, gen), True)
+        ext.gather_conv1x1(x, idx, 4, True, rand((9, 8), torch.float16, gen), 2, *folded(9, gen), True)
     with pytest.raises(TypeError, match="scale must be float32"):
         ext.gather_conv1x1(x, idx, 4, True, w, 2, scale.half(), bias, True)
     with pytest.raises(ValueError, match="bias must be"):
         ext.gather_conv1x1(x, idx, 4, True, w, 2, scale, bias[:4], True)
     with pytest.raises(TypeError, match="weight must have the dtype"):
-        ext.gather_conv1x1(x, idx, 4, True, w.half(), 2, scale, bias, True)
+        ext.gather_conv1x1(x, idx, 4, True, w.float(), 2, scale, bias, True)
     with pytest.raises(ValueError, match="index values"):
         ext.gather_conv1x1(x, torch.tensor([0, 9]), 4, True, w, 2, scale, bias, True)
-    bad_chain = LazyChain(torch.zeros(4, dtype=torch.int32), rand((2, 16, 3, 3), torch.float32, gen), 0, 3)
+    bad_chain = LazyChain(torch.zeros(4, dtype=torch.int32), rand((2, 16, 3, 3), torch.float16, gen), 0, 3)
     with pytest.raises(ValueError, match="chain_upto"):
         ext.gather_conv1x1(x, idx, 4, True, w, 2, scale, bias, True, chain=bad_chain)
     with pytest.raises(TypeError, match="chain_start must be int32"):
@@ -231,17 +249,17 @@ def test_fused_gemm_argument_errors(gen):
     with pytest.raises(ValueError, match="no autograd"):
         ext.gather_conv1x1(x, idx, 4, True, w.clone().requires_grad_(), 2, scale, bias, True)
     # scatter
-    h = rand((2, 8, 3, 3), torch.float32, gen)
-    ws = rand((16, 4), torch.float32, gen)
+    h = rand((2, 8, 3, 3), torch.float16, gen)
+    ws = rand((16, 4), torch.float16, gen)
     s16, b16 = folded(16, gen)
     with pytest.raises(ValueError, match="sorted ascending and unique"):
         ext.conv1x1_scatter(h, ws, 2, s16, b16, x, torch.tensor([2, 0]), True)
     with pytest.raises(ValueError, match="one entry per frame of h"):
         ext.conv1x1_scatter(h, ws, 2, s16, b16, x, torch.tensor([0]), True)
     with pytest.raises(ValueError, match="output channels"):
-        ext.conv1x1_scatter(h, rand((8, 4), torch.float32, gen), 2, scale, bias, x, idx, True)
+        ext.conv1x1_scatter(h, rand((8, 4), torch.float16, gen), 2, scale, bias, x, idx, True)
     with pytest.raises(ValueError, match="h must be"):
-        ext.conv1x1_scatter(rand((2, 8, 3, 4), torch.float32, gen), ws, 2, s16, b16, x, idx, True)
+        ext.conv1x1_scatter(rand((2, 8, 3, 4), torch.float16, gen), ws, 2, s16, b16, x, idx, True)
     with pytest.raises(ValueError, match="either inplace=True or out="):
         ext.conv1x1_scatter(h, ws, 2, s16, b16, x, idx, True, inplace=True, out=torch.empty_like(x))
     with pytest.raises(ValueError, match="no autograd"):

@@ -366,9 +366,11 @@ if AVAILABLE:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # gather_conv1x1 / conv1x1_scatter: the gather/scatter-fused 1×1 convolutions of the "fused" plan (issue 16). No
-# autograd (inference kernels). Kernels: the CPU twin for every float dtype; on CUDA the tensor-core kernel for
-# float16 / bfloat16 on compute capability >= 8.0 — float32 / float64 CUDA tensors, older GPUs and an extension built
-# without these ops fall back to the reference composition (torch_ops.gather_conv1x1 / conv1x1_scatter).
+# autograd (inference kernels). The compiled kernels run for float16 / bfloat16: the CPU twin, and on CUDA the
+# tensor-core kernel on compute capability >= 8.0. float32 / float64 (every device: the contract's "fp32 falls back",
+# which keeps fp32 results bit-equal to the reference), older GPUs and an extension built without these ops run the
+# reference composition (torch_ops.gather_conv1x1 / conv1x1_scatter). The compiled ops themselves
+# (torch.ops.afnet_edge.*) also take float32 / float64 on the CPU.
 _TENSOR_CORE_DTYPES = (torch.float16, torch.bfloat16)
 
 
@@ -386,11 +388,9 @@ _FUSED_GEMM_KERNELS = _fused_gemm_table()
 
 def _fused_gemm_kernel(t: torch.Tensor) -> bool:
     """True when the compiled kernel handles ``t``'s device and dtype (else the reference composition runs)."""
-    if not _FUSED_GEMM_KERNELS.get(t.device.type, False):
+    if t.dtype not in _TENSOR_CORE_DTYPES or not _FUSED_GEMM_KERNELS.get(t.device.type, False):
         return False
-    if t.device.type == "cuda":
-        return t.dtype in _TENSOR_CORE_DTYPES and torch.cuda.get_device_capability(t.device) >= (8, 0)
-    return True
+    return t.device.type != "cuda" or torch.cuda.get_device_capability(t.device) >= (8, 0)
 
 
 def _chain_args(chain: reference.LazyChain | None) -> tuple:
@@ -398,7 +398,7 @@ def _chain_args(chain: reference.LazyChain | None) -> tuple:
     if chain is None:
         return None, None, 0, 0
     if not isinstance(chain, reference.LazyChain):
-        raise TypeError(f"chain must be a reference.LazyChain or None, got {type(chain).__name__}")
+        raise TypeError(f"chain must be a LazyChain (reference.LazyChain) or None, got {type(chain).__name__}")
     return chain.start, chain.consts, int(chain.relu_mask), int(chain.upto)
 
 
