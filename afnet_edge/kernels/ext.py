@@ -365,24 +365,203 @@ if AVAILABLE:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Issue 16 stop-gap (lazy-py), to be replaced by fused-gemm's entry points: the two fused 1×1 GEMMs are the "torch"
-# implementation on every device, so that ext.OPS satisfies the protocol.
+# gather_conv1x1 / conv1x1_scatter: the gather/scatter-fused 1×1 convolutions of the "fused" plan (issue 16). No
+# autograd (inference kernels). The compiled kernels run for float16 / bfloat16: the CPU twin, and on CUDA the
+# tensor-core kernel on compute capability >= 8.0. float32 / float64 (every device: the contract's "fp32 falls back",
+# which keeps fp32 results bit-equal to the reference), older GPUs and an extension built without these ops run the
+# reference composition (torch_ops.gather_conv1x1 / conv1x1_scatter). The compiled ops themselves
+# (torch.ops.afnet_edge.*) also take float32 / float64 on the CPU.
+_TENSOR_CORE_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def _fused_gemm_table() -> dict[str, bool]:
+    table = {"meta": AVAILABLE and hasattr(torch.ops.afnet_edge, "gather_conv1x1")}
+    for dtype, key in (("cpu", "CPU"), ("cuda", "CUDA")):
+        table[dtype] = table["meta"] and all(
+            torch._C._dispatch_has_kernel_for_dispatch_key(f"{_LIB}::{op}", key)
+            for op in ("gather_conv1x1", "conv1x1_scatter"))
+    return table
+
+
+_FUSED_GEMM_KERNELS = _fused_gemm_table()
+
+
+def _fused_gemm_kernel(t: torch.Tensor) -> bool:
+    """True when the compiled kernel handles ``t``'s device and dtype (else the reference composition runs)."""
+    if t.dtype not in _TENSOR_CORE_DTYPES or not _FUSED_GEMM_KERNELS.get(t.device.type, False):
+        return False
+    return t.device.type != "cuda" or torch.cuda.get_device_capability(t.device) >= (8, 0)
+
+
+def _chain_args(chain: reference.LazyChain | None) -> tuple:
+    """``(chain_start, chain_consts, chain_relu_mask, chain_upto)`` of the schemas; ``(None, None, 0, 0)`` for None."""
+    if chain is None:
+        return None, None, 0, 0
+    if not isinstance(chain, reference.LazyChain):
+        raise TypeError(f"chain must be a LazyChain (reference.LazyChain) or None, got {type(chain).__name__}")
+    return chain.start, chain.consts, int(chain.relu_mask), int(chain.upto)
+
+
+def _no_autograd(op: str, *tensors) -> None:
+    if _needs_grad(*tensors):
+        raise ValueError(f"{op} has no autograd (an inference kernel with folded BN): call it under torch.no_grad() / "
+                         "torch.inference_mode(), or use the lazy plan (focal_gather + convolutions) for training")
+
+
 def gather_conv1x1(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, weight: torch.Tensor,
                    groups: int, scale: torch.Tensor, bias: torch.Tensor, relu: bool, *,
                    chain: reference.LazyChain | None = None, validate: bool = True,
                    out: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`.torch_ops.gather_conv1x1` ``(K, O, H, W)`` (no kernel yet)."""
-    return torch_ops.gather_conv1x1(x, index, num_frames, shift, weight, groups, scale, bias, relu, chain=chain,
-                                    validate=validate, out=out)
+    """``(K, O, H, W)``: the first 1×1 convolution of a focal body on frames ``index`` of ``x`` ``(N, C, H, W)``,
+    with the gather (TSM shift if ``shift``, clips of ``num_frames``; pending ``chain`` applied) fused into its operand
+    load: ``act(conv1x1(lazy_focal_gather(x, index, T, shift, chain), weight, groups) · scale + bias)``.
+
+    ``weight`` ``(O, C/groups[, 1, 1])`` in ``x``'s dtype; ``scale``/``bias`` float32 ``(O,)`` (folded BN, see
+    :func:`reference.fold_bn`); act = ReLU if ``relu``. float32 arithmetic, one rounding (tolerance-equal to the
+    reference, not bit-exact). ``validate`` checks the index values; ``out``: contiguous ``(K, O, H, W)``. No autograd.
+    """
+    args = _chain_args(chain)
+    _no_autograd("gather_conv1x1", x, weight, scale, bias, args[1])
+    if not _fused_gemm_kernel(x):  # the reference composition (same bits as reference.gather_conv1x1)
+        return torch_ops.gather_conv1x1(x, index, num_frames, shift, weight, groups, scale, bias, relu, chain=chain,
+                                        validate=validate, out=out)
+    if validate:
+        _validate_index(index, x.shape[0], sorted_unique=False)
+    packet = torch.ops.afnet_edge.gather_conv1x1
+    full = (x, index, num_frames, shift, weight, groups, scale, bias, relu, *args)
+    if out is None:
+        return packet(*full)
+    packet.out(*full, out=out)
+    return out
 
 
 def conv1x1_scatter(h: torch.Tensor, weight: torch.Tensor, groups: int, scale: torch.Tensor, bias: torch.Tensor,
                     residual: torch.Tensor, index: torch.Tensor, relu: bool, *,
                     chain: reference.LazyChain | None = None, validate: bool = True, inplace: bool = False,
                     out: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`.torch_ops.conv1x1_scatter` ``(N, C, H, W)`` (no kernel yet)."""
-    return torch_ops.conv1x1_scatter(h, weight, groups, scale, bias, residual, index, relu, chain=chain,
-                                     validate=validate, inplace=inplace, out=out)
+    """``(N, C, H, W)``: the last 1×1 convolution of a focal body with the scatter as its epilogue. Selected frames
+    f = ``index[k]`` (sorted, unique; checked when ``validate``) get ``φ(conv1x1(h, weight, groups)[k] · scale + bias +
+    logical(residual)[f])`` (float32, one rounding; φ = ReLU if ``relu``; ``logical`` applies ``chain``); every other
+    row is ``residual``'s row as stored (still pending). ``h`` ``(K, C_h, H, W)``, ``weight`` ``(C, C_h/groups[, 1,
+    1])``, ``scale``/``bias`` float32 ``(C,)``. ``inplace=True`` writes the selected rows into ``residual`` and returns
+    it; ``out``: contiguous ``(N, C, H, W)``. The caller advances ``chain.start`` afterwards. No autograd."""
+    args = _chain_args(chain)
+    _no_autograd("conv1x1_scatter", h, weight, scale, bias, residual, args[1])
+    if not _fused_gemm_kernel(residual):  # the reference composition (same bits as reference.conv1x1_scatter)
+        return torch_ops.conv1x1_scatter(h, weight, groups, scale, bias, residual, index, relu, chain=chain,
+                                         validate=validate, inplace=inplace, out=out)
+    if inplace and out is not None:
+        raise ValueError("conv1x1_scatter: pass either inplace=True or out=, not both")
+    if validate:
+        _validate_index(index, residual.shape[0], sorted_unique=True)
+    full = (h, weight, groups, scale, bias, residual, index, relu, *args)
+    if inplace:
+        torch.ops.afnet_edge.conv1x1_scatter_(*full)
+        return residual
+    if out is None:
+        return torch.ops.afnet_edge.conv1x1_scatter(*full)
+    torch.ops.afnet_edge.conv1x1_scatter.out(*full, out=out)
+    return out
+
+
+# Mirrors of csrc/ops/conv1x1_impl.h for the fake kernels.
+def _check_chain_fake(start, consts, relu_mask, upto, x, xname):
+    if (start is None) != (consts is None):
+        raise ValueError("chain_start and chain_consts must be given together (a lazy chain) or both be None")
+    if start is None:
+        if relu_mask != 0 or upto != 0:
+            raise ValueError("chain_relu_mask and chain_upto need a chain (chain_start, chain_consts); got "
+                             f"chain_relu_mask={relu_mask}, chain_upto={upto} without one")
+        return
+    if start.dtype != torch.int32:
+        raise TypeError(f"chain_start must be int32, got {start.dtype}")
+    if start.dim() != 1 or start.shape[0] != x.shape[0]:
+        raise ValueError(f"chain_start must be (N,) = ({x.shape[0]},), got shape {tuple(start.shape)}")
+    if consts.dim() != 4 or consts.shape[1:] != x.shape[1:]:
+        raise ValueError(f"chain_consts must be (L, C, H, W) with (C, H, W) = {tuple(x.shape[1:])} of {xname}, got "
+                         f"shape {tuple(consts.shape)}")
+    _check_same(x, xname, consts, "chain_consts")
+    if consts.shape[0] > 62:
+        raise ValueError(f"chain_consts may hold at most 62 blocks, got L = {consts.shape[0]}")
+    if not 0 <= upto <= consts.shape[0]:
+        raise ValueError(f"chain_upto must be in [0, L={consts.shape[0]}], got {upto}")
+    if relu_mask < 0:
+        raise ValueError(f"chain_relu_mask must be >= 0 (bit i: block i applies ReLU), got {relu_mask}")
+
+
+def _check_conv1x1_fake(x, xname, cin, weight, groups, scale, bias, cin_name) -> int:
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    if cin % groups != 0:
+        raise ValueError(f"groups ({groups}) must divide the input channels {cin_name} = {cin}")
+    cg = cin // groups
+    if not ((weight.dim() == 2 or (weight.dim() == 4 and tuple(weight.shape[2:]) == (1, 1))) and weight.shape[1] == cg):
+        raise ValueError(f"weight must be (O, {cin_name}/groups = {cg}) or (O, {cg}, 1, 1) (a 1×1 convolution), got "
+                         f"shape {tuple(weight.shape)}")
+    _check_same(x, xname, weight, "weight")
+    o = weight.shape[0]
+    if o % groups != 0:
+        raise ValueError(f"groups ({groups}) must divide the output channels O = {o}")
+    for t, name in ((scale, "scale"), (bias, "bias")):
+        if t.dtype != torch.float32:
+            raise TypeError(f"{name} must be float32 (folded BN), got {t.dtype}")
+        if t.dim() != 1 or t.shape[0] != o:
+            raise ValueError(f"{name} must be (O,) = ({o},), got shape {tuple(t.shape)}")
+    return o
+
+
+def _check_conv1x1_scatter_fake(h, weight, groups, scale, bias, residual, index):
+    if residual.dim() != 4:
+        raise ValueError(f"residual must be (N, C, H, W), got shape {tuple(residual.shape)}")
+    _check_float(residual, "residual")
+    if h.dim() != 4 or h.shape[2:] != residual.shape[2:]:
+        raise ValueError(f"h must be (K, C_h, H, W) with (H, W) of residual {tuple(residual.shape[2:])}, got shape "
+                         f"{tuple(h.shape)}")
+    _check_same(residual, "residual", h, "h")
+    _check_index_tensor(index, residual)
+    torch._check(index.shape[0] == h.shape[0],
+                 lambda: f"index must have one entry per frame of h ({h.shape[0]}), got {index.shape[0]}")
+    o = _check_conv1x1_fake(residual, "residual", h.shape[1], weight, groups, scale, bias, "C_h")
+    if o != residual.shape[1]:
+        raise ValueError(f"weight must have C = {residual.shape[1]} output channels (those of residual), got {o}")
+
+
+if _FUSED_GEMM_KERNELS["meta"]:
+    @torch.library.register_fake(f"{_LIB}::gather_conv1x1")
+    def _gather_conv1x1_fake(x, index, num_frames, shift, weight, groups, scale, bias, relu, chain_start,
+                             chain_consts, chain_relu_mask, chain_upto):
+        _focal_gather_fake(x, index, num_frames, shift)  # the gather's checks
+        o = _check_conv1x1_fake(x, "x", x.shape[1], weight, groups, scale, bias, "C")
+        _check_chain_fake(chain_start, chain_consts, chain_relu_mask, chain_upto, x, "x")
+        return x.new_empty((index.shape[0], o, x.shape[2], x.shape[3]))
+
+    @torch.library.register_fake(f"{_LIB}::gather_conv1x1.out")
+    def _gather_conv1x1_out_fake(x, index, num_frames, shift, weight, groups, scale, bias, relu, chain_start,
+                                 chain_consts, chain_relu_mask, chain_upto, *, out):
+        _check_out(out, _gather_conv1x1_fake(x, index, num_frames, shift, weight, groups, scale, bias, relu,
+                                             chain_start, chain_consts, chain_relu_mask, chain_upto))
+
+    @torch.library.register_fake(f"{_LIB}::conv1x1_scatter")
+    def _conv1x1_scatter_fake(h, weight, groups, scale, bias, residual, index, relu, chain_start, chain_consts,
+                              chain_relu_mask, chain_upto):
+        _check_conv1x1_scatter_fake(h, weight, groups, scale, bias, residual, index)
+        _check_chain_fake(chain_start, chain_consts, chain_relu_mask, chain_upto, residual, "residual")
+        return torch.empty_like(residual, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake(f"{_LIB}::conv1x1_scatter.out")
+    def _conv1x1_scatter_out_fake(h, weight, groups, scale, bias, residual, index, relu, chain_start, chain_consts,
+                                  chain_relu_mask, chain_upto, *, out):
+        _check_out(out, _conv1x1_scatter_fake(h, weight, groups, scale, bias, residual, index, relu, chain_start,
+                                              chain_consts, chain_relu_mask, chain_upto))
+
+    @torch.library.register_fake(f"{_LIB}::conv1x1_scatter_")
+    def _conv1x1_scatter_inplace_fake(h, weight, groups, scale, bias, residual, index, relu, chain_start,
+                                      chain_consts, chain_relu_mask, chain_upto):
+        _check_conv1x1_scatter_fake(h, weight, groups, scale, bias, residual, index)
+        _check_chain_fake(chain_start, chain_consts, chain_relu_mask, chain_upto, residual, "residual")
+
+
+__all__ += ["gather_conv1x1", "conv1x1_scatter"]
 
 
 OPS = make_ops("ext", focal_gather=focal_gather, focal_scatter=focal_scatter, ample_fuse_pool=ample_fuse_pool,

@@ -1,6 +1,7 @@
 // Shared (host + device) pieces of focal_scatter.
 #pragma once
 
+#include "chain.h"  // relu_keep_nan (one definition for every kernel: two would clash in a linked program)
 #include "focal_scatter.h"
 #include "index_math.h"
 
@@ -19,12 +20,6 @@ template <typename T>
 inline int focal_scatter_vec_width(const FocalScatterParams& p) {
   const void* ptrs[4] = {p.residual, p.y, p.const_map, p.out};
   return pick_vec_width<T>(p.HW, ptrs, 4);
-}
-
-// ReLU that keeps NaN (as torch.relu).
-template <typename A>
-AFN_HD A relu_keep_nan(A v) {
-  return v < A(0) ? A(0) : v;
 }
 
 // Elements [e, e+V) of output frame f; k = k(f) or −1 (unselected).

@@ -15,7 +15,11 @@
 //     float accumulation order may differ on a GPU).
 //
 //   selftest [--cpu-only | --cuda-only] [--op NAME]    NAME: focal_gather, focal_scatter, ample_fuse_pool,
-//                                                      ample_fuse_blend, select_frames, conversions
+//                                                      ample_fuse_blend, select_frames, gather_conv1x1,
+//                                                      conv1x1_scatter, conversions
+// The two fused 1×1 GEMMs (gather_conv1x1, conv1x1_scatter) are checked against a scalar double-precision loop within
+// a float-accumulation tolerance; their CUDA launchers exist for float16 / bfloat16 only (tensor cores) and must equal
+// the CPU twin bit for bit under the emulator (same tiles, same float summation order).
 // Prints one line per failure and "<suite>: N passed, N failed" per suite, then "N passed, N failed"; exit code 0
 // when everything ran passed (--cuda-only without a device is an error: exit code 2).
 #include <algorithm>
@@ -34,8 +38,10 @@
 
 #include "ample_fuse_blend.h"
 #include "ample_fuse_pool.h"
+#include "conv1x1_scatter.h"
 #include "focal_gather.h"
 #include "focal_scatter.h"
+#include "gather_conv1x1.h"
 #include "select_frames.h"
 
 namespace {
@@ -441,6 +447,210 @@ Outcome blend_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int6
   return o;
 }
 
+// ---- gather_conv1x1 / conv1x1_scatter (fused 1×1 GEMMs with lazy chains) ------------------------------------------
+struct ChainSpec {
+  int64_t L = 0, upto = 0, relu_mask = 0;  // L = 0: no chain
+};
+
+// Random pending chain for N frames: start in [-1, L] (−1 exercises the clamp to 0), constant maps (L, C, HW).
+template <typename T>
+struct ChainData {
+  std::vector<int32_t> start;
+  std::vector<T> consts;
+  ChainSpec spec;
+  ChainData(const ChainSpec& cs, int64_t N, int64_t plane) : spec(cs) {
+    if (cs.L == 0) return;
+    std::uniform_int_distribution<int> st(-1, static_cast<int>(cs.L));
+    start.resize(static_cast<size_t>(N));
+    for (auto& v : start) v = st(g_rng);
+    consts = random_vec<T>(static_cast<size_t>(cs.L * plane));
+  }
+  ChainParams params(const int32_t* st, const T* k) const {
+    if (spec.L == 0) return ChainParams{nullptr, nullptr, 0, 0, 0};
+    return ChainParams{st, k, spec.L, spec.relu_mask, spec.upto};
+  }
+  // Naive chain: blocks max(start, 0) .. upto−1, one rounding of the exact sum per block, ReLU per mask bit.
+  double apply(double v, int64_t f, int64_t plane, int64_t e) const {
+    if (spec.L == 0) return v;
+    for (int64_t i = std::max<int64_t>(start[static_cast<size_t>(f)], 0); i < spec.upto; ++i) {
+      v = to_d(from_d<T>(v + to_d(consts[static_cast<size_t>(i * plane + e)])));
+      if ((spec.relu_mask >> i & 1) && v < 0) v = 0;
+    }
+    return v;
+  }
+};
+
+std::vector<float> random_floats(size_t n, double lo, double hi) {
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(u(g_rng));
+  return v;
+}
+
+// |got − want| within the float accumulation error (Kd terms, relative to Σ|terms|) and the storage rounding.
+template <typename T>
+bool gemm_close(double got, double want, double mag, int64_t kd) {
+  const double rt = sizeof(T) == 2 ? tol<T>() : 1e-6;
+  return close(got, want, rt, 1.2e-7 * static_cast<double>(kd + 8) * mag + 1e-30);
+}
+
+template <typename T>
+Outcome gather_conv1x1_case(Backend be, int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, int64_t O, int64_t G,
+                            std::vector<int64_t> index, bool shift, bool relu, ChainSpec cs, size_t off) {
+  const int64_t N = B * Tn, HW = H * W, K = static_cast<int64_t>(index.size()), Cg = C / G, Og = O / G;
+  Buf<T> x(random_vec<T>(static_cast<size_t>(N * C * HW)), off);
+  Buf<T> w(random_vec<T>(static_cast<size_t>(O * Cg)), off);
+  std::vector<float> sc = random_floats(static_cast<size_t>(O), 0.5, 1.5), bi = random_floats(static_cast<size_t>(O), -1, 1);
+  ChainData<T> ch(cs, N, C * HW);
+  Buf<T> out(static_cast<size_t>(K * O * HW), off);
+  GatherConv1x1Params p{x.ptr(), index.data(), w.ptr(), sc.data(), bi.data(), out.ptr(), N, C, HW, K, O, G, Tn,
+                        shift, relu, ch.params(ch.start.data(), ch.consts.data())};
+  Outcome o;
+  o.name = fmt("gather_conv1x1 %s B=%lld T=%lld C=%lld H=%lld W=%lld O=%lld groups=%lld K=%lld shift=%d relu=%d "
+               "chain L=%lld upto=%lld mask=%lld off=%zu",
+               TypeName<T>::get(), (long long)B, (long long)Tn, (long long)C, (long long)H, (long long)W, (long long)O,
+               (long long)G, (long long)K, shift ? 1 : 0, relu ? 1 : 0, (long long)cs.L, (long long)cs.upto,
+               (long long)cs.relu_mask, off);
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = gather_conv1x1_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    if constexpr (sizeof(T) == 2) {
+      Mirror m;
+      m.add(x.store).add(w.store).add(sc).add(bi).add(out.store).add(index).add(ch.start).add(ch.consts);
+      GatherConv1x1Params d = p;
+      d.x = m.map(p.x);
+      d.index = m.map(p.index);
+      d.weight = m.map(p.weight);
+      d.scale = m.map(p.scale);
+      d.bias = m.map(p.bias);
+      d.out = m.map(p.out);
+      d.chain.start = m.map(p.chain.start);
+      d.chain.consts = m.map(p.chain.consts);
+      ok = gather_conv1x1_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
+    }
+#endif
+  }
+  ok = ok && out.guards_intact() && x.guards_intact() && w.guards_intact();
+  const int64_t fold = C / 8, plane = C * HW;
+  std::vector<double> z(static_cast<size_t>(C * HW));
+  for (int64_t k = 0; k < K && ok; ++k) {
+    const int64_t f = index[static_cast<size_t>(k)];
+    for (int64_t c = 0; c < C; ++c)  // the gathered, chain-applied input frame, as float operands
+      for (int64_t e = 0; e < HW; ++e) {
+        int64_t src = (f >= 0 && f < N) ? f : -1;
+        if (src >= 0 && shift && c < fold) src = f % Tn + 1 < Tn ? f + 1 : -1;
+        if (src >= 0 && shift && c >= fold && c < 2 * fold) src = f % Tn > 0 ? f - 1 : -1;
+        double v = 0;
+        if (src >= 0) v = ch.apply(to_d(x.at(static_cast<size_t>(src * plane + c * HW + e))), src, plane, c * HW + e);
+        z[static_cast<size_t>(c * HW + e)] = static_cast<float>(v);
+      }
+    for (int64_t oc = 0; oc < O && ok; ++oc)
+      for (int64_t e = 0; e < HW && ok; ++e) {
+        const int64_t g = oc / Og;
+        double s = 0, mag = 0;
+        for (int64_t c = 0; c < Cg; ++c) {
+          const double t = static_cast<double>(static_cast<float>(to_d(w.at(static_cast<size_t>(oc * Cg + c))))) *
+                           z[static_cast<size_t>((g * Cg + c) * HW + e)];
+          s += t;
+          mag += std::fabs(t);
+        }
+        double want = s * sc[static_cast<size_t>(oc)] + bi[static_cast<size_t>(oc)];
+        if (relu && want < 0) want = 0;
+        mag = mag * sc[static_cast<size_t>(oc)] + std::fabs(bi[static_cast<size_t>(oc)]);
+        ok = gemm_close<T>(to_d(out.at(static_cast<size_t>((k * O + oc) * HW + e))), want, mag, Cg);
+        if (!ok) o.name += fmt(" [k=%lld o=%lld p=%lld: got %.9g want %.9g]", (long long)k, (long long)oc, (long long)e,
+                               to_d(out.at(static_cast<size_t>((k * O + oc) * HW + e))), want);
+      }
+  }
+  o.ok = ok;
+  o.add_output(out.store);
+  o.add_output(x.store);
+  return o;
+}
+
+template <typename T>
+Outcome conv1x1_scatter_case(Backend be, int64_t N, int64_t C, int64_t Ch, int64_t H, int64_t W, int64_t G,
+                             std::vector<int64_t> index, bool relu, bool inplace, ChainSpec cs, size_t off) {
+  const int64_t HW = H * W, K = static_cast<int64_t>(index.size()), Cg = Ch / G, Og = C / G, plane = C * HW;
+  Buf<T> h(random_vec<T>(static_cast<size_t>(K * Ch * HW)), off);
+  Buf<T> w(random_vec<T>(static_cast<size_t>(C * Cg)), off);
+  std::vector<float> sc = random_floats(static_cast<size_t>(C), 0.5, 1.5), bi = random_floats(static_cast<size_t>(C), -1, 1);
+  const auto res_v = random_vec<T>(static_cast<size_t>(N * plane));
+  Buf<T> res(res_v, off);
+  ChainData<T> ch(cs, N, plane);
+  // out-of-place: `out` starts as another random tensor; rows not selected must keep it
+  const auto out_v = random_vec<T>(static_cast<size_t>(N * plane));
+  Buf<T> out(out_v, off);
+  Buf<T>& ob = inplace ? res : out;
+  const std::vector<T>& before = inplace ? res_v : out_v;
+  Conv1x1ScatterParams p{h.ptr(), w.ptr(), sc.data(), bi.data(), res.ptr(), index.data(), ob.ptr(), N, C, Ch, HW, K,
+                         G, relu, ch.params(ch.start.data(), ch.consts.data())};
+  Outcome o;
+  o.name = fmt("conv1x1_scatter %s N=%lld C=%lld Ch=%lld H=%lld W=%lld groups=%lld K=%lld relu=%d inplace=%d "
+               "chain L=%lld upto=%lld mask=%lld off=%zu",
+               TypeName<T>::get(), (long long)N, (long long)C, (long long)Ch, (long long)H, (long long)W, (long long)G,
+               (long long)K, relu ? 1 : 0, inplace ? 1 : 0, (long long)cs.L, (long long)cs.upto,
+               (long long)cs.relu_mask, off);
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = conv1x1_scatter_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    if constexpr (sizeof(T) == 2) {
+      Mirror m;
+      m.add(h.store).add(w.store).add(sc).add(bi).add(res.store).add(out.store).add(index).add(ch.start).add(ch.consts);
+      Conv1x1ScatterParams d = p;
+      d.h = m.map(p.h);
+      d.weight = m.map(p.weight);
+      d.scale = m.map(p.scale);
+      d.bias = m.map(p.bias);
+      d.residual = m.map(p.residual);
+      d.index = m.map(p.index);
+      d.out = m.map(p.out);
+      d.chain.start = m.map(p.chain.start);
+      d.chain.consts = m.map(p.chain.consts);
+      ok = conv1x1_scatter_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
+    }
+#endif
+  }
+  ok = ok && h.guards_intact() && res.guards_intact() && out.guards_intact() && w.guards_intact();
+  for (int64_t f = 0; f < N && ok; ++f) {
+    int64_t k = -1;
+    for (int64_t j = 0; j < K; ++j)
+      if (index[static_cast<size_t>(j)] == f) k = j;
+    for (int64_t oc = 0; oc < C && ok; ++oc)
+      for (int64_t e = 0; e < HW && ok; ++e) {
+        const size_t at = static_cast<size_t>(f * plane + oc * HW + e);
+        const double got = to_d(ob.at(at));
+        if (k < 0) {  // untouched, bit for bit
+          ok = std::memcmp(&before[at], &ob.store[ob.off + at], sizeof(T)) == 0;
+          continue;
+        }
+        const int64_t g = oc / Og;
+        double s = 0, mag = 0;
+        for (int64_t c = 0; c < Cg; ++c) {
+          const double t = static_cast<double>(static_cast<float>(to_d(w.at(static_cast<size_t>(oc * Cg + c))))) *
+                           static_cast<float>(to_d(h.at(static_cast<size_t>((k * Ch + g * Cg + c) * HW + e))));
+          s += t;
+          mag += std::fabs(t);
+        }
+        const double r = static_cast<float>(ch.apply(to_d(res_v[at]), f, plane, oc * HW + e));
+        double want = s * sc[static_cast<size_t>(oc)] + bi[static_cast<size_t>(oc)] + r;
+        if (relu && want < 0) want = 0;
+        mag = mag * sc[static_cast<size_t>(oc)] + std::fabs(bi[static_cast<size_t>(oc)]) + std::fabs(r);
+        ok = gemm_close<T>(got, want, mag, Cg);
+        if (!ok) o.name += fmt(" [f=%lld o=%lld p=%lld: got %.9g want %.9g]", (long long)f, (long long)oc, (long long)e,
+                               got, want);
+      }
+  }
+  o.ok = ok;
+  o.add_output(res.store);
+  o.add_output(out.store);
+  return o;
+}
+
 // ---- select_frames --------------------------------------------------------------------------------------------------
 template <typename T>
 Outcome select_case(Backend be, int64_t L, int64_t B, int64_t Tn, SelectMode mode, int64_t k, bool with_ties) {
@@ -533,6 +743,8 @@ Outcome reject_case(Backend be, const char* what, const P& p) {
     if constexpr (std::is_same<P, AmpleFusePoolParams>::value) s = ample_fuse_pool_cpu<T>(p);
     if constexpr (std::is_same<P, AmpleFuseBlendParams>::value) s = ample_fuse_blend_cpu<T>(p);
     if constexpr (std::is_same<P, SelectFramesParams>::value) s = select_frames_cpu<T>(p);
+    if constexpr (std::is_same<P, GatherConv1x1Params>::value) s = gather_conv1x1_cpu<T>(p);
+    if constexpr (std::is_same<P, Conv1x1ScatterParams>::value) s = conv1x1_scatter_cpu<T>(p);
     o.ok = s == Status::kInvalidValue;
   } else {
 #if defined(AFN_WITH_CUDA_RUNTIME)
@@ -543,6 +755,8 @@ Outcome reject_case(Backend be, const char* what, const P& p) {
     if constexpr (std::is_same<P, AmpleFusePoolParams>::value) e = ample_fuse_pool_cuda<D>(p, nullptr);
     if constexpr (std::is_same<P, AmpleFuseBlendParams>::value) e = ample_fuse_blend_cuda<D>(p, nullptr);
     if constexpr (std::is_same<P, SelectFramesParams>::value) e = select_frames_cuda<D>(p, nullptr);
+    if constexpr (sizeof(T) == 2 && std::is_same<P, GatherConv1x1Params>::value) e = gather_conv1x1_cuda<D>(p, nullptr);
+    if constexpr (sizeof(T) == 2 && std::is_same<P, Conv1x1ScatterParams>::value) e = conv1x1_scatter_cuda<D>(p, nullptr);
     o.ok = e == cudaErrorInvalidValue && cudaGetLastError() == cudaSuccess;
 #endif
   }
@@ -699,6 +913,38 @@ void run_cases() {
   Sel(2, 0, 4, SelectMode::kThreshold, 0, false);  // no frames
   Sel(2, 3, 0, SelectMode::kTopK, 0, false);
   Sel(0, 3, 4, SelectMode::kTopK, 2, false);  // no navigation modules
+  // fused 1×1 GEMMs: CUDA launchers exist for the 16-bit types only (the CPU twins run for all four). Shapes: AF-R50's
+  // C_in = 64 (fold 8 < a 32-channel K chunk: one tile mixes TSM sources), groups 1 and 2, P = H·W not a multiple of
+  // 16 and spanning two pixel tiles, several K chunks and output-channel tiles, K = 0, out-of-range indices, T = 1,
+  // C % 8 != 0, chains with and without ReLU bits and upto < L, in place and out of place
+  if (!g_cuda_suite || sizeof(T) == 2) {
+    auto GC = [&](int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, int64_t O, int64_t G, std::vector<int64_t> ix,
+                  bool shift, bool relu, ChainSpec cs, size_t off) {
+      run_case("gather_conv1x1",
+               [=](Backend be) { return gather_conv1x1_case<T>(be, B, Tn, C, H, W, O, G, ix, shift, relu, cs, off); });
+    };
+    GC(2, 4, 64, 7, 7, 64, 2, {0, 2, 3, 5, 6}, true, true, {3, 2, 0b101}, 0);
+    GC(2, 4, 64, 7, 7, 64, 2, {0, 2, 3, 5, 6}, false, false, {3, 3, 0b111}, 1);
+    GC(1, 3, 48, 5, 9, 40, 1, {0, 1, 2}, true, false, {}, 0);
+    GC(1, 4, 128, 1, 67, 96, 2, {3, 1}, true, true, {2, 2, 0b11}, 0);   // 2 K chunks, P = 67: 2 pixel tiles
+    GC(1, 2, 256, 3, 3, 160, 1, {1}, true, true, {1, 1, 0}, 1);          // 8 K chunks, 3 output-channel tiles
+    GC(2, 3, 24, 4, 4, 16, 1, {}, true, true, {2, 1, 1}, 0);             // K = 0
+    GC(1, 4, 16, 2, 3, 8, 2, {-1, 2, 99}, true, false, {}, 0);           // out of range -> zero input frames
+    GC(2, 1, 16, 4, 4, 32, 1, {0, 1}, true, true, {2, 2, 0b10}, 0);      // T = 1: both shifted groups zero
+    GC(1, 4, 12, 3, 3, 6, 3, {0, 1, 2, 3}, true, true, {1, 0, 1}, 0);    // C % 8 != 0, 3 groups, upto = 0
+    GC(1, 2, 16, 3, 3, 0, 1, {0, 1}, true, true, {}, 0);                 // O = 0: nothing to write
+    auto CS = [&](int64_t N, int64_t C, int64_t Ch, int64_t H, int64_t W, int64_t G, std::vector<int64_t> ix, bool relu,
+                  bool inplace, ChainSpec cs, size_t off) {
+      run_case("conv1x1_scatter",
+               [=](Backend be) { return conv1x1_scatter_case<T>(be, N, C, Ch, H, W, G, ix, relu, inplace, cs, off); });
+    };
+    CS(8, 64, 32, 7, 7, 2, {1, 2, 5}, true, true, {3, 1, 0b011}, 0);
+    CS(8, 64, 32, 7, 7, 2, {1, 2, 5}, false, false, {3, 3, 0b110}, 1);
+    CS(5, 96, 64, 5, 9, 1, {0, 4}, true, false, {}, 0);
+    CS(4, 80, 96, 1, 67, 2, {0, 1, 2, 3}, true, true, {2, 2, 0b11}, 0);  // full, 2 K chunks (48), 2 pixel tiles
+    CS(6, 16, 16, 2, 2, 1, {}, true, true, {1, 1, 1}, 0);                // K = 0: nothing written
+    CS(6, 16, 32, 3, 3, 1, {-2, 3, 99}, true, false, {2, 2, 1}, 0);      // out-of-range entries skipped
+  }
   // invalid arguments, one at a time from a valid call (dummy pointers: a launch would be a failure in itself)
   static int64_t dummy[64];
   void* d = dummy;
@@ -771,6 +1017,40 @@ void run_cases() {
   R("select_frames", "logits null", with(se, [](FP& q) { q.logits = nullptr; }));
   R("select_frames", "mask null", with(se, [](FP& q) { q.mask = nullptr; }));
   R("select_frames", "index null", with(se, [](FP& q) { q.index = nullptr; }));
+  if (!g_cuda_suite || sizeof(T) == 2) {
+    const int32_t* st = reinterpret_cast<const int32_t*>(dummy);
+    using GCP = GatherConv1x1Params;
+    const GCP gc{d, dummy, d, reinterpret_cast<float*>(dummy), reinterpret_cast<float*>(dummy), d, 4, 16, 4, 2, 8, 2, 2,
+                 true, true, ChainParams{st, d, 3, 1, 2}};
+    R("gather_conv1x1", "groups = 0", with(gc, [](GCP& q) { q.groups = 0; }));
+    R("gather_conv1x1", "C % groups", with(gc, [](GCP& q) { q.C = 15; }));
+    R("gather_conv1x1", "O % groups", with(gc, [](GCP& q) { q.O = 7; }));
+    R("gather_conv1x1", "N % T", with(gc, [](GCP& q) { q.N = 3; }));
+    R("gather_conv1x1", "K < 0", with(gc, [](GCP& q) { q.K = -1; }));
+    R("gather_conv1x1", "frames of an empty tensor", with(gc, [](GCP& q) { q.N = 0; }));
+    R("gather_conv1x1", "x null", with(gc, [](GCP& q) { q.x = nullptr; }));
+    R("gather_conv1x1", "weight null", with(gc, [](GCP& q) { q.weight = nullptr; }));
+    R("gather_conv1x1", "scale null", with(gc, [](GCP& q) { q.scale = nullptr; }));
+    R("gather_conv1x1", "out null", with(gc, [](GCP& q) { q.out = nullptr; }));
+    R("gather_conv1x1", "chain upto > L", with(gc, [](GCP& q) { q.chain.upto = 4; }));
+    R("gather_conv1x1", "chain upto < 0", with(gc, [](GCP& q) { q.chain.upto = -1; }));
+    R("gather_conv1x1", "chain consts null", with(gc, [](GCP& q) { q.chain.consts = nullptr; }));
+    R("gather_conv1x1", "grid y > 65535 tiles", with(gc, [](GCP& q) { q.O = 64 * 70000, q.groups = 1; }));
+    R("gather_conv1x1", "grid x > 2^31 tiles", with(gc, [](GCP& q) { q.HW = int64_t(64) << 32; }));
+    using CSP = Conv1x1ScatterParams;
+    const CSP cp{d, d, reinterpret_cast<float*>(dummy), reinterpret_cast<float*>(dummy), d, dummy, d, 4, 16, 8, 4, 2, 2,
+                 true, ChainParams{st, d, 3, 1, 2}};
+    R("conv1x1_scatter", "groups = 0", with(cp, [](CSP& q) { q.groups = 0; }));
+    R("conv1x1_scatter", "C % groups", with(cp, [](CSP& q) { q.C = 15; }));
+    R("conv1x1_scatter", "Ch % groups", with(cp, [](CSP& q) { q.Ch = 7; }));
+    R("conv1x1_scatter", "K > N", with(cp, [](CSP& q) { q.K = 5; }));
+    R("conv1x1_scatter", "residual null", with(cp, [](CSP& q) { q.residual = nullptr; }));
+    R("conv1x1_scatter", "h null", with(cp, [](CSP& q) { q.h = nullptr; }));
+    R("conv1x1_scatter", "bias null", with(cp, [](CSP& q) { q.bias = nullptr; }));
+    R("conv1x1_scatter", "index null", with(cp, [](CSP& q) { q.index = nullptr; }));
+    R("conv1x1_scatter", "chain upto > L", with(cp, [](CSP& q) { q.chain.upto = 4; }));
+    R("conv1x1_scatter", "grid y > 65535 tiles", with(cp, [](CSP& q) { q.C = 64 * 70000, q.groups = 1; }));
+  }
 }
 
 template <typename F>

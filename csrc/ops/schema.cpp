@@ -26,6 +26,30 @@ TORCH_LIBRARY(afnet_edge, m) {
   // (N, C, h, w), (N, C, H, W), (N, C) -> (N, C, H, W)
   m.def("ample_fuse_blend(Tensor xl, Tensor xb, Tensor a, bool relu) -> Tensor");
   m.def("ample_fuse_blend.out(Tensor xl, Tensor xb, Tensor a, bool relu, *, Tensor(a!) out) -> ()");
+  // Gather/scatter-fused 1×1 convolutions (issue 16; reference.gather_conv1x1 / conv1x1_scatter). The lazy chain of
+  // the tensor the op reads (x / residual) comes as (chain_start int32 (N,), chain_consts (L, C, H, W),
+  // chain_relu_mask, chain_upto), both tensors None for no chain. scale / bias: folded BN, float32 (O,).
+  // (N, C, H, W), (K,), (O, C/groups[, 1, 1]) -> (K, O, H, W)
+  m.def(
+      "gather_conv1x1(Tensor x, Tensor index, int num_frames, bool shift, Tensor weight, int groups, Tensor scale, "
+      "Tensor bias, bool relu, Tensor? chain_start, Tensor? chain_consts, int chain_relu_mask, int chain_upto) -> "
+      "Tensor");
+  m.def(
+      "gather_conv1x1.out(Tensor x, Tensor index, int num_frames, bool shift, Tensor weight, int groups, "
+      "Tensor scale, Tensor bias, bool relu, Tensor? chain_start, Tensor? chain_consts, int chain_relu_mask, "
+      "int chain_upto, *, Tensor(a!) out) -> ()");
+  // (K, C_h, H, W), (C, C_h/groups[, 1, 1]), ..., (N, C, H, W), (K,) -> (N, C, H, W): rows index[k] rewritten, the
+  // others copied as stored; conv1x1_scatter_ writes into `residual`
+  m.def(
+      "conv1x1_scatter(Tensor h, Tensor weight, int groups, Tensor scale, Tensor bias, Tensor residual, Tensor index, "
+      "bool relu, Tensor? chain_start, Tensor? chain_consts, int chain_relu_mask, int chain_upto) -> Tensor");
+  m.def(
+      "conv1x1_scatter.out(Tensor h, Tensor weight, int groups, Tensor scale, Tensor bias, Tensor residual, "
+      "Tensor index, bool relu, Tensor? chain_start, Tensor? chain_consts, int chain_relu_mask, int chain_upto, *, "
+      "Tensor(a!) out) -> ()");
+  m.def(
+      "conv1x1_scatter_(Tensor h, Tensor weight, int groups, Tensor scale, Tensor bias, Tensor(a!) residual, "
+      "Tensor index, bool relu, Tensor? chain_start, Tensor? chain_consts, int chain_relu_mask, int chain_upto) -> ()");
   // (L, B, T, 2) -> index (L, M), counts (L,), mask (L, B, T); selection: "threshold" | "topk" (the reference's
   // `mode`; not named so here because auto_functionalized reserves the keyword `mode`)
   m.def("select_frames(Tensor logits, str selection, int k) -> (Tensor, Tensor, Tensor)");

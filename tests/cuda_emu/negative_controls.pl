@@ -3,7 +3,7 @@
 # from the real sources (never committed), each of which one emulated build must reject.
 #
 #   negative_controls.pl list                      one line per control: NAME BUILD OP FILE SIGNATURE-REGEX
-#   negative_controls.pl make NAME KERNELS OUTDIR  copy KERNELS/*.h and the control's .cu to OUTDIR, apply the
+#   negative_controls.pl make NAME KERNELS OUTDIR  copy KERNELS/*.h, *.cuh and the control's .cu to OUTDIR, apply the
 #                                                  mutation there (to the copy only), print the mutated .cu's path
 #
 # A mutation is an exact text substitution that must match exactly once: if the source changed so that the text is
@@ -39,6 +39,22 @@ my @controls = (
    'return e < seg1 ? s.next : (e < seg2 ? s.prev : s.self);', 'return e < seg1 ? s.prev : (e < seg2 ? s.next : s.self);',
    'FAIL cuda focal_gather',
    'the TSM shift reads channels [0, C/8) from frame t-1 and [C/8, C/4) from t+1 (swapped neighbours)'],
+  ['gemm_missing_barrier', 'tsan', 'gather_conv1x1', 'conv1x1_gemm.cuh',
+   "      __syncthreads();  // As / Bs are rewritten by the next chunk\n", "\n",
+   'WARNING: ThreadSanitizer: data race',
+   'the fused GEMM without the barrier that ends a K chunk: the next chunk overwrites the shared A/B tiles while '
+   . 'other warps still load fragments from them'],
+  ['wmma_divergent', 'plain', 'conv1x1_scatter', 'conv1x1_gemm.cuh',
+   'for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb[j]',
+   'if (tid % 32 < 16) for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(fb[j]',
+   'cuda_emu: (warp op|wmma)',
+   'half of each warp skips the B-fragment loads (a warp-collective wmma operation called by lanes 0-15 only)'],
+  ['gemm_tsm_fold_per_tile', 'plain', 'gather_conv1x1', 'gather_conv1x1_impl.h',
+   'const int64_t ch = g * kdim() + c, fold = p.C / 8;',
+   'const int64_t ch = g * kdim() + c, fold = p.C / 8 < 16 ? 16 : p.C / 8;',
+   'FAIL cuda gather_conv1x1',
+   'the fused gather assumes a TSM fold of at least 16 channels (one source per 16-channel fragment row block): '
+   . 'wrong for C_in = 64, whose fold is 8'],
 );
 my %by_name = map { $_->[0] => $_ } @controls;
 
@@ -66,7 +82,7 @@ sub put {  # write only when the text changed, so the check script's object reus
 }
 
 my %text;
-for my $h (glob("$kdir/*.h"), "$kdir/$op.cu") {
+for my $h (glob("$kdir/*.h"), glob("$kdir/*.cuh"), "$kdir/$op.cu") {
   my $t = slurp($h) // die "negative_controls.pl: cannot read $h: $!\n";
   $text{basename($h)} = $t;
 }
