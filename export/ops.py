@@ -1,4 +1,4 @@
-"""Op namespaces used while exporting: the same five ops the model calls through ``ForwardContext.ops``.
+"""Op namespaces used while exporting: the same seven ops the model calls through ``ForwardContext.ops``.
 
 * :data:`PORTABLE` lowers every fused op to standard ONNX operators (TopK, Gather, Mul, Concat, ScatterND, Resize,
   ReduceMean) so that the graph runs in ONNX Runtime and in any TensorRT without plugins.
@@ -6,6 +6,10 @@
   ``AmpleFuseBlend`` in the :data:`~afnet_edge.export.plugins.PLUGIN_DOMAIN` domain, with ``plugin_version``,
   ``plugin_namespace`` and the plugin's fields as attributes) for TensorRT's ONNX parser. Outside of an ONNX export
   these ops compute the pure-PyTorch reference, so the exporting forward pass is also the reference forward pass.
+
+Lazy constant chains (``chain=``, the ``"lazy"`` / ``"fused"`` plans, issue 16) and the two fused 1×1 GEMMs
+(``gather_conv1x1``, ``conv1x1_scatter``) lower in :data:`PORTABLE` to the reference composition in standard ops
+(Gather, Add, Relu, Where, Conv, ScatterND); :data:`PLUGIN` has no plugin fields for chains yet and refuses them.
 
 Both namespaces implement ``select_frames`` for ``topk`` only: it is the one selection rule with static shapes.
 Eagerly it is the reference (stable descending sort: ties go to the lower frame index); under tracing it becomes
@@ -22,7 +26,7 @@ import contextvars
 
 import torch
 
-from afnet_edge.kernels import SelectResult, make_ops, reference
+from afnet_edge.kernels import LazyChain, SelectResult, make_ops, reference, torch_ops
 from afnet_edge.kernels._common import select_out, to_out
 
 from .plugins import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, PLUGINS
@@ -60,37 +64,87 @@ def _select_topk(logits: torch.Tensor, mode: str, k: int) -> SelectResult:
     return index, counts, mask
 
 
+def _gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool,
+            chain: LazyChain | None) -> torch.Tensor:
+    if chain is None:
+        return reference.focal_gather(x, index, num_frames, shift)
+    return torch_ops._lazy_gather(x, index, num_frames, shift, chain)  # Gather, Add, Relu, Where, Mul, Concat
+
+
+def _scatter_rows(residual: torch.Tensor, index: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+    return residual.index_put((index,), sel)  # ScatterND
+
+
 def portable_focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, *,
-                          validate: bool = True, out: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`~afnet_edge.kernels.reference.focal_gather` ``(K, C, H, W)``; ``validate`` is ignored (graph)."""
-    return to_out(reference.focal_gather(x, index, num_frames, shift), out, x)
+                          chain: LazyChain | None = None, validate: bool = True,
+                          out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.focal_gather` ``(K, C, H, W)`` (with ``chain``:
+    :func:`~afnet_edge.kernels.reference.lazy_focal_gather` on the gathered rows); ``validate`` is ignored (graph)."""
+    return to_out(_gather(x, index, num_frames, shift, chain), out, x)
 
 
 def portable_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
-                           const: torch.Tensor | None, relu: bool, *, validate: bool = True, inplace: bool = False,
+                           const: torch.Tensor | None, relu: bool, *, chain: LazyChain | None = None,
+                           validate: bool = True, inplace: bool = False,
                            out: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`~afnet_edge.kernels.reference.focal_scatter` ``(N, C, H, W)`` written with ``index_put`` (→ ONNX
-    ``ScatterND``); ``validate`` is ignored and ``inplace`` declined (a new tensor is returned)."""
+    ``ScatterND``); with ``chain`` (``const`` None) :func:`~afnet_edge.kernels.reference.lazy_focal_scatter`.
+    ``validate`` is ignored and ``inplace`` declined (a new tensor is returned)."""
+    if chain is not None:
+        if const is not None:
+            raise ValueError("focal_scatter: const must be None with a chain")
+        sel = reference.chain_apply(residual.index_select(0, index), index, chain) + y
+        res = _scatter_rows(residual, index, torch.relu(sel) if relu else sel)
+        return to_out(res, out, residual, y)
     base = residual if const is None else residual + const.unsqueeze(0)
     sel = residual.index_select(0, index) + y
     res = base.index_put((index,), sel)
     return to_out(torch.relu(res) if relu else res, out, residual, y, const)
 
 
-def portable_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`~afnet_edge.kernels.reference.ample_fuse_pool` ``(N, C)`` (Resize, Add, ReduceMean)."""
-    return to_out(reference.ample_fuse_pool(xl, xb), out, xl, xb)
+def portable_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, chain: LazyChain | None = None,
+                             out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.ample_fuse_pool` ``(N, C)`` (Resize, Add, ReduceMean) of the logical
+    ``xb``."""
+    return to_out(reference.ample_fuse_pool(xl, reference.chain_materialize(xb, chain)), out, xl, xb)
 
 
 def portable_ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
-                              out: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`~afnet_edge.kernels.reference.ample_fuse_blend` ``(N, C, H, W)`` (Resize, Mul, Add, Relu)."""
-    return to_out(reference.ample_fuse_blend(xl, xb, a, relu), out, xl, xb, a)
+                              chain: LazyChain | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.ample_fuse_blend` ``(N, C, H, W)`` (Resize, Mul, Add, Relu) of the
+    logical ``xb``."""
+    res = reference.ample_fuse_blend(xl, reference.chain_materialize(xb, chain), a, relu)
+    return to_out(res, out, xl, xb, a)
+
+
+def portable_gather_conv1x1(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool,
+                            weight: torch.Tensor, groups: int, scale: torch.Tensor, bias: torch.Tensor, relu: bool, *,
+                            chain: LazyChain | None = None, validate: bool = True,
+                            out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.gather_conv1x1` ``(K, O, H, W)`` as the gather then a float32 Conv,
+    Mul, Add (, Relu) and a Cast back."""
+    y = reference._conv1x1_fp32(_gather(x, index, num_frames, shift, chain), weight, groups, scale, bias)
+    return to_out((torch.relu(y) if relu else y).to(x.dtype), out, x, weight, scale, bias)
+
+
+def portable_conv1x1_scatter(h: torch.Tensor, weight: torch.Tensor, groups: int, scale: torch.Tensor,
+                             bias: torch.Tensor, residual: torch.Tensor, index: torch.Tensor, relu: bool, *,
+                             chain: LazyChain | None = None, validate: bool = True, inplace: bool = False,
+                             out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.reference.conv1x1_scatter` ``(N, C, H, W)``: float32 Conv, Mul, Add of the
+    selected residual rows (chains applied), Relu, Cast, ScatterND; ``inplace`` declined."""
+    r = residual.index_select(0, index)
+    if chain is not None:
+        r = reference.chain_apply(r, index, chain)
+    s = reference._conv1x1_fp32(h, weight, groups, scale, bias) + r.float()
+    res = _scatter_rows(residual, index, (torch.relu(s) if relu else s).to(residual.dtype))
+    return to_out(res, out, h, weight, scale, bias, residual)
 
 
 PORTABLE = make_ops("export-portable", focal_gather=portable_focal_gather, focal_scatter=portable_focal_scatter,
                     ample_fuse_pool=portable_ample_fuse_pool, ample_fuse_blend=portable_ample_fuse_blend,
-                    select_frames=select_frames)
+                    select_frames=select_frames, gather_conv1x1=portable_gather_conv1x1,
+                    conv1x1_scatter=portable_conv1x1_scatter)
 
 
 # ------------------------------------------------------------------------------------------------ plugin markers
@@ -173,17 +227,27 @@ def _dynamic(y: torch.Tensor, *sizes) -> torch.Tensor:
     return y.reshape(*sizes) if DYNAMIC_BATCH.get() and _tracing() else y
 
 
+def _no_chain(op: str, chain: LazyChain | None) -> None:
+    # Issue 16 stop-gap (lazy-py): the plugins take no chain fields yet (lazy-cpp adds them).
+    if chain is not None:
+        raise NotImplementedError(f"export-plugin: {op} with a lazy chain has no TensorRT plugin yet; export with "
+                                  f"plan='eager' or the portable flavour")
+
+
 # The runtime keywords of the eager ops: validate= is ignored and inplace= declined (a graph has no host-side checks
 # and the plugin writes its own output); out= is honoured by a copy.
 def _plugin_focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, *,
-                         validate: bool = True, out: torch.Tensor | None = None) -> torch.Tensor:
+                         chain: LazyChain | None = None, validate: bool = True,
+                         out: torch.Tensor | None = None) -> torch.Tensor:
+    _no_chain("focal_gather", chain)
     y = _FocalGather.apply(x, index, int(num_frames), bool(shift))
     return to_out(_dynamic(y, index.shape[0], x.shape[1], x.shape[2], x.shape[3]), out, x)
 
 
 def _plugin_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, const: torch.Tensor | None,
-                          relu: bool, *, validate: bool = True, inplace: bool = False,
-                          out: torch.Tensor | None = None) -> torch.Tensor:
+                          relu: bool, *, chain: LazyChain | None = None, validate: bool = True,
+                          inplace: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
+    _no_chain("focal_scatter", chain)
     if const is None:  # the plugin always takes a constant map; zeros are the "no constant" case
         const = residual.new_zeros(residual.shape[1:])
     res = _FocalScatter.apply(residual, y, index, const, bool(relu))
@@ -191,18 +255,39 @@ def _plugin_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.
     return to_out(res, out, residual, y, const)
 
 
-def _plugin_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+def _plugin_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, chain: LazyChain | None = None,
+                            out: torch.Tensor | None = None) -> torch.Tensor:
+    _no_chain("ample_fuse_pool", chain)
     return to_out(_dynamic(_AmpleFusePool.apply(xl, xb), xb.shape[0], xb.shape[1]), out, xl, xb)
 
 
 def _plugin_ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
-                             out: torch.Tensor | None = None) -> torch.Tensor:
+                             chain: LazyChain | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+    _no_chain("ample_fuse_blend", chain)
     res = _AmpleFuseBlend.apply(xl, xb, a, bool(relu))
     return to_out(_dynamic(res, xb.shape[0], xb.shape[1], xb.shape[2], xb.shape[3]), out, xl, xb, a)
 
 
+def _plugin_gather_conv1x1(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool,
+                           weight: torch.Tensor, groups: int, scale: torch.Tensor, bias: torch.Tensor, relu: bool, *,
+                           chain: LazyChain | None = None, validate: bool = True,
+                           out: torch.Tensor | None = None) -> torch.Tensor:
+    # Issue 16 stop-gap (lazy-py): no fused-GEMM plugin yet; chains refused as for the other plugin ops.
+    _no_chain("gather_conv1x1", chain)
+    return portable_gather_conv1x1(x, index, num_frames, shift, weight, groups, scale, bias, relu, out=out)
+
+
+def _plugin_conv1x1_scatter(h: torch.Tensor, weight: torch.Tensor, groups: int, scale: torch.Tensor,
+                            bias: torch.Tensor, residual: torch.Tensor, index: torch.Tensor, relu: bool, *,
+                            chain: LazyChain | None = None, validate: bool = True, inplace: bool = False,
+                            out: torch.Tensor | None = None) -> torch.Tensor:
+    _no_chain("conv1x1_scatter", chain)
+    return portable_conv1x1_scatter(h, weight, groups, scale, bias, residual, index, relu, out=out)
+
+
 PLUGIN = make_ops("export-plugin", focal_gather=_plugin_focal_gather, focal_scatter=_plugin_focal_scatter,
                   ample_fuse_pool=_plugin_ample_fuse_pool, ample_fuse_blend=_plugin_ample_fuse_blend,
-                  select_frames=select_frames)
+                  select_frames=select_frames, gather_conv1x1=_plugin_gather_conv1x1,
+                  conv1x1_scatter=_plugin_conv1x1_scatter)
 
 FLAVOURS = {"portable": PORTABLE, "plugin": PLUGIN}

@@ -41,9 +41,13 @@ def test_every_implementation_has_the_protocol_signatures(impl):
 def test_protocol_keywords_are_keyword_only():
     sig = inspect.signature(FusedOps.focal_scatter)
     kinds = {n: p.kind for n, p in sig.parameters.items()}
-    assert [n for n, k in kinds.items() if k is inspect.Parameter.KEYWORD_ONLY] == ["validate", "inplace", "out"]
+    assert [n for n, k in kinds.items() if k is inspect.Parameter.KEYWORD_ONLY] == ["chain", "validate", "inplace",
+                                                                                    "out"]
     for op in OP_NAMES:
-        assert "out" in inspect.signature(getattr(FusedOps, op)).parameters
+        params = inspect.signature(getattr(FusedOps, op)).parameters
+        assert "out" in params
+        if op != "select_frames":  # every op that reads a stage tensor can read it through a lazy chain
+            assert params["chain"].kind is inspect.Parameter.KEYWORD_ONLY and params["chain"].default is None
 
 
 def _ns(**over):
@@ -77,12 +81,21 @@ def _inputs(g):
     xl = torch.randn(2 * T, 16, 4, 4, generator=g)
     a = torch.rand(2 * T, 16, generator=g)
     logits = torch.randn(3, 2, T, 2, generator=g)
+    w1 = torch.randn(12, 8, generator=g) / 8 ** 0.5
+    w3 = torch.randn(16, 6, 1, 1, generator=g) / 6 ** 0.5
+    s1, b1 = 0.5 + torch.rand(12, generator=g), torch.randn(12, generator=g)
+    s3, b3 = 0.5 + torch.rand(16, generator=g), torch.randn(16, generator=g)
+    h = torch.randn(3, 12, 8, 8, generator=g)
     return {
         "focal_gather": ((x, index, T, True), reference.focal_gather(x, index, T, True)),
         "focal_scatter": ((x, y, index, const, True), reference.focal_scatter(x, y, index, const, True)),
         "ample_fuse_pool": ((xl, x), reference.ample_fuse_pool(xl, x)),
         "ample_fuse_blend": ((xl, x, a, False), reference.ample_fuse_blend(xl, x, a, False)),
         "select_frames": ((logits, "topk", 2), reference.select_frames(logits, "topk", 2)),
+        "gather_conv1x1": ((x, index, T, True, w1, 2, s1, b1, True),
+                           reference.gather_conv1x1(x, index, T, True, w1, 2, s1, b1, True)),
+        "conv1x1_scatter": ((h, w3, 2, s3, b3, x, index, False),
+                            reference.conv1x1_scatter(h, w3, 2, s3, b3, x, index, False)),
     }
 
 

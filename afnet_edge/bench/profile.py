@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import torch
 from tqdm import tqdm
 
-from ..kernels import ops, use_ops
+from ..kernels import OP_NAMES, ops, use_ops
 from ..kernels.reference import topk_count
 from ..layers.focal import FocalBlock
 from .environment import collect_environment
@@ -33,7 +33,6 @@ from .runners import build_model, ext_skip_reason
 
 __all__ = ["profile_compact", "format_profile"]
 
-OP_NAMES = ("focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend", "select_frames")
 OTHER = "other (stem, ample branch, navigation, shifts/masks, fusion block, layer4, head)"
 
 

@@ -1,7 +1,8 @@
 """The Python face of afnet_edge's fused ops, and the one place that chooses their implementation.
 
 ``ops(backend)`` returns a namespace with ``focal_gather``, ``focal_scatter``, ``ample_fuse_pool``,
-``ample_fuse_blend`` and ``select_frames`` (signatures and semantics: :mod:`afnet_edge.kernels.reference`):
+``ample_fuse_blend``, ``select_frames``, ``gather_conv1x1`` and ``conv1x1_scatter`` (signatures and semantics:
+:mod:`afnet_edge.kernels.reference`; :class:`LazyChain` is the ``chain=`` argument of the lazy compact plan):
 
 * ``"torch"`` — the pure-PyTorch reference (always available, export-friendly);
 * ``"ext"``   — the compiled ``afnet_edge._C`` operators (error if the extension is not built);
@@ -28,9 +29,10 @@ from typing import Iterator
 import torch
 
 from . import torch_ops
+from .reference import LazyChain
 from .seam import OP_NAMES, FusedOps, SelectResult, check_ops, make_ops, signature_mismatches, wrap_ops
 
-__all__ = ["BACKENDS", "OP_NAMES", "FusedOps", "SelectResult", "check_ops", "current_ops", "extension_available", "make_ops", "ops",
+__all__ = ["BACKENDS", "OP_NAMES", "FusedOps", "LazyChain", "SelectResult", "check_ops", "current_ops", "extension_available", "make_ops", "ops",
            "resolve_ops", "signature_mismatches", "use_ops", "wrap_ops"]
 
 BACKENDS = ("auto", "torch", "ext")

@@ -88,3 +88,79 @@ def select_out(res: tuple, out: tuple) -> tuple[torch.Tensor, torch.Tensor, torc
         raise TypeError("out must be a preallocated (index, counts, mask) triple of tensors")
     index, counts, mask = (to_out(r, o) for r, o in zip(res, out))
     return index, counts, mask
+
+
+# ------------------------------------------------------------------------------------------- lazy chains (issue 16)
+def check_chain(chain, like: torch.Tensor, name: str = "x", validate: bool = False) -> None:
+    """``chain`` must be None or a :class:`~afnet_edge.kernels.reference.LazyChain` that fits the stage tensor
+    ``like`` ``(N, C, H, W)`` (argument ``name``): ``start`` int32 ``(N,)`` on ``like``'s device, ``consts``
+    ``(L, C, H, W)`` of ``like``'s dtype and device, ``relu_mask`` an int ≥ 0, ``upto`` an int in ``[0, L]``.
+    ``validate`` also checks the ``start`` values (in ``[0, L]``; one host sync on CUDA, skipped while tracing)."""
+    if chain is None:
+        return
+    from .reference import LazyChain
+    if not isinstance(chain, LazyChain):
+        raise TypeError(f"chain must be a LazyChain(start, consts, relu_mask, upto) or None, got {type(chain).__name__}")
+    start, consts, relu_mask, upto = chain
+    if not isinstance(start, torch.Tensor) or start.dtype != torch.int32:
+        got = start.dtype if isinstance(start, torch.Tensor) else type(start).__name__
+        raise TypeError(f"chain.start must be an int32 tensor (N,), got {got}")
+    if start.dim() != 1 or start.shape[0] != like.shape[0]:
+        raise ValueError(f"chain.start must be (N,) = ({like.shape[0]},) (one entry per frame of {name}), got "
+                         f"{tuple(start.shape)}")
+    if start.device != like.device:
+        raise ValueError(f"chain.start must be on the device of {name} ({like.device}), got {start.device}")
+    if not isinstance(consts, torch.Tensor) or consts.dim() != 4 or tuple(consts.shape[1:]) != tuple(like.shape[1:]):
+        got = tuple(consts.shape) if isinstance(consts, torch.Tensor) else type(consts).__name__
+        raise ValueError(f"chain.consts must be (L, C, H, W) with (C, H, W) = {tuple(like.shape[1:])} of {name}, "
+                         f"got {got}")
+    if consts.dtype != like.dtype:
+        raise TypeError(f"chain.consts must have the dtype of {name} ({like.dtype}), got {consts.dtype}")
+    if consts.device != like.device:
+        raise ValueError(f"chain.consts must be on the device of {name} ({like.device}), got {consts.device}")
+    if isinstance(relu_mask, bool) or not isinstance(relu_mask, int) or relu_mask < 0:
+        raise TypeError(f"chain.relu_mask must be an int >= 0 (bit i: block i applies ReLU), got {relu_mask!r}")
+    L = consts.shape[0]
+    if isinstance(upto, bool) or not isinstance(upto, int) or not 0 <= upto <= L:
+        raise ValueError(f"chain.upto must be an int in [0, L={L}], got {upto!r}")
+    if validate and start.numel() and not tracing(start):
+        if not bool(((start >= 0) & (start <= L)).all()):
+            bad = start[(start < 0) | (start > L)]
+            raise ValueError(f"chain.start values must be in [0, L={L}], got {bad[:8].tolist()}")
+
+
+def check_conv1x1(op: str, x: torch.Tensor, xname: str, weight: torch.Tensor, groups: int, scale: torch.Tensor,
+                  bias: torch.Tensor) -> int:
+    """Arguments of a fused 1×1 convolution reading ``x`` ``(M, C, H, W)`` (argument ``xname``): ``weight``
+    ``(O, C/groups)`` or ``(O, C/groups, 1, 1)`` of ``x``'s dtype and device, ``groups`` dividing C and O,
+    ``scale``/``bias`` float32 ``(O,)`` on the device. Returns O."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{op}: {xname} must be (M, C, H, W), got {got}")
+    if x.dtype not in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
+        raise TypeError(f"{op}: {xname} must be float32, float16, bfloat16 or float64, got {x.dtype}")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be an int >= 1, got {groups!r}")
+    c = x.shape[1]
+    if not isinstance(weight, torch.Tensor) or weight.dim() not in (2, 4) or (
+            weight.dim() == 4 and tuple(weight.shape[2:]) != (1, 1)):
+        got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
+        raise ValueError(f"{op}: weight must be (O, C/groups) or (O, C/groups, 1, 1), got {got}")
+    o = weight.shape[0]
+    if c % groups or o % groups or weight.shape[1] * groups != c:
+        raise ValueError(f"{op}: weight {tuple(weight.shape)} does not fit {xname} with C = {c} channels and "
+                         f"groups = {groups} (expected (O, {c // groups if c % groups == 0 else 'C/groups'}), "
+                         f"O and C divisible by groups)")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"{op}: weight must have the dtype of {xname} ({x.dtype}), got {weight.dtype}")
+    if weight.device != x.device:
+        raise ValueError(f"{op}: weight must be on the device of {xname} ({x.device}), got {weight.device}")
+    for t, n in ((scale, "scale"), (bias, "bias")):
+        if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.shape[0] != o:
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"{op}: {n} must be float32 (O,) = ({o},), got {got}")
+        if t.dtype != torch.float32:
+            raise TypeError(f"{op}: {n} must be float32 (folded BN), got {t.dtype}")
+        if t.device != x.device:
+            raise ValueError(f"{op}: {n} must be on the device of {xname} ({x.device}), got {t.device}")
+    return o

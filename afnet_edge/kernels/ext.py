@@ -124,12 +124,13 @@ def _check_ample(xl: torch.Tensor, xb: torch.Tensor) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 # focal_gather
 def focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, *,
-                 validate: bool = True, out: torch.Tensor | None = None) -> torch.Tensor:
+                 chain: reference.LazyChain | None = None, validate: bool = True,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
     """Compact batch ``(K, C, H, W)`` of frames ``index`` (int64 ``(K,)``) of ``x`` ``(N, C, H, W)``, TSM-shifted
     (spec §5, clips of ``num_frames``) if ``shift``. ``validate`` checks that the indices are in ``[0, N)``;
     ``out`` (contiguous ``(K, C, H, W)``, no autograd) receives the result."""
-    if not has_kernels(x.device):
-        return torch_ops.focal_gather(x, index, num_frames, shift, validate=validate, out=out)
+    if not has_kernels(x.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+        return torch_ops.focal_gather(x, index, num_frames, shift, chain=chain, validate=validate, out=out)
     if validate:
         _validate_index(index, x.shape[0], sorted_unique=False)
     return _call("focal_gather", (x, index, num_frames, shift), out, (x,))
@@ -178,16 +179,17 @@ if AVAILABLE:
 # ---------------------------------------------------------------------------------------------------------------------
 # focal_scatter
 def focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, const: torch.Tensor | None,
-                  relu: bool, *, validate: bool = True, inplace: bool = False,
-                  out: torch.Tensor | None = None) -> torch.Tensor:
+                  relu: bool, *, chain: reference.LazyChain | None = None, validate: bool = True,
+                  inplace: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, C, H, W)``: ``φ(residual[f] + (y[k] if index[k] == f else const))`` (const ``(C, H, W)`` or None = 0).
 
     ``index`` must be sorted ascending and unique (checked when ``validate``). ``inplace=True`` writes into
     ``residual`` and returns it (ignored, i.e. out of place, when autograd needs the inputs); ``out`` (contiguous
     ``(N, C, H, W)``, no autograd) receives the result.
     """
-    if not has_kernels(residual.device):
-        return torch_ops.focal_scatter(residual, y, index, const, relu, validate=validate, inplace=inplace, out=out)
+    if not has_kernels(residual.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+        return torch_ops.focal_scatter(residual, y, index, const, relu, chain=chain, validate=validate,
+                                       inplace=inplace, out=out)
     _check_scatter_keywords(residual, index, validate, inplace, out)
     if inplace and not _needs_grad(residual, y, const):
         torch.ops.afnet_edge.focal_scatter_(residual, y, index, const, relu)
@@ -248,11 +250,12 @@ if AVAILABLE:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # ample_fuse_pool
-def ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+def ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, chain: reference.LazyChain | None = None,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, C)`` per-frame, per-channel mean of ``up(xl) + xb``; ``xl`` ``(N, C, h, w)``, ``xb`` ``(N, C, H, W)``,
     ``up`` = legacy nearest resize to ``(H, W)``. ``out``: contiguous ``(N, C)``, no autograd."""
-    if not has_kernels(xb.device):
-        return torch_ops.ample_fuse_pool(xl, xb, out=out)
+    if not has_kernels(xb.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+        return torch_ops.ample_fuse_pool(xl, xb, chain=chain, out=out)
     return _call("ample_fuse_pool", (xl, xb), out, (xl, xb))
 
 
@@ -282,11 +285,11 @@ if AVAILABLE:
 # ---------------------------------------------------------------------------------------------------------------------
 # ample_fuse_blend
 def ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
-                     out: torch.Tensor | None = None) -> torch.Tensor:
+                     chain: reference.LazyChain | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, C, H, W)``: ``act(a ⊙ up(xl) + (1 − a) ⊙ xb)`` with ``a`` ``(N, C)``; act = ReLU if ``relu``.
     ``out``: contiguous ``(N, C, H, W)``, no autograd."""
-    if not has_kernels(xb.device):
-        return torch_ops.ample_fuse_blend(xl, xb, a, relu, out=out)
+    if not has_kernels(xb.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+        return torch_ops.ample_fuse_blend(xl, xb, a, relu, chain=chain, out=out)
     return _call("ample_fuse_blend", (xl, xb, a, relu), out, (xl, xb, a))
 
 
@@ -361,5 +364,27 @@ if AVAILABLE:
             _check_out(o, r)
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Issue 16 stop-gap (lazy-py), to be replaced by fused-gemm's entry points: the two fused 1×1 GEMMs are the "torch"
+# implementation on every device, so that ext.OPS satisfies the protocol.
+def gather_conv1x1(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, weight: torch.Tensor,
+                   groups: int, scale: torch.Tensor, bias: torch.Tensor, relu: bool, *,
+                   chain: reference.LazyChain | None = None, validate: bool = True,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`.torch_ops.gather_conv1x1` ``(K, O, H, W)`` (no kernel yet)."""
+    return torch_ops.gather_conv1x1(x, index, num_frames, shift, weight, groups, scale, bias, relu, chain=chain,
+                                    validate=validate, out=out)
+
+
+def conv1x1_scatter(h: torch.Tensor, weight: torch.Tensor, groups: int, scale: torch.Tensor, bias: torch.Tensor,
+                    residual: torch.Tensor, index: torch.Tensor, relu: bool, *,
+                    chain: reference.LazyChain | None = None, validate: bool = True, inplace: bool = False,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`.torch_ops.conv1x1_scatter` ``(N, C, H, W)`` (no kernel yet)."""
+    return torch_ops.conv1x1_scatter(h, weight, groups, scale, bias, residual, index, relu, chain=chain,
+                                     validate=validate, inplace=inplace, out=out)
+
+
 OPS = make_ops("ext", focal_gather=focal_gather, focal_scatter=focal_scatter, ample_fuse_pool=ample_fuse_pool,
-               ample_fuse_blend=ample_fuse_blend, select_frames=select_frames)
+               ample_fuse_blend=ample_fuse_blend, select_frames=select_frames, gather_conv1x1=gather_conv1x1,
+               conv1x1_scatter=conv1x1_scatter)

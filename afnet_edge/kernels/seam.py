@@ -1,7 +1,7 @@
 """The typed seam between model code and the fused ops: the :class:`FusedOps` protocol every implementation
 satisfies, and the helpers that check and wrap implementations.
 
-Implementations (each an object with a ``name`` and the five ops as attributes):
+Implementations (each an object with a ``name`` and the seven ops as attributes):
 
 * ``afnet_edge.kernels.ops("torch")`` — the pure-PyTorch reference with the extension's keywords;
 * ``afnet_edge.kernels.ops("ext")`` — the compiled ``afnet_edge._C`` operators;
@@ -20,52 +20,86 @@ from typing import Callable, Protocol, runtime_checkable
 
 import torch
 
-OP_NAMES = ("focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend", "select_frames")
+from .reference import LazyChain
+
+OP_NAMES = ("focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend", "select_frames",
+            "gather_conv1x1", "conv1x1_scatter")
 
 SelectResult = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @runtime_checkable
 class FusedOps(Protocol):
-    """The five fused ops as the model calls them. Semantics: :mod:`afnet_edge.kernels.reference`; keywords:
+    """The seven fused ops as the model calls them. Semantics: :mod:`afnet_edge.kernels.reference`; keywords:
     docs/kernels.md.
 
     Keywords beyond the reference signatures, accepted by every implementation:
 
-    * ``validate`` — check index *values* (in range; sorted and unique for ``focal_scatter``); one host sync on
+    * ``chain`` — a :class:`~afnet_edge.kernels.reference.LazyChain` of pending per-frame constant maps (the "lazy"
+      compact plan, issue 16) or None: the op reads the *logical* value of the stage tensor (``x`` / ``residual`` /
+      ``xb``), i.e. every stored row with its blocks ``start[f] .. upto − 1`` applied on the fly.
+    * ``validate`` — check index *values* (in range; sorted and unique for the scatters); one host sync on
       CUDA; implementations that cannot or need not check (graph export) ignore it.
     * ``out`` — a preallocated, contiguous result of the exact shape/dtype/device (no autograd).
-    * ``inplace`` (``focal_scatter``) — permission to write the result into ``residual``; callers always use the
+    * ``inplace`` (the scatters) — permission to write the result into ``residual``; callers always use the
       returned tensor, since an implementation may decline (autograd, graph export).
     """
 
     name: str
 
     def focal_gather(self, x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, *,
-                     validate: bool = True, out: torch.Tensor | None = None) -> torch.Tensor:
-        """``(K, C, H, W)``: frames ``index`` (int64 ``(K,)``) of ``x`` ``(N, C, H, W)``, TSM-shifted if ``shift``."""
+                     chain: LazyChain | None = None, validate: bool = True,
+                     out: torch.Tensor | None = None) -> torch.Tensor:
+        """``(K, C, H, W)``: frames ``index`` (int64 ``(K,)``) of ``x`` ``(N, C, H, W)``, TSM-shifted if ``shift``;
+        with ``chain``, of the logical tensor (each row, and each shifted-in neighbour channel segment, with its own
+        frame's pending blocks applied: :func:`~afnet_edge.kernels.reference.lazy_focal_gather`)."""
         ...
 
     def focal_scatter(self, residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
-                      const: torch.Tensor | None, relu: bool, *, validate: bool = True, inplace: bool = False,
+                      const: torch.Tensor | None, relu: bool, *, chain: LazyChain | None = None,
+                      validate: bool = True, inplace: bool = False,
                       out: torch.Tensor | None = None) -> torch.Tensor:
         """``(N, C, H, W)``: ``φ(residual[f] + (y[k] if index[k] == f else const))``; ``y`` ``(K, C, H, W)``,
-        ``const`` ``(C, H, W)`` or None (zeros), ``index`` sorted ascending and unique."""
+        ``const`` ``(C, H, W)`` or None (zeros), ``index`` sorted ascending and unique. With ``chain`` (``const``
+        must be None): selected rows ``φ(logical(residual)[f] + y[k])``, every other row left as stored
+        (:func:`~afnet_edge.kernels.reference.lazy_focal_scatter`); the caller then sets ``start[index] = upto + 1``."""
         ...
 
-    def ample_fuse_pool(self, xl: torch.Tensor, xb: torch.Tensor, *,
+    def ample_fuse_pool(self, xl: torch.Tensor, xb: torch.Tensor, *, chain: LazyChain | None = None,
                         out: torch.Tensor | None = None) -> torch.Tensor:
-        """``(N, C)``: per-frame, per-channel mean of ``up(xl) + xb``; ``xl`` ``(N, C, h, w)``, ``xb`` ``(N, C, H, W)``."""
+        """``(N, C)``: per-frame, per-channel mean of ``up(xl) + xb``; ``xl`` ``(N, C, h, w)``, ``xb`` ``(N, C, H, W)``
+        (with ``chain``: the logical ``xb``)."""
         ...
 
     def ample_fuse_blend(self, xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
-                         out: torch.Tensor | None = None) -> torch.Tensor:
-        """``(N, C, H, W)``: ``act(a ⊙ up(xl) + (1 − a) ⊙ xb)`` with ``a`` ``(N, C)``; act = ReLU if ``relu``."""
+                         chain: LazyChain | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, C, H, W)``: ``act(a ⊙ up(xl) + (1 − a) ⊙ xb)`` with ``a`` ``(N, C)``; act = ReLU if ``relu``
+        (with ``chain``: the logical ``xb``)."""
         ...
 
     def select_frames(self, logits: torch.Tensor, mode: str, k: int = 0, *,
                       out: SelectResult | None = None) -> SelectResult:
         """``(index (L, M), counts (L,), mask (L, B, T))`` from navigation logits ``(L, B, T, 2)``."""
+        ...
+
+    def gather_conv1x1(self, x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool,
+                       weight: torch.Tensor, groups: int, scale: torch.Tensor, bias: torch.Tensor, relu: bool, *,
+                       chain: LazyChain | None = None, validate: bool = True,
+                       out: torch.Tensor | None = None) -> torch.Tensor:
+        """``(K, O, H, W)``: ``act(conv1x1(focal_gather(x, index, T, shift, chain=chain), weight, groups) · scale +
+        bias)``; ``x`` ``(N, C, H, W)``, ``weight`` ``(O, C/groups[, 1, 1])``, ``scale``/``bias`` float32 ``(O,)``
+        (folded BN), act = ReLU if ``relu``; float32 arithmetic, one rounding to ``x.dtype``
+        (:func:`~afnet_edge.kernels.reference.gather_conv1x1`; not bit-exact to conv + BN)."""
+        ...
+
+    def conv1x1_scatter(self, h: torch.Tensor, weight: torch.Tensor, groups: int, scale: torch.Tensor,
+                        bias: torch.Tensor, residual: torch.Tensor, index: torch.Tensor, relu: bool, *,
+                        chain: LazyChain | None = None, validate: bool = True, inplace: bool = False,
+                        out: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, C, H, W)``: selected rows f = ``index[k]`` get ``φ(conv1x1(h, weight, groups)[k] · scale + bias +
+        logical(residual)[f])``, every other row of ``residual`` is left as stored; ``h`` ``(K, C_h, H, W)``,
+        ``weight`` ``(C, C_h/groups[, 1, 1])``, ``index`` sorted ascending and unique
+        (:func:`~afnet_edge.kernels.reference.conv1x1_scatter`)."""
         ...
 
 
@@ -120,7 +154,7 @@ def check_ops(impl: object, strict: bool = False) -> FusedOps:
 
 
 def make_ops(name: str, **fns: Callable) -> FusedOps:
-    """A :class:`FusedOps` namespace from the five op functions (keywords ``focal_gather=...`` etc.), checked
+    """A :class:`FusedOps` namespace from the seven op functions (keywords ``focal_gather=...`` etc.), checked
     strictly against the protocol (TypeError on a missing op, an unknown one or a different signature)."""
     unknown = sorted(set(fns) - set(OP_NAMES))
     if unknown:
