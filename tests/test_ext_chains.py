@@ -326,3 +326,64 @@ def _chain_samples():
 def test_opcheck_with_chain(name, args, kwargs):
     op_name, _, overload = name.partition(".")
     torch.library.opcheck(getattr(getattr(E, op_name), overload or "default"), args, kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# export/ops.py PLUGIN flavour: chains travel as two trailing plugin inputs and two fields
+def test_plugin_flavour_with_chain(tmp_path, gen):
+    onnx = pytest.importorskip("onnx", reason="onnx not installed (export extra)")
+    import io
+
+    from afnet_edge.export import ops as X
+    from afnet_edge.export import plugins as P
+
+    T, C, L = 4, 16, 3
+    x = rand((2 * T, C, 3, 4), torch.float32, "cpu", gen)
+    xl = rand((2 * T, C, 2, 2), torch.float32, "cpu", gen)
+    a = torch.rand(2 * T, C, generator=gen)
+    index = torch.tensor([0, 2, 5, 7])
+    chain = make_chain(2 * T, (C, 3, 4), L, 2, torch.float32, "cpu", gen)
+    final = chain._replace(upto=L)
+    y = rand((4, C, 3, 4), torch.float32, "cpu", gen)
+    # eagerly the markers compute the reference
+    assert torch.equal(X.PLUGIN.focal_gather(x, index, T, True, chain=chain),
+                       reference.lazy_focal_gather(x, index, T, True, chain))
+    assert torch.equal(X.PLUGIN.focal_scatter(x, y, index, None, True, chain=chain),
+                       reference.lazy_focal_scatter(x, y, index, True, chain))
+    with pytest.raises(ValueError, match="const must be None"):
+        X.PLUGIN.focal_scatter(x, y, index, x[0], True, chain=chain)
+
+    class Stage(torch.nn.Module):
+        def forward(self, x, xl, a, start, consts):
+            c = LazyChain(start, consts, 0b101, 2)
+            g = X.PLUGIN.focal_gather(x, index, T, True, chain=c)
+            s = X.PLUGIN.focal_scatter(x, g * 0.5, index, None, True, chain=c)
+            cl = LazyChain(start, consts, 0b101, L)
+            p = X.PLUGIN.ample_fuse_pool(xl, s, chain=cl)
+            q = X.PLUGIN.ample_fuse_pool(xl, s)  # no chain: no extra inputs, fields 0
+            return X.PLUGIN.ample_fuse_blend(xl, s, a, False, chain=cl) + p.mean() + q.mean()
+
+    buf = io.BytesIO()
+    torch.onnx.export(Stage(), (x, xl, a, final.start, final.consts), buf, dynamo=False, opset_version=17,
+                      custom_opsets={P.PLUGIN_DOMAIN: 1})
+    graph = onnx.load_from_string(buf.getvalue()).graph
+    graph_inputs = [i.name for i in graph.input]
+    nodes = [n for n in graph.node if n.domain == P.PLUGIN_DOMAIN]
+    by_op = {}
+    for n in nodes:
+        by_op.setdefault(n.op_type, []).append(n)
+    assert sorted(by_op) == ["AmpleFuseBlend", "AmpleFusePool", "FocalGather", "FocalScatter"]
+    for n in nodes:
+        attrs = {at.name: onnx.helper.get_attribute_value(at) for at in n.attribute}
+        assert attrs["plugin_version"].decode() == P.PLUGIN_VERSION == "3"
+        assert sorted(k for k in attrs if not k.startswith("plugin_")) == sorted(P.BY_NAME[n.op_type].fields)
+        n_own = len(P.BY_NAME[n.op_type].inputs)
+        chained = len(n.input) == n_own + 2
+        assert len(n.input) in (n_own, n_own + 2)
+        if chained:  # the graph inputs start / consts feed the trailing inputs
+            assert list(n.input[n_own:]) == graph_inputs[3:5], (n.input, graph_inputs)
+            assert attrs["chain_relu_mask"] == 0b101 and attrs["chain_upto"] == (2 if n.op_type.startswith("Focal")
+                                                                                 else L)
+        else:
+            assert attrs["chain_relu_mask"] == 0 and attrs["chain_upto"] == 0
+    assert sum(len(n.input) == len(P.BY_NAME[n.op_type].inputs) for n in by_op["AmpleFusePool"]) == 1  # no chain
