@@ -39,6 +39,14 @@ my @controls = (
    'return e < seg1 ? s.next : (e < seg2 ? s.prev : s.self);', 'return e < seg1 ? s.prev : (e < seg2 ? s.next : s.self);',
    'FAIL cuda focal_gather',
    'the TSM shift reads channels [0, C/8) from frame t-1 and [C/8, C/4) from t+1 (swapped neighbours)'],
+  ['chain_wrong_frame', 'plain', 'focal_gather', 'focal_gather_impl.h',
+   'chain_apply_vec<T, V>(p.chain, src, plane, e, v);', 'chain_apply_vec<T, V>(p.chain, s.self, plane, e, v);',
+   'FAIL cuda focal_gather',
+   'a lazy chain: the shifted-in neighbour channels get the selected frame\'s pending blocks instead of their own'],
+  ['chain_block_past_upto', 'asan', 'ample_fuse_pool', 'chain.h',
+   'for (; i < c.upto; ++i) {', 'for (; i <= c.upto; ++i) {',
+   'ERROR: AddressSanitizer: heap-buffer-overflow',
+   'a lazy chain applies block upto too (one block past the due ones: K_L lies past the constant maps at upto = L)'],
 );
 my %by_name = map { $_->[0] => $_ } @controls;
 
