@@ -82,7 +82,7 @@ def test_default_configuration_and_create_model_options():
     m = afnet_edge.create_model("af_mobilenetv3", num_frames=8, selection="topk", ratio=0.25, execution="masked")
     assert not m.training
     assert m.config() == {"execution": "masked", "selection": "topk", "ratio": 0.25, "kernels": "auto",
-                          "temperature": 0.01}
+                          "temperature": 0.01, "plan": "eager"}
     d = afnet_edge.create_model("af_resnet50")
     assert (d.execution, d.selection, d.num_frames, d.num_classes) == ("compact", "threshold", 12, 174)
 

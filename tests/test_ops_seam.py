@@ -117,6 +117,55 @@ def test_every_implementation_computes_the_reference_and_fills_out(impl):
             torch.testing.assert_close(o, w, rtol=1e-6, atol=1e-6, msg=op)
 
 
+def _chain_inputs(g):
+    """Inputs of the chain-reading ops (with a random LazyChain) and their reference results."""
+    x = torch.randn(2 * T, 20, 6, 6, generator=g)
+    chain = reference.LazyChain(torch.randint(0, 4, (2 * T,), generator=g, dtype=torch.int32),
+                                torch.randn(3, 20, 6, 6, generator=g), 0b101, 2)
+    index = torch.tensor([0, 3, 4, 7], dtype=torch.int64)
+    y = torch.randn(4, 20, 6, 6, generator=g)
+    xl = torch.randn(2 * T, 20, 3, 3, generator=g)
+    a = torch.rand(2 * T, 20, generator=g)
+    w1, s1, b1 = torch.randn(8, 10, generator=g) / 3, 0.5 + torch.rand(8, generator=g), torch.randn(8, generator=g)
+    w3, s3, b3 = torch.randn(20, 4, generator=g) / 2, 0.5 + torch.rand(20, generator=g), torch.randn(20, generator=g)
+    h = torch.randn(4, 8, 6, 6, generator=g)
+    logical = reference.chain_materialize(x, chain)
+    return chain, {
+        "focal_gather": ((x, index, T, True), reference.lazy_focal_gather(x, index, T, True, chain)),
+        "focal_scatter": ((x, y, index, None, True), reference.lazy_focal_scatter(x, y, index, True, chain)),
+        "ample_fuse_pool": ((xl, x), reference.ample_fuse_pool(xl, logical)),
+        "ample_fuse_blend": ((xl, x, a, True), reference.ample_fuse_blend(xl, logical, a, True)),
+        "gather_conv1x1": ((x, index, T, True, w1, 2, s1, b1, True),
+                           reference.gather_conv1x1(x, index, T, True, w1, 2, s1, b1, True, chain)),
+        "conv1x1_scatter": ((h, w3, 2, s3, b3, x, index, False),
+                            reference.conv1x1_scatter(h, w3, 2, s3, b3, x, index, False, chain)),
+    }
+
+
+@pytest.mark.parametrize("impl", IMPLS.values(), ids=IMPLS.keys())
+def test_every_implementation_reads_through_lazy_chains(impl):
+    """chain= on every op that reads a stage tensor: the reference semantics (the plugin flavour has no chain fields
+    yet and refuses a chain with a clear error)."""
+    g = torch.Generator().manual_seed(14)
+    chain, cases = _chain_inputs(g)
+    for op, (args, want) in cases.items():
+        fn = getattr(impl, op)
+        if impl is IMPLS["export-plugin"]:
+            with pytest.raises(NotImplementedError, match=f"export-plugin: {op} with a lazy chain"):
+                fn(*args, chain=chain)
+            continue
+        snapshot = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+        got = fn(*args, chain=chain)
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6, msg=op)
+        if op in ("focal_gather", "focal_scatter", "gather_conv1x1", "conv1x1_scatter"):
+            assert torch.equal(got, want), op  # gather and scatter are exact in every implementation
+        for a, b in zip(args, snapshot):  # not in place unless asked
+            assert not isinstance(a, torch.Tensor) or torch.equal(a, b), op
+        out = torch.full_like(want, 7.0)
+        assert fn(*args, chain=chain, out=out) is out
+        torch.testing.assert_close(out, want, rtol=1e-6, atol=1e-6, msg=op)
+
+
 # --------------------------------------------------------------------------------------------------- use_ops
 def test_use_ops_nests_and_restores():
     a = wrap_ops(IMPLS["torch"], lambda n, f: f, name="A")

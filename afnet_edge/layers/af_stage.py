@@ -5,6 +5,17 @@ blocks exactly as the official code does. In ``compact`` execution it runs the a
 module of the stage first, turns the stage's logits into index lists in one step (no host sync for ``topk``, one for
 ``threshold``/``gumbel``/given masks), then runs each focal block on its selected frames only, and fuses with the
 pooled/blended ops that never materialise the upsampled ample map.
+
+Compact execution has three plans (``ForwardContext.plan``; issue 16, docs/kernels.md "Lazy constant chains"):
+
+* ``"eager"``: every focal block writes its whole output (``φ(K + r)`` on the unselected frames: two full passes).
+* ``"lazy"``: the stage keeps one tensor S and a :class:`~afnet_edge.kernels.reference.LazyChain`; a block writes
+  only its selected rows, the unselected frames' maps stay pending and are applied by whoever reads the row next
+  (the gather of a later block, as a frame or a TSM neighbour, and the fusion's pool and blend). Bit-identical to
+  ``"eager"``.
+* ``"fused"``: ``"lazy"`` with the gather fused into the first 1×1 convolution and the scatter into the last
+  (:meth:`~afnet_edge.layers.focal.FocalBlock.forward_fused`; blocks without a fused form run lazily). BN folded:
+  within rounding of ``"lazy"``, not bit-identical.
 """
 from __future__ import annotations
 
@@ -14,9 +25,11 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from ..kernels.reference import ample_fuse, compact_index, select_frames, topk_count
+from ..kernels.reference import LazyChain, ample_fuse, compact_index, select_frames, topk_count
 from ..kernels.seam import FusedOps
 from .navigation import gumbel_select, threshold_select
+
+PLANS = ("eager", "lazy", "fused")
 
 
 class DynamicFusion(nn.Module):
@@ -49,6 +62,7 @@ class ForwardContext:
     ``masks_out``: the ``(B, T)`` mask of every navigation module, appended in model order.
     ``ops``: the fused-op implementation of this pass (``VideoClassifier.make_context`` resolves it:
     :func:`afnet_edge.kernels.use_ops` when active, else the model's ``kernels`` configuration).
+    ``plan``: the compact plan, one of :data:`PLANS` (ignored by masked execution and in training).
     """
 
     num_frames: int
@@ -61,6 +75,7 @@ class ForwardContext:
     masks_in: Sequence[torch.Tensor] | None = None
     generator: torch.Generator | None = None
     masks_out: list = field(default_factory=list)
+    plan: str = "eager"
 
     def next_given_mask(self) -> torch.Tensor | None:
         if self.masks_in is None:
@@ -131,6 +146,12 @@ def run_af_stage(x: torch.Tensor, *, ctx: ForwardContext, navs: Sequence[nn.Modu
         xl = ample(xl)
     indices, masks = _stage_indices(ctx, logits, given)
     ctx.masks_out.extend(masks)
+    if ctx.plan != "eager":
+        xb, chain = _lazy_focal_chain(x, ctx, focals, indices)
+        if transform is not None:
+            xl = transform(xl)
+        a = attention(ctx.ops.ample_fuse_pool(xl, xb, chain=chain))
+        return fuse(ctx.ops.ample_fuse_blend(xl, xb, a, blend_relu, chain=chain))
     for i, (focal, index) in enumerate(zip(focals, indices)):
         # From the second block on, the block input is an intermediate of this stage: scatter into it in place.
         xb = focal.forward_compact(xb, index, ctx.ops, inplace=i > 0)
@@ -138,3 +159,58 @@ def run_af_stage(x: torch.Tensor, *, ctx: ForwardContext, navs: Sequence[nn.Modu
         xl = transform(xl)
     a = attention(ctx.ops.ample_fuse_pool(xl, xb))
     return fuse(ctx.ops.ample_fuse_blend(xl, xb, a, blend_relu))
+
+
+def stacked_constant_maps(focals: Sequence[nn.Module], h: int, w: int, dtype: torch.dtype,
+                          device: torch.device) -> torch.Tensor:
+    """``(L, C, H, W)``: the constant maps ``K_i`` of a stage's L focal blocks (``chain.consts``), stacked once and
+    cached on the first block for as long as every block's own cached map is the same tensor (so weight and BN
+    changes, ``train()`` and ``.to()`` invalidate it exactly as they invalidate the maps)."""
+    maps = [f.constant_map(h, w, dtype, device) for f in focals]
+    cache = focals[0]._const_cache
+    key = ("stacked", len(focals), h, w, dtype, str(device))
+    hit = cache.get(key)
+    if hit is not None and len(hit[0]) == len(maps) and all(a is b for a, b in zip(hit[0], maps)):
+        return hit[1]
+    stacked = torch.stack(maps)
+    if not (torch.compiler.is_compiling() or torch.jit.is_tracing()):
+        cache[key] = (tuple(maps), stacked)
+    return stacked
+
+
+def _lazy_focal_chain(x: torch.Tensor, ctx: ForwardContext, focals: Sequence[nn.Module],
+                      indices: Sequence[torch.Tensor]) -> tuple[torch.Tensor, LazyChain]:
+    """The focal chain of a stage under the ``lazy`` / ``fused`` plans: returns the stage tensor S ``(N, C, H, W)``
+    (stored rows) and the chain with ``upto = L`` under which its readers (the fusion) see the focal output.
+
+    Block j gathers from S through ``chain(upto=j)`` and scatters only its selected rows into S; the caller of the
+    ops updates ``start`` (``start[index_j] = j + 1``). A block whose residual is not the identity (the stage's
+    first block: ``residual_0(x)``) starts a segment: its gather reads its (materialised) input without a chain, S
+    becomes its residual of every frame and every frame's pending chain starts at that block."""
+    ops, fused = ctx.ops, ctx.plan == "fused"
+    n = x.shape[0]
+    L = len(focals)
+    relu_mask = sum(1 << i for i, f in enumerate(focals) if f.last_relu)
+    stage = start = consts = None
+    for j, (focal, index) in enumerate(zip(focals, indices)):
+        if stage is None or not focal.identity_residual:
+            if stage is None:
+                src = x
+            else:  # materialise the input of block j (every frame's blocks < j applied), one pass
+                every = torch.arange(n, device=x.device)
+                src = ops.focal_gather(stage, every, ctx.num_frames, False,
+                                       chain=LazyChain(start, consts, relu_mask, j), validate=False)
+            stage = focal.residual(src)
+            if stage is x:
+                stage = x.clone()  # the scatters write into S in place; the stage input is the caller's
+            if consts is None:
+                consts = stacked_constant_maps(focals, stage.shape[-2], stage.shape[-1], stage.dtype, stage.device)
+                start = torch.zeros(n, dtype=torch.int32, device=stage.device)
+            start.fill_(j)
+            src_chain = None
+        else:
+            src, src_chain = stage, LazyChain(start, consts, relu_mask, j)
+        chain = LazyChain(start, consts, relu_mask, j)
+        stage = focal.forward_lazy(src, stage, index, ops, src_chain, chain, fused=fused)
+        start.index_fill_(0, index, j + 1)
+    return stage, LazyChain(start, consts, relu_mask, L)

@@ -123,6 +123,10 @@ class FocalInvertedResidual(_InvertedBody, FocalBlock):
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         return self.res_connect(x) if self.res_connect is not None else x
 
+    @property
+    def identity_residual(self) -> bool:
+        return self.res_connect is None
+
     def _body_in_channels(self) -> int:
         return self.conv1.in_channels
 

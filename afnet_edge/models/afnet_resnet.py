@@ -88,10 +88,27 @@ class FocalBottleneck(FocalBlock):
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         return self.downsample(x) if self.downsample is not None else x
 
+    @property
+    def identity_residual(self) -> bool:
+        return self.downsample is None
+
     def body(self, z: torch.Tensor) -> torch.Tensor:
         z = F.relu(self.bn1(self.conv1(z)))
         z = F.relu(self.bn2(self.conv2(z)))
         return self.bn3(self.conv3(z))
+
+    def forward_fused(self, src: torch.Tensor, stage: torch.Tensor, index: torch.Tensor, ops,
+                      src_chain, chain) -> torch.Tensor:
+        """The ``fused`` plan: ``gather_conv1x1`` (gather + conv1 + bn1 + ReLU) → conv2 + bn2 + ReLU (stock, on the
+        compact batch) → ``conv1x1_scatter`` (conv3 + bn3 + residual + φ into the selected rows of ``stage``).
+        BN of conv1/conv3 folded into float32 scale/bias (:meth:`folded_bn`): within rounding of the lazy plan."""
+        s1, b1 = self.folded_bn(self.bn1)
+        s3, b3 = self.folded_bn(self.bn3)
+        h = ops.gather_conv1x1(src, index, self.num_frames, self.shift, self.conv1.weight, self.conv1.groups, s1, b1,
+                               True, chain=src_chain, validate=False)
+        h = F.relu(self.bn2(self.conv2(h)))
+        return ops.conv1x1_scatter(h, self.conv3.weight, self.conv3.groups, s3, b3, stage, index, self.last_relu,
+                                   chain=chain, validate=False, inplace=True)
 
     def _body_in_channels(self) -> int:
         return self.conv1.in_channels

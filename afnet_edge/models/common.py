@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..kernels import BACKENDS, current_ops, ops
-from ..layers.af_stage import ForwardContext
+from ..layers.af_stage import PLANS, ForwardContext
 from ..layers.navigation import SELECTIONS
 
 EXECUTIONS = ("masked", "compact")
@@ -71,11 +71,13 @@ class VideoClassifier(nn.Module):
         self.selection = "threshold"
         self.ratio = 0.5
         self.kernels = "auto"
+        self.plan = "eager"
         self.temperature = 0.01  # τ used by gumbel selection; the training loop anneals it (spec §7)
 
     # ----------------------------------------------------------------------------------------------- configuration
     def configure(self, execution: str | None = None, selection: str | None = None, ratio: float | None = None,
-                  kernels: str | None = None, temperature: float | None = None) -> "VideoClassifier":
+                  kernels: str | None = None, temperature: float | None = None,
+                  plan: str | None = None) -> "VideoClassifier":
         """Set the inference configuration (returns ``self``).
 
         execution: ``"compact"`` (default: focal bodies only on selected frames) or ``"masked"`` (official).
@@ -83,6 +85,10 @@ class VideoClassifier(nn.Module):
         ratio: fraction of frames per clip kept by ``topk`` (k = ceil(ratio·T)), in (0, 1].
         kernels: ``"auto"``, ``"torch"`` or ``"ext"`` — implementation of the fused ops for ``compact``.
         temperature: Gumbel-softmax τ > 0 (does not change hard decisions).
+        plan: how ``compact`` runs the focal chain of an AF stage: ``"eager"`` (default: every block writes every
+        frame), ``"lazy"`` (pending constant chains: only selected rows are written; bit-identical to eager) or
+        ``"fused"`` (lazy + gather/scatter fused into the focal bottlenecks' 1×1 convolutions, BN folded: within
+        rounding). Ignored by ``masked`` execution and by models without AF stages.
         In training mode the model always uses masked execution with Gumbel selection (straight-through).
         """
         if execution is not None:
@@ -104,12 +110,16 @@ class VideoClassifier(nn.Module):
             if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
                 raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
             self.temperature = float(temperature)
+        if plan is not None:
+            if plan not in PLANS:
+                raise ValueError(f"plan must be one of {PLANS}, got {plan!r}")
+            self.plan = plan
         return self
 
     def config(self) -> dict:
         """The current inference configuration as a dict."""
         return {"execution": self.execution, "selection": self.selection, "ratio": self.ratio,
-                "kernels": self.kernels, "temperature": self.temperature}
+                "kernels": self.kernels, "temperature": self.temperature, "plan": self.plan}
 
     # ------------------------------------------------------------------------------------------------------ input
     def frames_from_clip(self, clip: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -177,9 +187,9 @@ class VideoClassifier(nn.Module):
     # ---------------------------------------------------------------------------------------------------- forward
     def make_context(self, masks=None, generator: torch.Generator | None = None, *, execution: str | None = None,
                      selection: str | None = None, ratio: float | None = None,
-                     training: bool | None = None) -> ForwardContext:
+                     training: bool | None = None, plan: str | None = None) -> ForwardContext:
         """The :class:`ForwardContext` of one forward pass under the current configuration (``execution``,
-        ``selection``, ``ratio``, ``training`` override it for this pass only, unchecked: callers such as export pass
+        ``selection``, ``ratio``, ``training``, ``plan`` override it for this pass only, unchecked: callers such as export pass
         fixed values).
 
         The fused ops are the ones set with :func:`afnet_edge.kernels.use_ops` when a ``with use_ops(...)`` block is
@@ -189,7 +199,7 @@ class VideoClassifier(nn.Module):
                               selection=selection or self.selection, ratio=self.ratio if ratio is None else ratio,
                               tau=self.temperature, ops=ops(self.kernels) if impl is None else impl,
                               training=self.training if training is None else training, masks_in=masks,
-                              generator=generator)
+                              generator=generator, plan=plan or self.plan)
 
     def forward(self, clip: torch.Tensor, masks=None, generator: torch.Generator | None = None) -> VideoOutput:
         frames, b = self.frames_from_clip(clip)

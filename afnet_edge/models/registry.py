@@ -312,7 +312,7 @@ def models_with_flag(flag: CliFlag | CliOption) -> list[str]:
     return [n for n, e in _REGISTRY.items() if flag in e.hooks.cli_flags or flag in e.hooks.cli_options]
 
 
-_CONFIG_KEYS = ("execution", "selection", "ratio", "kernels", "temperature")
+_CONFIG_KEYS = ("execution", "selection", "ratio", "kernels", "temperature", "plan")
 
 
 def create_model(name: str, num_classes: int = 174, num_frames: int | None = None, **options):
@@ -324,7 +324,8 @@ def create_model(name: str, num_classes: int = 174, num_frames: int | None = Non
         num_classes: classifier outputs (174 = Something-Something V1 as in the official release).
         num_frames: frames per clip T (default: the model's default, 12 for AFNet, 8 for the baselines).
         options: architecture options (``tsm=True|False`` for AF-ResNet, ``dropout``) and inference configuration
-            (``execution``, ``selection``, ``ratio``, ``kernels``, ``temperature``; see ``VideoClassifier.configure``).
+            (``execution``, ``selection``, ``ratio``, ``kernels``, ``temperature``, ``plan``; see
+            ``VideoClassifier.configure``).
 
     Returns the model in eval mode.
     """
