@@ -387,3 +387,41 @@ def test_plugin_flavour_with_chain(tmp_path, gen):
         else:
             assert attrs["chain_relu_mask"] == 0 and attrs["chain_upto"] == 0
     assert sum(len(n.input) == len(P.BY_NAME[n.op_type].inputs) for n in by_op["AmpleFusePool"]) == 1  # no chain
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# whole models on the extension: the lazy plan is bit-identical to the eager plan
+@pytest.mark.parametrize("name", ["af_resnet50", "af_mobilenetv3"])
+def test_models_lazy_plan_on_the_extension_is_bit_identical_to_eager(name, one_thread):
+    import afnet_edge
+    from conftest import randomize_model
+
+    T = 4
+    model = randomize_model(afnet_edge.create_model(name, num_classes=7, num_frames=T), seed=3).eval()
+    g = torch.Generator().manual_seed(13)
+    clip = torch.randn(2, T, 3, 64, 64, generator=g)
+    masks = [(torch.rand(2, T, generator=g) > 0.5).float() for _ in range(model.num_navigation)]
+    masks[0][0] = 0.0  # a video with nothing selected in block 0
+    runs = {}
+    with torch.no_grad():
+        for kernels, plan in (("ext", "eager"), ("ext", "lazy"), ("torch", "lazy")):
+            model.configure(execution="compact", kernels=kernels, plan=plan)
+            runs[kernels, plan] = (model(clip, masks=masks).logits,
+                                   model.configure(selection="topk", ratio=0.5)(clip).logits)
+    for i in range(2):
+        assert torch.equal(runs["ext", "lazy"][i], runs["ext", "eager"][i])
+        torch.testing.assert_close(runs["ext", "lazy"][i], runs["torch", "lazy"][i], rtol=1e-5, atol=1e-5)
+    # the lazy plan really hands chains to the extension's ops
+    from afnet_edge.kernels import use_ops, wrap_ops
+    chained = []
+
+    def spy(op, fn):
+        def call(*args, **kwargs):
+            if kwargs.get("chain") is not None:
+                chained.append(op)
+            return fn(*args, **kwargs)
+        return call
+    with torch.no_grad(), use_ops(wrap_ops(ext.OPS, spy)):
+        got = model.configure(execution="compact", plan="lazy", selection="threshold")(clip, masks=masks).logits
+    assert torch.equal(got, runs["ext", "lazy"][0])
+    assert {"focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend"} <= set(chained), chained
