@@ -7,8 +7,9 @@
 
 README.md: only the text between ``<!-- perf:begin -->`` and ``<!-- perf:end -->`` is rewritten (the README belongs to
 the lead); when the markers are missing the block is printed and nothing is written. docs/performance.md: the same
-block between the same markers, and the Jetson/H100 PROJECTION table between ``<!-- projection:begin -->`` and
-``<!-- projection:end -->``.
+block between the same markers, the Jetson/H100 PROJECTION table between ``<!-- projection:begin -->`` and
+``<!-- projection:end -->``, and the bytes-per-plan PROJECTION (from ``benchmarks/results/projection/bytes_plans.json``,
+written by ``benchmarks/project_plans.py``) between ``<!-- plans:begin -->`` and ``<!-- plans:end -->``.
 
 Sources: every ``benchmarks/results/<device>/*.json`` whose ``kind`` is ``measurement`` and ``schema``
 ``afnet_edge.bench/1``, except ``quick.json`` (the CI smoke grid).
@@ -26,6 +27,8 @@ sys.path.insert(0, ROOT)
 
 BEGIN, END = "<!-- perf:begin -->", "<!-- perf:end -->"
 PBEGIN, PEND = "<!-- projection:begin -->", "<!-- projection:end -->"
+PLBEGIN, PLEND = "<!-- plans:begin -->", "<!-- plans:end -->"
+PLANS_JSON = os.path.join(ROOT, "benchmarks", "results", "projection", "bytes_plans.json")
 PRETTY = {"af_resnet50": "AF-ResNet50", "af_mobilenetv3": "AF-MobileNetV3", "tsm_resnet50": "TSM-ResNet50",
           "tsn_resnet50": "TSN-ResNet50", "af_resnet101": "AF-ResNet101"}
 # headline rows: (model, T, ratio or None for the dense/masked rows, backends allowed)
@@ -92,6 +95,12 @@ def headline(docs: list[dict]) -> str:
                                                    if k in ("LD_PRELOAD", "MALLOC_CONF", "GLIBC_TUNABLES")))
         elif env.get("device_type") == "cpu":
             extra.append("allocator: glibc malloc (default)")
+        plans = sorted({r.get("plan", "eager") for r in rows
+                        if r.get("status") == "ok" and str(r.get("backend", "")).startswith("compact")})
+        if plans:
+            extra.append("compact plan " + ", ".join(f"`{p}`" for p in plans)
+                         + (" (recorded before the plan axis existed: the eager compact plan)"
+                            if not any("plan" in r for r in rows) else ""))
         md = doc["_path"][:-5] + ".md"
         # links from the repository root: the same block sits in README.md and in docs/performance.md
         out.append(f"**{where}** — torch {env.get('torch')}, {', '.join(extra)}; [{os.path.basename(doc['_path'])}]"
@@ -155,6 +164,18 @@ def projection_block() -> str:
     return "\n".join(out) + "\n"
 
 
+def plans_block(path: str = PLANS_JSON) -> str:
+    """Bytes and PROJECTED latency per execution plan, from the committed ``bytes_plans.json``
+    (``benchmarks/project_plans.py`` writes it)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("project_plans", os.path.join(ROOT, "benchmarks",
+                                                                                "project_plans.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with open(path) as f:
+        return mod.markdown(json.load(f))
+
+
 def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> str | None:
     """``text`` with everything between the markers replaced by ``block``; None when the markers are missing."""
     i, j = text.find(begin), text.find(end)
@@ -188,6 +209,8 @@ def main(argv=None) -> int:
         targets.append((args.docs, BEGIN, END, block))
         if not args.no_projection and PBEGIN in open(args.docs).read():
             targets.append((args.docs, PBEGIN, PEND, projection_block()))
+        if PLBEGIN in open(args.docs).read() and os.path.exists(PLANS_JSON):
+            targets.append((args.docs, PLBEGIN, PLEND, plans_block()))
     for path, b, e, content in targets:
         text = open(path).read() if os.path.exists(path) else ""
         new = replace_block(text, content, b, e)

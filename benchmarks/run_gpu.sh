@@ -99,9 +99,12 @@ fi
 # collectives -- select_frames and ample_fuse_pool; the other kernels have none -- and check only those kernels)
 KT_SEL=(tests/test_kernels.py -k cuda -p no:cacheprovider)
 SAN_TARGETS=("select|select_t|cuda and select_frames" "pool|ample_fuse_pool_kernel|cuda and ample_fuse_pool")
-# the headline grid: AF-ResNet50 T=12 at three ratios against TSM-ResNet50 T=8, fp16, eager and CUDA graphs
+# the headline grid: AF-ResNet50 T=12 at r 0.25 and 0.4 (the issue targets' ratios), masked and the extension's
+# compact path under each execution plan of issue 16 (eager, lazy, fused), against TSM-ResNet50 T=8, fp16, eager and
+# CUDA graphs: 16 timed cases, as many as before the plan axis (r = 1.0 and compact-torch moved to grid-fp16), so the
+# estimates below still scale from the same case count
 HEADLINE=(--precisions fp16 --modes eager,cudagraph --models af_resnet50,tsm_resnet50 --frames 12
-          --baseline-frames 8 --ratios 0.25,0.4,1.0 --backends masked,compact-torch,compact-ext)
+          --baseline-frames 8 --ratios 0.25,0.4 --backends masked,compact-ext --plans eager,lazy,fused)
 KERNELS_BUDGET=(--dtypes fp16 --batches 1 8)  # the full kernel benchmark (fp16+fp32, B 1/8/32) without --budget
 # dry run: the bench commands keep every option and get these appended (later options win): a tiny CPU grid
 DRY_BENCH=(--device cpu --size 32 --batches 1 --precisions fp32 --repeats 1 --warmup 1 --threads 1 --no-ceilings

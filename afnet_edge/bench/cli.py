@@ -13,7 +13,7 @@ from ..cli_args import positive_int, ratio_arg
 from ..flops import MIN_SIZE, SIZE_MULTIPLE
 from ..models import list_models
 from .environment import device_slug
-from .grid import BACKENDS, MODES, PRECISIONS, QUICK, GridSpec
+from .grid import BACKENDS, COMPACT_PLANS, DEFAULT_PLAN, MODES, PRECISIONS, QUICK, GridSpec
 from .profile import format_profile, profile_compact
 from .report import _fmt, write_outputs
 from .results import SCHEMA, derive, validate_results
@@ -60,6 +60,10 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
                    help=f"subset of {','.join(BACKENDS[:-1])} (trt comes with --engine)")
     p.add_argument("--modes", type=csv_list(str, MODES), default=None,
                    help="eager,cudagraph,compile (default: eager on CPU, all three on CUDA)")
+    p.add_argument("--plans", type=csv_list(str, COMPACT_PLANS), default=None,
+                   help="comma-separated execution plans of the compact backends (issue 16): eager (gather, body, "
+                        "full scatter), lazy (lazy constant chains), fused (lazy + gather/scatter fused 1x1 convs) "
+                        f"(default: {DEFAULT_PLAN})")
     p.add_argument("--precisions", type=csv_list(str, tuple(PRECISIONS)), default=None,
                    help="fp32,fp16,bf16 (default: fp32 on CPU, fp16,fp32 on CUDA)")
     p.add_argument("--size", type=positive_int, default=None, help="input height = width (default: 224)")
@@ -117,7 +121,8 @@ def spec_from_args(args: argparse.Namespace) -> GridSpec:
         for k, v in QUICK.items():
             setattr(base, k, list(v) if isinstance(v, list) else v)
         base.quick, base.ceilings = True, False
-    for k in ("models", "frames", "baseline_frames", "ratios", "batches", "backends", "modes", "precisions", "size",
+    for k in ("models", "frames", "baseline_frames", "ratios", "batches", "backends", "modes", "plans", "precisions",
+              "size",
               "warmup", "repeats", "threads", "checkpoint"):
         v = getattr(args, k)
         if v is not None:

@@ -10,14 +10,19 @@ import torch
 from ..export.engine import read_sidecar
 from ..models import model_entry
 
-__all__ = ["BACKENDS", "TORCH_BACKENDS", "COMPACT_BACKENDS", "DENSE", "MODES", "PRECISIONS", "QUICK", "Case",
-           "GridSpec", "expand_grid"]
+__all__ = ["BACKENDS", "TORCH_BACKENDS", "COMPACT_BACKENDS", "PLAN_BACKENDS", "COMPACT_PLANS", "DEFAULT_PLAN",
+           "DENSE", "MODES", "PRECISIONS", "QUICK", "Case", "GridSpec", "expand_grid"]
 
 BACKENDS = ("masked", "compact-torch", "compact-ext", "onnxruntime", "trt")
 TORCH_BACKENDS = ("masked", "compact-torch", "compact-ext")
 COMPACT_BACKENDS = ("compact-torch", "compact-ext", "onnxruntime", "trt")
 DENSE = "dense"
 MODES = ("eager", "cudagraph", "compile")
+# Execution plans of the compact path (issue 16: model.configure(plan=...)); only the PyTorch compact backends take
+# one (masked ignores it; dense models have none; ONNX Runtime / TensorRT run what was exported).
+COMPACT_PLANS = ("eager", "lazy", "fused")
+DEFAULT_PLAN = "eager"
+PLAN_BACKENDS = ("compact-torch", "compact-ext")
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 QUICK = dict(models=["af_mobilenetv3"], frames=[12], baseline_frames=[8], ratios=[0.25, 0.5], batches=[1],
@@ -38,10 +43,13 @@ class Case:
     ratio: float | None
     size: int
     engine: str | None = None
+    plan: str = DEFAULT_PLAN
 
     @property
     def label(self) -> str:
-        return self.backend if self.mode == "eager" else f"{self.backend}+{self.mode}"
+        """``backend[/plan][+mode]``: the plan is named when it is not the eager compact plan."""
+        name = self.backend if self.plan == "eager" else f"{self.backend}/{self.plan}"
+        return name if self.mode == "eager" else f"{name}+{self.mode}"
 
 
 @dataclass
@@ -55,6 +63,7 @@ class GridSpec:
     batches: list = field(default_factory=lambda: [1])
     backends: list = field(default_factory=lambda: ["masked", "compact-torch", "compact-ext", "onnxruntime"])
     modes: list = field(default_factory=lambda: ["eager"])
+    plans: list = field(default_factory=lambda: [DEFAULT_PLAN])
     precisions: list = field(default_factory=lambda: ["fp32"])
     size: int = 224
     device: str = "cpu"
@@ -98,12 +107,14 @@ def expand_grid(spec: GridSpec) -> list[Case]:
                             be = backend
                             ratios = [None] if backend == "masked" and not spec.masked_per_ratio else spec.ratios
                         modes = spec.modes if backend in TORCH_BACKENDS else ["eager"]
-                        for mode in modes:
-                            for r in ratios:
-                                c = Case(model, int(T), be, mode, precision, int(batch),
-                                         None if r is None else float(r), spec.size)
-                                if c not in cases:
-                                    cases.append(c)
+                        plans = spec.plans if be in PLAN_BACKENDS else [DEFAULT_PLAN]
+                        for plan in plans:
+                            for mode in modes:
+                                for r in ratios:
+                                    c = Case(model, int(T), be, mode, precision, int(batch),
+                                             None if r is None else float(r), spec.size, plan=plan)
+                                    if c not in cases:
+                                        cases.append(c)
     for engine in spec.engines:
         cases.append(_engine_case(engine, spec))
     return cases

@@ -62,14 +62,20 @@ def _cmd_project(args: argparse.Namespace) -> int:
         for model in args.models:
             dense = not model_entry(model).bench.skips_frames
             frames = args.frames if args.frames else None
-            for execution in (["dense"] if dense else args.executions):
+            runs = ["dense"] if dense else (args.plans or args.executions)
+            for execution in runs:
                 for r in ([None] if dense or execution == "masked" else args.ratios):
+                    plan = execution if args.plans and not dense else None
+                    if plan is not None:
+                        execution = "masked" if plan == "masked" else "compact"
                     ops = trace_ops(model, frames, 1.0 if r is None else r, args.batch, args.size, args.precision,
-                                    "compact" if execution == "dense" else execution)
+                                    "compact" if execution == "dense" else execution, plan=plan)
                     for scen in scenarios:
                         res = project(model, spec, frames, r, args.batch, args.size, args.precision,
                                       "compact" if execution == "dense" else execution, scen, _ops=ops)
                         res["config"]["frames"] = frames or model_entry(model).default_frames
+                        if plan is not None:
+                            res["config"]["plan"] = plan
                         res["per_layer"] = res["per_layer"][:max(20, args.per_layer)]  # the slowest layers only
                         results.append(res)
         print(format_projection(results, spec, args.per_layer))
@@ -103,6 +109,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--executions", type=csv_list(str, ("compact", "masked")), default=["compact", "masked"],
                    help="comma-separated executions of the frame-skipping models: compact (skips frames), masked "
                         "(official) (default: compact,masked; dense models have one)")
+    p.add_argument("--plans", type=csv_list(str, projection.PLANS), default=None,
+                   help="comma-separated execution plans of the frame-skipping models (issue 16), counted at the "
+                        f"fused-op level: {', '.join(projection.PLANS)} (replaces --executions; bytes per plan with "
+                        "the lower bound: benchmarks/project_plans.py)")
     p.add_argument("--batch", type=positive_int, default=1, help="clips per inference (default: 1)")
     p.add_argument("--size", type=positive_int, default=224, help="input height = width in pixels (default: 224)")
     p.add_argument("--precision", choices=tuple(PRECISIONS), default="fp16",

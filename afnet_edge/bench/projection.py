@@ -28,6 +28,7 @@ whenever a results file for the device exists, and ``afnet-edge project`` prints
 from __future__ import annotations
 
 import glob
+import inspect
 import json
 import math
 import os
@@ -43,7 +44,8 @@ from ..models import create_model, model_entry
 from .devices import DEVICES, DeviceSpec, spec_from_ceilings
 from .grid import PRECISIONS
 
-__all__ = ["DeviceSpec", "DEVICES", "OpRecord", "trace_ops", "record_ops", "project_ops", "project", "projection_error",
+__all__ = ["DeviceSpec", "DEVICES", "OpRecord", "PLANS", "trace_ops", "record_ops", "count_bytes", "counting_ops",
+           "configure_plan", "project_ops", "project", "projection_error",
            "spec_from_ceilings", "find_results", "format_projection", "format_error", "LABEL", "SCENARIOS"]
 
 LABEL = "PROJECTION (roofline estimate from device specs; not a measurement)"
@@ -122,11 +124,14 @@ def _mm_macs(name: str, args, out: torch.Tensor) -> float:
 
 
 class _Recorder:
-    """Dispatch mode + module hooks: ops of one forward with the module they ran in."""
+    """Dispatch mode + module hooks: ops of one forward with the module they ran in. Aten ops that run inside a
+    fused-op call counted by :func:`counting_ops` (``inside > 0``) are that op's implementation and are not
+    recorded."""
 
     def __init__(self, model: nn.Module):
         self.records: list[OpRecord] = []
         self.stack: list[str] = []
+        self.inside = 0
         rec = self
 
         class Mode(TorchDispatchMode):
@@ -134,7 +139,7 @@ class _Recorder:
                 kwargs = kwargs or {}
                 out = func(*args, **kwargs)
                 name = func._schema.name.split("::")[-1]
-                if getattr(func, "is_view", False) or name in _NO_KERNEL:
+                if rec.inside or getattr(func, "is_view", False) or name in _NO_KERNEL:
                     return out
                 ins = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
                 outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
@@ -173,25 +178,134 @@ class _Recorder:
             h.remove()
 
 
-def record_ops(module: nn.Module, *inputs) -> list[OpRecord]:
-    """Kernels of ``module(*inputs)`` (any device; use ``meta`` tensors to record without computing)."""
+# ------------------------------------------------------------------------------- fused ops counted as one kernel
+def _chain_bytes(chain) -> float:
+    """Chain state one kernel reads: ``start`` and the constant maps of blocks ``< upto`` (module doc of
+    :mod:`.ledger`)."""
+    if chain is None:
+        return 0.0
+    return _nbytes(chain.start) + _nbytes(chain.consts[:chain.upto])
+
+
+def _rows(t: torch.Tensor, n: int) -> float:
+    """Bytes of ``n`` rows (frames) of ``t``."""
+    return float(n * (t[0].numel() if t.shape[0] else math.prod(t.shape[1:])) * t.element_size())
+
+
+def _opt(t) -> float:
+    return _nbytes(t) if isinstance(t, torch.Tensor) else 0.0
+
+
+def _fused_rule(op: str, a: dict, out) -> tuple[float, float, float, str, str]:
+    """``(bytes read, bytes written, MACs, class, matrix kind)`` of one fused-op call from its arguments ``a``."""
+    chain = a.get("chain")
+    cb = _chain_bytes(chain)
+    if op == "focal_gather":
+        x, index = a["x"], a["index"]
+        return _rows(x, index.shape[0]) + _nbytes(index) + cb, _nbytes(out), 0.0, "data", ""
+    if op == "focal_scatter":
+        res, y, index = a["residual"], a["y"], a["index"]
+        if chain is not None and a.get("inplace"):
+            k = index.shape[0]
+            return _rows(res, k) + _nbytes(y) + _nbytes(index) + cb, _rows(res, k), 0.0, "data", ""
+        return (_nbytes(res) + _nbytes(y) + _opt(a.get("const")) + _nbytes(index) + cb, _nbytes(res), 0.0, "data",
+                "")
+    if op in ("ample_fuse_pool", "ample_fuse_blend"):
+        read = _nbytes(a["xl"]) + _nbytes(a["xb"]) + _opt(a.get("a")) + cb
+        return read, _nbytes(out), 0.0, "reduction" if op == "ample_fuse_pool" else "data", ""
+    if op == "gather_conv1x1":
+        x, index, w = a["x"], a["index"], a["weight"]
+        read = _rows(x, index.shape[0]) + _nbytes(index) + _nbytes(w) + _opt(a["scale"]) + _opt(a["bias"]) + cb
+        return read, _nbytes(out), float(out.numel() * w.shape[1]), "matrix", "conv"
+    if op == "conv1x1_scatter":
+        h, w, res, index = a["h"], a["weight"], a["residual"], a["index"]
+        k = index.shape[0]
+        read = _nbytes(h) + _nbytes(w) + _opt(a["scale"]) + _opt(a["bias"]) + _nbytes(index) + cb
+        mac = float(h.shape[0] * math.prod(h.shape[2:]) * w.shape[0] * w.shape[1])
+        if a.get("inplace"):
+            return read + _rows(res, k), _rows(res, k), mac, "matrix", "conv"
+        return read + _nbytes(res), _nbytes(res), mac, "matrix", "conv"
+    ins = [v for v in tree_flatten(list(a.values()))[0] if isinstance(v, torch.Tensor)]  # select_frames, others
+    outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
+    return sum(map(_nbytes, ins)), sum(map(_nbytes, outs)), 0.0, "data", ""
+
+
+def counting_ops(base, rec: "_Recorder"):
+    """``base`` (a :class:`afnet_edge.kernels.FusedOps`) wrapped so that each fused-op call is recorded in ``rec``
+    as ONE kernel, its bytes from :func:`_fused_rule` on its actual arguments, and the aten ops it runs internally
+    are not recorded (they are that kernel's implementation)."""
+    from ..kernels import wrap_ops
+
+    def wrap(name, fn):
+        sig = inspect.signature(fn)
+
+        def counted(*args, **kwargs):
+            rec.inside += 1
+            try:
+                out = fn(*args, **kwargs)
+            finally:
+                rec.inside -= 1
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            read, written, macs, cls, mk = _fused_rule(name, bound.arguments, out)
+            vflops = 0.0 if cls == "matrix" else float(sum(o.numel() for o in tree_flatten(out)[0]
+                                                          if isinstance(o, torch.Tensor)))
+            rec.records.append(OpRecord(name, rec.stack[-1] if rec.stack else "", macs, vflops, read, written, cls,
+                                        mk))
+            return out
+        return counted
+    return wrap_ops(base, wrap)
+
+
+def record_ops(module: nn.Module, *inputs, ops=None) -> list[OpRecord]:
+    """Kernels of ``module(*inputs)`` (any device; use ``meta`` tensors to record without computing). ``ops``: a
+    :class:`afnet_edge.kernels.FusedOps` implementation whose calls are each counted as one kernel
+    (:func:`counting_ops`); None records every aten op, fused-op internals included."""
+    from ..kernels import use_ops
     rec = _Recorder(module)
     try:
         with torch.no_grad(), rec.mode:
-            module(*inputs)
+            if ops is None:
+                module(*inputs)
+            else:
+                with use_ops(counting_ops(ops, rec)):
+                    module(*inputs)
     finally:
         rec.close()
     return rec.records
 
 
+PLANS = ("masked", "compact-eager", "compact-lazy", "compact-fused")
+
+
+def configure_plan(model: nn.Module, plan: str, **config) -> nn.Module:
+    """``model.configure(...)`` for a bench/projection plan name (:data:`PLANS`): ``masked`` → masked execution,
+    ``compact-<p>`` → compact execution with the model's ``plan=<p>``. Dense models ignore the plan. Raises
+    NotImplementedError when the model has no such plan yet (``plan=`` of issue 16 not merged)."""
+    if plan not in PLANS:
+        raise ValueError(f"plan must be one of {PLANS}, got {plan!r}")
+    if plan == "masked":
+        return model.configure(execution="masked", **config)
+    sub = plan.split("-", 1)[1]
+    if "plan" in inspect.signature(model.configure).parameters:
+        return model.configure(execution="compact", plan=sub, **config)
+    if sub != "eager":
+        raise NotImplementedError(f"plan {plan!r} needs model.configure(plan={sub!r}) (issue 16); this build's "
+                                  f"models only run the eager compact plan")
+    return model.configure(execution="compact", **config)
+
+
 def trace_ops(model_name: str, frames: int | None = None, ratio: float = 0.5, batch: int = 1, size: int = 224,
               precision: str = "fp32", execution: str = "compact", kernels: str = "torch",
-              num_classes: int = 174, **options) -> list[OpRecord]:
+              num_classes: int = 174, plan: str | None = None, **options) -> list[OpRecord]:
     """Kernels of one inference forward of ``model_name`` (built on the meta device), as :class:`OpRecord` s.
 
     ``execution``: ``"compact"`` or ``"masked"`` (ignored by dense baselines); selection is ``topk`` with ``ratio``.
     ``kernels``: ``"torch"`` (pure-PyTorch fused ops) or ``"ext"`` (each extension op counted as one kernel via its
     fake implementation; requires the extension). Input ``(batch, T, 3, size, size)``.
+    ``plan`` (:data:`PLANS`; overrides ``execution``): count at the fused-op level — every fused-op call is one kernel
+    whose bytes follow the per-op rule of :func:`counting_ops` (the rules of :mod:`.ledger`), aten ops outside fused
+    ops as before. ``None``: every aten op (the fused ops' internals included), as before issue 16.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
@@ -200,11 +314,39 @@ def trace_ops(model_name: str, frames: int | None = None, ratio: float = 0.5, ba
     with torch.device("meta"):
         model = create_model(model_name, num_classes=num_classes, num_frames=frames, **options)
     model = model.to(PRECISIONS[precision]).eval()
-    model.configure(execution=execution, selection="topk", ratio=ratio, kernels=kernels)
+    if plan is None:
+        model.configure(execution=execution, selection="topk", ratio=ratio, kernels=kernels)
+    else:
+        configure_plan(model, plan, selection="topk", ratio=ratio, kernels=kernels)
     x = torch.empty(batch, model.num_frames, 3, size, size, device="meta", dtype=PRECISIONS[precision])
     with torch.no_grad():
         model(x)  # fills the constant-map caches (computed once per input size in a deployed model)
-    return record_ops(model, x)
+    return record_ops(model, x, ops=None if plan is None else _kernel_ops(kernels))
+
+
+def _kernel_ops(kernels: str):
+    from ..kernels import ops
+    return ops(kernels)
+
+
+def count_bytes(model_name: str, plan: str = "masked", frames: int | None = None, ratio: float = 0.4,
+                batch: int = 1, size: int = 224, precision: str = "fp32", kernels: str = "torch", seed: int = 0,
+                num_classes: int = 174, **options) -> list[OpRecord]:
+    """COUNTED kernels of one real forward on the CPU (real tensors, random weights and input from ``seed``), with
+    the same recorder and per-op rules as :func:`trace_ops` at the fused-op level: bytes of the tensors each kernel
+    actually received (index sizes, chain state) rather than shapes propagated on the meta device. Selection is
+    ``topk`` with ``ratio``; ``plan`` in :data:`PLANS`. Input ``(batch, T, 3, size, size)``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = create_model(model_name, num_classes=num_classes, num_frames=frames, **options)
+    model = model.to(PRECISIONS[precision]).eval()
+    configure_plan(model, plan, selection="topk", ratio=ratio, kernels=kernels)
+    x = torch.randn(batch, model.num_frames, 3, size, size, generator=g).to(PRECISIONS[precision])
+    with torch.no_grad():
+        model(x)  # fills the constant-map caches, as in trace_ops
+    return record_ops(model, x, ops=_kernel_ops(kernels))
 
 
 # ----------------------------------------------------------------------------------------------------- roofline
@@ -293,10 +435,13 @@ def projection_error(doc: dict, spec: DeviceSpec, rows: list | None = None) -> d
         if scen is None or row.get("backend") == "compact-ext":
             continue
         execution = "masked" if row["backend"] == "masked" else "compact"
-        key = (row["model"], row["frames"], row.get("ratio"), row["batch"], row["size"], row["precision"], execution)
+        plan = row.get("plan", "eager")
+        plan = None if execution == "masked" or plan == "eager" else f"compact-{plan}"  # rows before issue 16: eager
+        key = (row["model"], row["frames"], row.get("ratio"), row["batch"], row["size"], row["precision"], execution,
+               plan)
         if key not in cache:
             cache[key] = trace_ops(row["model"], row["frames"], 1.0 if row.get("ratio") is None else row["ratio"],
-                                   row["batch"], row["size"], row["precision"], execution)
+                                   row["batch"], row["size"], row["precision"], execution, plan=plan)
         proj = project(row["model"], spec, row["frames"], row.get("ratio"), row["batch"], row["size"],
                        row["precision"], execution, scen, per_layer=False, _ops=cache[key])
         meas = row["latency_ms"]["p50"]
@@ -355,7 +500,7 @@ def format_projection(results: list[dict], spec: DeviceSpec, top_layers: int = 0
                                  "launch: per-kernel overheads; all ms per batch)")
     for r in results:
         c = r["config"]
-        lines.append(f"{c['model']:15s} {c['frames'] or '':>3} {c['execution']:8s} {c['scenario']:9s} "
+        lines.append(f"{c['model']:15s} {c['frames'] or '':>3} {c.get('plan', c['execution']):8s} {c['scenario']:9s} "
                      f"{c['precision']:4s} {c['batch']:>3d} {'-' if c['ratio'] is None else format(c['ratio'], 'g'):>5s} "
                      f"{_f(r['total_ms']):>9s} {_f(r['compute_bound_ms']):>8s} {_f(r['memory_bound_ms']):>8s} "
                      f"{_f(r['launch_ms']):>8s} {r['kernels']:>7d} {r['gmacs']:>8.2f} {r['gbytes']:>7.3f}")

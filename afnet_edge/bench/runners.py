@@ -5,6 +5,7 @@ the PyTorch or the extension ops, dense) and ONNX Runtime (the exported compact 
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 
 import torch
@@ -124,8 +125,15 @@ def _configure(model, case: Case) -> None:
         return
     execution = "masked" if case.backend == "masked" else "compact"
     kernels = {"masked": "torch", "compact-torch": "torch", "compact-ext": "ext"}[case.backend]
+    extra = {}
+    if execution == "compact":
+        if "plan" in inspect.signature(model.configure).parameters:
+            extra["plan"] = case.plan  # named every time: the model's default plan may change, the row's may not
+        elif case.plan != "eager":
+            raise ValueError(f"plan {case.plan!r} needs model.configure(plan=...) (issue 16), which this build's "
+                             f"models lack")
     model.configure(execution=execution, selection="topk", ratio=case.ratio if case.ratio is not None else 1.0,
-                    kernels=kernels)
+                    kernels=kernels, **extra)
 
 
 class TorchRunner(Runner):
