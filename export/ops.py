@@ -9,7 +9,10 @@
 
 Lazy constant chains (``chain=``, the ``"lazy"`` / ``"fused"`` plans, issue 16) and the two fused 1×1 GEMMs
 (``gather_conv1x1``, ``conv1x1_scatter``) lower in :data:`PORTABLE` to the reference composition in standard ops
-(Gather, Add, Relu, Where, Conv, ScatterND); :data:`PLUGIN` has no plugin fields for chains yet and refuses them.
+(Gather, Add, Relu, Where, Conv, ScatterND). In :data:`PLUGIN` the four frame plugins take the chain as two
+trailing inputs (``chain.start`` int32 ``(N,)``, ``chain.consts`` ``(L, C, H, W)``) and the fields
+``chain_relu_mask`` / ``chain_upto`` (0 / 0 and no extra inputs without a chain); the two fused GEMMs have no plugin
+yet and refuse chains.
 
 Both namespaces implement ``select_frames`` for ``topk`` only: it is the one selection rule with static shapes.
 Eagerly it is the reference (stable descending sort: ties go to the lower frame index); under tracing it becomes
@@ -178,47 +181,80 @@ def _sizes(v) -> list:
     return list(s) if s is not None else None
 
 
+# Lazy constant chains travel as two trailing plugin inputs (start, consts) and two fields; the markers take them as
+# their last four arguments (start=None: no chain, no extra inputs, both fields 0).
+def _absent(v) -> bool:
+    return v is None or (hasattr(v, "node") and v.node().mustBeNone())
+
+
+def _chain_of(start, consts, relu_mask: int, upto: int) -> LazyChain | None:
+    return None if start is None else LazyChain(start, consts, int(relu_mask), int(upto))
+
+
+def _chain_io(start, consts, relu_mask, upto) -> tuple[list, dict]:
+    """(extra plugin inputs, chain fields) of a marker's chain arguments."""
+    if _absent(start):
+        return [], {"chain_relu_mask": 0, "chain_upto": 0}
+    return [start, consts], {"chain_relu_mask": int(relu_mask), "chain_upto": int(upto)}
+
+
+def _chain_args(chain: LazyChain | None) -> tuple:
+    return (None, None, 0, 0) if chain is None else (chain.start, chain.consts, int(chain.relu_mask), int(chain.upto))
+
+
 class _FocalGather(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, index, num_frames: int, shift: bool):
-        return reference.focal_gather(x, index, num_frames, shift)
+    def forward(ctx, x, index, num_frames: int, shift: bool, start=None, consts=None, relu_mask: int = 0,
+                upto: int = 0):
+        return reference.lazy_focal_gather(x, index, num_frames, shift, _chain_of(start, consts, relu_mask, upto))
 
     @staticmethod
-    def symbolic(g, x, index, num_frames, shift):
+    def symbolic(g, x, index, num_frames, shift, start=None, consts=None, relu_mask=0, upto=0):
         xs, ks = _sizes(x), _sizes(index)
         sizes = [ks[0]] + xs[1:] if xs and ks else None
-        return _plugin_node(g, "focal_gather", [x, index], x, sizes, num_frames=num_frames, shift=shift)
+        extra, cf = _chain_io(start, consts, relu_mask, upto)
+        return _plugin_node(g, "focal_gather", [x, index, *extra], x, sizes, **cf, num_frames=num_frames, shift=shift)
 
 
 class _FocalScatter(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, residual, y, index, const, relu: bool):
-        return reference.focal_scatter(residual, y, index, const, relu)
+    def forward(ctx, residual, y, index, const, relu: bool, start=None, consts=None, relu_mask: int = 0,
+                upto: int = 0):
+        chain = _chain_of(start, consts, relu_mask, upto)
+        if chain is None:
+            return reference.focal_scatter(residual, y, index, const, relu)
+        return reference.lazy_focal_scatter(residual, y, index, relu, chain)  # const: not read (see the plugin)
 
     @staticmethod
-    def symbolic(g, residual, y, index, const, relu):
-        return _plugin_node(g, "focal_scatter", [residual, y, index, const], residual, _sizes(residual), relu=relu)
+    def symbolic(g, residual, y, index, const, relu, start=None, consts=None, relu_mask=0, upto=0):
+        extra, cf = _chain_io(start, consts, relu_mask, upto)
+        return _plugin_node(g, "focal_scatter", [residual, y, index, const, *extra], residual, _sizes(residual),
+                            **cf, relu=relu)
 
 
 class _AmpleFusePool(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xl, xb):
-        return reference.ample_fuse_pool(xl, xb)
+    def forward(ctx, xl, xb, start=None, consts=None, relu_mask: int = 0, upto: int = 0):
+        return reference.ample_fuse_pool(xl, reference.chain_materialize(xb, _chain_of(start, consts, relu_mask,
+                                                                                       upto)))
 
     @staticmethod
-    def symbolic(g, xl, xb):
+    def symbolic(g, xl, xb, start=None, consts=None, relu_mask=0, upto=0):
         s = _sizes(xb)
-        return _plugin_node(g, "ample_fuse_pool", [xl, xb], xb, s[:2] if s else None)
+        extra, cf = _chain_io(start, consts, relu_mask, upto)
+        return _plugin_node(g, "ample_fuse_pool", [xl, xb, *extra], xb, s[:2] if s else None, **cf)
 
 
 class _AmpleFuseBlend(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xl, xb, a, relu: bool):
-        return reference.ample_fuse_blend(xl, xb, a, relu)
+    def forward(ctx, xl, xb, a, relu: bool, start=None, consts=None, relu_mask: int = 0, upto: int = 0):
+        logical = reference.chain_materialize(xb, _chain_of(start, consts, relu_mask, upto))
+        return reference.ample_fuse_blend(xl, logical, a, relu)
 
     @staticmethod
-    def symbolic(g, xl, xb, a, relu):
-        return _plugin_node(g, "ample_fuse_blend", [xl, xb, a], xb, _sizes(xb), relu=relu)
+    def symbolic(g, xl, xb, a, relu, start=None, consts=None, relu_mask=0, upto=0):
+        extra, cf = _chain_io(start, consts, relu_mask, upto)
+        return _plugin_node(g, "ample_fuse_blend", [xl, xb, a, *extra], xb, _sizes(xb), **cf, relu=relu)
 
 
 def _dynamic(y: torch.Tensor, *sizes) -> torch.Tensor:
@@ -228,7 +264,7 @@ def _dynamic(y: torch.Tensor, *sizes) -> torch.Tensor:
 
 
 def _no_chain(op: str, chain: LazyChain | None) -> None:
-    # Issue 16 stop-gap (lazy-py): the plugins take no chain fields yet (lazy-cpp adds them).
+    # Issue 16 stop-gap (lazy-py): the fused GEMMs have no plugin yet.
     if chain is not None:
         raise NotImplementedError(f"export-plugin: {op} with a lazy chain has no TensorRT plugin yet; export with "
                                   f"plan='eager' or the portable flavour")
@@ -239,32 +275,31 @@ def _no_chain(op: str, chain: LazyChain | None) -> None:
 def _plugin_focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: bool, *,
                          chain: LazyChain | None = None, validate: bool = True,
                          out: torch.Tensor | None = None) -> torch.Tensor:
-    _no_chain("focal_gather", chain)
-    y = _FocalGather.apply(x, index, int(num_frames), bool(shift))
+    y = _FocalGather.apply(x, index, int(num_frames), bool(shift), *_chain_args(chain))
     return to_out(_dynamic(y, index.shape[0], x.shape[1], x.shape[2], x.shape[3]), out, x)
 
 
 def _plugin_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, const: torch.Tensor | None,
                           relu: bool, *, chain: LazyChain | None = None, validate: bool = True,
                           inplace: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
-    _no_chain("focal_scatter", chain)
-    if const is None:  # the plugin always takes a constant map; zeros are the "no constant" case
+    if chain is not None and const is not None:
+        raise ValueError("focal_scatter: const must be None with a chain")
+    if const is None:  # the plugin always takes a constant map; zeros are the "no constant" case (unread with a chain)
         const = residual.new_zeros(residual.shape[1:])
-    res = _FocalScatter.apply(residual, y, index, const, bool(relu))
+    res = _FocalScatter.apply(residual, y, index, const, bool(relu), *_chain_args(chain))
     res = _dynamic(res, residual.shape[0], residual.shape[1], residual.shape[2], residual.shape[3])
     return to_out(res, out, residual, y, const)
 
 
 def _plugin_ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, chain: LazyChain | None = None,
                             out: torch.Tensor | None = None) -> torch.Tensor:
-    _no_chain("ample_fuse_pool", chain)
-    return to_out(_dynamic(_AmpleFusePool.apply(xl, xb), xb.shape[0], xb.shape[1]), out, xl, xb)
+    res = _AmpleFusePool.apply(xl, xb, *_chain_args(chain))
+    return to_out(_dynamic(res, xb.shape[0], xb.shape[1]), out, xl, xb)
 
 
 def _plugin_ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
                              chain: LazyChain | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
-    _no_chain("ample_fuse_blend", chain)
-    res = _AmpleFuseBlend.apply(xl, xb, a, bool(relu))
+    res = _AmpleFuseBlend.apply(xl, xb, a, bool(relu), *_chain_args(chain))
     return to_out(_dynamic(res, xb.shape[0], xb.shape[1], xb.shape[2], xb.shape[3]), out, xl, xb, a)
 
 

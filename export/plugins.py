@@ -17,9 +17,16 @@ FocalGather        x (N, C, H, W), index int64 (K,)                     y (K, C,
                                                                                                           shift
 FocalScatter       residual (N, C, H, W), y (K, C, H, W), index int64   out (N, C, H, W)                  relu
                    (K,), const (C, H, W)
-AmpleFusePool      xl (N, C, h, w), xb (N, C, H, W)                     pooled (N, C)                     (none)
+AmpleFusePool      xl (N, C, h, w), xb (N, C, H, W)                     pooled (N, C)
 AmpleFuseBlend     xl (N, C, h, w), xb (N, C, H, W), a (N, C)           out (N, C, H, W)                  relu
 =================  ===================================================  ================================  ===========
+
+Every plugin also has the fields ``chain_relu_mask`` and ``chain_upto`` and two optional trailing inputs
+``chain_start`` int32 ``(N,)`` and ``chain_consts`` ``(L, C, H, W)`` (a lazy constant chain, issue 16:
+:class:`afnet_edge.kernels.reference.LazyChain`): with them the plugin reads the logical frame tensor (x / residual /
+xb: each frame's pending blocks ``start[f] .. chain_upto − 1`` applied as it is read), and FocalScatter writes only the
+selected rows (the others are returned as stored; its const input is then not read). Without them both fields are 0.
+Version 3 (these fields are new and required, so version-2 nodes and engines must be re-exported).
 
 Float tensors are fp32 or fp16 (all of one node in the same type), linear (NCHW) format; ``index`` is int64, sorted
 ascending and unique (the export's ``topk`` selection produces it that way); the plugins also accept an int32 index
@@ -30,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Version string of every afnet_edge plugin (``plugin_version`` attribute, ``getPluginVersion()``).
-PLUGIN_VERSION = "2"
+PLUGIN_VERSION = "3"
 #: Namespace the plugin library registers its creators under (``plugin_namespace`` attribute).
 PLUGIN_NAMESPACE = "afnet_edge"
 #: ONNX domain of the plugin nodes. TensorRT's ONNX parser looks plugins up by op type, ``plugin_version`` and
@@ -51,12 +58,19 @@ class PluginSpec:
     fields: tuple
 
 
+#: The fields and optional trailing inputs of a lazy constant chain, the same for every plugin. Fields are listed in
+#: the order the ONNX exporter writes node attributes (by name), which the plugin harness requires of the creators.
+CHAIN_FIELDS = ("chain_relu_mask", "chain_upto")
+CHAIN_INPUTS = ("chain_start", "chain_consts")
+
 PLUGINS: dict = {
-    "focal_gather": PluginSpec("FocalGather", "focal_gather", ("x", "index"), ("y",), ("num_frames", "shift")),
+    "focal_gather": PluginSpec("FocalGather", "focal_gather", ("x", "index"), ("y",),
+                               (*CHAIN_FIELDS, "num_frames", "shift")),
     "focal_scatter": PluginSpec("FocalScatter", "focal_scatter", ("residual", "y", "index", "const"), ("out",),
-                                ("relu",)),
-    "ample_fuse_pool": PluginSpec("AmpleFusePool", "ample_fuse_pool", ("xl", "xb"), ("pooled",), ()),
-    "ample_fuse_blend": PluginSpec("AmpleFuseBlend", "ample_fuse_blend", ("xl", "xb", "a"), ("out",), ("relu",)),
+                                (*CHAIN_FIELDS, "relu")),
+    "ample_fuse_pool": PluginSpec("AmpleFusePool", "ample_fuse_pool", ("xl", "xb"), ("pooled",), CHAIN_FIELDS),
+    "ample_fuse_blend": PluginSpec("AmpleFuseBlend", "ample_fuse_blend", ("xl", "xb", "a"), ("out",),
+                                   (*CHAIN_FIELDS, "relu")),
 }
 
 #: TensorRT plugin name -> spec.

@@ -144,13 +144,13 @@ def _chain_inputs(g):
 
 @pytest.mark.parametrize("impl", IMPLS.values(), ids=IMPLS.keys())
 def test_every_implementation_reads_through_lazy_chains(impl):
-    """chain= on every op that reads a stage tensor: the reference semantics (the plugin flavour has no chain fields
-    yet and refuses a chain with a clear error)."""
+    """chain= on every op that reads a stage tensor: the reference semantics (the plugin flavour has no fused-GEMM
+    plugin yet and refuses a chain there with a clear error; its four frame plugins take chains)."""
     g = torch.Generator().manual_seed(14)
     chain, cases = _chain_inputs(g)
     for op, (args, want) in cases.items():
         fn = getattr(impl, op)
-        if impl is IMPLS["export-plugin"]:
+        if impl is IMPLS["export-plugin"] and op in ("gather_conv1x1", "conv1x1_scatter"):
             with pytest.raises(NotImplementedError, match=f"export-plugin: {op} with a lazy chain"):
                 fn(*args, chain=chain)
             continue

@@ -16,12 +16,18 @@ Validation policy (docs/kernels.md):
 * The kernels never read out of bounds whatever the index values: ``focal_gather`` zero-fills a frame whose index is
   outside ``[0, N)``, ``focal_scatter`` ignores list entries that match no frame (binary search over the list).
 * Non-contiguous inputs are copied to contiguous NCHW first; outputs are contiguous.
+
+Lazy constant chains (``chain=``, :class:`.reference.LazyChain`, issue 16): the four frame ops pass the chain to the
+kernels as the schema's trailing arguments ``chain_start, chain_consts, chain_relu_mask, chain_upto``; the kernels
+apply each frame's pending blocks as they read it (``csrc/kernels/chain.h``), bit-identical to the reference. Chains
+are inference-only: a chain with inputs that require grad raises ``ValueError``.
 """
 from __future__ import annotations
 
 import torch
 
 from . import reference, torch_ops
+from ._common import check_chain as _check_chain
 from ._common import check_index_tensor as _check_index_tensor
 from ._common import check_out as _check_out
 from ._common import check_scatter_keywords as _check_scatter_keywords
@@ -105,6 +111,58 @@ def _call(op: str, args: tuple, out: torch.Tensor | None, grad_inputs: tuple) ->
     return out
 
 
+def _chain_args(chain: reference.LazyChain | None) -> tuple:
+    """The schemas' trailing chain arguments; empty without a chain (the call is then what it was before chains)."""
+    if chain is None:
+        return ()
+    return (chain.start, chain.consts, int(chain.relu_mask), int(chain.upto))
+
+
+def _no_grad_with_chain(op: str, chain: reference.LazyChain | None, *tensors) -> None:
+    if chain is not None and _needs_grad(*tensors, chain.consts):
+        raise ValueError(f"{op}: chain= is inference-only (no autograd through pending chains); call it under "
+                         "torch.no_grad() or with inputs that do not require grad")
+
+
+def _check_chain_args(start, consts, relu_mask: int, upto: int, x: torch.Tensor, xn: str) -> None:
+    """Mirror of csrc/ops/checks.h check_chain for the fake kernels (the schema's four chain arguments)."""
+    if (start is None) != (consts is None):
+        raise ValueError("chain_start and chain_consts must be given together (a lazy chain) or both be None, got "
+                         + ("chain_start only" if consts is None else "chain_consts only"))
+    if start is None:
+        if relu_mask != 0 or upto != 0:
+            raise ValueError(f"chain_relu_mask and chain_upto need a chain (chain_start, chain_consts); got "
+                             f"chain_relu_mask={relu_mask}, chain_upto={upto} without one")
+        return
+    if start.dtype != torch.int32:
+        raise TypeError(f"chain_start must be int32, got {start.dtype}")
+    if start.dim() != 1 or start.shape[0] != x.shape[0]:
+        raise ValueError(f"chain_start must be (N,) = ({x.shape[0]},) (one entry per frame of {xn}), got shape "
+                         f"{tuple(start.shape)}")
+    if start.device != x.device:
+        raise ValueError(f"chain_start must be on the device of {xn} ({x.device}), got {start.device}")
+    if consts.dim() != 4 or consts.shape[1:] != x.shape[1:]:
+        raise ValueError(f"chain_consts must be (L, C, H, W) with (C, H, W) of {xn} {tuple(x.shape[1:])}, got shape "
+                         f"{tuple(consts.shape)}")
+    _check_same(x, xn, consts, "chain_consts")
+    L = consts.shape[0]
+    if L > 62:
+        raise ValueError(f"chain_consts may hold at most 62 blocks, got L = {L}")
+    if not 0 <= upto <= L:
+        raise ValueError(f"chain_upto must be in [0, L={L}], got {upto}")
+    if relu_mask < 0:
+        raise ValueError(f"chain_relu_mask must be >= 0, got {relu_mask}")
+
+
+_NO_CHAIN_GRADS = (None,) * 4  # backward's entries for the four chain arguments
+
+
+def _reject_chain_grad(op: str, inputs: tuple, n_args: int) -> None:
+    """Autograd setup: the schema's chain arguments follow the op's first ``n_args`` inputs."""
+    if len(inputs) > n_args and inputs[n_args] is not None:
+        raise ValueError(f"{op}: chain_start/chain_consts are inference-only (no autograd through pending chains)")
+
+
 def _check_ample(xl: torch.Tensor, xb: torch.Tensor) -> None:
     if xl.dim() != 4 or xb.dim() != 4:
         raise ValueError(f"xl and xb must be (N, C, h, w) and (N, C, H, W), got {tuple(xl.shape)} and {tuple(xb.shape)}")
@@ -127,18 +185,23 @@ def focal_gather(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift: b
                  chain: reference.LazyChain | None = None, validate: bool = True,
                  out: torch.Tensor | None = None) -> torch.Tensor:
     """Compact batch ``(K, C, H, W)`` of frames ``index`` (int64 ``(K,)``) of ``x`` ``(N, C, H, W)``, TSM-shifted
-    (spec §5, clips of ``num_frames``) if ``shift``. ``validate`` checks that the indices are in ``[0, N)``;
-    ``out`` (contiguous ``(K, C, H, W)``, no autograd) receives the result."""
-    if not has_kernels(x.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+    (spec §5, clips of ``num_frames``) if ``shift``. ``validate`` checks that the indices are in ``[0, N)`` (and
+    the chain's start values in ``[0, L]``); ``out`` (contiguous ``(K, C, H, W)``, no autograd) receives the result.
+    With ``chain``, of the logical tensor (:func:`.reference.lazy_focal_gather`): each gathered row, and each
+    shifted-in neighbour channel segment, gets its own frame's pending blocks applied as it is read."""
+    if not has_kernels(x.device):
         return torch_ops.focal_gather(x, index, num_frames, shift, chain=chain, validate=validate, out=out)
     if validate:
         _validate_index(index, x.shape[0], sorted_unique=False)
-    return _call("focal_gather", (x, index, num_frames, shift), out, (x,))
+    _check_chain(chain, x, "x", validate)
+    _no_grad_with_chain("focal_gather", chain, x)
+    return _call("focal_gather", (x, index, num_frames, shift, *_chain_args(chain)), out, (x,))
 
 
 if AVAILABLE:
     @torch.library.register_fake(f"{_LIB}::focal_gather")
-    def _focal_gather_fake(x, index, num_frames, shift):
+    def _focal_gather_fake(x, index, num_frames, shift, chain_start=None, chain_consts=None, chain_relu_mask=0,
+                           chain_upto=0):
         if x.dim() != 4:
             raise ValueError(f"x must be (N, C, H, W), got shape {tuple(x.shape)}")
         _check_float(x, "x")
@@ -147,14 +210,18 @@ if AVAILABLE:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         torch._check(x.shape[0] % num_frames == 0,
                      lambda: f"the frame count N = {x.shape[0]} must be a multiple of num_frames = {num_frames}")
+        _check_chain_args(chain_start, chain_consts, chain_relu_mask, chain_upto, x, "x")
         return x.new_empty((index.shape[0], *x.shape[1:]))
 
     @torch.library.register_fake(f"{_LIB}::focal_gather.out")
-    def _focal_gather_out_fake(x, index, num_frames, shift, *, out):
-        _check_out(out, _focal_gather_fake(x, index, num_frames, shift))
+    def _focal_gather_out_fake(x, index, num_frames, shift, chain_start=None, chain_consts=None, chain_relu_mask=0,
+                               chain_upto=0, *, out):
+        _check_out(out, _focal_gather_fake(x, index, num_frames, shift, chain_start, chain_consts, chain_relu_mask,
+                                           chain_upto))
 
     def _focal_gather_setup(ctx, inputs, output):
-        x, index, num_frames, shift = inputs
+        _reject_chain_grad("focal_gather", inputs, 4)
+        x, index, num_frames, shift = inputs[:4]
         ctx.save_for_backward(index)
         ctx.x_shape, ctx.num_frames, ctx.shift = tuple(x.shape), num_frames, shift
 
@@ -162,7 +229,7 @@ if AVAILABLE:
         (index,) = ctx.saved_tensors
         n, c, h, w = ctx.x_shape
         if not ctx.shift:
-            return g.new_zeros((n, c, h, w)).index_add(0, index, g), None, None, None
+            return (g.new_zeros((n, c, h, w)).index_add(0, index, g), None, None, None) + _NO_CHAIN_GRADS
         fold, t = c // 8, index % ctx.num_frames
         keep_next = (t < ctx.num_frames - 1).to(g.dtype).view(-1, 1, 1, 1)
         keep_prev = (t > 0).to(g.dtype).view(-1, 1, 1, 1)
@@ -170,7 +237,7 @@ if AVAILABLE:
         ga = g.new_zeros((n, fold, h, w)).index_add(0, nxt, g[:, :fold] * keep_next)
         gb = g.new_zeros((n, fold, h, w)).index_add(0, prv, g[:, fold:2 * fold] * keep_prev)
         gc = g.new_zeros((n, c - 2 * fold, h, w)).index_add(0, index, g[:, 2 * fold:])
-        return torch.cat([ga, gb, gc], dim=1), None, None, None
+        return (torch.cat([ga, gb, gc], dim=1), None, None, None) + _NO_CHAIN_GRADS
 
     torch.library.register_autograd(f"{_LIB}::focal_gather", _focal_gather_backward,
                                     setup_context=_focal_gather_setup)
@@ -186,18 +253,30 @@ def focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, 
     ``index`` must be sorted ascending and unique (checked when ``validate``). ``inplace=True`` writes into
     ``residual`` and returns it (ignored, i.e. out of place, when autograd needs the inputs); ``out`` (contiguous
     ``(N, C, H, W)``, no autograd) receives the result.
+
+    With ``chain`` (``const`` must be None; :func:`.reference.lazy_focal_scatter`): selected rows get
+    ``φ(logical(residual)[f] + y[k])``, every other row is left as stored (in place: not even read); the ops never
+    write ``chain.start`` — the caller sets ``start[index] = upto + 1`` afterwards. Inference only.
     """
-    if not has_kernels(residual.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+    if not has_kernels(residual.device):
         return torch_ops.focal_scatter(residual, y, index, const, relu, chain=chain, validate=validate,
                                        inplace=inplace, out=out)
     _check_scatter_keywords(residual, index, validate, inplace, out)
+    if chain is not None:
+        if const is not None:
+            raise ValueError("focal_scatter: const must be None with a chain (the unselected rows keep their pending "
+                             "maps; the constant maps are chain.consts)")
+        _check_chain(chain, residual, "residual", validate)
+        _no_grad_with_chain("focal_scatter", chain, residual, y)
+    args = (residual, y, index, const, relu, *_chain_args(chain))
     if inplace and not _needs_grad(residual, y, const):
-        torch.ops.afnet_edge.focal_scatter_(residual, y, index, const, relu)
+        torch.ops.afnet_edge.focal_scatter_(*args)
         return residual
-    return _call("focal_scatter", (residual, y, index, const, relu), out, (residual, y, const))
+    return _call("focal_scatter", args, out, (residual, y, const))
 
 
-def _check_focal_scatter(residual, y, index, const_map):
+def _check_focal_scatter(residual, y, index, const_map, chain_start=None, chain_consts=None, chain_relu_mask=0,
+                         chain_upto=0):
     if residual.dim() != 4:
         raise ValueError(f"residual must be (N, C, H, W), got shape {tuple(residual.shape)}")
     _check_float(residual, "residual")
@@ -212,24 +291,31 @@ def _check_focal_scatter(residual, y, index, const_map):
         if const_map.shape != residual.shape[1:]:
             raise ValueError(f"const must be (C, H, W) = {tuple(residual.shape[1:])}, got {tuple(const_map.shape)}")
         _check_same(residual, "residual", const_map, "const")
+    _check_chain_args(chain_start, chain_consts, chain_relu_mask, chain_upto, residual, "residual")
+    if chain_start is not None and const_map is not None:
+        raise ValueError("const must be None with a lazy chain (the unselected frames' maps stay pending in the chain)")
 
 
 if AVAILABLE:
     @torch.library.register_fake(f"{_LIB}::focal_scatter")
-    def _focal_scatter_fake(residual, y, index, const_map, relu):
-        _check_focal_scatter(residual, y, index, const_map)
+    def _focal_scatter_fake(residual, y, index, const_map, relu, *chain):
+        _check_focal_scatter(residual, y, index, const_map, *chain)
         return torch.empty_like(residual, memory_format=torch.contiguous_format)
 
     @torch.library.register_fake(f"{_LIB}::focal_scatter.out")
-    def _focal_scatter_out_fake(residual, y, index, const_map, relu, *, out):
-        _check_out(out, _focal_scatter_fake(residual, y, index, const_map, relu))
+    def _focal_scatter_out_fake(residual, y, index, const_map, relu, chain_start=None, chain_consts=None,
+                                chain_relu_mask=0, chain_upto=0, *, out):
+        _check_out(out, _focal_scatter_fake(residual, y, index, const_map, relu, chain_start, chain_consts,
+                                            chain_relu_mask, chain_upto))
 
     @torch.library.register_fake(f"{_LIB}::focal_scatter_")
-    def _focal_scatter_inplace_fake(residual, y, index, const_map, relu):
-        _check_focal_scatter(residual, y, index, const_map)
+    def _focal_scatter_inplace_fake(residual, y, index, const_map, relu, chain_start=None, chain_consts=None,
+                                    chain_relu_mask=0, chain_upto=0):
+        _check_focal_scatter(residual, y, index, const_map, chain_start, chain_consts, chain_relu_mask, chain_upto)
 
     def _focal_scatter_setup(ctx, inputs, output):
-        residual, y, index, const_map, relu = inputs
+        _reject_chain_grad("focal_scatter", inputs, 5)
+        residual, y, index, const_map, relu = inputs[:5]
         ctx.relu, ctx.has_const = relu, const_map is not None
         ctx.save_for_backward(index, output if relu else None)
 
@@ -242,7 +328,7 @@ if AVAILABLE:
         if ctx.has_const:  # sum over the unselected frames
             w = torch.ones(g.shape[0], dtype=g.dtype, device=g.device).index_fill(0, index, 0)
             g_const = (g * w.view(-1, 1, 1, 1)).sum(0)
-        return g, g_y, None, g_const, None
+        return (g, g_y, None, g_const, None) + _NO_CHAIN_GRADS
 
     torch.library.register_autograd(f"{_LIB}::focal_scatter", _focal_scatter_backward,
                                     setup_context=_focal_scatter_setup)
@@ -253,30 +339,36 @@ if AVAILABLE:
 def ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor, *, chain: reference.LazyChain | None = None,
                     out: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, C)`` per-frame, per-channel mean of ``up(xl) + xb``; ``xl`` ``(N, C, h, w)``, ``xb`` ``(N, C, H, W)``,
-    ``up`` = legacy nearest resize to ``(H, W)``. ``out``: contiguous ``(N, C)``, no autograd."""
-    if not has_kernels(xb.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+    ``up`` = legacy nearest resize to ``(H, W)``. ``out``: contiguous ``(N, C)``, no autograd. With ``chain``
+    (normally ``upto = L``), of the logical ``xb``: each frame's pending blocks applied as it is read (inference only)."""
+    if not has_kernels(xb.device):
         return torch_ops.ample_fuse_pool(xl, xb, chain=chain, out=out)
-    return _call("ample_fuse_pool", (xl, xb), out, (xl, xb))
+    _check_chain(chain, xb, "xb")
+    _no_grad_with_chain("ample_fuse_pool", chain, xl, xb)
+    return _call("ample_fuse_pool", (xl, xb, *_chain_args(chain)), out, (xl, xb))
 
 
 if AVAILABLE:
     @torch.library.register_fake(f"{_LIB}::ample_fuse_pool")
-    def _ample_fuse_pool_fake(xl, xb):
+    def _ample_fuse_pool_fake(xl, xb, chain_start=None, chain_consts=None, chain_relu_mask=0, chain_upto=0):
         _check_ample(xl, xb)
+        _check_chain_args(chain_start, chain_consts, chain_relu_mask, chain_upto, xb, "xb")
         return xb.new_empty(xb.shape[:2])
 
     @torch.library.register_fake(f"{_LIB}::ample_fuse_pool.out")
-    def _ample_fuse_pool_out_fake(xl, xb, *, out):
-        _check_out(out, _ample_fuse_pool_fake(xl, xb))
+    def _ample_fuse_pool_out_fake(xl, xb, chain_start=None, chain_consts=None, chain_relu_mask=0, chain_upto=0, *,
+                                  out):
+        _check_out(out, _ample_fuse_pool_fake(xl, xb, chain_start, chain_consts, chain_relu_mask, chain_upto))
 
     def _ample_fuse_pool_setup(ctx, inputs, output):
-        xl, xb = inputs
+        _reject_chain_grad("ample_fuse_pool", inputs, 2)
+        xl, xb = inputs[:2]
         ctx.xl_hw, ctx.xb_shape = tuple(xl.shape[2:]), tuple(xb.shape)
 
     def _ample_fuse_pool_backward(ctx, g):
         n, c, hh, ww = ctx.xb_shape
         g_full = (g / (hh * ww)).view(n, c, 1, 1).expand(n, c, hh, ww)
-        return _upsample_backward(g_full.contiguous(), ctx.xl_hw), g_full
+        return (_upsample_backward(g_full.contiguous(), ctx.xl_hw), g_full) + _NO_CHAIN_GRADS
 
     torch.library.register_autograd(f"{_LIB}::ample_fuse_pool", _ample_fuse_pool_backward,
                                     setup_context=_ample_fuse_pool_setup)
@@ -287,27 +379,35 @@ if AVAILABLE:
 def ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool, *,
                      chain: reference.LazyChain | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """``(N, C, H, W)``: ``act(a ⊙ up(xl) + (1 − a) ⊙ xb)`` with ``a`` ``(N, C)``; act = ReLU if ``relu``.
-    ``out``: contiguous ``(N, C, H, W)``, no autograd."""
-    if not has_kernels(xb.device) or chain is not None:  # issue 16 stop-gap (lazy-py): chains via torch_ops
+    ``out``: contiguous ``(N, C, H, W)``, no autograd. With ``chain`` (normally ``upto = L``), of the logical ``xb``:
+    each frame's pending blocks applied as it is read (inference only)."""
+    if not has_kernels(xb.device):
         return torch_ops.ample_fuse_blend(xl, xb, a, relu, chain=chain, out=out)
-    return _call("ample_fuse_blend", (xl, xb, a, relu), out, (xl, xb, a))
+    _check_chain(chain, xb, "xb")
+    _no_grad_with_chain("ample_fuse_blend", chain, xl, xb, a)
+    return _call("ample_fuse_blend", (xl, xb, a, relu, *_chain_args(chain)), out, (xl, xb, a))
 
 
 if AVAILABLE:
     @torch.library.register_fake(f"{_LIB}::ample_fuse_blend")
-    def _ample_fuse_blend_fake(xl, xb, a, relu):
+    def _ample_fuse_blend_fake(xl, xb, a, relu, chain_start=None, chain_consts=None, chain_relu_mask=0,
+                               chain_upto=0):
         _check_ample(xl, xb)
         _check_same(xb, "xb", a, "a")
         if a.dim() != 2 or a.shape != xb.shape[:2]:
             raise ValueError(f"a must be (N, C) = {tuple(xb.shape[:2])}, got {tuple(a.shape)}")
+        _check_chain_args(chain_start, chain_consts, chain_relu_mask, chain_upto, xb, "xb")
         return torch.empty_like(xb, memory_format=torch.contiguous_format)
 
     @torch.library.register_fake(f"{_LIB}::ample_fuse_blend.out")
-    def _ample_fuse_blend_out_fake(xl, xb, a, relu, *, out):
-        _check_out(out, _ample_fuse_blend_fake(xl, xb, a, relu))
+    def _ample_fuse_blend_out_fake(xl, xb, a, relu, chain_start=None, chain_consts=None, chain_relu_mask=0,
+                                   chain_upto=0, *, out):
+        _check_out(out, _ample_fuse_blend_fake(xl, xb, a, relu, chain_start, chain_consts, chain_relu_mask,
+                                               chain_upto))
 
     def _ample_fuse_blend_setup(ctx, inputs, output):
-        xl, xb, a, relu = inputs
+        _reject_chain_grad("ample_fuse_blend", inputs, 4)
+        xl, xb, a, relu = inputs[:4]
         ctx.relu = relu
         ctx.save_for_backward(xl, xb, a, output if relu else None)
 
@@ -320,7 +420,7 @@ if AVAILABLE:
         g_xl = _upsample_backward(g * a4, tuple(xl.shape[-2:]))
         g_xb = g * (1 - a4)
         g_a = (g * (up - xb)).sum(dim=(2, 3))
-        return g_xl, g_xb, g_a, None
+        return (g_xl, g_xb, g_a, None) + _NO_CHAIN_GRADS
 
     torch.library.register_autograd(f"{_LIB}::ample_fuse_blend", _ample_fuse_blend_backward,
                                     setup_context=_ample_fuse_blend_setup)

@@ -10,15 +10,17 @@ inline bool ample_fuse_blend_args_ok(const AmpleFuseBlendParams& p) {
   if (p.NC < 0 || p.h < 1 || p.w < 1 || p.H < 1 || p.W < 1) return false;
   if (p.H * p.W >= (int64_t(1) << 31) || p.h * p.w >= (int64_t(1) << 31)) return false;
   if (p.NC > 0 && (p.xl == nullptr || p.xb == nullptr || p.a == nullptr || p.out == nullptr)) return false;
-  return true;
+  if (!chain_present(p.chain)) return true;
+  if (p.C < 1 || p.NC % p.C != 0) return false;
+  return chain_args_ok(p.chain, p.NC / p.C, p.C * p.H * p.W);
 }
 
 // V | W keeps a vector inside one output row (one source row of xl); xb/out vectors are aligned, xl is read per
 // element (source columns repeat or skip, and those reads hit L1).
 template <typename T>
 inline int ample_fuse_blend_vec_width(const AmpleFuseBlendParams& p) {
-  const void* ptrs[2] = {p.xb, p.out};
-  return pick_vec_width<T>(p.W, ptrs, 2);
+  const void* ptrs[3] = {p.xb, p.out, chain_consts_ptr(p.chain)};
+  return pick_vec_width<T>(p.W, ptrs, 3);
 }
 
 // Elements [e, e+V) of channel plane `plane` (row i = e / W, columns j0 .. j0+V−1), with that plane's weight a.
@@ -30,7 +32,11 @@ AFN_HD void ample_blend_vec(const AmpleFuseBlendParams& p, int64_t plane, typena
   const uint32_t e32 = static_cast<uint32_t>(e), W32 = static_cast<uint32_t>(p.W);
   const uint32_t i = e32 / W32, j0 = e32 - i * W32;
   const T* xl_row = static_cast<const T*>(p.xl) + plane * (p.h * p.w) + nearest_src(i, p.h, p.H) * p.w;
-  const Vec<T, V> b = load_vec<T, V>(static_cast<const T*>(p.xb) + plane * HW + e);
+  Vec<T, V> b = load_vec<T, V>(static_cast<const T*>(p.xb) + plane * HW + e);
+  if (chain_present(p.chain)) {  // logical xb of frame plane / C
+    const int64_t frame = plane / p.C;
+    chain_apply_vec<T, V>(p.chain, frame, p.C * HW, (plane - frame * p.C) * HW + e, b);
+  }
   const acc_t one_minus_a = acc_t(1) - a;
   Vec<T, V> o;
   AFN_UNROLL

@@ -5,8 +5,13 @@
 //
 // where up is PyTorch's legacy nearest resize (h, w) -> (H, W) (index_math.h nearest_src) and cnt(r) is how many
 // destination rows/columns read source r (2 for the exact ×2 case). Accumulation in float (double for float64).
+//
+// With a lazy constant chain (chain.h; chain.start != nullptr, normally upto = L) xb holds stored rows with pending
+// blocks and the pool reads the logical xb: every xb element of frame n = plane / C gets n's chain applied as it is
+// loaded (C = channels per frame; consts (L, C, H, W)).
 #pragma once
 
+#include "chain.h"
 #include "common.h"
 
 namespace afn {
@@ -17,6 +22,8 @@ struct AmpleFusePoolParams {
   void* out;       // (N, C) contiguous
   int64_t NC;      // N·C channel planes
   int64_t h, w, H, W;
+  int64_t C = 0;      // channels per frame; read only with a chain (C | NC)
+  ChainParams chain;  // optional: consts (L, C, H, W), start (NC / C,)
 };
 
 // Largest h + w the kernels accept (the per-axis source weights live in shared memory).

@@ -15,7 +15,9 @@ inline bool ample_fuse_pool_args_ok(const AmpleFusePoolParams& p) {
   if (p.h + p.w > kAmplePoolMaxWeights) return false;
   if (p.H * p.W >= (int64_t(1) << 31) || p.h * p.w >= (int64_t(1) << 31)) return false;
   if (p.NC > 0 && (p.xl == nullptr || p.xb == nullptr || p.out == nullptr)) return false;
-  return true;
+  if (!chain_present(p.chain)) return true;
+  if (p.C < 1 || p.NC % p.C != 0) return false;
+  return chain_args_ok(p.chain, p.NC / p.C, p.C * p.H * p.W);
 }
 
 struct AmplePoolPlan {
@@ -28,8 +30,8 @@ struct AmplePoolPlan {
 template <typename T>
 inline AmplePoolPlan ample_fuse_pool_plan(const AmpleFusePoolParams& p) {
   AmplePoolPlan pl;
-  const void* ptrs[1] = {p.xb};
-  pl.vec = pick_vec_width<T>(p.H * p.W, ptrs, 1);
+  const void* ptrs[2] = {p.xb, chain_consts_ptr(p.chain)};
+  pl.vec = pick_vec_width<T>(p.H * p.W, ptrs, 2);
   pl.uniform = nearest_uniform(p.h, p.H) && nearest_uniform(p.w, p.W);
   pl.wuni = pl.uniform ? (p.H / p.h) * (p.W / p.w) : 0;
   pl.xl_vec = pl.vec > 1 && (p.h * p.w) % pl.vec == 0 && is_aligned(p.xl, sizeof(T) * pl.vec) &&
@@ -57,8 +59,11 @@ AFN_HD typename Num<T>::acc_t pool_lane_partial(const AmpleFusePoolParams& p, co
   const T* xb = static_cast<const T*>(p.xb) + plane * HW;
   const T* xl = static_cast<const T*>(p.xl) + plane * hw;
   acc_t sb = acc_t(0), sl = acc_t(0);
+  const bool chained = chain_present(p.chain);
+  const int64_t frame = chained ? plane / p.C : 0, coff = chained ? (plane - frame * p.C) * HW : 0;
   for (int64_t i = lane; i < HW / V; i += lanes) {
-    const Vec<T, V> v = load_vec<T, V>(xb + i * V);
+    Vec<T, V> v = load_vec<T, V>(xb + i * V);
+    if (chained) chain_apply_vec<T, V>(p.chain, frame, p.C * HW, coff + i * V, v);  // logical xb
     AFN_UNROLL
     for (int q = 0; q < V; ++q) sb += Num<T>::to_acc(v.v[q]);
   }

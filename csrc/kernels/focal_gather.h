@@ -4,8 +4,14 @@
 //   src(f, c)  = f+1 for c < fold (zeros when f is its clip's last frame), f−1 for fold <= c < 2·fold (zeros when f is
 //                its clip's first frame), f otherwise; fold = ⌊C/8⌋, clip position t = f mod T. Without shift src = f.
 // An index value outside [0, N) yields a zero frame (never an out-of-bounds read). Indices need not be sorted.
+//
+// With a lazy constant chain (chain.h; chain.start != nullptr) x holds stored rows with pending blocks, and every
+// element read from source frame s gets s's own chain applied on the fly (the shifted-in neighbour channels get the
+// NEIGHBOUR's chain): y = focal_gather(logical(x)) with logical = reference.chain_materialize. Zero-filled segments
+// stay zero.
 #pragma once
 
+#include "chain.h"
 #include "common.h"
 
 namespace afn {
@@ -17,6 +23,7 @@ struct FocalGatherParams {
   int64_t N, C, HW, K;   // HW = H·W
   int64_t num_frames;    // T, clip length used by the shift; N % T == 0
   bool shift;
+  ChainParams chain;     // optional: consts (L, C, H, W), start (N,)
 };
 
 // CPU twin; T in {float, double, half_t, bf16_t}.

@@ -15,6 +15,7 @@ __global__ void __launch_bounds__(kThreads) focal_scatter_kernel(const FocalScat
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t f = blockIdx.y; f < p.N; f += gridDim.y) {
     const int64_t k = find_selected(p.index, p.K, f);
+    if (focal_scatter_skips(p, k)) continue;
     for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < nvec; i += stride)
       focal_scatter_vec<T, V>(p, f, k, i * V);
   }

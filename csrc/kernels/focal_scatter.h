@@ -6,8 +6,16 @@
 // binary search in the sorted, unique index list; index values that match no frame are ignored, so unvalidated input
 // never causes an out-of-bounds read (an unsorted list may leave selected frames unmatched: they get K).
 // out may be the residual buffer itself (in place); y and K must not overlap out.
+//
+// With a lazy constant chain (chain.h; chain.start != nullptr; const_map must be nullptr) the residual holds stored
+// rows with pending blocks (reference.lazy_focal_scatter):
+//   out[f] = φ(logical(residual)[f] + y[k])   for selected f = index[k]   (chain of f applied to the residual row)
+//   out[f] = residual[f]                      otherwise, as stored (its blocks stay pending; the caller sets
+//                                             start[index] = upto + 1 afterwards — the kernel never writes start)
+// In place (out == residual) the unselected rows are not touched at all: the pass costs the selected rows only.
 #pragma once
 
+#include "chain.h"
 #include "common.h"
 
 namespace afn {
@@ -20,6 +28,7 @@ struct FocalScatterParams {
   void* out;              // (N, C, H, W) contiguous; may equal residual
   int64_t N, C, HW, K;
   bool relu;
+  ChainParams chain;      // optional: consts (L, C, H, W), start (N,)
 };
 
 template <typename T>

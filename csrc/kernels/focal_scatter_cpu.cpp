@@ -12,6 +12,7 @@ Status focal_scatter_cpu(const FocalScatterParams& p) {
     constexpr int V = decltype(vw)::value;
     for (int64_t f = 0; f < p.N; ++f) {  // blockIdx.y
       const int64_t k = find_selected(p.index, p.K, f);
+      if (focal_scatter_skips(p, k)) continue;
       for (int64_t e = 0; e < plane; e += V) focal_scatter_vec<T, V>(p, f, k, e);
     }
   });

@@ -6,6 +6,8 @@
 // float16 / bfloat16 / float64, odd sizes, pointer offsets of 0, 8 and sizeof(T) bytes (the 16-byte, 8-byte and scalar
 // vector paths), empty and full selections, out-of-range indices, both pool lane counts and both resize kinds, both
 // selection modes across several tiles and blocks, T not a power of two and T > 256, and invalid arguments.
+// Lazy constant chains (chain.h): gather / scatter / pool / blend cases with random chains (L blocks, start values in
+// [0, L], upto in [0, L], random ReLU bits) against an independent scalar definition of reference.chain_apply.
 //
 // Two suites run the same case list:
 //   * CPU twins: each case on the CPU twin against the naive loop (runs anywhere);
@@ -244,32 +246,82 @@ std::vector<size_t> offsets() {
   return o;
 }
 
+// ---- lazy constant chains ----------------------------------------------------------------------------------------------
+// A random chain over N frames whose (C, H, W) maps have `plane` elements: L blocks (L < 0: no chain), start[f] drawn
+// from [0, L], upto from [0, L] (or fixed), random ReLU bits. apply() is the scalar definition written from
+// reference.chain_apply, independent of chain.h: per pending block one rounding of the exact sum, then ReLU.
+template <typename T>
+struct ChainCase {
+  int64_t L, plane, upto = 0, relu_mask = 0;
+  Buf<T> consts;
+  std::vector<int32_t> start;
+  ChainCase(int64_t L_, int64_t N, int64_t plane_, size_t off, int64_t upto_fixed = -1)
+      : L(L_), plane(plane_), consts(L_ > 0 ? random_vec<T>(static_cast<size_t>(L_ * plane_)) : std::vector<T>{}, off) {
+    if (L < 0) return;
+    std::uniform_int_distribution<int64_t> blocks(0, L);
+    start.resize(static_cast<size_t>(N));
+    for (auto& s : start) s = static_cast<int32_t>(blocks(g_rng));
+    upto = upto_fixed >= 0 ? upto_fixed : blocks(g_rng);
+    relu_mask = std::uniform_int_distribution<int64_t>(0, (int64_t(1) << L) - 1)(g_rng);
+  }
+  bool on() const { return L >= 0; }
+  ChainParams params() {
+    ChainParams c;
+    if (on()) c = ChainParams{start.data(), consts.ptr(), L, relu_mask, upto};
+    return c;
+  }
+  double apply(double v, int64_t frame, int64_t e) const {  // logical value of stored element e of frame `frame`
+    if (!on()) return v;
+    for (int64_t i = std::max<int64_t>(start[static_cast<size_t>(frame)], 0); i < upto; ++i) {
+      v = to_d(from_d<T>(v + to_d(consts.at(static_cast<size_t>(i * plane + e)))));
+      if (((relu_mask >> i) & 1) && v < 0) v = 0;
+    }
+    return v;
+  }
+  std::string desc() const {
+    return on() ? fmt(" chain L=%lld upto=%lld relu=%llx", (long long)L, (long long)upto, (long long)relu_mask) : "";
+  }
+};
+
+#if defined(AFN_WITH_CUDA_RUNTIME)
+template <typename T>
+ChainParams mirror_chain(Mirror& m, ChainCase<T>& ch, ChainParams c) {  // after m.add(ch.consts.store).add(ch.start)
+  if (!ch.on()) return c;
+  c.start = m.map(c.start);
+  c.consts = m.map(c.consts);
+  return c;
+}
+#endif
+
 // ---- focal_gather ---------------------------------------------------------------------------------------------------
 template <typename T>
 Outcome gather_case(Backend be, int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, std::vector<int64_t> index,
-                    bool shift, size_t off) {
+                    bool shift, size_t off, int64_t chainL = -1, int64_t chain_upto = -1) {
   const int64_t N = B * Tn, HW = H * W, K = static_cast<int64_t>(index.size());
   Buf<T> x(random_vec<T>(static_cast<size_t>(N * C * HW)), off);
   Buf<T> y(static_cast<size_t>(K * C * HW), off);
-  FocalGatherParams p{x.ptr(), index.data(), y.ptr(), N, C, HW, K, Tn, shift};
+  ChainCase<T> ch(chainL, N, C * HW, off, chain_upto);
+  FocalGatherParams p{x.ptr(), index.data(), y.ptr(), N, C, HW, K, Tn, shift, ch.params()};
   Outcome o;
   o.name = fmt("focal_gather %s B=%lld T=%lld C=%lld H=%lld W=%lld K=%lld shift=%d off=%zu", TypeName<T>::get(),
-               (long long)B, (long long)Tn, (long long)C, (long long)H, (long long)W, (long long)K, shift ? 1 : 0, off);
+               (long long)B, (long long)Tn, (long long)C, (long long)H, (long long)W, (long long)K, shift ? 1 : 0, off) +
+           ch.desc();
   bool ok = false;
   if (be == Backend::kCpu) {
     ok = focal_gather_cpu<T>(p) == Status::kOk;
   } else {
 #if defined(AFN_WITH_CUDA_RUNTIME)
     Mirror m;
-    m.add(x.store).add(y.store).add(index);
+    m.add(x.store).add(y.store).add(index).add(ch.consts.store).add(ch.start);
     FocalGatherParams d = p;
     d.x = m.map(p.x);
     d.index = m.map(p.index);
     d.y = m.map(p.y);
+    d.chain = mirror_chain(m, ch, p.chain);
     ok = focal_gather_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
 #endif
   }
-  ok = ok && y.guards_intact() && x.guards_intact();
+  ok = ok && y.guards_intact() && x.guards_intact() && ch.consts.guards_intact();
   const int64_t fold = C / 8;
   for (int64_t k = 0; k < K && ok; ++k)
     for (int64_t c = 0; c < C && ok; ++c)
@@ -281,7 +333,7 @@ Outcome gather_case(Backend be, int64_t B, int64_t Tn, int64_t C, int64_t H, int
           const int64_t t = f % Tn;
           if (shift && c < fold) src = t + 1 < Tn ? f + 1 : -1;
           if (shift && c >= fold && c < 2 * fold) src = t > 0 ? f - 1 : -1;
-          if (src >= 0) want = to_d(x.at(static_cast<size_t>((src * C + c) * HW + e)));
+          if (src >= 0) want = ch.apply(to_d(x.at(static_cast<size_t>((src * C + c) * HW + e))), src, c * HW + e);
         }
         const double got = to_d(y.at(static_cast<size_t>((k * C + c) * HW + e)));
         ok = got == want;
@@ -295,7 +347,8 @@ Outcome gather_case(Backend be, int64_t B, int64_t Tn, int64_t C, int64_t H, int
 // ---- focal_scatter --------------------------------------------------------------------------------------------------
 template <typename T>
 Outcome scatter_case(Backend be, int64_t N, int64_t C, int64_t H, int64_t W, std::vector<int64_t> index,
-                     bool with_const, bool relu, bool inplace, size_t off) {
+                     bool with_const, bool relu, bool inplace, size_t off, int64_t chainL = -1,
+                     int64_t chain_upto = -1) {
   const int64_t HW = H * W, K = static_cast<int64_t>(index.size());
   const auto res_v = random_vec<T>(static_cast<size_t>(N * C * HW));
   Buf<T> res(res_v, off);
@@ -303,19 +356,22 @@ Outcome scatter_case(Backend be, int64_t N, int64_t C, int64_t H, int64_t W, std
   Buf<T> cm(random_vec<T>(static_cast<size_t>(C * HW)), off);
   Buf<T> out(static_cast<size_t>(N * C * HW), off);
   Buf<T>& ob = inplace ? res : out;
-  FocalScatterParams p{res.ptr(), y.ptr(), index.data(), with_const ? cm.ptr() : nullptr, ob.ptr(), N, C, HW, K, relu};
+  ChainCase<T> ch(chainL, N, C * HW, off, chain_upto);
+  FocalScatterParams p{res.ptr(), y.ptr(), index.data(), with_const ? cm.ptr() : nullptr, ob.ptr(), N, C, HW, K, relu, ch.params()};
   Outcome o;
   o.name = fmt("focal_scatter %s N=%lld C=%lld H=%lld W=%lld K=%lld const=%d relu=%d inplace=%d off=%zu",
                TypeName<T>::get(), (long long)N, (long long)C, (long long)H, (long long)W, (long long)K,
-               with_const ? 1 : 0, relu ? 1 : 0, inplace ? 1 : 0, off);
+               with_const ? 1 : 0, relu ? 1 : 0, inplace ? 1 : 0, off) +
+           ch.desc();
   bool ok = false;
   if (be == Backend::kCpu) {
     ok = focal_scatter_cpu<T>(p) == Status::kOk;
   } else {
 #if defined(AFN_WITH_CUDA_RUNTIME)
     Mirror m;
-    m.add(res.store).add(y.store).add(cm.store).add(out.store).add(index);
+    m.add(res.store).add(y.store).add(cm.store).add(out.store).add(index).add(ch.consts.store).add(ch.start);
     FocalScatterParams d = p;
+    d.chain = mirror_chain(m, ch, p.chain);
     d.residual = m.map(p.residual);
     d.y = m.map(p.y);
     d.index = m.map(p.index);
@@ -324,13 +380,19 @@ Outcome scatter_case(Backend be, int64_t N, int64_t C, int64_t H, int64_t W, std
     ok = focal_scatter_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
 #endif
   }
-  ok = ok && res.guards_intact() && out.guards_intact() && y.guards_intact() && cm.guards_intact();
+  ok = ok && res.guards_intact() && out.guards_intact() && y.guards_intact() && cm.guards_intact() &&
+       ch.consts.guards_intact();
   for (int64_t f = 0; f < N && ok; ++f) {
     int64_t k = -1;
     for (int64_t j = 0; j < K; ++j)
       if (index[static_cast<size_t>(j)] == f) k = j;
     for (int64_t e = 0; e < C * HW && ok; ++e) {
-      const double r = to_d(res_v[static_cast<size_t>(f * C * HW + e)]);
+      const double stored = to_d(res_v[static_cast<size_t>(f * C * HW + e)]);
+      if (ch.on() && k < 0) {  // unselected under a chain: the stored row, unchanged (in place: never written)
+        ok = to_d(ob.at(static_cast<size_t>(f * C * HW + e))) == stored;
+        continue;
+      }
+      const double r = ch.apply(stored, f, e);
       const double add = k >= 0 ? to_d(y.at(static_cast<size_t>(k * C * HW + e)))
                                 : (with_const ? to_d(cm.at(static_cast<size_t>(e))) : 0.0);
       double want = to_d(from_d<T>(r + add));  // one rounding of the exact sum (exact in double for these types)
@@ -347,15 +409,17 @@ Outcome scatter_case(Backend be, int64_t N, int64_t C, int64_t H, int64_t W, std
 // ---- ample_fuse_pool / ample_fuse_blend ----------------------------------------------------------------------------
 template <typename T>
 Outcome pool_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, size_t off,
-                  size_t off_xl = SIZE_MAX) {
+                  size_t off_xl = SIZE_MAX, int64_t chainL = -1, int64_t C = 1) {
   if (off_xl == SIZE_MAX) off_xl = off;
   Buf<T> xl(random_vec<T>(static_cast<size_t>(NC * h * w)), off_xl);
   Buf<T> xb(random_vec<T>(static_cast<size_t>(NC * H * W)), off);
   Buf<T> out(static_cast<size_t>(NC), off);
-  AmpleFusePoolParams p{xl.ptr(), xb.ptr(), out.ptr(), NC, h, w, H, W};
+  ChainCase<T> ch(chainL, NC / C, C * H * W, off, chainL);  // the fusion reads with upto = L
+  AmpleFusePoolParams p{xl.ptr(), xb.ptr(), out.ptr(), NC, h, w, H, W, C, ch.params()};
   Outcome o;
   o.name = fmt("ample_fuse_pool %s NC=%lld %lldx%lld->%lldx%lld off=%zu off_xl=%zu", TypeName<T>::get(),
-               (long long)NC, (long long)h, (long long)w, (long long)H, (long long)W, off, off_xl);
+               (long long)NC, (long long)h, (long long)w, (long long)H, (long long)W, off, off_xl) +
+           ch.desc();
   o.exact = false;
   o.rtol = tol<T>() * 4;
   bool ok = false;
@@ -364,22 +428,24 @@ Outcome pool_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int64
   } else {
 #if defined(AFN_WITH_CUDA_RUNTIME)
     Mirror m;
-    m.add(xl.store).add(xb.store).add(out.store);
+    m.add(xl.store).add(xb.store).add(out.store).add(ch.consts.store).add(ch.start);
     AmpleFusePoolParams d = p;
+    d.chain = mirror_chain(m, ch, p.chain);
     d.xl = m.map(p.xl);
     d.xb = m.map(p.xb);
     d.out = m.map(p.out);
     ok = ample_fuse_pool_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
 #endif
   }
-  ok = ok && xl.guards_intact() && xb.guards_intact() && out.guards_intact();
+  ok = ok && xl.guards_intact() && xb.guards_intact() && out.guards_intact() && ch.consts.guards_intact();
   for (int64_t pl = 0; pl < NC && ok; ++pl) {
     double s = 0, sabs = 0;
     for (int64_t i = 0; i < H; ++i)
       for (int64_t j = 0; j < W; ++j) {
         const double u =
             to_d(xl.at(static_cast<size_t>(pl * h * w + naive_nearest(i, h, H) * w + naive_nearest(j, w, W))));
-        const double b = to_d(xb.at(static_cast<size_t>(pl * H * W + i * W + j)));
+        const double b =
+            ch.apply(to_d(xb.at(static_cast<size_t>(pl * H * W + i * W + j))), pl / C, (pl % C) * H * W + i * W + j);
         s += u + b;
         sabs += std::fabs(u) + std::fabs(b);
       }
@@ -397,7 +463,7 @@ Outcome pool_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int64
 
 template <typename T>
 Outcome blend_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, bool relu, bool inplace,
-                   size_t off) {
+                   size_t off, int64_t chainL = -1, int64_t C = 1) {
   Buf<T> xl(random_vec<T>(static_cast<size_t>(NC * h * w)), off);
   const auto xb_v = random_vec<T>(static_cast<size_t>(NC * H * W));
   Buf<T> xb(xb_v, off);
@@ -407,11 +473,13 @@ Outcome blend_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int6
   Buf<T> a(av, off);
   Buf<T> out(static_cast<size_t>(NC * H * W), off);
   Buf<T>& ob = inplace ? xb : out;
-  AmpleFuseBlendParams p{xl.ptr(), xb.ptr(), a.ptr(), ob.ptr(), NC, h, w, H, W, relu};
+  ChainCase<T> ch(chainL, NC / C, C * H * W, off, chainL);  // the fusion reads with upto = L
+  AmpleFuseBlendParams p{xl.ptr(), xb.ptr(), a.ptr(), ob.ptr(), NC, h, w, H, W, relu, C, ch.params()};
   Outcome o;
   o.name = fmt("ample_fuse_blend %s NC=%lld %lldx%lld->%lldx%lld relu=%d inplace=%d off=%zu", TypeName<T>::get(),
                (long long)NC, (long long)h, (long long)w, (long long)H, (long long)W, relu ? 1 : 0, inplace ? 1 : 0,
-               off);
+               off) +
+           ch.desc();
   o.exact = false;
   o.rtol = tol<T>();
   bool ok = false;
@@ -420,8 +488,9 @@ Outcome blend_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int6
   } else {
 #if defined(AFN_WITH_CUDA_RUNTIME)
     Mirror m;
-    m.add(xl.store).add(xb.store).add(a.store).add(out.store);
+    m.add(xl.store).add(xb.store).add(a.store).add(out.store).add(ch.consts.store).add(ch.start);
     AmpleFuseBlendParams d = p;
+    d.chain = mirror_chain(m, ch, p.chain);
     d.xl = m.map(p.xl);
     d.xb = m.map(p.xb);
     d.a = m.map(p.a);
@@ -429,14 +498,16 @@ Outcome blend_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int6
     ok = ample_fuse_blend_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
 #endif
   }
-  ok = ok && xl.guards_intact() && xb.guards_intact() && a.guards_intact() && out.guards_intact();
+  ok = ok && xl.guards_intact() && xb.guards_intact() && a.guards_intact() && out.guards_intact() &&
+       ch.consts.guards_intact();
   for (int64_t pl = 0; pl < NC && ok; ++pl)
     for (int64_t i = 0; i < H && ok; ++i)
       for (int64_t j = 0; j < W && ok; ++j) {
         const double aa = to_d(a.at(static_cast<size_t>(pl)));
         const double u =
             to_d(xl.at(static_cast<size_t>(pl * h * w + naive_nearest(i, h, H) * w + naive_nearest(j, w, W))));
-        const double b = to_d(xb_v[static_cast<size_t>(pl * H * W + i * W + j)]);
+        const double b =
+            ch.apply(to_d(xb_v[static_cast<size_t>(pl * H * W + i * W + j)]), pl / C, (pl % C) * H * W + i * W + j);
         double want = aa * u + (1 - aa) * b;
         if (relu && want < 0) want = 0;
         ok = close(to_d(ob.at(static_cast<size_t>(pl * H * W + i * W + j))), want, tol<T>(), tol<T>() * 4);
@@ -894,6 +965,45 @@ void run_cases() {
                  [=](Backend be) { return blend_case<T>(be, s[0], s[1], s[2], s[3], s[4], relu, false, off); });
     run_case("ample_fuse_blend", [=](Backend be) { return blend_case<T>(be, 37, 7, 7, 14, 14, true, true, off); });
     run_case("ample_fuse_blend", [=](Backend be) { return blend_case<T>(be, 0, 3, 3, 6, 6, true, false, off); });
+    // lazy constant chains: every upto of 0-, 1- and 3-block chains (start drawn per frame from [0, L]); gather with
+    // shift on / off (neighbour channels get the neighbour's chain), scatter in place / out of place (unselected rows
+    // stay as stored), pool / blend reading the logical xb with upto = L; AF-ResNet-like planes
+    auto GC = [&](int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, std::vector<int64_t> index, bool shift,
+                  int64_t L, int64_t upto) {
+      run_case("focal_gather",
+               [=](Backend be) { return gather_case<T>(be, B, Tn, C, H, W, index, shift, off, L, upto); });
+    };
+    auto SC = [&](int64_t N, int64_t C, int64_t H, int64_t W, std::vector<int64_t> index, bool relu, bool inplace,
+                  int64_t L, int64_t upto) {
+      run_case("focal_scatter",
+               [=](Backend be) { return scatter_case<T>(be, N, C, H, W, index, false, relu, inplace, off, L, upto); });
+    };
+    for (int64_t L : {0, 1, 3})
+      for (int64_t upto = 0; upto <= L; ++upto) {
+        GC(2, 4, 16, 4, 4, {0, 2, 3, 5, 6}, true, L, upto);
+        GC(2, 4, 16, 2, 6, {1, 2, 7}, false, L, upto);
+        SC(6, 16, 3, 4, {1, 2, 5}, upto % 2 == 1, false, L, upto);
+        SC(6, 16, 2, 4, {0, 3, 4}, upto % 2 == 0, true, L, upto);
+      }
+    GC(3, 12, 40, 14, 14, sel7, true, 5, 4);       // AF-ResNet-like plane, T = 12
+    GC(1, 5, 8, 2, 4, {-1, 2, 5, 99}, true, 3, 3);  // out of range -> zero frames, no chain read
+    GC(2, 3, 12, 3, 5, idx(6), true, 4, -1);       // full, odd plane, random upto
+    SC(36, 40, 14, 14, sel7, true, true, 5, 4);    // AF-ResNet-like, in place
+    SC(12, 16, 7, 7, idx(12), true, true, 3, 2);   // full, in place, odd plane
+    SC(5, 8, 2, 2, {}, true, true, 3, 3);          // empty selection: in place writes nothing
+    SC(4, 8, 2, 2, {-3, 2, 9}, true, true, 3, 3);  // out of range entries ignored
+    SC(4, 8, 2, 2, {-3, 2, 9}, false, false, 2, 1);
+    for (auto s : std::vector<std::vector<int64_t>>{{12, 5, 4, 4, 8, 8}, {6, 3, 7, 7, 14, 14}, {4, 5, 3, 5, 7, 11},
+                                                    {2, 3, 48, 48, 96, 96}, {6, 4, 6, 8, 9, 16}})
+      for (int64_t L : {0, 3}) {
+        run_case("ample_fuse_pool", [=](Backend be) {
+          return pool_case<T>(be, s[0] * s[1], s[2], s[3], s[4], s[5], off, off, L, s[1]);
+        });
+        run_case("ample_fuse_blend", [=](Backend be) {
+          return blend_case<T>(be, s[0] * s[1], s[2], s[3], s[4], s[5], L == 3, false, off, L, s[1]);
+        });
+      }
+    run_case("ample_fuse_blend", [=](Backend be) { return blend_case<T>(be, 12, 7, 7, 14, 14, true, true, off, 4, 3); });
   }
   // select: threshold across 1 and several 256-frame tiles, top-k with k = 0, 1, T/4, T (K = 0 and K = N), T not a
   // power of two, T > 256 (one clip per block of ⌈T/32⌉ warps), ties and NaN margins, several blocks, empty inputs
@@ -957,7 +1067,7 @@ void run_cases() {
     run_case(op, [=](Backend be) { return reject_case<T>(be, what.c_str(), p); });
   };
   using GP = FocalGatherParams;
-  const GP g{d, dummy, d, 4, 8, 4, 2, 2, true};
+  const GP g{d, dummy, d, 4, 8, 4, 2, 2, true, {}};
   R("focal_gather", "N < 0", with(g, [](GP& q) { q.N = -1; }));
   R("focal_gather", "C < 0", with(g, [](GP& q) { q.C = -1; }));
   R("focal_gather", "HW < 0", with(g, [](GP& q) { q.HW = -1; }));
@@ -968,8 +1078,14 @@ void run_cases() {
   R("focal_gather", "y null", with(g, [](GP& q) { q.y = nullptr; }));
   R("focal_gather", "index null", with(g, [](GP& q) { q.index = nullptr; }));
   R("focal_gather", "frames of an empty tensor", with(g, [](GP& q) { q.N = 0; }));
+  static const int32_t start4[4] = {0, 1, 2, 0};
+  const ChainParams chn{start4, d, 2, 1, 2};
+  R("focal_gather", "chain upto > L", with(g, [&](GP& q) { q.chain = chn, q.chain.upto = 3; }));
+  R("focal_gather", "chain upto < 0", with(g, [&](GP& q) { q.chain = chn, q.chain.upto = -1; }));
+  R("focal_gather", "chain L > 62", with(g, [&](GP& q) { q.chain = chn, q.chain.L = 63; }));
+  R("focal_gather", "chain consts null", with(g, [&](GP& q) { q.chain = chn, q.chain.consts = nullptr; }));
   using SP = FocalScatterParams;
-  const SP sc{d, d, dummy, d, d, 4, 8, 4, 2, true};
+  const SP sc{d, d, dummy, d, d, 4, 8, 4, 2, true, {}};
   R("focal_scatter", "N < 0", with(sc, [](SP& q) { q.N = -1; }));
   R("focal_scatter", "C < 0", with(sc, [](SP& q) { q.C = -1; }));
   R("focal_scatter", "HW < 0", with(sc, [](SP& q) { q.HW = -1; }));
@@ -979,8 +1095,10 @@ void run_cases() {
   R("focal_scatter", "out null", with(sc, [](SP& q) { q.out = nullptr; }));
   R("focal_scatter", "y null", with(sc, [](SP& q) { q.y = nullptr; }));
   R("focal_scatter", "index null", with(sc, [](SP& q) { q.index = nullptr; }));
+  R("focal_scatter", "chain with const_map", with(sc, [&](SP& q) { q.chain = chn; }));
+  R("focal_scatter", "chain upto > L", with(sc, [&](SP& q) { q.chain = chn, q.const_map = nullptr, q.chain.upto = 3; }));
   using PP = AmpleFusePoolParams;
-  const PP po{d, d, d, 2, 4, 4, 8, 8};
+  const PP po{d, d, d, 2, 4, 4, 8, 8, 0, {}};
   R("ample_fuse_pool", "NC < 0", with(po, [](PP& q) { q.NC = -1; }));
   R("ample_fuse_pool", "h = 0", with(po, [](PP& q) { q.h = 0; }));
   R("ample_fuse_pool", "w = 0", with(po, [](PP& q) { q.w = 0; }));
@@ -991,8 +1109,11 @@ void run_cases() {
   R("ample_fuse_pool", "xl null", with(po, [](PP& q) { q.xl = nullptr; }));
   R("ample_fuse_pool", "xb null", with(po, [](PP& q) { q.xb = nullptr; }));
   R("ample_fuse_pool", "out null", with(po, [](PP& q) { q.out = nullptr; }));
+  R("ample_fuse_pool", "chain with C = 0", with(po, [&](PP& q) { q.chain = chn; }));
+  R("ample_fuse_pool", "chain with NC % C != 0", with(po, [&](PP& q) { q.chain = chn, q.C = 4; }));
+  R("ample_fuse_pool", "chain upto > L", with(po, [&](PP& q) { q.chain = chn, q.C = 1, q.chain.upto = 3; }));
   using BP = AmpleFuseBlendParams;
-  const BP bl{d, d, d, d, 2, 4, 4, 8, 8, false};
+  const BP bl{d, d, d, d, 2, 4, 4, 8, 8, false, 0, {}};
   R("ample_fuse_blend", "NC < 0", with(bl, [](BP& q) { q.NC = -1; }));
   R("ample_fuse_blend", "h = 0", with(bl, [](BP& q) { q.h = 0; }));
   R("ample_fuse_blend", "w = 0", with(bl, [](BP& q) { q.w = 0; }));
@@ -1004,6 +1125,9 @@ void run_cases() {
   R("ample_fuse_blend", "xb null", with(bl, [](BP& q) { q.xb = nullptr; }));
   R("ample_fuse_blend", "a null", with(bl, [](BP& q) { q.a = nullptr; }));
   R("ample_fuse_blend", "out null", with(bl, [](BP& q) { q.out = nullptr; }));
+  R("ample_fuse_blend", "chain with C = 0", with(bl, [&](BP& q) { q.chain = chn; }));
+  R("ample_fuse_blend", "chain with NC % C != 0", with(bl, [&](BP& q) { q.chain = chn, q.C = 4; }));
+  R("ample_fuse_blend", "chain consts null", with(bl, [&](BP& q) { q.chain = chn, q.C = 2, q.chain.consts = nullptr; }));
   using FP = SelectFramesParams;
   const FP se{d, dummy, dummy, d, 2, 2, 4, SelectMode::kTopK, 2};
   R("select_frames", "L < 0", with(se, [](FP& q) { q.L = -1; }));

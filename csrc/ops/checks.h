@@ -3,6 +3,7 @@
 // (validate=True); the kernels additionally never read out of bounds whatever the index values are.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -43,8 +44,40 @@ inline void check_focal_gather(const at::Tensor& x, const at::Tensor& index, int
   TORCH_CHECK_VALUE(index.size(0) == 0 || x.size(0) > 0, "index selects frames from an empty x");
 }
 
+// The optional lazy constant chain of a frame op (reference.LazyChain) over frame tensor `x` (N, C, H, W) named `xn`:
+// chain_start int32 (N,) and chain_consts (L, C, H, W) with x's dtype, on x's device, given together; chain_upto in
+// [0, L] (L <= 62); chain_relu_mask >= 0 (bits >= L are never read). Without a chain, relu_mask and upto must keep
+// their defaults (0).
+inline void check_chain(const std::optional<at::Tensor>& start, const std::optional<at::Tensor>& consts,
+                        int64_t relu_mask, int64_t upto, const at::Tensor& x, const char* xn) {
+  TORCH_CHECK_VALUE(start.has_value() == consts.has_value(),
+                    "chain_start and chain_consts must be given together (a lazy chain) or both be None, got ",
+                    start.has_value() ? "chain_start only" : "chain_consts only");
+  if (!start.has_value()) {
+    TORCH_CHECK_VALUE(relu_mask == 0 && upto == 0, "chain_relu_mask and chain_upto need a chain (chain_start, ",
+                      "chain_consts); got chain_relu_mask=", relu_mask, ", chain_upto=", upto, " without one");
+    return;
+  }
+  TORCH_CHECK_TYPE(start->scalar_type() == at::kInt, "chain_start must be int32, got ", start->scalar_type());
+  TORCH_CHECK_VALUE(start->dim() == 1 && start->size(0) == x.size(0), "chain_start must be (N,) = (", x.size(0),
+                    ",) (one entry per frame of ", xn, "), got shape ", start->sizes());
+  TORCH_CHECK_VALUE(start->device() == x.device(), "chain_start must be on the device of ", xn, " (", x.device(),
+                    "), got ", start->device());
+  TORCH_CHECK_VALUE(consts->dim() == 4 && consts->sizes().slice(1) == x.sizes().slice(1),
+                    "chain_consts must be (L, C, H, W) with (C, H, W) of ", xn, " ", x.sizes().slice(1), ", got shape ",
+                    consts->sizes());
+  check_same(x, xn, *consts, "chain_consts");
+  const int64_t L = consts->size(0);
+  TORCH_CHECK_VALUE(L <= 62, "chain_consts may hold at most 62 blocks, got L = ", L);
+  TORCH_CHECK_VALUE(upto >= 0 && upto <= L, "chain_upto must be in [0, L=", L, "], got ", upto);
+  TORCH_CHECK_VALUE(relu_mask >= 0, "chain_relu_mask must be >= 0 (bit i: block i applies ReLU), got ", relu_mask);
+}
+
 inline void check_focal_scatter(const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
-                                const std::optional<at::Tensor>& const_map) {
+                                const std::optional<at::Tensor>& const_map,
+                                const std::optional<at::Tensor>& chain_start,
+                                const std::optional<at::Tensor>& chain_consts, int64_t chain_relu_mask,
+                                int64_t chain_upto) {
   TORCH_CHECK_VALUE(residual.dim() == 4, "residual must be (N, C, H, W), got shape ", residual.sizes());
   check_float(residual, "residual");
   TORCH_CHECK_VALUE(y.dim() == 4 && y.sizes().slice(1) == residual.sizes().slice(1),
@@ -61,6 +94,9 @@ inline void check_focal_scatter(const at::Tensor& residual, const at::Tensor& y,
                       "const must be (C, H, W) = ", residual.sizes().slice(1), ", got ", const_map->sizes());
     check_same(residual, "residual", *const_map, "const");
   }
+  check_chain(chain_start, chain_consts, chain_relu_mask, chain_upto, residual, "residual");
+  TORCH_CHECK_VALUE(!(chain_start.has_value() && const_map.has_value()),
+                    "const must be None with a lazy chain (the unselected frames' maps stay pending in the chain)");
 }
 
 inline void check_ample(const at::Tensor& xl, const at::Tensor& xb) {

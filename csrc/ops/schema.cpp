@@ -6,26 +6,34 @@
 #include <Python.h>
 #include <torch/library.h>
 
+// Trailing optional arguments of the four frame ops: a lazy constant chain.
+#define CHAIN "Tensor? chain_start=None, Tensor? chain_consts=None, int chain_relu_mask=0, int chain_upto=0"
+
 TORCH_LIBRARY(afnet_edge, m) {
   m.set_python_module("afnet_edge.kernels.ext");
+  // Lazy constant chains (reference.LazyChain, csrc/kernels/chain.h): the four frame ops take an optional chain as
+  // trailing arguments CHAIN: chain_start int32 (N,), chain_consts (L, C, H, W) in the frame tensor's dtype (given
+  // together or not at all), chain_relu_mask (bit i: block i has ReLU), chain_upto in [0, L]. The defaults mean "no
+  // chain", so calls written before chains existed are unchanged. The ops never write chain_start.
   // Each op also has an `.out` overload writing into preallocated, contiguous outputs of the exact shape. They return
   // nothing (a returned alias of a mutated input cannot be functionalized for torch.compile / export).
   // (N, C, H, W), (K,) -> (K, C, H, W)
-  m.def("focal_gather(Tensor x, Tensor index, int num_frames, bool shift) -> Tensor");
-  m.def("focal_gather.out(Tensor x, Tensor index, int num_frames, bool shift, *, Tensor(a!) out) -> ()");
+  m.def("focal_gather(Tensor x, Tensor index, int num_frames, bool shift, " CHAIN ") -> Tensor");
+  m.def("focal_gather.out(Tensor x, Tensor index, int num_frames, bool shift, " CHAIN ", *, Tensor(a!) out) -> ()");
   // (N, C, H, W), (K, C, H, W), (K,), (C, H, W)? -> (N, C, H, W)
-  m.def("focal_scatter(Tensor residual, Tensor y, Tensor index, Tensor? const_map, bool relu) -> Tensor");
+  m.def("focal_scatter(Tensor residual, Tensor y, Tensor index, Tensor? const_map, bool relu, " CHAIN ") -> Tensor");
   m.def(
-      "focal_scatter.out(Tensor residual, Tensor y, Tensor index, Tensor? const_map, bool relu, *, "
+      "focal_scatter.out(Tensor residual, Tensor y, Tensor index, Tensor? const_map, bool relu, " CHAIN ", *, "
       "Tensor(a!) out) -> ()");
   // the same, written into `residual`
-  m.def("focal_scatter_(Tensor(a!) residual, Tensor y, Tensor index, Tensor? const_map, bool relu) -> ()");
+  m.def("focal_scatter_(Tensor(a!) residual, Tensor y, Tensor index, Tensor? const_map, bool relu, " CHAIN
+        ") -> ()");
   // (N, C, h, w), (N, C, H, W) -> (N, C)
-  m.def("ample_fuse_pool(Tensor xl, Tensor xb) -> Tensor");
-  m.def("ample_fuse_pool.out(Tensor xl, Tensor xb, *, Tensor(a!) out) -> ()");
+  m.def("ample_fuse_pool(Tensor xl, Tensor xb, " CHAIN ") -> Tensor");
+  m.def("ample_fuse_pool.out(Tensor xl, Tensor xb, " CHAIN ", *, Tensor(a!) out) -> ()");
   // (N, C, h, w), (N, C, H, W), (N, C) -> (N, C, H, W)
-  m.def("ample_fuse_blend(Tensor xl, Tensor xb, Tensor a, bool relu) -> Tensor");
-  m.def("ample_fuse_blend.out(Tensor xl, Tensor xb, Tensor a, bool relu, *, Tensor(a!) out) -> ()");
+  m.def("ample_fuse_blend(Tensor xl, Tensor xb, Tensor a, bool relu, " CHAIN ") -> Tensor");
+  m.def("ample_fuse_blend.out(Tensor xl, Tensor xb, Tensor a, bool relu, " CHAIN ", *, Tensor(a!) out) -> ()");
   // Gather/scatter-fused 1×1 convolutions (issue 16; reference.gather_conv1x1 / conv1x1_scatter). The lazy chain of
   // the tensor the op reads (x / residual) comes as (chain_start int32 (N,), chain_consts (L, C, H, W),
   // chain_relu_mask, chain_upto), both tensors None for no chain. scale / bias: folded BN, float32 (O,).

@@ -3,6 +3,8 @@
 //   inputs  xl (N, C, h, w) fp32|fp16, xb (N, C, H, W), a (N, C)
 //   output  out (N, C, H, W), same type
 //   fields  relu (0|1: act = ReLU)
+//   chain   optional trailing inputs chain_start (N,) int32, chain_consts (L, C, H, W) + fields chain_relu_mask,
+//           chain_upto (afnPluginCommon.h): blends the logical xb (pending blocks applied as it is read)
 #pragma once
 
 #include "afnPluginCommon.h"
@@ -13,10 +15,14 @@ namespace trt {
 // The field table: the only place this plugin names its fields (creator, createPlugin and serialisation use it).
 struct AmpleFuseBlendSpec {
   static constexpr char const* kName = "AmpleFuseBlend";
-  struct Params {
+  struct Params {  // fields in the order the ONNX exporter writes attributes (by name)
+    int32_t chain_relu_mask;
+    int32_t chain_upto;
     int32_t relu;
   };
-  static constexpr std::array<IntField<Params>, 1> kFields{{
+  static constexpr std::array<IntField<Params>, 3> kFields{{
+      {"chain_relu_mask", &Params::chain_relu_mask, 0, kChainMaxMask},
+      {"chain_upto", &Params::chain_upto, 0, kChainMaxBlocks},
       {"relu", &Params::relu, 0, 1},
   }};
 };

@@ -2,7 +2,8 @@
 // (csrc/kernels/ample_fuse_pool.h), without materialising the nearest-upsampled ample map.
 //   inputs  xl (N, C, h, w) fp32|fp16, xb (N, C, H, W)
 //   output  pooled (N, C), same type
-//   fields  (none)
+//   fields  chain_relu_mask, chain_upto; optional trailing inputs chain_start (N,) int32, chain_consts
+//           (L, C, H, W) (afnPluginCommon.h): pools the logical xb (pending blocks applied as it is read)
 #pragma once
 
 #include "afnPluginCommon.h"
@@ -13,8 +14,14 @@ namespace trt {
 // The field table: the only place this plugin names its fields (creator, createPlugin and serialisation use it).
 struct AmpleFusePoolSpec {
   static constexpr char const* kName = "AmpleFusePool";
-  struct Params {};
-  static constexpr std::array<IntField<Params>, 0> kFields{};
+  struct Params {  // fields in the order the ONNX exporter writes attributes (by name)
+    int32_t chain_relu_mask;
+    int32_t chain_upto;
+  };
+  static constexpr std::array<IntField<Params>, 2> kFields{{
+      {"chain_relu_mask", &Params::chain_relu_mask, 0, kChainMaxMask},
+      {"chain_upto", &Params::chain_upto, 0, kChainMaxBlocks},
+  }};
 };
 
 class AmpleFusePoolPlugin final : public PluginBase<AmpleFusePoolPlugin, AmpleFusePoolSpec> {

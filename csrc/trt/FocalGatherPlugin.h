@@ -3,6 +3,9 @@
 //           accepted too and widened in the workspace)
 //   output  y (K, C, H, W), same type as x
 //   fields  num_frames (T, N % T == 0), shift (0|1: apply the temporal shift while gathering)
+//   chain   optional trailing inputs chain_start (N,) int32, chain_consts (L, C, H, W) + fields chain_relu_mask,
+//           chain_upto (afnPluginCommon.h): gathers from the logical x, each source frame (and each shifted-in
+//           neighbour segment) with its own pending blocks applied
 #pragma once
 
 #include "afnPluginCommon.h"
@@ -14,11 +17,15 @@ namespace trt {
 struct FocalGatherSpec {
   static constexpr char const* kName = "FocalGather";
   static constexpr int32_t kMaxFrames = 1 << 16;
-  struct Params {
+  struct Params {  // fields in the order the ONNX exporter writes attributes (by name)
+    int32_t chain_relu_mask;
+    int32_t chain_upto;
     int32_t num_frames;
     int32_t shift;
   };
-  static constexpr std::array<IntField<Params>, 2> kFields{{
+  static constexpr std::array<IntField<Params>, 4> kFields{{
+      {"chain_relu_mask", &Params::chain_relu_mask, 0, kChainMaxMask},
+      {"chain_upto", &Params::chain_upto, 0, kChainMaxBlocks},
       {"num_frames", &Params::num_frames, 1, kMaxFrames},
       {"shift", &Params::shift, 0, 1},
   }};

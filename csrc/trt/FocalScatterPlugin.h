@@ -4,6 +4,9 @@
 //           const (C, H, W) — the body's output for an all-zero input
 //   output  out (N, C, H, W), same type as residual
 //   fields  relu (0|1: φ = ReLU)
+//   chain   optional trailing inputs chain_start (N,) int32, chain_consts (L, C, H, W) + fields chain_relu_mask,
+//           chain_upto (afnPluginCommon.h): out[f] = φ(logical(residual)[f] + y[k]) for selected f, every other
+//           row as stored (still pending); the const input is then not read (the exporter passes zeros)
 #pragma once
 
 #include "afnPluginCommon.h"
@@ -14,10 +17,14 @@ namespace trt {
 // The field table: the only place this plugin names its fields (creator, createPlugin and serialisation use it).
 struct FocalScatterSpec {
   static constexpr char const* kName = "FocalScatter";
-  struct Params {
+  struct Params {  // fields in the order the ONNX exporter writes attributes (by name)
+    int32_t chain_relu_mask;
+    int32_t chain_upto;
     int32_t relu;
   };
-  static constexpr std::array<IntField<Params>, 1> kFields{{
+  static constexpr std::array<IntField<Params>, 3> kFields{{
+      {"chain_relu_mask", &Params::chain_relu_mask, 0, kChainMaxMask},
+      {"chain_upto", &Params::chain_upto, 0, kChainMaxBlocks},
       {"relu", &Params::relu, 0, 1},
   }};
 };

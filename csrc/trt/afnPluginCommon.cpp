@@ -123,6 +123,59 @@ bool checkIoCount(char const* who, int32_t nbInputs, int32_t expectIn, int32_t n
   return false;
 }
 
+bool checkIoCountChain(char const* who, int32_t nbInputs, int32_t kIn, int32_t nbOutputs) noexcept {
+  if ((nbInputs == kIn || nbInputs == kIn + kChainInputs) && nbOutputs == 1) return true;
+  reportErrorf(who, "expects %d inputs (%d with a lazy chain: + chain_start, chain_consts) and 1 output, got %d and %d",
+               kIn, kIn + kChainInputs, nbInputs, nbOutputs);
+  return false;
+}
+
+bool chainTypesOk(char const* who, DataType const* inputTypes, int32_t nbInputs, int32_t kIn,
+                  DataType floatType) noexcept {
+  if (!hasChain(nbInputs, kIn)) return true;
+  if (inputTypes[kIn] == DataType::kINT32 && inputTypes[kIn + 1] == floatType) return true;
+  reportError(who, "chain_start must be int32 and chain_consts of the plugin's float type");
+  return false;
+}
+
+bool chainRanksOk(char const* who, DimsExprs const* inputs, int32_t nbInputs, int32_t kIn) noexcept {
+  if (!hasChain(nbInputs, kIn)) return true;
+  if (inputs[kIn].nbDims == 1 && inputs[kIn + 1].nbDims == 4) return true;
+  reportError(who, "chain_start must have rank 1 (N,) and chain_consts rank 4 (L, C, H, W)");
+  return false;
+}
+
+bool supportsChainInput(int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t kIn) noexcept {
+  PluginTensorDesc const& d = inOut[pos].desc;
+  if (d.format != TensorFormat::kLINEAR) return false;
+  if (pos == kIn) return d.type == DataType::kINT32;
+  return isFloatType(d.type) && d.type == inOut[0].desc.type;
+}
+
+bool chainShapesOk(char const* who, nvinfer1::Dims const& x, nvinfer1::Dims const* start, nvinfer1::Dims const* consts,
+                   int32_t reluMask, int32_t upto) noexcept {
+  if (start == nullptr || consts == nullptr) {
+    if (reluMask == 0 && upto == 0) return true;
+    reportErrorf(who, "chain_relu_mask=%d, chain_upto=%d need the chain inputs (chain_start, chain_consts)", reluMask,
+                 upto);
+    return false;
+  }
+  auto agree = [](int64_t a, int64_t b) { return a < 0 || b < 0 || a == b; };  // -1: not known at build time
+  bool ok = start->nbDims == 1 && consts->nbDims == 4 && x.nbDims == 4 && agree(start->d[0], x.d[0]);
+  for (int32_t i = 1; ok && i < 4; ++i) ok = agree(consts->d[i], x.d[i]);
+  if (!ok) {
+    reportError(who, "chain_start must be (N,) and chain_consts (L, C, H, W) with N, C, H, W of the frame tensor");
+    return false;
+  }
+  int64_t const L = consts->d[0];
+  if (L >= 0 && (L > kChainMaxBlocks || upto > L)) {
+    reportErrorf(who, "chain_consts holds L=%lld blocks: need L <= %d and chain_upto=%d <= L",
+                 static_cast<long long>(L), kChainMaxBlocks, upto);
+    return false;
+  }
+  return true;
+}
+
 bool supportsLinear(int32_t pos, DynamicPluginTensorDesc const* inOut, bool isIndex) noexcept {
   PluginTensorDesc const& d = inOut[pos].desc;
   if (d.format != TensorFormat::kLINEAR) return false;

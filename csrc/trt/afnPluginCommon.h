@@ -7,7 +7,11 @@
 //     name, member of its Params, valid range); that table alone drives the creator's field list (getFieldNames),
 //     createPlugin's parsing and validation, and getFieldsToSerialize — so an engine deserialises through the same
 //     createPlugin path it was built with, and the three can never disagree;
-//   * float tensors fp32 or fp16 (one type per node), linear format; frame index tensors int64 (K,).
+//   * float tensors fp32 or fp16 (one type per node), linear format; frame index tensors int64 (K,);
+//   * lazy constant chains (issue 16; csrc/kernels/chain.h): every plugin has the fields chain_relu_mask and
+//     chain_upto and takes two OPTIONAL trailing inputs chain_start int32 (N,) and chain_consts (L, C, H, W) of the
+//     float type (N, C, H, W of the plugin's frame tensor). Without them (and with both fields 0) a plugin computes
+//     exactly what it did before chains existed.
 // Every TensorRT override is noexcept: failures are reported through the plugin registry's error recorder (the logger
 // TensorRT hands to setLoggerFinder, or stderr, when none is set) and signalled by the documented return value, never
 // by an exception crossing the boundary.
@@ -16,6 +20,8 @@
 
 #include <NvInferRuntime.h>
 #include <cuda_runtime_api.h>
+
+#include "../kernels/chain.h"
 
 #include <array>
 #include <cstddef>
@@ -48,7 +54,10 @@ using nvinfer1::TensorRTPhase;
 
 // Version 2: the fields are the same as version 1; the library now also exports getCreators/setLoggerFinder and
 // the creators come from one template (bumped so that an engine is never paired with a library of the other build).
-constexpr char const* kPluginVersion = "2";
+// Version 3: every plugin gains the fields chain_relu_mask and chain_upto (lazy constant chains) and two optional
+// trailing inputs. The fields are required (creator fields == serialised fields), so a version-2 node or engine,
+// which lacks them, cannot be read as version 3: bumped, re-export.
+constexpr char const* kPluginVersion = "3";
 constexpr char const* kPluginNamespace = "afnet_edge";
 
 // Logger of the TensorRT that loaded the library through setLoggerFinder() (nullptr: none given).
@@ -127,6 +136,45 @@ inline size_t indexWorkspaceSize(DynamicPluginTensorDesc const& desc) {
   return static_cast<size_t>(k) * sizeof(int64_t);
 }
 
+// ---- lazy constant chains: two optional trailing inputs after a plugin's kIn own inputs ---------------------------
+constexpr int32_t kChainInputs = 2;                // chain_start, chain_consts
+constexpr int32_t kChainMaxBlocks = 30;            // chain_upto / L range: relu_mask bits live in a non-negative int32
+constexpr int32_t kChainMaxMask = (1 << 30) - 1;   // chain_relu_mask range
+
+inline bool hasChain(int32_t nbInputs, int32_t kIn) { return nbInputs == kIn + kChainInputs; }
+
+// `nbInputs` is kIn (no chain) or kIn + 2 (chain), one output; reports otherwise.
+bool checkIoCountChain(char const* who, int32_t nbInputs, int32_t kIn, int32_t nbOutputs) noexcept;
+
+// getOutputDataTypes: chain_start kINT32, chain_consts of the float type `floatType`.
+bool chainTypesOk(char const* who, DataType const* inputTypes, int32_t nbInputs, int32_t kIn,
+                  DataType floatType) noexcept;
+
+// getOutputShapes: chain_start rank 1, chain_consts rank 4.
+bool chainRanksOk(char const* who, DimsExprs const* inputs, int32_t nbInputs, int32_t kIn) noexcept;
+
+// supportsFormatCombination for a position of the chain inputs (pos >= kIn, < nbInputs): linear; chain_start int32;
+// chain_consts of input 0's float type.
+bool supportsChainInput(int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t kIn) noexcept;
+
+// Shapes (configurePlugin with known dims, onShapeChange): chain_start (N,), chain_consts (L, C, H, W) with N, C, H, W
+// of the frame tensor `x` (its dims; -1 = not known yet: skipped), 0 <= upto <= L; without a chain both fields 0.
+bool chainShapesOk(char const* who, nvinfer1::Dims const& x, nvinfer1::Dims const* start, nvinfer1::Dims const* consts,
+                   int32_t reluMask, int32_t upto) noexcept;
+
+// enqueue: the kernels' chain parameters (absent: start == nullptr) from the inputs after the plugin's own kIn.
+inline ChainParams chainParams(bool present, PluginTensorDesc const* desc, void const* const* inputs, int32_t kIn,
+                               int32_t reluMask, int32_t upto) noexcept {
+  ChainParams c;
+  if (!present) return c;
+  c.start = static_cast<int32_t const*>(inputs[kIn]);
+  c.consts = inputs[kIn + 1];
+  c.L = desc[kIn + 1].dims.d[0];
+  c.relu_mask = reluMask;
+  c.upto = upto;
+  return c;
+}
+
 // Launch the int32 -> int64 widening (afnIndexWiden.cu).
 cudaError_t widenIndex(int32_t const* in, int64_t* out, int64_t n, cudaStream_t stream) noexcept;
 
@@ -155,7 +203,7 @@ class PluginBase : public IPluginV3, public IPluginV3OneCore, public IPluginV3On
 
   explicit PluginBase(Params const& params) noexcept : mParams(params) {}
   // A copy shares the field values only; its serialisation buffer is its own.
-  PluginBase(PluginBase const& other) noexcept : mParams(other.mParams) {}
+  PluginBase(PluginBase const& other) noexcept : mParams(other.mParams), mNbInputs(other.mNbInputs) {}
   PluginBase& operator=(PluginBase const&) = delete;
 
   Params const& params() const noexcept { return mParams; }
@@ -202,6 +250,7 @@ class PluginBase : public IPluginV3, public IPluginV3OneCore, public IPluginV3On
 
  protected:
   Params mParams;
+  int32_t mNbInputs = 0;  // of the last onShapeChange (enqueue is not told): kIn, or kIn + 2 with a lazy chain
 
  private:
   static constexpr size_t kNbFields = Spec::kFields.size();

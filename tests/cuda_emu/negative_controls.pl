@@ -55,6 +55,14 @@ my @controls = (
    'FAIL cuda gather_conv1x1',
    'the fused gather assumes a TSM fold of at least 16 channels (one source per 16-channel fragment row block): '
    . 'wrong for C_in = 64, whose fold is 8'],
+  ['chain_wrong_frame', 'plain', 'focal_gather', 'focal_gather_impl.h',
+   'chain_apply_vec<T, V>(p.chain, src, plane, e, v);', 'chain_apply_vec<T, V>(p.chain, s.self, plane, e, v);',
+   'FAIL cuda focal_gather',
+   'a lazy chain: the shifted-in neighbour channels get the selected frame\'s pending blocks instead of their own'],
+  ['chain_block_past_upto', 'asan', 'ample_fuse_pool', 'chain.h',
+   'for (; i < c.upto; ++i) {', 'for (; i <= c.upto; ++i) {',
+   'ERROR: AddressSanitizer: heap-buffer-overflow',
+   'a lazy chain applies block upto too (one block past the due ones: K_L lies past the constant maps at upto = L)'],
 );
 my %by_name = map { $_->[0] => $_ } @controls;
 

@@ -17,6 +17,9 @@
 //             (getFieldsToSerialize -> createPlugin(kRUNTIME) -> same fields); clone and attachToContext;
 //             onShapeChange + enqueue on the emulated kernels (outputs and workspace poisoned first) against the
 //             float64 PyTorch reference within the case's tolerance; the clone's output is bitwise the same.
+//   chains    cases with a lazy constant chain (two trailing inputs chain_start int32, chain_consts; fields
+//             chain_relu_mask / chain_upto) compare with the reference computed in the plugin's own type (gather and
+//             scatter bit-exact) and check that a chain without its inputs, or with upto > L, is refused.
 // Exit status 0 only when every check passed.
 #include <NvInferRuntime.h>
 #include <NvInferVersion.h>
@@ -285,7 +288,10 @@ DynamicPluginTensorDesc dyn(std::vector<DimTok> const& d, DataType t, bool dynam
   return x;
 }
 
-bool isIndex(Tensor const& t) { return t.dtype == "i64" || t.dtype == "i32"; }
+bool isIndex(Tensor const& t) { return t.name == "index"; }  // int64 as exported, or int32 (widened)
+// A lazy chain's chain_start: always int32 (never widened); chain_consts is a float tensor like the others.
+bool isChainStart(Tensor const& t) { return t.name == "chain_start"; }
+bool isIntInput(Tensor const& t) { return isIndex(t) || isChainStart(t); }
 
 // ------------------------------------------------------------------------------------------------- checks
 void checkShapes(Case const& c, IPluginV3OneBuild* build, bool dynamic) {
@@ -332,7 +338,8 @@ std::vector<DynamicPluginTensorDesc> ioDescs(Case const& c, DataType floatType, 
                                              DataType indexType = DataType::kINT64, bool keepIndexType = true) {
   std::vector<DynamicPluginTensorDesc> io;
   for (auto const& t : c.inputs) {
-    DataType ty = isIndex(t) ? (keepIndexType ? trtType(t.dtype) : indexType) : floatType;
+    DataType ty = isIndex(t) ? (keepIndexType ? trtType(t.dtype) : indexType)
+                             : (isChainStart(t) ? DataType::kINT32 : floatType);
     io.push_back(dyn(t.dims, ty, dynamic));
   }
   io.push_back(dyn(c.output.dims, floatType, dynamic));
@@ -352,7 +359,7 @@ void checkFormats(Case const& c, IPluginV3OneBuild* build) {
   }
   auto const base = ioDescs(c, trtType(c.dtype), false);
   for (int32_t pos = 0; pos <= nIn; ++pos) {
-    bool const index = pos < nIn && isIndex(c.inputs[pos]);
+    bool const index = pos < nIn && isIntInput(c.inputs[pos]);
     auto io = base;
     io[pos].desc.format = TensorFormat::kCHW32;
     CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "pos %d accepts kCHW32", pos);
@@ -360,6 +367,11 @@ void checkFormats(Case const& c, IPluginV3OneBuild* build) {
     io[pos].desc.type = DataType::kINT8;
     CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "pos %d accepts kINT8", pos);
     io = base;
+    if (pos < nIn && isChainStart(c.inputs[pos])) {  // int32 only: an int64 start is not widened
+      io[pos].desc.type = DataType::kINT64;
+      CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "chain_start pos %d accepts kINT64", pos);
+      io = base;
+    }
     if (index) {
       io[pos].desc.type = DataType::kFLOAT;
       CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "index pos %d accepts kFLOAT", pos);
@@ -420,6 +432,36 @@ Result compare(Case const& c, std::vector<unsigned char> const& y) {
   CHECK(bad == 0, "%zu of %zu outputs outside atol %g + rtol %g", bad, n, c.atol, c.rtol);
   r.ok = bad == 0;
   return r;
+}
+
+int64_t fieldValue(Case const& c, char const* name) {
+  for (auto const& f : c.fields)
+    if (f.name == name && !f.values.empty()) return f.values[0];
+  return -1;
+}
+
+// A chain case: the plugin refuses (with an error reported) chain fields without the chain inputs, and consts with
+// fewer blocks than chain_upto.
+void checkChainRefusals(Case const& c, IPluginV3OneRuntime* rt, harness::ErrorCounter& errors) {
+  int32_t const nIn = static_cast<int32_t>(c.inputs.size());
+  if (nIn < 2 || !isChainStart(c.inputs[nIn - 2])) return;
+  auto io = ioDescs(c, trtType(c.dtype), false);
+  std::vector<PluginTensorDesc> in;
+  for (int32_t i = 0; i < nIn; ++i) in.push_back(io[i].desc);
+  PluginTensorDesc out = io[nIn].desc;
+  int64_t const upto = fieldValue(c, "chain_upto"), mask = fieldValue(c, "chain_relu_mask");
+  if (upto > 0 || mask > 0) {
+    int32_t const before = errors.getNbErrors();
+    CHECK(rt->onShapeChange(in.data(), nIn - 2, &out, 1) != 0, "chain fields without the chain inputs accepted");
+    CHECK(errors.getNbErrors() > before, "chain fields without the chain inputs refused without an error report");
+  }
+  if (upto > 0) {
+    auto fewer = in;
+    fewer[nIn - 1].dims.d[0] = upto - 1;  // chain_consts (L, C, H, W) with L < upto
+    int32_t const before = errors.getNbErrors();
+    CHECK(rt->onShapeChange(fewer.data(), nIn, &out, 1) != 0, "chain_upto > L accepted");
+    CHECK(errors.getNbErrors() > before, "chain_upto > L refused without an error report");
+  }
 }
 
 IPluginCreatorV3One* findCreator(char const* name, char const* version, char const* ns) {
@@ -483,7 +525,7 @@ void runCase(Case const& c, harness::ErrorCounter& errors, std::map<std::string,
   int32_t const nIn = static_cast<int32_t>(c.inputs.size());
   CHECK(p.build->getNbOutputs() == 1, "getNbOutputs %d", p.build->getNbOutputs());
   std::vector<DataType> inTypes;
-  for (auto const& t : c.inputs) inTypes.push_back(isIndex(t) ? trtType(t.dtype) : trtType(c.dtype));
+  for (auto const& t : c.inputs) inTypes.push_back(isIntInput(t) ? trtType(t.dtype) : trtType(c.dtype));
   DataType outType = DataType::kINT8;
   CHECK(p.build->getOutputDataTypes(&outType, 1, inTypes.data(), nIn) == 0 && outType == trtType(c.dtype),
         "output type %d", static_cast<int>(outType));
@@ -496,7 +538,7 @@ void runCase(Case const& c, harness::ErrorCounter& errors, std::map<std::string,
           dynamic ? "dynamic" : "static");
     size_t expectWs = 0;
     for (int32_t i = 0; i < nIn; ++i) {
-      if (c.inputs[i].dtype == "i32") expectWs += static_cast<size_t>(io[i].max.d[0]) * sizeof(int64_t);
+      if (isIndex(c.inputs[i]) && c.inputs[i].dtype == "i32") expectWs += static_cast<size_t>(io[i].max.d[0]) * sizeof(int64_t);
     }
     size_t const ws = p.build->getWorkspaceSize(io.data(), nIn, &io[nIn], 1);
     CHECK(ws == expectWs, "getWorkspaceSize %zu, expected %zu (int64 copy of an int32 index at its max length)", ws,
@@ -528,6 +570,7 @@ void runCase(Case const& c, harness::ErrorCounter& errors, std::map<std::string,
   p = Parts{};
 
   // runtime: the deserialised plugin's context copy runs, then the clone on the same data
+  if (a.runtime) checkChainRefusals(c, a.runtime, errors);
   if (a.plugin && k.plugin) {
     std::vector<unsigned char> y = run(c, k.build, a.runtime);
     Result r = compare(c, y);

@@ -10,6 +10,12 @@ writes, random inputs, and the pure-PyTorch reference output of the same op on t
    sizes that take the vector paths), draws fresh random inputs and computes
    :mod:`afnet_edge.kernels.reference` in float64 on exactly the values the plugin sees (fp16 inputs are rounded
    first). Index inputs are int64 as exported, plus one int32 case per index-taking op (widened in the workspace).
+   Lazy constant chains (issue 16): per node kind, fp32 and fp16 cases with a random chain (L=3 blocks, start in
+   [0, 3], random ReLU bits; ``chain_upto`` 2 for the gather / scatter, 3 for the fusion readers) as the two
+   trailing inputs ``chain_start`` / ``chain_consts``, the node's fields with ``chain_relu_mask`` / ``chain_upto`` set
+   to the chain's. Their reference is computed in the plugin's own type (the chain's per-block rounding is part of
+   the semantics): gather and scatter must then match exactly; the scatter case also feeds a non-zero const, which
+   a chained scatter must not read.
 3. Writes ``OUT_DIR/cases.txt`` (one block per case, whitespace-separated tokens) and one raw little-endian file per
    tensor. A dimension written ``N=8`` is the symbolic batch axis of a dynamic-batch engine (value 8 here).
 """
@@ -76,6 +82,62 @@ def _shapes(kind: str) -> dict:
     return {"odd": dict(B=2, k=3, C=20, H=5, W=7, h=3, w=4), "aligned": dict(B=2, k=2, C=16, H=8, W=8, h=4, w=4)}[kind]
 
 
+CHAIN_L = 3
+
+
+def make_chain_case(op: str, fields: dict, dtype: str, shapes: str, g: torch.Generator):
+    """A chained case: (inputs, output, tolerance) as :func:`make_case`, and the chain's (relu_mask, upto)."""
+    s = _shapes(shapes)
+    B, C, H, W, h, w = s["B"], s["C"], s["H"], s["W"], s["h"], s["w"]
+    N = B * T
+    tdt = torch.float16 if dtype == "f16" else torch.float32
+    upto = CHAIN_L if op in ("AmpleFusePool", "AmpleFuseBlend") else CHAIN_L - 1
+    relu_mask = int(torch.randint(0, 2 ** CHAIN_L, (1,), generator=g))
+    start = torch.randint(0, CHAIN_L + 1, (N,), generator=g, dtype=torch.int32)
+    consts = torch.randn(CHAIN_L, C, H, W, generator=g).to(tdt)
+    chain = R.LazyChain(start, consts, relu_mask, upto)
+
+    def rnd(*shape):  # in the plugin's type: the chain's arithmetic is done in it
+        return torch.randn(*shape, generator=g).to(tdt)
+
+    n_sym = f"N={N}"
+    chain_ins = [("chain_start", start, [n_sym]), ("chain_consts", consts, [CHAIN_L, C, H, W])]
+    if op == "FocalGather":
+        index = _index(B, s["k"], g)
+        K = index.numel()
+        x = rnd(N, C, H, W)
+        ref = R.lazy_focal_gather(x, index, fields["num_frames"], bool(fields["shift"]), chain)
+        ins = [("x", x, [n_sym, C, H, W]), ("index", index, [f"K={K}"])]
+        out = ("y", ref, [f"K={K}", C, H, W])
+        tol = (0.0, 0.0)
+    elif op == "FocalScatter":
+        index = _index(B, s["k"], g)
+        K = index.numel()
+        residual, y, const = rnd(N, C, H, W), rnd(K, C, H, W), rnd(C, H, W)
+        ref = R.lazy_focal_scatter(residual, y, index, bool(fields["relu"]), chain)  # const: not read
+        ins = [("residual", residual, [n_sym, C, H, W]), ("y", y, [f"K={K}", C, H, W]), ("index", index, [f"K={K}"]),
+               ("const", const, [C, H, W])]
+        out = ("out", ref, [n_sym, C, H, W])
+        tol = (0.0, 0.0)
+    elif op == "AmpleFusePool":
+        xl, xb = rnd(N, C, h, w), rnd(N, C, H, W)
+        ref = R.ample_fuse_pool(xl.double(), R.chain_materialize(xb, chain).double())
+        ins = [("xl", xl, [n_sym, C, h, w]), ("xb", xb, [n_sym, C, H, W])]
+        out = ("pooled", ref, [n_sym, C])
+        tol = (1e-6, 1e-5) if dtype == "f32" else (1e-5, 2.0 ** -11)
+    elif op == "AmpleFuseBlend":
+        xl, xb = rnd(N, C, h, w), rnd(N, C, H, W)
+        a = torch.sigmoid(torch.randn(N, C, generator=g)).to(tdt)
+        ref = R.ample_fuse_blend(xl.double(), R.chain_materialize(xb, chain).double(), a.double(), bool(fields["relu"]))
+        ins = [("xl", xl, [n_sym, C, h, w]), ("xb", xb, [n_sym, C, H, W]), ("a", a, [n_sym, C])]
+        out = ("out", ref, [n_sym, C, H, W])
+        tol = (1e-6, 1e-6) if dtype == "f32" else (1e-6, 2.0 ** -11)
+    else:
+        raise ValueError(f"op must be one of {sorted(P.BY_NAME)}, got {op!r}")
+    name, ref, dims = out
+    return ins + chain_ins, (name, ref.to(torch.float64), dims), tol, (relu_mask, upto)
+
+
 def make_case(op: str, fields: dict, dtype: str, shapes: str, index_dtype: str, g: torch.Generator):
     """(inputs [(name, tensor, dims)], output (name, float64 reference, dims), (atol, rtol))."""
     s = _shapes(shapes)
@@ -139,20 +201,31 @@ def main(out_dir: str) -> int:
     for op, version, namespace, fields in nodes:
         values = {name: vals[0] for name, kind, vals in fields}
         takes_index = "index" in P.BY_NAME[op].inputs
-        variants = [(dt, sh, "i64") for dt in ("f32", "f16") for sh in ("odd", "aligned")]
+        variants = [(dt, sh, "i64", False) for dt in ("f32", "f16") for sh in ("odd", "aligned")]
         if takes_index:
-            variants.append(("f32", "odd", "i32"))
-        for dtype, shapes, index_dtype in variants:
-            ins, (oname, ref, odims), (atol, rtol) = make_case(op, values, dtype, shapes, index_dtype, g)
-            cid = f"c{n:02d}_{op}_{dtype}_{shapes}_{index_dtype}"
+            variants.append(("f32", "odd", "i32", False))
+        variants += [(dt, sh, "i64", True) for dt, sh in (("f32", "odd"), ("f16", "aligned"), ("f16", "odd"))]
+        for dtype, shapes, index_dtype, chained in variants:
+            case_fields = fields
+            if chained:
+                ins, (oname, ref, odims), (atol, rtol), (mask, upto) = make_chain_case(op, values, dtype, shapes, g)
+                chain_values = {"chain_relu_mask": mask, "chain_upto": upto}
+                case_fields = [(nm, kind, [chain_values[nm]] if nm in chain_values else vals)
+                               for nm, kind, vals in fields]
+            else:
+                ins, (oname, ref, odims), (atol, rtol) = make_case(op, values, dtype, shapes, index_dtype, g)
+            cid = f"c{n:02d}_{op}_{dtype}_{shapes}_{index_dtype}{'_chain' if chained else ''}"
             n += 1
             lines.append(f"case {cid} {op} {dtype}")
             lines.append(f"version {version}")
             lines.append(f"namespace {namespace}")
-            for name, kind, vals in fields:
+            for name, kind, vals in case_fields:
                 lines.append(f"field {name} {kind} {len(vals)} " + " ".join(str(int(v)) for v in vals))
             for name, t, dims in ins:
-                tdt = index_dtype if not t.is_floating_point() else dtype
+                if name == "chain_start":
+                    tdt = "i32"
+                else:
+                    tdt = index_dtype if not t.is_floating_point() else dtype
                 fname = f"{cid}_{name}.bin"
                 _write(os.path.join(out_dir, fname), t, tdt)
                 lines.append(f"in {name} {tdt} {len(dims)} " + " ".join(map(str, dims)) + f" {fname}")

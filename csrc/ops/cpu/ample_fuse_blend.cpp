@@ -15,13 +15,18 @@ const auto launch = [](const afn::AmpleFuseBlendParams& p, at::ScalarType t) {
   });
 };
 
-at::Tensor ample_fuse_blend_cpu(const at::Tensor& xl, const at::Tensor& xb, const at::Tensor& a, bool relu) {
-  return ample_fuse_blend_impl(xl, xb, a, relu, nullptr, launch);
+at::Tensor ample_fuse_blend_cpu(const at::Tensor& xl, const at::Tensor& xb, const at::Tensor& a, bool relu,
+                                const OptTensor& chain_start, const OptTensor& chain_consts, int64_t chain_relu_mask,
+                                int64_t chain_upto) {
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  return ample_fuse_blend_impl(xl, xb, a, relu, chain, nullptr, launch);
 }
 
 void ample_fuse_blend_out_cpu(const at::Tensor& xl, const at::Tensor& xb, const at::Tensor& a, bool relu,
-                              at::Tensor& out) {
-  ample_fuse_blend_impl(xl, xb, a, relu, &out, launch);
+                              const OptTensor& chain_start, const OptTensor& chain_consts, int64_t chain_relu_mask,
+                              int64_t chain_upto, at::Tensor& out) {
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  ample_fuse_blend_impl(xl, xb, a, relu, chain, &out, launch);
 }
 
 }  // namespace

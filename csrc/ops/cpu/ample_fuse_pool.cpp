@@ -14,12 +14,17 @@ const auto launch = [](const afn::AmpleFusePoolParams& p, at::ScalarType t) {
       t, [&](auto tag) { check_status(afn::ample_fuse_pool_cpu<typename decltype(tag)::type>(p), "ample_fuse_pool"); });
 };
 
-at::Tensor ample_fuse_pool_cpu(const at::Tensor& xl, const at::Tensor& xb) {
-  return ample_fuse_pool_impl(xl, xb, nullptr, launch);
+at::Tensor ample_fuse_pool_cpu(const at::Tensor& xl, const at::Tensor& xb, const OptTensor& chain_start,
+                               const OptTensor& chain_consts, int64_t chain_relu_mask, int64_t chain_upto) {
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  return ample_fuse_pool_impl(xl, xb, chain, nullptr, launch);
 }
 
-void ample_fuse_pool_out_cpu(const at::Tensor& xl, const at::Tensor& xb, at::Tensor& out) {
-  ample_fuse_pool_impl(xl, xb, &out, launch);
+void ample_fuse_pool_out_cpu(const at::Tensor& xl, const at::Tensor& xb, const OptTensor& chain_start,
+                             const OptTensor& chain_consts, int64_t chain_relu_mask, int64_t chain_upto,
+                             at::Tensor& out) {
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  ample_fuse_pool_impl(xl, xb, chain, &out, launch);
 }
 
 }  // namespace

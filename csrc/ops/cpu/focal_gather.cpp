@@ -14,13 +14,18 @@ const auto launch = [](const afn::FocalGatherParams& p, at::ScalarType t) {
                [&](auto tag) { check_status(afn::focal_gather_cpu<typename decltype(tag)::type>(p), "focal_gather"); });
 };
 
-at::Tensor focal_gather_cpu(const at::Tensor& x, const at::Tensor& index, int64_t num_frames, bool shift) {
-  return focal_gather_impl(x, index, num_frames, shift, nullptr, launch);
+at::Tensor focal_gather_cpu(const at::Tensor& x, const at::Tensor& index, int64_t num_frames, bool shift,
+                            const OptTensor& chain_start, const OptTensor& chain_consts, int64_t chain_relu_mask,
+                            int64_t chain_upto) {
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  return focal_gather_impl(x, index, num_frames, shift, chain, nullptr, launch);
 }
 
 void focal_gather_out_cpu(const at::Tensor& x, const at::Tensor& index, int64_t num_frames, bool shift,
-                          at::Tensor& out) {
-  focal_gather_impl(x, index, num_frames, shift, &out, launch);
+                          const OptTensor& chain_start, const OptTensor& chain_consts, int64_t chain_relu_mask,
+                          int64_t chain_upto, at::Tensor& out) {
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  focal_gather_impl(x, index, num_frames, shift, chain, &out, launch);
 }
 
 }  // namespace

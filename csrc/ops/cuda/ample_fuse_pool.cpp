@@ -21,14 +21,19 @@ const auto launch = [](const afn::AmpleFusePoolParams& p, at::ScalarType t) {
   });
 };
 
-at::Tensor ample_fuse_pool_cuda(const at::Tensor& xl, const at::Tensor& xb) {
+at::Tensor ample_fuse_pool_cuda(const at::Tensor& xl, const at::Tensor& xb, const OptTensor& chain_start,
+                                const OptTensor& chain_consts, int64_t chain_relu_mask, int64_t chain_upto) {
   const c10::cuda::CUDAGuard guard(xb.device());
-  return ample_fuse_pool_impl(xl, xb, nullptr, launch);
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  return ample_fuse_pool_impl(xl, xb, chain, nullptr, launch);
 }
 
-void ample_fuse_pool_out_cuda(const at::Tensor& xl, const at::Tensor& xb, at::Tensor& out) {
+void ample_fuse_pool_out_cuda(const at::Tensor& xl, const at::Tensor& xb, const OptTensor& chain_start,
+                              const OptTensor& chain_consts, int64_t chain_relu_mask, int64_t chain_upto,
+                              at::Tensor& out) {
   const c10::cuda::CUDAGuard guard(xb.device());
-  ample_fuse_pool_impl(xl, xb, &out, launch);
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  ample_fuse_pool_impl(xl, xb, chain, &out, launch);
 }
 
 }  // namespace

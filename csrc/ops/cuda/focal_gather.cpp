@@ -20,15 +20,20 @@ const auto launch = [](const afn::FocalGatherParams& p, at::ScalarType t) {
   });
 };
 
-at::Tensor focal_gather_cuda(const at::Tensor& x, const at::Tensor& index, int64_t num_frames, bool shift) {
+at::Tensor focal_gather_cuda(const at::Tensor& x, const at::Tensor& index, int64_t num_frames, bool shift,
+                             const OptTensor& chain_start, const OptTensor& chain_consts, int64_t chain_relu_mask,
+                             int64_t chain_upto) {
   const c10::cuda::CUDAGuard guard(x.device());
-  return focal_gather_impl(x, index, num_frames, shift, nullptr, launch);
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  return focal_gather_impl(x, index, num_frames, shift, chain, nullptr, launch);
 }
 
 void focal_gather_out_cuda(const at::Tensor& x, const at::Tensor& index, int64_t num_frames, bool shift,
-                           at::Tensor& out) {
+                           const OptTensor& chain_start, const OptTensor& chain_consts, int64_t chain_relu_mask,
+                           int64_t chain_upto, at::Tensor& out) {
   const c10::cuda::CUDAGuard guard(x.device());
-  focal_gather_impl(x, index, num_frames, shift, &out, launch);
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  focal_gather_impl(x, index, num_frames, shift, chain, &out, launch);
 }
 
 }  // namespace

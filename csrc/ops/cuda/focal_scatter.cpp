@@ -22,21 +22,28 @@ const auto launch = [](const afn::FocalScatterParams& p, at::ScalarType t) {
 };
 
 at::Tensor focal_scatter_cuda(const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
-                              const std::optional<at::Tensor>& const_map, bool relu) {
+                              const OptTensor& const_map, bool relu, const OptTensor& chain_start,
+                              const OptTensor& chain_consts, int64_t chain_relu_mask, int64_t chain_upto) {
   const c10::cuda::CUDAGuard guard(residual.device());
-  return focal_scatter_impl(residual, y, index, const_map, relu, nullptr, launch);
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  return focal_scatter_impl(residual, y, index, const_map, relu, chain, nullptr, launch);
 }
 
 void focal_scatter_out_cuda(const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
-                            const std::optional<at::Tensor>& const_map, bool relu, at::Tensor& out) {
+                            const OptTensor& const_map, bool relu, const OptTensor& chain_start,
+                            const OptTensor& chain_consts, int64_t chain_relu_mask, int64_t chain_upto,
+                            at::Tensor& out) {
   const c10::cuda::CUDAGuard guard(residual.device());
-  focal_scatter_impl(residual, y, index, const_map, relu, &out, launch);
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  focal_scatter_impl(residual, y, index, const_map, relu, chain, &out, launch);
 }
 
 void focal_scatter_inplace_cuda(const at::Tensor& residual, const at::Tensor& y, const at::Tensor& index,
-                                const std::optional<at::Tensor>& const_map, bool relu) {
+                                const OptTensor& const_map, bool relu, const OptTensor& chain_start,
+                                const OptTensor& chain_consts, int64_t chain_relu_mask, int64_t chain_upto) {
   const c10::cuda::CUDAGuard guard(residual.device());
-  focal_scatter_inplace_impl(residual, y, index, const_map, relu, launch);
+  const ChainArgs chain{chain_start, chain_consts, chain_relu_mask, chain_upto};
+  focal_scatter_inplace_impl(residual, y, index, const_map, relu, chain, launch);
 }
 
 }  // namespace
