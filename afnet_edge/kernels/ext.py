@@ -493,7 +493,7 @@ def _fused_gemm_kernel(t: torch.Tensor) -> bool:
     return t.device.type != "cuda" or torch.cuda.get_device_capability(t.device) >= (8, 0)
 
 
-def _chain_args(chain: reference.LazyChain | None) -> tuple:
+def _gemm_chain_args(chain: reference.LazyChain | None) -> tuple:
     """``(chain_start, chain_consts, chain_relu_mask, chain_upto)`` of the schemas; ``(None, None, 0, 0)`` for None."""
     if chain is None:
         return None, None, 0, 0
@@ -520,7 +520,7 @@ def gather_conv1x1(x: torch.Tensor, index: torch.Tensor, num_frames: int, shift:
     :func:`reference.fold_bn`); act = ReLU if ``relu``. float32 arithmetic, one rounding (tolerance-equal to the
     reference, not bit-exact). ``validate`` checks the index values; ``out``: contiguous ``(K, O, H, W)``. No autograd.
     """
-    args = _chain_args(chain)
+    args = _gemm_chain_args(chain)
     _no_autograd("gather_conv1x1", x, weight, scale, bias, args[1])
     if not _fused_gemm_kernel(x):  # the reference composition (same bits as reference.gather_conv1x1)
         return torch_ops.gather_conv1x1(x, index, num_frames, shift, weight, groups, scale, bias, relu, chain=chain,
@@ -545,7 +545,7 @@ def conv1x1_scatter(h: torch.Tensor, weight: torch.Tensor, groups: int, scale: t
     row is ``residual``'s row as stored (still pending). ``h`` ``(K, C_h, H, W)``, ``weight`` ``(C, C_h/groups[, 1,
     1])``, ``scale``/``bias`` float32 ``(C,)``. ``inplace=True`` writes the selected rows into ``residual`` and returns
     it; ``out``: contiguous ``(N, C, H, W)``. The caller advances ``chain.start`` afterwards. No autograd."""
-    args = _chain_args(chain)
+    args = _gemm_chain_args(chain)
     _no_autograd("conv1x1_scatter", h, weight, scale, bias, residual, args[1])
     if not _fused_gemm_kernel(residual):  # the reference composition (same bits as reference.conv1x1_scatter)
         return torch_ops.conv1x1_scatter(h, weight, groups, scale, bias, residual, index, relu, chain=chain,
