@@ -95,7 +95,7 @@ def test_gather_conv1x1_matches_reference(dtype, groups, shift, with_chain, gen)
     relu = bool(torch.rand(1, generator=gen) < 0.5)
     out = torch.full((idx.numel(), O, H, W), float("nan"), dtype=dtype)
     want = reference.gather_conv1x1(x, idx, T, shift, w, groups, scale, bias, relu, chain)
-    E.gather_conv1x1.out(x, idx, T, shift, w, groups, scale, bias, relu, *ext._chain_args(chain), out=out)
+    E.gather_conv1x1.out(x, idx, T, shift, w, groups, scale, bias, relu, *ext._gemm_chain_args(chain), out=out)
     assert_tol(out, want)  # the compiled kernel (CPU twin), every dtype
     got = ext.gather_conv1x1(x, idx, T, shift, w.flatten(1), groups, scale, bias, relu, chain=chain)
     if dtype in (torch.float32, torch.float64):
@@ -147,7 +147,7 @@ def test_conv1x1_scatter_matches_reference(dtype, groups, with_chain, form, gen)
     want = reference.conv1x1_scatter(h, w, groups, scale, bias, residual, idx, relu, chain)
     before = residual.clone()
     if dtype in (torch.float32, torch.float64):  # ext would take the reference composition: call the kernel
-        chain_args = ext._chain_args(chain)
+        chain_args = ext._gemm_chain_args(chain)
         if form == "functional":
             got = E.conv1x1_scatter(h, w, groups, scale, bias, residual, idx, relu, *chain_args)
         elif form == "out":
