@@ -139,6 +139,8 @@ class _Ledger:
         c, h, w = shape
         kh, kw = conv.kernel_size
         sh, sw = conv.stride
+        if isinstance(conv.padding, str):
+            raise ValueError(f"conv: padding must be explicit (ph, pw), got {conv.padding!r}")
         ph, pw = conv.padding
         ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
         out = (conv.out_channels, ho, wo)

@@ -34,6 +34,7 @@ import math
 import os
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -41,6 +42,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from ..models import create_model, model_entry
+from ..models.common import VideoClassifier
 from .devices import DEVICES, DeviceSpec, spec_from_ceilings
 from .grid import PRECISIONS
 
@@ -278,7 +280,7 @@ def record_ops(module: nn.Module, *inputs, ops=None) -> list[OpRecord]:
 PLANS = ("masked", "compact-eager", "compact-lazy", "compact-fused")
 
 
-def configure_plan(model: nn.Module, plan: str, **config) -> nn.Module:
+def configure_plan(model: VideoClassifier, plan: str, **config) -> VideoClassifier:
     """``model.configure(...)`` for a bench/projection plan name (:data:`PLANS`): ``masked`` → masked execution,
     ``compact-<p>`` → compact execution with the model's ``plan=<p>``. Dense models ignore the plan. Raises
     NotImplementedError when the model has no such plan yet (``plan=`` of issue 16 not merged)."""
@@ -367,8 +369,8 @@ def project_ops(ops: list[OpRecord], spec: DeviceSpec, precision: str = "fp16", 
     (``per_layer``) the same per layer, slowest first."""
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {SCENARIOS}, got {scenario!r}")
-    tot = {"compute_ms": 0.0, "memory_ms": 0.0, "launch_ms": 0.0, "total_ms": 0.0, "kernels": 0, "gmacs": 0.0,
-           "gbytes": 0.0, "compute_bound_ms": 0.0, "memory_bound_ms": 0.0}
+    tot: dict[str, Any] = {"compute_ms": 0.0, "memory_ms": 0.0, "launch_ms": 0.0, "total_ms": 0.0, "kernels": 0,
+                           "gmacs": 0.0, "gbytes": 0.0, "compute_bound_ms": 0.0, "memory_bound_ms": 0.0}
     layers: dict = {}
     for op in ops:
         c, m, l, t = _op_time(op, spec, precision, scenario)
@@ -453,7 +455,7 @@ def projection_error(doc: dict, spec: DeviceSpec, rows: list | None = None) -> d
                          "projected_memory_ms": proj["memory_bound_ms"], "projected_launch_ms": proj["launch_ms"],
                          "kernels": proj["kernels"]})
     errs = [r["error"] for r in out_rows]
-    summary = {"n": len(errs)}
+    summary: dict[str, float] = {"n": len(errs)}
     if errs:
         summary.update(median_abs_error=statistics.median(abs(e) for e in errs), mean_error=statistics.fmean(errs),
                        max_abs_error=max(abs(e) for e in errs))

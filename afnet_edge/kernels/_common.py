@@ -103,7 +103,7 @@ def check_chain(chain, like: torch.Tensor, name: str = "x", validate: bool = Fal
         raise TypeError(f"chain must be a LazyChain(start, consts, relu_mask, upto) or None, got {type(chain).__name__}")
     start, consts, relu_mask, upto = chain
     if not isinstance(start, torch.Tensor) or start.dtype != torch.int32:
-        got = start.dtype if isinstance(start, torch.Tensor) else type(start).__name__
+        got: object = start.dtype if isinstance(start, torch.Tensor) else type(start).__name__
         raise TypeError(f"chain.start must be an int32 tensor (N,), got {got}")
     if start.dim() != 1 or start.shape[0] != like.shape[0]:
         raise ValueError(f"chain.start must be (N,) = ({like.shape[0]},) (one entry per frame of {name}), got "

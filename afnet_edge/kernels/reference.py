@@ -108,19 +108,19 @@ def _blend(up: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool) -> t
 
 def ample_fuse_pool(xl: torch.Tensor, xb: torch.Tensor) -> torch.Tensor:
     """Per-frame, per-channel mean of ``up(xl) + xb`` → ``(N, C)``; ``xl`` is ``(N, C, h, w)``, ``xb`` ``(N, C, H, W)``."""
-    return _pool(upsample_nearest(xl, tuple(xb.shape[-2:])), xb)
+    return _pool(upsample_nearest(xl, (xb.shape[-2], xb.shape[-1])), xb)
 
 
 def ample_fuse_blend(xl: torch.Tensor, xb: torch.Tensor, a: torch.Tensor, relu: bool) -> torch.Tensor:
     """``act(a ⊙ up(xl) + (1 − a) ⊙ xb)`` with ``a`` of shape ``(N, C)``; act = ReLU if ``relu`` else identity."""
-    return _blend(upsample_nearest(xl, tuple(xb.shape[-2:])), xb, a, relu)
+    return _blend(upsample_nearest(xl, (xb.shape[-2], xb.shape[-1])), xb, a, relu)
 
 
 def ample_fuse(xl: torch.Tensor, xb: torch.Tensor, attention: Callable[[torch.Tensor], torch.Tensor],
                relu: bool) -> torch.Tensor:
     """The whole fusion of an AF stage (spec §2.4) ``(N, C, H, W)``: ``ample_fuse_blend(xl, xb, a, relu)`` with
     ``a = attention(ample_fuse_pool(xl, xb))`` ``(N, C)``, upsampling ``xl`` once (the masked / training path)."""
-    up = upsample_nearest(xl, tuple(xb.shape[-2:]))
+    up = upsample_nearest(xl, (xb.shape[-2], xb.shape[-1]))
     return _blend(up, xb, attention(_pool(up, xb)), relu)
 
 
@@ -243,8 +243,11 @@ def lazy_focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Ten
 # ------------------------------------------------------------------------------------- gather/scatter 1×1 GEMMs
 def fold_bn(bn: torch.nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode BatchNorm as ``(scale, bias)`` float32 ``(C,)``: ``bn(v) ≈ v·scale + bias`` (not bit-exact)."""
-    scale = bn.weight.float() / torch.sqrt(bn.running_var.float() + bn.eps)
-    return scale, bn.bias.float() - bn.running_mean.float() * scale
+    weight, bias, mean, var = bn.weight, bn.bias, bn.running_mean, bn.running_var
+    if weight is None or bias is None or mean is None or var is None:
+        raise ValueError("fold_bn: bn must be affine with running statistics (affine=True, track_running_stats=True)")
+    scale = weight.float() / torch.sqrt(var.float() + bn.eps)
+    return scale, bias.float() - mean.float() * scale
 
 
 def _conv1x1_fp32(z: torch.Tensor, weight: torch.Tensor, groups: int, scale: torch.Tensor,

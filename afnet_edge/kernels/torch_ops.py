@@ -82,11 +82,11 @@ def focal_scatter(residual: torch.Tensor, y: torch.Tensor, index: torch.Tensor, 
     if inplace and not needs_grad(residual, y, const) and residual.is_contiguous():
         # Truly in place (the same operations as the reference, so the same bits): selected rows first, from the
         # residual before the constant map is added to it.
-        sel = residual.index_select(0, index) + y if index.numel() else None
+        rows = residual.index_select(0, index) + y if index.numel() else None
         if const is not None:
             residual.add_(const.unsqueeze(0))
-        if sel is not None:
-            residual.index_copy_(0, index, sel)
+        if rows is not None:
+            residual.index_copy_(0, index, rows)
         return residual.relu_() if relu else residual
     res = reference.focal_scatter(residual, y, index, const, relu)
     if inplace and not needs_grad(residual, y, const):

@@ -20,13 +20,14 @@ Compact execution has three plans (``ForwardContext.plan``; issue 16, docs/kerne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
 
 from ..kernels.reference import LazyChain, ample_fuse, compact_index, select_frames, topk_count
 from ..kernels.seam import FusedOps
+from .focal import FocalBlock
 from .navigation import gumbel_select, threshold_select
 
 PLANS = ("eager", "lazy", "fused")
@@ -92,9 +93,11 @@ class ForwardContext:
         return select_frames(logits.unsqueeze(0), "topk", k)[2][0]
 
 
-def _stage_indices(ctx: ForwardContext, logits: list, given: list) -> tuple[list, list]:
-    """Index lists ``(K_l,)`` and masks ``(B, T)`` for every block of a stage, at most one host sync."""
-    if given[0] is not None:
+def _stage_indices(ctx: ForwardContext, logits: list[torch.Tensor],
+                   given: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Index lists ``(K_l,)`` and masks ``(B, T)`` for every block of a stage, at most one host sync. ``given``: the
+    stage's given masks ``(B, T)`` (``ctx.masks_in``), else empty and ``logits`` holds every block's ``(B, T, 2)``."""
+    if given:
         masks = torch.stack([g.to(torch.float32) for g in given])
         sel = "given"
     else:
@@ -105,23 +108,25 @@ def _stage_indices(ctx: ForwardContext, logits: list, given: list) -> tuple[list
             index, counts, masks = ctx.ops.select_frames(stacked, sel, k)
             if sel == "topk":
                 return list(index.unbind(0)), list(masks.unbind(0))
-            counts = counts.tolist()
-            return [index[l, :c] for l, c in enumerate(counts)], list(masks.unbind(0))
+            sizes = counts.tolist()
+            return [index[l, :c] for l, c in enumerate(sizes)], list(masks.unbind(0))
         masks = torch.stack([gumbel_select(lg, ctx.tau, ctx.generator) for lg in logits])
     L, B, T = masks.shape
     index, counts = compact_index(masks.reshape(L, B * T) > 0.5)
-    counts = counts.tolist()
-    return [index[l, :c] for l, c in enumerate(counts)], list(masks.unbind(0))
+    sizes = counts.tolist()
+    return [index[l, :c] for l, c in enumerate(sizes)], list(masks.unbind(0))
 
 
-def run_af_stage(x: torch.Tensor, *, ctx: ForwardContext, navs: Sequence[nn.Module], amples: Sequence[nn.Module],
-                 focals: Sequence[nn.Module], attention: DynamicFusion, fuse: nn.Module, blend_relu: bool,
+def run_af_stage(x: torch.Tensor, *, ctx: ForwardContext, navs: Iterable[nn.Module], amples: Iterable[nn.Module],
+                 focals: Iterable[nn.Module], attention: DynamicFusion, fuse: nn.Module, blend_relu: bool,
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Run one AF stage on ``x`` ``(N, C_in, H, W)``; appends this stage's masks to ``ctx.masks_out``.
 
     ``navs``, ``amples``, ``focals``: the stage's navigation modules, ample blocks and focal blocks, one of each per
-    block; ``transform``: applied to the ample output before the fusion (channel match), or None; ``attention``:
-    pooled ``(N, C)`` → fusion weights ``(N, C)``; ``blend_relu``: ReLU after the blend; ``fuse``: the fusion block.
+    block (e.g. ``nn.ModuleList``; in compact execution every focal block must be a
+    :class:`~afnet_edge.layers.focal.FocalBlock`); ``transform``: applied to the ample output before the fusion
+    (channel match), or None; ``attention``: pooled ``(N, C)`` → fusion weights ``(N, C)``; ``blend_relu``: ReLU
+    after the blend; ``fuse``: the fusion block.
     Returns the output of ``fuse`` ``(N, C_out, H', W')``.
     """
     xl = xb = x
@@ -137,22 +142,24 @@ def run_af_stage(x: torch.Tensor, *, ctx: ForwardContext, navs: Sequence[nn.Modu
             xl = transform(xl)
         return fuse(ample_fuse(xl, xb, attention, blend_relu))
 
-    logits, given = [], []
+    blocks = [_focal_block(i, f) for i, f in enumerate(focals)]
+    logits: list[torch.Tensor] = []
+    given: list[torch.Tensor] = []
     for nav, ample in zip(navs, amples):
-        m = ctx.masks_in[len(ctx.masks_out) + len(given)] if ctx.masks_in is not None else None
-        given.append(m)
-        if m is None:
+        if ctx.masks_in is not None:
+            given.append(ctx.masks_in[len(ctx.masks_out) + len(given)])
+        else:
             logits.append(nav(xl))
         xl = ample(xl)
     indices, masks = _stage_indices(ctx, logits, given)
     ctx.masks_out.extend(masks)
     if ctx.plan != "eager":
-        xb, chain = _lazy_focal_chain(x, ctx, focals, indices)
+        xb, chain = _lazy_focal_chain(x, ctx, blocks, indices)
         if transform is not None:
             xl = transform(xl)
         a = attention(ctx.ops.ample_fuse_pool(xl, xb, chain=chain))
         return fuse(ctx.ops.ample_fuse_blend(xl, xb, a, blend_relu, chain=chain))
-    for i, (focal, index) in enumerate(zip(focals, indices)):
+    for i, (focal, index) in enumerate(zip(blocks, indices)):
         # From the second block on, the block input is an intermediate of this stage: scatter into it in place.
         xb = focal.forward_compact(xb, index, ctx.ops, inplace=i > 0)
     if transform is not None:
@@ -161,7 +168,14 @@ def run_af_stage(x: torch.Tensor, *, ctx: ForwardContext, navs: Sequence[nn.Modu
     return fuse(ctx.ops.ample_fuse_blend(xl, xb, a, blend_relu))
 
 
-def stacked_constant_maps(focals: Sequence[nn.Module], h: int, w: int, dtype: torch.dtype,
+def _focal_block(i: int, focal: nn.Module) -> FocalBlock:
+    """``focals[i]`` of :func:`run_af_stage` as a :class:`FocalBlock` (compact execution needs its compact/lazy API)."""
+    if not isinstance(focal, FocalBlock):
+        raise TypeError(f"focals[{i}] must be a FocalBlock in compact execution, got {type(focal).__name__}")
+    return focal
+
+
+def stacked_constant_maps(focals: Sequence[FocalBlock], h: int, w: int, dtype: torch.dtype,
                           device: torch.device) -> torch.Tensor:
     """``(L, C, H, W)``: the constant maps ``K_i`` of a stage's L focal blocks (``chain.consts``), stacked once and
     cached on the first block for as long as every block's own cached map is the same tensor (so weight and BN
@@ -178,7 +192,7 @@ def stacked_constant_maps(focals: Sequence[nn.Module], h: int, w: int, dtype: to
     return stacked
 
 
-def _lazy_focal_chain(x: torch.Tensor, ctx: ForwardContext, focals: Sequence[nn.Module],
+def _lazy_focal_chain(x: torch.Tensor, ctx: ForwardContext, focals: Sequence[FocalBlock],
                       indices: Sequence[torch.Tensor]) -> tuple[torch.Tensor, LazyChain]:
     """The focal chain of a stage under the ``lazy`` / ``fused`` plans: returns the stage tensor S ``(N, C, H, W)``
     (stored rows) and the chain with ``upto = L`` under which its readers (the fusion) see the focal output.
@@ -191,12 +205,15 @@ def _lazy_focal_chain(x: torch.Tensor, ctx: ForwardContext, focals: Sequence[nn.
     n = x.shape[0]
     L = len(focals)
     relu_mask = sum(1 << i for i, f in enumerate(focals) if f.last_relu)
-    stage = start = consts = None
+    stage: torch.Tensor | None = None
+    start: torch.Tensor | None = None  # set together with consts, by the stage's first block
+    consts: torch.Tensor | None = None
     for j, (focal, index) in enumerate(zip(focals, indices)):
         if stage is None or not focal.identity_residual:
             if stage is None:
                 src = x
             else:  # materialise the input of block j (every frame's blocks < j applied), one pass
+                assert start is not None and consts is not None  # set by block 0, which ran (stage is not None)
                 every = torch.arange(n, device=x.device)
                 src = ops.focal_gather(stage, every, ctx.num_frames, False,
                                        chain=LazyChain(start, consts, relu_mask, j), validate=False)
@@ -206,11 +223,15 @@ def _lazy_focal_chain(x: torch.Tensor, ctx: ForwardContext, focals: Sequence[nn.
             if consts is None:
                 consts = stacked_constant_maps(focals, stage.shape[-2], stage.shape[-1], stage.dtype, stage.device)
                 start = torch.zeros(n, dtype=torch.int32, device=stage.device)
+            assert start is not None  # set with consts
             start.fill_(j)
             src_chain = None
         else:
+            assert start is not None and consts is not None  # set by block 0, which ran (stage is not None)
             src, src_chain = stage, LazyChain(start, consts, relu_mask, j)
         chain = LazyChain(start, consts, relu_mask, j)
         stage = focal.forward_lazy(src, stage, index, ops, src_chain, chain, fused=fused)
         start.index_fill_(0, index, j + 1)
+    if stage is None or start is None or consts is None:
+        raise ValueError("focals must hold at least one focal block (with its index list)")
     return stage, LazyChain(start, consts, relu_mask, L)

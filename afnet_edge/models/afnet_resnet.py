@@ -123,19 +123,20 @@ class AFModule(nn.Module):
         super().__init__()
         n = blocks - 1
         low = cout // alpha
-        kw = dict(shift=shift, num_frames=num_frames)
         self.list_gen = nn.ModuleList([Navigation(cin if i == 0 else low, num_frames) for i in range(n)])
         self.base_module = nn.ModuleList([
             AmpleBottleneck(cin if i == 0 else low, low, stride=2 if i == 0 else 1,
                             downsample=ample_downsample(cin, low, 2) if i == 0 else None,
-                            last_relu=i < n - 1, **kw) for i in range(n)])
+                            last_relu=i < n - 1, shift=shift, num_frames=num_frames) for i in range(n)])
         self.refine_module = nn.ModuleList([
-            FocalBottleneck(cin if i == 0 else cout, cout, groups=patch_groups, last_relu=i < n - 1, **kw)
+            FocalBottleneck(cin if i == 0 else cout, cout, groups=patch_groups, last_relu=i < n - 1, shift=shift,
+                            num_frames=num_frames)
             for i in range(n)])
         self.base_transform = nn.Sequential(*_conv_bn(low, cout)) if alpha != 1 else None
         self.att_gen = DynamicFusion(cout, 16, bias=False)
         self.fusion = nn.ModuleList([AmpleBottleneck(cout, cout, stride=stride,
-                                                     downsample=ample_downsample(cout, cout, stride), **kw)])
+                                                     downsample=ample_downsample(cout, cout, stride), shift=shift,
+                                                     num_frames=num_frames)])
 
     def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
         return run_af_stage(x, ctx=ctx, navs=self.list_gen, amples=self.base_module, focals=self.refine_module,
