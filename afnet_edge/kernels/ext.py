@@ -708,10 +708,16 @@ def _fv_offsets(frame_offsets: torch.Tensor | None, device: torch.device) -> tor
     return frame_offsets.to(device=device, dtype=torch.int64)  # a device-side cast: no host sync
 
 
+def _fv_use_kernel(t: torch.Tensor) -> bool:
+    """The compiled op serves ``t`` (its device has the kernels, and no ONNX export / jit trace is running: those
+    need the reference's standard ops; torch.compile and torch.export keep the op through its fake kernel)."""
+    return has_fullvideo_kernels(t.device) and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export())
+
+
 def binarize_pack(y: torch.Tensor) -> torch.Tensor:
     """Sign bits of every frame of ``y (N, ...)`` packed into ``(N, ⌈D/32⌉)`` int32 words, LSB first (bit i of word
     w = ``y[n].flatten()[32·w+i] > 0``; padding bits 0). No gradient. See :func:`fullvideo_reference.binarize_pack`."""
-    if isinstance(y, torch.Tensor) and y.is_floating_point() and y.dim() >= 1 and has_fullvideo_kernels(y.device):
+    if isinstance(y, torch.Tensor) and y.is_floating_point() and y.dim() >= 1 and _fv_use_kernel(y):
         return torch.ops.afnet_edge.binarize_pack(y.detach())
     return _fv_ref.binarize_pack(y)
 
@@ -719,7 +725,7 @@ def binarize_pack(y: torch.Tensor) -> torch.Tensor:
 def adjacent_hamming(bits: torch.Tensor) -> torch.Tensor:
     """``h (max(N−1, 0),)`` int32 Hamming distances of neighbouring rows of ``bits (N, W)`` int32 (exact)."""
     if isinstance(bits, torch.Tensor) and bits.dtype == torch.int32 and bits.dim() == 2 \
-            and has_fullvideo_kernels(bits.device):
+            and _fv_use_kernel(bits):
         return torch.ops.afnet_edge.adjacent_hamming(bits)
     return _fv_ref.adjacent_hamming(bits)
 
@@ -733,7 +739,7 @@ def segment_boundaries(h: torch.Tensor, k: int, rule: str, frame_offsets: torch.
         raise ValueError(f"k (clusters) must be a positive integer, got {k!r}")
     kernel_case = rule == "even" or (rule == "slope" and degenerate == "none")
     if kernel_case and isinstance(h, torch.Tensor) and h.dim() == 1 and h.dtype in (torch.int32, torch.int64) \
-            and has_fullvideo_kernels(h.device):
+            and _fv_use_kernel(h):
         fo = _fv_offsets(frame_offsets, h.device)
         return torch.ops.afnet_edge.segment_boundaries(h.to(torch.int32), k, rule, fo)
     return _fv_ref.segment_boundaries(h, k, rule, frame_offsets, num_bits=num_bits, degenerate=degenerate)
@@ -743,7 +749,7 @@ def segment_mean(a: torch.Tensor, offsets: torch.Tensor, num_segments: torch.Ten
                  frame_offsets: torch.Tensor | None = None) -> torch.Tensor:
     """``(B·K, ...)`` segment means of ``a (N_total, ...)`` (row b·K+j: segment min(j, M_b−1) of video b; fp32
     accumulation, one rounding). With autograd on ``a`` the reference runs (it carries the gradient)."""
-    if isinstance(a, torch.Tensor) and a.is_floating_point() and a.dim() >= 1 and has_fullvideo_kernels(a.device) \
+    if isinstance(a, torch.Tensor) and a.is_floating_point() and a.dim() >= 1 and _fv_use_kernel(a) \
             and not (a.requires_grad and torch.is_grad_enabled()) \
             and isinstance(offsets, torch.Tensor) and isinstance(num_segments, torch.Tensor):
         fo = _fv_offsets(frame_offsets, a.device)

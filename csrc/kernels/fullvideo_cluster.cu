@@ -44,7 +44,7 @@ __global__ void __launch_bounds__(kThreads) adjacent_hamming_kernel(const Adjace
 }
 
 __global__ void __launch_bounds__(kThreads) segment_boundaries_kernel(const SegmentBoundariesParams p) {
-  __shared__ int64_t thr_shared;
+  __shared__ int64_t thr_shared[1];  // (an array: the emulator maps array declarations)
   const int64_t K = p.K;
   for (int64_t b = blockIdx.x; b < p.B; b += gridDim.x) {  // block-uniform trip count
     const VideoRange v = video_range(p.frame_offsets, p.n_total, b);
@@ -56,13 +56,13 @@ __global__ void __launch_bounds__(kThreads) segment_boundaries_kernel(const Segm
       continue;
     }
     const int64_t pairs = v.len > 1 ? v.len - 1 : 0;
-    if (threadIdx.x == 0) thr_shared = K == 1 ? -2 : -1;
+    if (threadIdx.x == 0) thr_shared[0] = K == 1 ? -2 : -1;
     __syncthreads();
     if (K > 1 && pairs > K - 1)
       for (int64_t t = threadIdx.x; t < pairs; t += kThreads)
-        if (slope_rank(p, v.first, pairs, t) == K - 2) thr_shared = t;  // exactly one writer
+        if (slope_rank(p, v.first, pairs, t) == K - 2) thr_shared[0] = t;  // exactly one writer
     __syncthreads();
-    const int64_t thr = thr_shared;
+    const int64_t thr = thr_shared[0];
     for (int64_t t = threadIdx.x; t < pairs; t += kThreads) {
       if (!slope_cut(p, v.first, thr, t)) continue;
       int64_t slot = 1;
