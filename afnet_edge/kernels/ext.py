@@ -675,7 +675,7 @@ OPS = make_ops("ext", focal_gather=focal_gather, focal_scatter=focal_scatter, am
 # afnet_edge/kernels/fullvideo_reference.py (exact for bits, distances and boundaries; segment_mean sums in fp32 in
 # frame order and rounds once). The compiled ops run where the extension has them (an older _C without them, or an
 # unsupported case, falls back to the reference); none of them syncs with the host. Not covered by the kernels
-# (reference used): the cumulative rules, degenerate="even", and segment_mean with autograd (no backward kernel yet).
+# (reference used): cumulative_official, degenerate="even", and segment_mean with autograd (no backward kernel yet).
 from . import fullvideo_reference as _fv_ref  # noqa: E402  (section appended at the end of the module)
 
 
@@ -734,10 +734,10 @@ def segment_boundaries(h: torch.Tensor, k: int, rule: str, frame_offsets: torch.
                        num_bits: int | None = None, degenerate: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
     """``(offsets (B, K+1) int64, num_segments (B,) int64)`` for distances ``h (N_total−1,)`` (see
     :func:`fullvideo_reference.segment_boundaries` for the rules and the representation). The kernel serves
-    ``slope`` (degenerate="none") and ``even``; the other cases run the reference."""
+    ``slope`` (degenerate="none"), ``cumulative`` and ``even``; the other cases run the reference."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k (clusters) must be a positive integer, got {k!r}")
-    kernel_case = rule == "even" or (rule == "slope" and degenerate == "none")
+    kernel_case = rule in ("even", "cumulative") or (rule == "slope" and degenerate == "none")
     if kernel_case and isinstance(h, torch.Tensor) and h.dim() == 1 and h.dtype in (torch.int32, torch.int64) \
             and _fv_use_kernel(h):
         fo = _fv_offsets(frame_offsets, h.device)
@@ -800,8 +800,9 @@ if _FULLVIDEO_KERNELS["meta"]:
             raise ValueError(f"h must be (N_total-1,) (from adjacent_hamming), got shape {tuple(h.shape)}")
         if k < 1:
             raise ValueError(f"k (clusters) must be a positive integer, got {k}")
-        if rule not in ("slope", "even"):
-            raise ValueError(f"rule must be 'slope' or 'even' for the segment_boundaries kernel, got {rule!r}")
+        if rule not in ("slope", "cumulative", "even"):
+            raise ValueError(f"rule must be 'slope', 'cumulative' or 'even' for the segment_boundaries kernel, got "
+                             f"{rule!r}")
         b = _fv_videos(frame_offsets, h, "h")
         return h.new_empty((b, k + 1), dtype=torch.int64), h.new_empty((b,), dtype=torch.int64)
 

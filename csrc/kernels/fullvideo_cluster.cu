@@ -7,7 +7,8 @@
 //   slope: (1) every thread ranks its pairs against the video (O(pairs) each); the pair of rank K − 2 — unique, the
 //   order is total — is the threshold, kept in shared memory; (2) a pair is cut iff it is not ordered after the
 //   threshold, and a cut pair's slot is 1 + the number of cut pairs before it (counted again, O(pairs) per cut
-//   pair); (3) slots ≥ M get the video length. even: one thread per offset.
+//   pair); (3) slots ≥ M get the video length. even: one thread per offset. cumulative: thread 0 scans the video
+//   sequentially in exact integers (the rule is a sequential recurrence; N·K work at most per video).
 // segment_mean: one thread per output element (row b·K + j, element e; e fastest, so the frame loop reads
 //   coalesced rows).
 #include "fullvideo_cluster_impl.h"
@@ -50,6 +51,10 @@ __global__ void __launch_bounds__(kThreads) segment_boundaries_kernel(const Segm
     const VideoRange v = video_range(p.frame_offsets, p.n_total, b);
     const int64_t m = boundary_segments(v.len, K);
     int64_t* off = p.offsets + b * (K + 1);
+    if (p.rule == BoundaryRule::kCumulative) {  // a sequential scan: one thread per video
+      if (threadIdx.x == 0) p.num_segments[b] = cumulative_video(p, v, off);
+      continue;
+    }
     if (p.rule == BoundaryRule::kEven) {
       for (int64_t j = threadIdx.x; j <= K; j += kThreads) off[j] = even_offset(v.len, K, j);
       if (threadIdx.x == 0) p.num_segments[b] = m;

@@ -6,7 +6,9 @@
 //   adjacent_hamming    bits (N, W) -> h (max(N−1, 0),) int32: h[t] = popcount(bits[t] XOR bits[t+1]), exact.
 //   segment_boundaries  h (N_total−1,) int32, frame_offsets (B+1,) int64 or null (one video) -> offsets (B, K+1)
 //                       int64, num_segments (B,) int64. Rules: slope (cut after the K−1 largest (h_t, t), ties to the
-//                       later t) and even; both with the reference's N < K policy (one segment per frame).
+//                       later t), even, and cumulative (the repaired rule in exact integers: frame k ≥ 1 starts a
+//                       segment iff K·H_k > c·H, then c += 1; H = 0 → even); all with the reference's N < K policy
+//                       (one segment per frame). cumulative_official (float64, the release's bug) is not a kernel.
 //   segment_mean        a (N_total, D), offsets, num_segments, frame_offsets -> out (B·K, D): row b·K + j = mean of
 //                       segment min(j, M_b − 1) of video b, summed in frame order in Num<T>::acc_t (fp32 for
 //                       fp32/fp16/bf16), one division, one rounding to T.
@@ -32,7 +34,7 @@ struct AdjacentHammingParams {
   int64_t N, W;
 };
 
-enum class BoundaryRule : int { kSlope = 0, kEven = 1 };
+enum class BoundaryRule : int { kSlope = 0, kEven = 1, kCumulative = 2 };
 
 struct SegmentBoundariesParams {
   const int32_t* h;              // (N_total − 1,)

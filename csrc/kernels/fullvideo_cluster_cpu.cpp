@@ -31,6 +31,10 @@ Status segment_boundaries_cpu(const SegmentBoundariesParams& p) {
     const int64_t m = boundary_segments(v.len, K);
     int64_t* off = p.offsets + b * (K + 1);
     p.num_segments[b] = m;
+    if (p.rule == BoundaryRule::kCumulative) {
+      p.num_segments[b] = cumulative_video(p, v, off);
+      continue;
+    }
     if (p.rule == BoundaryRule::kEven) {
       for (int64_t j = 0; j <= K; ++j) off[j] = even_offset(v.len, K, j);
       continue;

@@ -22,7 +22,8 @@ inline bool adjacent_hamming_args_ok(const AdjacentHammingParams& p) {
 
 inline bool segment_boundaries_args_ok(const SegmentBoundariesParams& p) {
   if (p.n_total < 1 || p.B < 1 || p.K < 1) return false;
-  if (p.rule != BoundaryRule::kSlope && p.rule != BoundaryRule::kEven) return false;
+  if (p.rule != BoundaryRule::kSlope && p.rule != BoundaryRule::kEven && p.rule != BoundaryRule::kCumulative)
+    return false;
   if (p.frame_offsets == nullptr && p.B != 1) return false;
   if (p.offsets == nullptr || p.num_segments == nullptr) return false;
   if (p.n_total > 1 && p.h == nullptr) return false;
@@ -108,6 +109,28 @@ AFN_HD int64_t boundary_segments(int64_t len, int64_t K) { return len < K ? len 
 AFN_HD int64_t even_offset(int64_t len, int64_t K, int64_t j) {
   const int64_t q = len / K, r = len - q * K;
   return j * q + (j < r ? j : r);
+}
+
+// Cumulative rule (§4.2, repaired, exact integers), one video, sequential (one thread): H_k = h_0 + … + h_{k−1},
+// H = H_{len−1}; frame k ≥ 1 starts a segment iff K·H_k > c·H, then c += 1 (c = 1 after frame 0). Since H_k ≤ H at
+// most K − 1 frames start one, so M ≤ K. H = 0 gives even segments, len < K one segment per frame (§4.1(4)).
+// Writes the video's K + 1 offsets and returns M.
+AFN_HD int64_t cumulative_video(const SegmentBoundariesParams& p, const VideoRange& v, int64_t* off) {
+  const int64_t K = p.K;
+  int64_t H = 0;
+  for (int64_t t = 0; t + 1 < v.len; ++t) H += p.h[v.first + t];
+  if (v.len < K || H == 0) {
+    for (int64_t j = 0; j <= K; ++j) off[j] = v.len < K ? (j < v.len ? j : v.len) : even_offset(v.len, K, j);
+    return boundary_segments(v.len, K);
+  }
+  int64_t c = 1, hk = 0;
+  off[0] = 0;
+  for (int64_t k = 1; k < v.len; ++k) {
+    hk += p.h[v.first + k - 1];
+    if (K * hk > c * H) off[c++] = k;
+  }
+  for (int64_t j = c; j <= K; ++j) off[j] = v.len;
+  return c;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

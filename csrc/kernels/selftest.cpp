@@ -894,13 +894,34 @@ std::vector<int64_t> csr(const std::vector<int64_t>& lengths) {
   return o;
 }
 
-// Naive boundaries of one video (spec §4.1 / §4.4 written directly): slope sorts the pairs by (h, t) descending and
-// cuts after the first K − 1; even makes ⌈len/K⌉-frame segments first.
+// Naive boundaries of one video (spec §4.1 / §4.2 / §4.4 written directly): slope sorts the pairs by (h, t)
+// descending and cuts after the first K − 1; even makes ⌈len/K⌉-frame segments first; cumulative compares the
+// fraction of the total change so far with c/K (as integers) frame by frame. Returns K + 1 offsets, then M.
 std::vector<int64_t> naive_boundaries(const int32_t* h, int64_t len, int64_t K, BoundaryRule rule) {
   std::vector<int64_t> off;
-  if (rule == BoundaryRule::kEven) {
+  int64_t total = 0;
+  for (int64_t t = 0; t + 1 < len; ++t) total += h[t];
+  if (rule == BoundaryRule::kCumulative && len < K) {
+    for (int64_t j = 0; j <= K; ++j) off.push_back(std::min(j, len));
+    off.push_back(len);
+    return off;
+  }
+  if (rule == BoundaryRule::kCumulative && total > 0) {
+    off.push_back(0);
+    int64_t c = 1, so_far = 0;
+    for (int64_t k = 1; k < len; ++k) {
+      so_far += h[k - 1];
+      if (so_far * K > c * total) off.push_back(k), ++c;
+    }
+    const int64_t M = static_cast<int64_t>(off.size());
+    while (static_cast<int64_t>(off.size()) < K + 1) off.push_back(len);
+    off.push_back(M);
+    return off;
+  }
+  if (rule != BoundaryRule::kSlope) {  // even (and cumulative with no change at all)
     off.push_back(0);
     for (int64_t j = 0; j < K; ++j) off.push_back(off.back() + len / K + (j < len % K ? 1 : 0));
+    off.push_back(std::min(len, K));
     return off;
   }
   std::vector<int64_t> pairs(static_cast<size_t>(len > 1 ? len - 1 : 0));
@@ -911,6 +932,7 @@ std::vector<int64_t> naive_boundaries(const int32_t* h, int64_t len, int64_t K, 
   off.push_back(0);
   for (auto t : cuts) off.push_back(t + 1);
   while (static_cast<int64_t>(off.size()) < K + 1) off.push_back(len);
+  off.push_back(std::min(len, K));
   return off;
 }
 
@@ -925,7 +947,7 @@ Outcome boundaries_case(Backend be, std::vector<int64_t> lengths, int64_t K, Bou
   SegmentBoundariesParams p{h.data(), one_video ? nullptr : fo.data(), off.data(), m.data(), n_total, B, K, rule};
   Outcome o;
   o.name = fmt("segment_boundaries %s B=%lld N_total=%lld K=%lld levels=%d%s",
-               rule == BoundaryRule::kSlope ? "slope" : "even", (long long)B, (long long)n_total, (long long)K, levels,
+               rule == BoundaryRule::kSlope ? "slope" : (rule == BoundaryRule::kEven ? "even" : "cumulative"), (long long)B, (long long)n_total, (long long)K, levels,
                one_video ? " (no frame_offsets)" : "");
   bool ok = false;
   if (be == Backend::kCpu) {
@@ -945,7 +967,7 @@ Outcome boundaries_case(Backend be, std::vector<int64_t> lengths, int64_t K, Bou
   for (int64_t b = 0; b < B && ok; ++b) {
     const int64_t len = lengths[static_cast<size_t>(b)];
     const std::vector<int64_t> want = naive_boundaries(h.data() + fo[static_cast<size_t>(b)], len, K, rule);
-    ok = m[static_cast<size_t>(b)] == std::min(len, K);
+    ok = m[static_cast<size_t>(b)] == want[static_cast<size_t>(K + 1)];
     for (int64_t j = 0; j <= K && ok; ++j) ok = off[static_cast<size_t>(b * (K + 1) + j)] == want[static_cast<size_t>(j)];
   }
   o.ok = ok && off.back() == -7 && m.back() == -7;
@@ -1291,7 +1313,7 @@ void run_cases() {
     auto SB = [&](std::vector<int64_t> lengths, int64_t K, BoundaryRule rule, int levels, bool one) {
       run_case("segment_boundaries", [=](Backend be) { return boundaries_case(be, lengths, K, rule, levels, one); });
     };
-    for (BoundaryRule rule : {BoundaryRule::kSlope, BoundaryRule::kEven})
+    for (BoundaryRule rule : {BoundaryRule::kSlope, BoundaryRule::kEven, BoundaryRule::kCumulative})
       for (int levels : {1, 3, 1000}) {
         SB({16}, 4, rule, levels, true);
         SB({12, 1, 7, 3, 20, 2}, 4, rule, levels, false);

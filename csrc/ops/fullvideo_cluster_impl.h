@@ -72,8 +72,9 @@ std::tuple<at::Tensor, at::Tensor> segment_boundaries_impl(const at::Tensor& h, 
   TORCH_CHECK_TYPE(h.scalar_type() == at::kInt, "h must be int32 (from adjacent_hamming), got ", h.scalar_type());
   TORCH_CHECK_VALUE(h.dim() == 1, "h must be (N_total-1,) (from adjacent_hamming), got shape ", h.sizes());
   TORCH_CHECK_VALUE(k >= 1, "k (clusters) must be a positive integer, got ", k);
-  TORCH_CHECK_VALUE(rule == "slope" || rule == "even",
-                    "rule must be 'slope' or 'even' for the segment_boundaries kernel, got '", rule, "'");
+  TORCH_CHECK_VALUE(rule == "slope" || rule == "even" || rule == "cumulative",
+                    "rule must be 'slope', 'cumulative' or 'even' for the segment_boundaries kernel, got '", rule,
+                    "'");
   const int64_t n_total = h.size(0) + 1;
   check_frame_offsets(frame_offsets, n_total, h, "h");
   const int64_t B = frame_offsets.has_value() ? frame_offsets->size(0) - 1 : 1;
@@ -83,7 +84,9 @@ std::tuple<at::Tensor, at::Tensor> segment_boundaries_impl(const at::Tensor& h, 
   at::Tensor m = at::empty({B}, h.options().dtype(at::kLong));
   afn::SegmentBoundariesParams p{hc.data_ptr<int32_t>(), fo.defined() ? fo.data_ptr<int64_t>() : nullptr,
                                  offsets.data_ptr<int64_t>(), m.data_ptr<int64_t>(), n_total, B, k,
-                                 rule == "slope" ? afn::BoundaryRule::kSlope : afn::BoundaryRule::kEven};
+                                 rule == "slope"        ? afn::BoundaryRule::kSlope
+                                 : rule == "cumulative" ? afn::BoundaryRule::kCumulative
+                                                        : afn::BoundaryRule::kEven};
   launch(p);
   return {offsets, m};
 }

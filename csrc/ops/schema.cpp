@@ -70,7 +70,7 @@ TORCH_LIBRARY(afnet_edge, m) {
   m.def("binarize_pack(Tensor y) -> Tensor");
   // (N, W) int32 -> (max(N-1, 0),) int32 popcount(bits[t] ^ bits[t+1])
   m.def("adjacent_hamming(Tensor bits) -> Tensor");
-  // (N_total-1,) int32 -> offsets (B, K+1) int64, num_segments (B,) int64; rule: "slope" | "even"
+  // (N_total-1,) int32 -> offsets (B, K+1) int64, num_segments (B,) int64; rule: "slope" | "cumulative" | "even"
   m.def("segment_boundaries(Tensor h, int k, str rule, Tensor? frame_offsets=None) -> (Tensor, Tensor)");
   // (N_total, ...), (B, K+1), (B,) -> (B*K, ...)
   m.def("segment_mean(Tensor a, Tensor offsets, Tensor num_segments, Tensor? frame_offsets=None) -> Tensor");
