@@ -936,19 +936,23 @@ std::vector<int64_t> naive_boundaries(const int32_t* h, int64_t len, int64_t K, 
   return off;
 }
 
+// corrupt: frame_offsets out of range and decreasing (only unvalidated device input can be so): no result is
+// defined, but nothing outside the outputs may be touched (ASan) and the CUDA run must equal the CPU twin.
 Outcome boundaries_case(Backend be, std::vector<int64_t> lengths, int64_t K, BoundaryRule rule, int levels,
-                        bool one_video) {
+                        bool one_video, bool corrupt = false) {
   std::vector<int64_t> fo = csr(lengths);
+  const std::vector<int64_t> fo_true = fo;
   const int64_t n_total = fo.back(), B = static_cast<int64_t>(lengths.size());
   std::uniform_int_distribution<int32_t> val(0, levels - 1);
   std::vector<int32_t> h(static_cast<size_t>(n_total - 1));
   for (auto& x : h) x = val(g_rng);
   std::vector<int64_t> off(static_cast<size_t>(B * (K + 1)) + 1, -7), m(static_cast<size_t>(B) + 1, -7);
+  if (corrupt) fo = {-4, n_total + 9, 2, n_total};
   SegmentBoundariesParams p{h.data(), one_video ? nullptr : fo.data(), off.data(), m.data(), n_total, B, K, rule};
   Outcome o;
   o.name = fmt("segment_boundaries %s B=%lld N_total=%lld K=%lld levels=%d%s",
                rule == BoundaryRule::kSlope ? "slope" : (rule == BoundaryRule::kEven ? "even" : "cumulative"), (long long)B, (long long)n_total, (long long)K, levels,
-               one_video ? " (no frame_offsets)" : "");
+               one_video ? " (no frame_offsets)" : (corrupt ? " (corrupt frame_offsets)" : ""));
   bool ok = false;
   if (be == Backend::kCpu) {
     ok = segment_boundaries_cpu(p) == Status::kOk;
@@ -964,9 +968,9 @@ Outcome boundaries_case(Backend be, std::vector<int64_t> lengths, int64_t K, Bou
     ok = segment_boundaries_cuda(d, nullptr) == cudaSuccess && mi.back();
 #endif
   }
-  for (int64_t b = 0; b < B && ok; ++b) {
+  for (int64_t b = 0; b < B && ok && !corrupt; ++b) {
     const int64_t len = lengths[static_cast<size_t>(b)];
-    const std::vector<int64_t> want = naive_boundaries(h.data() + fo[static_cast<size_t>(b)], len, K, rule);
+    const std::vector<int64_t> want = naive_boundaries(h.data() + fo_true[static_cast<size_t>(b)], len, K, rule);
     ok = m[static_cast<size_t>(b)] == want[static_cast<size_t>(K + 1)];
     for (int64_t j = 0; j <= K && ok; ++j) ok = off[static_cast<size_t>(b * (K + 1) + j)] == want[static_cast<size_t>(j)];
   }
@@ -977,7 +981,8 @@ Outcome boundaries_case(Backend be, std::vector<int64_t> lengths, int64_t K, Bou
 }
 
 template <typename T>
-Outcome segment_mean_case(Backend be, std::vector<int64_t> lengths, int64_t K, int64_t D, bool one_video) {
+Outcome segment_mean_case(Backend be, std::vector<int64_t> lengths, int64_t K, int64_t D, bool one_video,
+                          bool corrupt = false) {
   std::vector<int64_t> fo = csr(lengths);
   const int64_t n_total = fo.back(), B = static_cast<int64_t>(lengths.size());
   std::vector<T> a = random_vec<T>(static_cast<size_t>(n_total * D));
@@ -996,11 +1001,16 @@ Outcome segment_mean_case(Backend be, std::vector<int64_t> lengths, int64_t K, i
     for (int64_t j = 1; j <= K; ++j) off.push_back(cut[static_cast<size_t>(std::min(j, M) - 1)]);
     m.push_back(M);
   }
+  if (corrupt) {  // offsets and counts out of range, frame_offsets past N_total (unvalidated device input)
+    off[1] = -5, off[2] = 1000000, m[0] = 0, m.back() = K + 3;
+    if (!one_video) fo[1] = n_total + 11, fo[2] = -2;
+  }
   std::vector<T> out(static_cast<size_t>(B * K * D) + 1, nan_value<T>());
   SegmentMeanParams p{a.data(), off.data(), m.data(), one_video ? nullptr : fo.data(), out.data(), n_total, B, K, D};
   Outcome o;
   o.name = fmt("segment_mean %s B=%lld N_total=%lld K=%lld D=%lld%s", TypeName<T>::get(), (long long)B,
-               (long long)n_total, (long long)K, (long long)D, one_video ? " (no frame_offsets)" : "");
+               (long long)n_total, (long long)K, (long long)D,
+               one_video ? " (no frame_offsets)" : (corrupt ? " (corrupt offsets)" : ""));
   bool ok = false;
   if (be == Backend::kCpu) {
     ok = segment_mean_cpu<T>(p) == Status::kOk;
@@ -1017,7 +1027,7 @@ Outcome segment_mean_case(Backend be, std::vector<int64_t> lengths, int64_t K, i
     ok = segment_mean_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && mi.back();
 #endif
   }
-  for (int64_t b = 0; b < B && ok; ++b)
+  for (int64_t b = 0; b < B && ok && !corrupt; ++b)
     for (int64_t j = 0; j < K && ok; ++j) {
       const int64_t M = m[static_cast<size_t>(b)], s = std::min(j, M - 1);
       const int64_t lo = off[static_cast<size_t>(b * (K + 1) + s)], hi = off[static_cast<size_t>(b * (K + 1) + s + 1)];
@@ -1307,6 +1317,7 @@ void run_cases() {
   SM({12, 1, 7, 3, 20}, 4, 9, false);
   SM({3, 40}, 8, 300, false);
   SM({5}, 2, 0, true);
+  run_case("segment_mean", [=](Backend be) { return segment_mean_case<T>(be, {6, 5, 9}, 3, 4, false, true); });
   if (std::is_same<T, float>::value) {
     for (auto nw : std::vector<std::pair<int64_t, int64_t>>{{9, 2}, {2, 1}, {1, 3}, {0, 4}, {4, 300}, {5, 0}})
       run_case("adjacent_hamming", [=](Backend be) { return hamming_case(be, nw.first, nw.second); });
@@ -1321,6 +1332,9 @@ void run_cases() {
         SB({9, 1}, 1, rule, levels, false);
         SB({301, 40}, 8, rule, levels, false);
       }
+    for (BoundaryRule rule : {BoundaryRule::kSlope, BoundaryRule::kEven, BoundaryRule::kCumulative})
+      run_case("segment_boundaries",
+               [=](Backend be) { return boundaries_case(be, {4, 6, 5}, 3, rule, 3, false, true); });
   }
   // invalid arguments, one at a time from a valid call (dummy pointers: a launch would be a failure in itself)
   static int64_t dummy[64];
