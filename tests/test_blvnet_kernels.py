@@ -276,3 +276,40 @@ def test_ulp_helper_can_fail():
     off = v + 2 * ulp(v, torch.float16)
     assert not bool(((off - v).abs() <= ulp(v, torch.float16)).any())
     assert math.isclose(float(ulp(torch.tensor([1.0], dtype=torch.float64), torch.float16)), 2 ** -10)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the model runs the kernels through the switch (kernels.blvnet_ops) and stays within the tolerance of the reference
+def test_model_uses_kernels_and_matches_reference(gen, monkeypatch):
+    import afnet_edge
+    from afnet_edge.kernels import blvnet_ops
+
+    from test_blvnet_tam import randomize
+    model = randomize(afnet_edge.create_model("blvnet_tam_r50", num_classes=7, num_frames=4), 0, 32)
+    model = model.configure(execution="compact").eval()
+    clip = torch.randn(2, 4, 3, 32, 32, generator=gen)
+    calls: dict[str, int] = {}
+
+    def counting(name):
+        real = getattr(ext, name)
+
+        def f(*a, **k):
+            calls[name] = calls.get(name, 0) + 1
+            return real(*a, **k)
+        return f
+    for name in ("temporal_aggregate", "temporal_aggregate_pair", "bl_merge"):
+        monkeypatch.setattr(ext, name, counting(name))
+    with torch.no_grad():
+        fused = model(clip).logits
+        blvnet_ops.use_kernels(False)
+        try:
+            plain = model(clip).logits
+        finally:
+            blvnet_ops.use_kernels(True)
+        masked = model.configure(execution="masked")(clip).logits
+    # stem + layer4 TAMs (plain), layer1-3 stage TAMs (pair), layer0 + layer1-3 merges in the kernel pass, none with
+    # use_kernels(False); the official (masked) execution runs the release's TAM ops but merges through the switch
+    assert calls == {"temporal_aggregate": 4, "temporal_aggregate_pair": 3, "bl_merge": 8}, calls
+    rel = lambda a, b: float((a - b).abs().max() / b.abs().max())  # noqa: E731
+    assert rel(fused, plain) <= 1e-5 and rel(fused, masked) <= 1e-5
+    assert not torch.equal(fused, torch.zeros_like(fused))
