@@ -160,6 +160,8 @@ MERGE_SHAPES = [  # (N, C, h, w, H, W)
     (2, 5, 3, 5, 7, 11),     # general legacy nearest
     (2, 3, 4, 4, 8, 8),
     (1, 7, 5, 6, 3, 4),      # downsampling axes
+    (2, 4, 4, 8, 8, 8),      # 2× rows, identity columns
+    (2, 3, 7, 3, 14, 9),     # 2× rows, 3× columns
 ]
 
 

@@ -1207,6 +1207,8 @@ void run_cases() {
     BM(4, 7, 7, 14, 14, true, false);    // odd source
     BM(3, 3, 5, 7, 11, true, false);     // general legacy nearest
     BM(2, 5, 6, 3, 4, true, false);      // downsampling axes
+    BM(3, 4, 8, 8, 8, true, false);      // 2× rows, identity columns: the axes' maps differ
+    BM(2, 7, 3, 14, 9, false, false);    // 2× rows, 3× columns
     BM(37, 7, 7, 14, 14, true, true);    // in place, several blocks
     BM(0, 3, 3, 6, 6, true, false);      // no planes
   }
