@@ -64,6 +64,15 @@ TORCH_LIBRARY(afnet_edge, m) {
   m.def(
       "select_frames.out(Tensor logits, str selection, int k, *, Tensor(a!) index, Tensor(b!) counts, "
       "Tensor(c!) mask) -> ()");
+  // bLVNet-TAM (issue 13; blvnet_reference.py). Weights float32 (K, C), K odd; frames clip-major.
+  // (B·T, C, H, W), (K, C) -> (B·T, C, H, W): TAM, zero padding in time at clip ends, ReLU if relu
+  m.def("temporal_aggregate(Tensor x, Tensor weight, int num_frames, bool relu=True) -> Tensor");
+  // (B·P, C, H, W), (K_p, C), (K_p, C) -> (big_in, little_in): the stage TAM on pair features (folded weights)
+  m.def(
+      "temporal_aggregate_pair(Tensor y, Tensor w_big, Tensor w_little, int num_pairs, bool relu=True) -> "
+      "(Tensor, Tensor)");
+  // (N, C, h, w), (N, C, H, W) -> (N, C, H, W): ReLU(nearest_up(big) + little) (ReLU if relu)
+  m.def("bl_merge(Tensor big, Tensor little, bool relu=True) -> Tensor");
 }
 
 // `import afnet_edge._C` loads this library, which runs the registrations above; the module itself is empty.
