@@ -824,3 +824,121 @@ if _FULLVIDEO_KERNELS["meta"]:
 
 
 __all__ += ["binarize_pack", "adjacent_hamming", "segment_boundaries", "segment_mean", "has_fullvideo_kernels"]
+# =====================================================================================================================
+# bLVNet-TAM kernels (issue 13): temporal_aggregate, temporal_aggregate_pair, bl_merge. Semantics:
+# :mod:`.blvnet_reference` (same names, same arguments). Not part of the FusedOps protocol (seam.py): the model calls
+# these entry points directly. Each runs the compiled op when the extension has it for the device, else the
+# reference; with inputs that require grad (training) it runs the reference too (the ops have no autograd formula, the
+# reference is differentiable and defines the same values). Weights are converted to float32 (the kernels' weight
+# type); arithmetic in float (double for float64) with one rounding to the frame dtype.
+from . import blvnet_reference as _blvnet_ref  # noqa: E402
+
+
+def _blvnet_table() -> dict[str, bool]:
+    ops = ("temporal_aggregate", "temporal_aggregate_pair", "bl_merge")
+    table = {"meta": AVAILABLE and all(hasattr(torch.ops.afnet_edge, op) for op in ops)}
+    for dtype, key in (("cpu", "CPU"), ("cuda", "CUDA")):
+        table[dtype] = table["meta"] and all(
+            torch._C._dispatch_has_kernel_for_dispatch_key(f"{_LIB}::{op}", key) for op in ops)
+    return table
+
+
+_BLVNET_KERNELS = _blvnet_table()
+
+
+def has_blvnet_kernels(device: str | torch.device) -> bool:
+    """True when the extension has the bLVNet-TAM kernels for ``device``'s type ("cpu", "cuda"; "meta": fakes)."""
+    dtype = device.type if isinstance(device, torch.device) else torch.device(device).type
+    return _BLVNET_KERNELS.get(dtype, False)
+
+
+def _blvnet_kernel(x: torch.Tensor, *tensors: torch.Tensor) -> bool:
+    return isinstance(x, torch.Tensor) and has_blvnet_kernels(x.device) and not _needs_grad(x, *tensors)
+
+
+def _f32(w: torch.Tensor) -> torch.Tensor:
+    return w.to(torch.float32) if isinstance(w, torch.Tensor) else w
+
+
+def temporal_aggregate(x: torch.Tensor, weight: torch.Tensor, num_frames: int, relu: bool = True) -> torch.Tensor:
+    """TAM (spec §4.1): ``(B·T, C, H, W)`` → ``(B·T, C, H, W)``, ``act(Σ_i w[i] ⊙ x_{t+i−r})``, zero padding in time
+    at each clip's ends (clip of row n = ⌊n / T⌋, T = ``num_frames``), act = ReLU if ``relu``. ``weight`` ``(K, C)``,
+    K odd <= 63 (float32 in the kernel). One read and one write per element."""
+    if not _blvnet_kernel(x, weight):
+        return _blvnet_ref.temporal_aggregate(x, weight, num_frames, relu)
+    return torch.ops.afnet_edge.temporal_aggregate(x, _f32(weight), num_frames, relu)
+
+
+def temporal_aggregate_pair(y: torch.Tensor, w_big: torch.Tensor, w_little: torch.Tensor, num_pairs: int,
+                            relu: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stage TAM on pair features (spec §4.3): ``y`` ``(B·P, C, H, W)`` → ``(big_in, little_in)``, each
+    ``(B·P, C, H, W)`` = ``act(Σ_d w[d] ⊙ y_{k+d})`` with the folded weights ``w_big`` / ``w_little`` ``(K_p, C)``
+    (:func:`.blvnet_reference.fold_pair_weights`), ``y`` zero outside its clip of ``num_pairs`` rows. Reads ``y``
+    once, writes both outputs."""
+    if not _blvnet_kernel(y, w_big, w_little):
+        return _blvnet_ref.temporal_aggregate_pair(y, w_big, w_little, num_pairs, relu)
+    big, little = torch.ops.afnet_edge.temporal_aggregate_pair(y, _f32(w_big), _f32(w_little), num_pairs, relu)
+    return big, little
+
+
+def bl_merge(big: torch.Tensor, little: torch.Tensor, relu: bool = True) -> torch.Tensor:
+    """Big-little merge: ``(N, C, h, w)``, ``(N, C, H, W)`` → ``(N, C, H, W)`` = ``act(nearest_up(big) + little)``
+    (PyTorch's legacy nearest; the identity when the sizes agree), act = ReLU if ``relu``. Bit-identical to the
+    reference in every dtype (one add in float, one rounding)."""
+    if not _blvnet_kernel(little, big):
+        return _blvnet_ref.bl_merge(big, little, relu)
+    return torch.ops.afnet_edge.bl_merge(big, little, relu)
+
+
+def _check_tam_fake(x, xn: str, num_frames: int, tn: str) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"{xn} must be a 4-D tensor (B·T, C, H, W), got shape {tuple(x.shape)}")
+    _check_float(x, xn)
+    if num_frames < 1:
+        raise ValueError(f"{tn} must be >= 1, got {num_frames}")
+    if x.shape[0] % num_frames:
+        raise ValueError(f"{xn} has {x.shape[0]} rows, not a multiple of {tn} = {num_frames}")
+
+
+def _check_tam_weight_fake(w, wn: str, x, xn: str) -> None:
+    if w.dtype != torch.float32:
+        raise TypeError(f"{wn} must be float32 (K, C), got {w.dtype}")
+    if w.dim() != 2 or w.shape[1] != x.shape[1] or w.shape[0] % 2 == 0 or w.shape[0] > 63:
+        raise ValueError(f"{wn} must have shape (K, C) = (odd K <= 63, {x.shape[1]}), got {tuple(w.shape)}")
+    if w.device != x.device:
+        raise ValueError(f"{wn} must be on the device of {xn} ({x.device}), got {w.device}")
+
+
+if _BLVNET_KERNELS["meta"]:
+    @torch.library.register_fake(f"{_LIB}::temporal_aggregate")
+    def _temporal_aggregate_fake(x, weight, num_frames, relu=True):
+        _check_tam_fake(x, "x", num_frames, "num_frames")
+        _check_tam_weight_fake(weight, "weight", x, "x")
+        return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake(f"{_LIB}::temporal_aggregate_pair")
+    def _temporal_aggregate_pair_fake(y, w_big, w_little, num_pairs, relu=True):
+        _check_tam_fake(y, "y", num_pairs, "num_pairs")
+        _check_tam_weight_fake(w_big, "w_big", y, "y")
+        _check_tam_weight_fake(w_little, "w_little", y, "y")
+        if w_little.shape != w_big.shape:
+            raise ValueError(f"w_little must have w_big's shape {tuple(w_big.shape)}, got {tuple(w_little.shape)}")
+        return (torch.empty_like(y, memory_format=torch.contiguous_format),
+                torch.empty_like(y, memory_format=torch.contiguous_format))
+
+    @torch.library.register_fake(f"{_LIB}::bl_merge")
+    def _bl_merge_fake(big, little, relu=True):
+        if big.dim() != 4 or little.dim() != 4:
+            raise ValueError(f"big and little must be (N, C, h, w) and (N, C, H, W), got {tuple(big.shape)} and "
+                             f"{tuple(little.shape)}")
+        _check_float(little, "little")
+        _check_same(little, "little", big, "big")
+        if big.shape[:2] != little.shape[:2]:
+            raise ValueError(f"big and little must agree in (N, C), got {tuple(big.shape)} and {tuple(little.shape)}")
+        if min(big.shape[2:]) < 1 or min(little.shape[2:]) < 1:
+            raise ValueError(f"spatial sizes must be positive, got big {tuple(big.shape)} and little "
+                             f"{tuple(little.shape)}")
+        return torch.empty_like(little, memory_format=torch.contiguous_format)
+
+
+__all__ += ["temporal_aggregate", "temporal_aggregate_pair", "bl_merge", "has_blvnet_kernels"]

@@ -4,7 +4,8 @@ stages use (the blocks built on the shared bottleneck live in ``models/blvnet_ta
 * ``official``: the release's op sequence (duplicated pair slots, index gathers, zero fill + index_put, the TAM as
   per-tap convs + pad/slice/stack/sum) — the semantics everything else is tested against;
 * ``pair``: the pair-aware layout of §4.3 — stage tensors hold one feature per pair ``(B·P, C, H, W)``, the stage TAM
-  writes both branch inputs from one read (:func:`temporal_aggregate_pair`), the merge is :func:`bl_merge`.
+  writes both branch inputs from one read (:func:`temporal_aggregate_pair`), the merge is :func:`bl_merge` (both
+  through the switch :mod:`afnet_edge.kernels.blvnet_ops`: the compiled kernels when built, else the reference).
 
 Parameter names follow the release (``tam.prev/curr/next.weight`` or ``tam.blending_layers.<i>.weight``; ``big``,
 ``little``, ``little_e``, ``fusion``), so state-dict keys are the official ones.
@@ -17,7 +18,8 @@ from typing import cast
 import torch
 import torch.nn as nn
 
-from ..kernels.blvnet_reference import fold_pair_weights, tam_official, temporal_aggregate, temporal_aggregate_pair
+from ..kernels.blvnet_ops import temporal_aggregate, temporal_aggregate_pair
+from ..kernels.blvnet_reference import fold_pair_weights, tam_official
 
 
 class TapWeight(nn.Module):

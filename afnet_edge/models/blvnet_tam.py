@@ -27,7 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..kernels.blvnet_reference import bl_merge, duplicate_pairs, pair_rows
+from ..kernels.blvnet_ops import bl_merge
+from ..kernels.blvnet_reference import duplicate_pairs, pair_rows
 from ..layers.af_stage import ForwardContext
 from ..layers.blvnet import TAM
 from .afnet_resnet import AmpleBottleneck, ample_downsample, bottleneck_flops

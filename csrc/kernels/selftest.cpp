@@ -18,8 +18,11 @@
 //
 //   selftest [--cpu-only | --cuda-only] [--op NAME]    NAME: focal_gather, focal_scatter, ample_fuse_pool,
 //                                                      ample_fuse_blend, select_frames, gather_conv1x1,
-//                                                      conv1x1_scatter, binarize_pack, adjacent_hamming,
-//                                                      segment_boundaries, segment_mean, conversions
+//                                                      conv1x1_scatter, temporal_aggregate, bl_merge,
+//                                                      binarize_pack, adjacent_hamming, segment_boundaries,
+//                                                      segment_mean, conversions
+// bLVNet-TAM (issue 13): temporal_aggregate (plain and pair mode: both outputs from one read) against a scalar
+// double-precision TAM with per-clip zero padding, bl_merge against a scalar upsample + add + ReLU.
 // The two fused 1×1 GEMMs (gather_conv1x1, conv1x1_scatter) are checked against a scalar double-precision loop within
 // a float-accumulation tolerance; their CUDA launchers exist for float16 / bfloat16 only (tensor cores) and must equal
 // the CPU twin bit for bit under the emulator (same tiles, same float summation order).
@@ -41,12 +44,14 @@
 
 #include "ample_fuse_blend.h"
 #include "ample_fuse_pool.h"
+#include "bl_merge.h"
 #include "conv1x1_scatter.h"
 #include "focal_gather.h"
 #include "focal_scatter.h"
 #include "fullvideo_cluster.h"
 #include "gather_conv1x1.h"
 #include "select_frames.h"
+#include "temporal_aggregate.h"
 
 namespace {
 
@@ -804,6 +809,118 @@ Outcome select_case(Backend be, int64_t L, int64_t B, int64_t Tn, SelectMode mod
   return o;
 }
 
+// ---- temporal_aggregate / bl_merge (bLVNet-TAM) -------------------------------------------------------------------
+// B clips of Tn frames, C channels, H×W planes, K taps; pair: the two-output mode with a second weight set.
+template <typename T>
+Outcome tam_case(Backend be, int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, int64_t K, bool pair, bool relu,
+                 size_t off) {
+  const int64_t N = B * Tn, HW = H * W;
+  const size_t n = static_cast<size_t>(N * C * HW);
+  Buf<T> x(random_vec<T>(n), off);
+  const std::vector<float> w1 = random_vec<float>(static_cast<size_t>(K * C));
+  const std::vector<float> w2 = random_vec<float>(static_cast<size_t>(K * C));
+  Buf<float> wa(w1, 0), wb(w2, 0);
+  Buf<T> out(n, off), out2(n, off);
+  TemporalAggregateParams p{x.ptr(), wa.ptr(), out.ptr(), pair ? wb.ptr() : nullptr, pair ? out2.ptr() : nullptr,
+                            N,       C,        HW,        Tn,                         K,                           relu};
+  Outcome o;
+  o.name = fmt("temporal_aggregate %s B=%lld T=%lld C=%lld %lldx%lld K=%lld pair=%d relu=%d off=%zu",
+               TypeName<T>::get(), (long long)B, (long long)Tn, (long long)C, (long long)H, (long long)W, (long long)K,
+               pair ? 1 : 0, relu ? 1 : 0, off);
+  o.exact = false;
+  o.rtol = tol<T>();
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = temporal_aggregate_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror m;
+    m.add(x.store).add(wa.store).add(wb.store).add(out.store).add(out2.store);
+    TemporalAggregateParams d = p;
+    d.x = m.map(p.x);
+    d.weight = m.map(p.weight);
+    d.out = m.map(p.out);
+    d.weight2 = m.map(p.weight2);
+    d.out2 = m.map(p.out2);
+    ok = temporal_aggregate_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
+#endif
+  }
+  ok = ok && x.guards_intact() && out.guards_intact() && wa.guards_intact() && wb.guards_intact();
+  ok = ok && std::all_of(out2.store.begin() + (pair ? static_cast<std::ptrdiff_t>(out2.store.size()) : 0),
+                         out2.store.end(), [](T v) { return std::isnan(to_d(v)); });  // out2 untouched unless pair
+  ok = ok && out2.guards_intact();
+  const int64_t r = K / 2;
+  for (int o2 = 0; o2 < (pair ? 2 : 1) && ok; ++o2) {
+    const std::vector<float>& wv = o2 == 0 ? w1 : w2;
+    const Buf<T>& ob = o2 == 0 ? out : out2;
+    for (int64_t f = 0; f < N && ok; ++f)
+      for (int64_t c = 0; c < C && ok; ++c)
+        for (int64_t e = 0; e < HW && ok; ++e) {
+          double want = 0, sabs = 0;
+          for (int64_t i = 0; i < K; ++i) {
+            const int64_t t = f % Tn + i - r;  // source frame in the clip; zero outside
+            if (t < 0 || t >= Tn) continue;
+            const double term = static_cast<double>(wv[static_cast<size_t>(i * C + c)]) *
+                                to_d(x.at(static_cast<size_t>(((f / Tn * Tn + t) * C + c) * HW + e)));
+            want += term;
+            sabs += std::fabs(term);
+          }
+          if (relu && want < 0) want = 0;
+          ok = close(to_d(ob.at(static_cast<size_t>((f * C + c) * HW + e))), want, tol<T>(), tol<T>() * (1 + sabs));
+        }
+  }
+  o.ok = ok;
+  o.add_output(out.store);
+  o.add_output(out2.store);
+  o.add_output(x.store);
+  return o;
+}
+
+template <typename T>
+Outcome merge_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, bool relu, bool inplace,
+                   size_t off) {
+  Buf<T> big(random_vec<T>(static_cast<size_t>(NC * h * w)), off);
+  const auto little_v = random_vec<T>(static_cast<size_t>(NC * H * W));
+  Buf<T> little(little_v, off);
+  Buf<T> out(static_cast<size_t>(NC * H * W), off);
+  Buf<T>& ob = inplace ? little : out;
+  BLMergeParams p{big.ptr(), little.ptr(), ob.ptr(), NC, h, w, H, W, relu};
+  Outcome o;
+  o.name = fmt("bl_merge %s NC=%lld %lldx%lld->%lldx%lld relu=%d inplace=%d off=%zu", TypeName<T>::get(),
+               (long long)NC, (long long)h, (long long)w, (long long)H, (long long)W, relu ? 1 : 0, inplace ? 1 : 0,
+               off);
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = bl_merge_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror m;
+    m.add(big.store).add(little.store).add(out.store);
+    BLMergeParams d = p;
+    d.big = m.map(p.big);
+    d.little = m.map(p.little);
+    d.out = m.map(p.out);
+    ok = bl_merge_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
+#endif
+  }
+  ok = ok && big.guards_intact() && little.guards_intact() && out.guards_intact();
+  for (int64_t pl = 0; pl < NC && ok; ++pl)
+    for (int64_t i = 0; i < H && ok; ++i)
+      for (int64_t j = 0; j < W && ok; ++j) {
+        const double u =
+            to_d(big.at(static_cast<size_t>(pl * h * w + naive_nearest(i, h, H) * w + naive_nearest(j, w, W))));
+        double want = u + to_d(little_v[static_cast<size_t>(pl * H * W + i * W + j)]);
+        if (relu && want < 0) want = 0;
+        // one add in acc_t, one rounding: the correctly rounded exact sum (inputs in ±[0.1, 2) make the float sum
+        // of two 16-bit values exact, so no double rounding), bit for bit
+        ok = to_d(ob.at(static_cast<size_t>(pl * H * W + i * W + j))) == to_d(from_d<T>(want));
+      }
+  o.ok = ok;
+  o.add_output(out.store);
+  o.add_output(little.store);
+  return o;
+}
+
 // ---- fullvideo_cluster (binarize_pack, adjacent_hamming, segment_boundaries, segment_mean) -------------------------
 // Activations with exact zeros, −0 and NaN (all pack to 0), so the sign test's boundary is exercised.
 template <typename T>
@@ -1057,6 +1174,8 @@ Outcome reject_case(Backend be, const char* what, const P& p) {
     if constexpr (std::is_same<P, SelectFramesParams>::value) s = select_frames_cpu<T>(p);
     if constexpr (std::is_same<P, GatherConv1x1Params>::value) s = gather_conv1x1_cpu<T>(p);
     if constexpr (std::is_same<P, Conv1x1ScatterParams>::value) s = conv1x1_scatter_cpu<T>(p);
+    if constexpr (std::is_same<P, TemporalAggregateParams>::value) s = temporal_aggregate_cpu<T>(p);
+    if constexpr (std::is_same<P, BLMergeParams>::value) s = bl_merge_cpu<T>(p);
     if constexpr (std::is_same<P, BinarizePackParams>::value) s = binarize_pack_cpu<T>(p);
     if constexpr (std::is_same<P, AdjacentHammingParams>::value) s = adjacent_hamming_cpu(p);
     if constexpr (std::is_same<P, SegmentBoundariesParams>::value) s = segment_boundaries_cpu(p);
@@ -1073,6 +1192,8 @@ Outcome reject_case(Backend be, const char* what, const P& p) {
     if constexpr (std::is_same<P, SelectFramesParams>::value) e = select_frames_cuda<D>(p, nullptr);
     if constexpr (sizeof(T) == 2 && std::is_same<P, GatherConv1x1Params>::value) e = gather_conv1x1_cuda<D>(p, nullptr);
     if constexpr (sizeof(T) == 2 && std::is_same<P, Conv1x1ScatterParams>::value) e = conv1x1_scatter_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, TemporalAggregateParams>::value) e = temporal_aggregate_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, BLMergeParams>::value) e = bl_merge_cuda<D>(p, nullptr);
     if constexpr (std::is_same<P, BinarizePackParams>::value) e = binarize_pack_cuda<D>(p, nullptr);
     if constexpr (std::is_same<P, AdjacentHammingParams>::value) e = adjacent_hamming_cuda(p, nullptr);
     if constexpr (std::is_same<P, SegmentBoundariesParams>::value) e = segment_boundaries_cuda(p, nullptr);
@@ -1304,6 +1425,43 @@ void run_cases() {
     CS(6, 16, 16, 2, 2, 1, {}, true, true, {1, 1, 1}, 0);                // K = 0: nothing written
     CS(6, 16, 32, 3, 3, 1, {-2, 3, 99}, true, false, {2, 2, 1}, 0);      // out-of-range entries skipped
   }
+  // bLVNet-TAM: TAM with K = 3 (the released models), 5 (taps past both clip ends when T = 3), 1, 7 > T; T = 1; pair
+  // mode (K_p = 3 and 5); odd planes; a 14×14 plane spanning several blocks; empty tensors. Merge: 2× (layers 1–3),
+  // identity (layer0), general legacy nearest, in place.
+  for (size_t off : offsets<T>()) {
+    auto TA = [&](int64_t B, int64_t Tn, int64_t C, int64_t H, int64_t W, int64_t K, bool pair, bool relu) {
+      run_case("temporal_aggregate",
+               [=](Backend be) { return tam_case<T>(be, B, Tn, C, H, W, K, pair, relu, off); });
+    };
+    for (bool relu : {true, false}) {
+      TA(2, 5, 3, 4, 4, 3, false, relu);
+      TA(2, 4, 8, 4, 4, 3, true, relu);
+    }
+    TA(1, 8, 5, 7, 7, 3, false, true);   // odd plane
+    TA(3, 3, 4, 2, 4, 5, false, true);   // K = 5 > T: taps past both ends
+    TA(2, 3, 4, 3, 5, 5, true, true);    // pair, K_p = 5
+    TA(2, 2, 3, 2, 2, 7, false, true);   // K = 7 > 2·T
+    TA(4, 1, 6, 4, 2, 3, true, true);    // T = 1: the centre tap only
+    TA(2, 6, 2, 8, 8, 1, false, false);  // K = 1: a per-channel scale
+    TA(1, 8, 24, 14, 14, 3, true, true);  // several blocks per plane row of the grid
+    TA(0, 4, 8, 4, 4, 3, false, true);   // no frames
+    TA(2, 2, 0, 4, 4, 3, true, true);    // C = 0
+    TA(2, 2, 3, 0, 4, 3, false, true);   // H·W = 0
+    auto BM = [&](int64_t NC, int64_t h, int64_t w, int64_t H, int64_t W, bool relu, bool inplace) {
+      run_case("bl_merge", [=](Backend be) { return merge_case<T>(be, NC, h, w, H, W, relu, inplace, off); });
+    };
+    for (bool relu : {true, false}) {
+      BM(6, 4, 4, 8, 8, relu, false);    // 2×
+      BM(5, 8, 8, 8, 8, relu, false);    // identity (layer0)
+    }
+    BM(4, 7, 7, 14, 14, true, false);    // odd source
+    BM(3, 3, 5, 7, 11, true, false);     // general legacy nearest
+    BM(2, 5, 6, 3, 4, true, false);      // downsampling axes
+    BM(3, 4, 8, 8, 8, true, false);      // 2× rows, identity columns: the axes' maps differ
+    BM(2, 7, 3, 14, 9, false, false);    // 2× rows, 3× columns
+    BM(37, 7, 7, 14, 14, true, true);    // in place, several blocks
+    BM(0, 3, 3, 6, 6, true, false);      // no planes
+  }
   // full-video clustering: D not a multiple of 32 and spanning several words, N = 0 / 1, pairs spanning several
   // 256-thread strides (W = 300), ragged batches with 1-frame videos, N < K, K = 1, K = len, many ties (levels 1-3),
   // videos longer than a block (300 pairs), no frame_offsets, segments with the tail left out, D = 0 / no frames
@@ -1409,6 +1567,34 @@ void run_cases() {
   R("ample_fuse_blend", "chain with C = 0", with(bl, [&](BP& q) { q.chain = chn; }));
   R("ample_fuse_blend", "chain with NC % C != 0", with(bl, [&](BP& q) { q.chain = chn, q.C = 4; }));
   R("ample_fuse_blend", "chain consts null", with(bl, [&](BP& q) { q.chain = chn, q.C = 2, q.chain.consts = nullptr; }));
+  using TP = TemporalAggregateParams;
+  const float* fw = reinterpret_cast<const float*>(dummy);
+  const TP ta{d, fw, d, nullptr, nullptr, 4, 2, 4, 2, 3, true};
+  R("temporal_aggregate", "N < 0", with(ta, [](TP& q) { q.N = -1; }));
+  R("temporal_aggregate", "C < 0", with(ta, [](TP& q) { q.C = -1; }));
+  R("temporal_aggregate", "HW < 0", with(ta, [](TP& q) { q.HW = -1; }));
+  R("temporal_aggregate", "T = 0", with(ta, [](TP& q) { q.T = 0; }));
+  R("temporal_aggregate", "N % T != 0", with(ta, [](TP& q) { q.T = 3; }));
+  R("temporal_aggregate", "K = 0", with(ta, [](TP& q) { q.K = 0; }));
+  R("temporal_aggregate", "K even", with(ta, [](TP& q) { q.K = 4; }));
+  R("temporal_aggregate", "K > 63", with(ta, [](TP& q) { q.K = 65; }));
+  R("temporal_aggregate", "weight2 without out2", with(ta, [&](TP& q) { q.weight2 = fw; }));
+  R("temporal_aggregate", "out2 without weight2", with(ta, [&](TP& q) { q.out2 = d; }));
+  R("temporal_aggregate", "x null", with(ta, [](TP& q) { q.x = nullptr; }));
+  R("temporal_aggregate", "weight null", with(ta, [](TP& q) { q.weight = nullptr; }));
+  R("temporal_aggregate", "out null", with(ta, [](TP& q) { q.out = nullptr; }));
+  using MP = BLMergeParams;
+  const MP mg{d, d, d, 2, 4, 4, 8, 8, true};
+  R("bl_merge", "NC < 0", with(mg, [](MP& q) { q.NC = -1; }));
+  R("bl_merge", "h = 0", with(mg, [](MP& q) { q.h = 0; }));
+  R("bl_merge", "w = 0", with(mg, [](MP& q) { q.w = 0; }));
+  R("bl_merge", "H = 0", with(mg, [](MP& q) { q.H = 0; }));
+  R("bl_merge", "W = 0", with(mg, [](MP& q) { q.W = 0; }));
+  R("bl_merge", "H*W >= 2^31", with(mg, [](MP& q) { q.H = 65536, q.W = 32768; }));
+  R("bl_merge", "h*w >= 2^31", with(mg, [](MP& q) { q.h = 65536, q.w = 32768; }));
+  R("bl_merge", "big null", with(mg, [](MP& q) { q.big = nullptr; }));
+  R("bl_merge", "little null", with(mg, [](MP& q) { q.little = nullptr; }));
+  R("bl_merge", "out null", with(mg, [](MP& q) { q.out = nullptr; }));
   using FP = SelectFramesParams;
   const FP se{d, dummy, dummy, d, 2, 2, 4, SelectMode::kTopK, 2};
   R("select_frames", "L < 0", with(se, [](FP& q) { q.L = -1; }));

@@ -132,4 +132,37 @@ inline bool check_select_frames(const at::Tensor& logits, const std::string& mod
   return topk;
 }
 
+// ---- bLVNet-TAM (issue 13; blvnet_reference.temporal_aggregate / temporal_aggregate_pair / bl_merge) ---------------
+// Frames x (N, C, H, W) clip-major in clips of `num_frames` rows; tap weights float32 (K, C), K odd, K <= 63, on x's
+// device.
+inline void check_tam_frames(const at::Tensor& x, const char* xn, int64_t num_frames, const char* tn) {
+  TORCH_CHECK_VALUE(x.dim() == 4, xn, " must be a 4-D tensor (B·T, C, H, W), got shape ", x.sizes());
+  check_float(x, xn);
+  TORCH_CHECK_VALUE(num_frames >= 1, tn, " must be >= 1, got ", num_frames);
+  TORCH_CHECK_VALUE(x.size(0) % num_frames == 0, xn, " has ", x.size(0), " rows, not a multiple of ", tn, " = ",
+                    num_frames);
+}
+
+inline void check_tam_weight(const at::Tensor& w, const char* wn, const at::Tensor& x, const char* xn) {
+  TORCH_CHECK_TYPE(w.scalar_type() == at::kFloat, wn, " must be float32 (K, C), got ", w.scalar_type());
+  TORCH_CHECK_VALUE(w.dim() == 2 && w.size(1) == x.size(1) && w.size(0) % 2 == 1 && w.size(0) <= 63, wn,
+                    " must have shape (K, C) = (odd K <= 63, ", x.size(1), "), got ", w.sizes());
+  TORCH_CHECK_VALUE(w.device() == x.device(), wn, " must be on the device of ", xn, " (", x.device(), "), got ",
+                    w.device());
+}
+
+inline void check_bl_merge(const at::Tensor& big, const at::Tensor& little) {
+  TORCH_CHECK_VALUE(big.dim() == 4 && little.dim() == 4, "big and little must be (N, C, h, w) and (N, C, H, W), got ",
+                    big.sizes(), " and ", little.sizes());
+  check_float(little, "little");
+  check_same(little, "little", big, "big");
+  TORCH_CHECK_VALUE(big.size(0) == little.size(0) && big.size(1) == little.size(1),
+                    "big and little must agree in (N, C), got ", big.sizes(), " and ", little.sizes());
+  TORCH_CHECK_VALUE(big.size(2) > 0 && big.size(3) > 0 && little.size(2) > 0 && little.size(3) > 0,
+                    "spatial sizes must be positive, got big ", big.sizes(), " and little ", little.sizes());
+  TORCH_CHECK_VALUE(
+      little.size(2) * little.size(3) < (int64_t(1) << 31) && big.size(2) * big.size(3) < (int64_t(1) << 31),
+      "spatial planes must have fewer than 2^31 elements, got big ", big.sizes(), " and little ", little.sizes());
+}
+
 }  // namespace afn_ops

@@ -17,32 +17,14 @@
 
 namespace afn_ops {
 
-// The lazy chain of the tensor `x` (N, C, H, W) a fused op reads (the same rules as lazy-cpp's check_chain in
-// checks.h, which this can call once both are merged) (schema: Tensor? chain_start, Tensor? chain_consts,
+// The lazy chain of the tensor `x` (N, C, H, W) a fused op reads, checked by check_chain (checks.h: the frame ops'
+// rules and messages) (schema: Tensor? chain_start, Tensor? chain_consts,
 // int chain_relu_mask, int chain_upto). Both tensors None: no chain. Contiguous copies are kept in *start_c/*consts_c.
 inline afn::ChainParams chain_params(const std::optional<at::Tensor>& start, const std::optional<at::Tensor>& consts,
                                      int64_t relu_mask, int64_t upto, const at::Tensor& x, const char* xname,
                                      at::Tensor* start_c, at::Tensor* consts_c) {
-  TORCH_CHECK_VALUE(start.has_value() == consts.has_value(),
-                    "chain_start and chain_consts must be given together (a lazy chain) or both be None");
-  if (!start.has_value()) {
-    TORCH_CHECK_VALUE(relu_mask == 0 && upto == 0, "chain_relu_mask and chain_upto need a chain (chain_start, ",
-                      "chain_consts); got chain_relu_mask=", relu_mask, ", chain_upto=", upto, " without one");
-    return afn::ChainParams{nullptr, nullptr, 0, 0, 0};
-  }
-  TORCH_CHECK_TYPE(start->scalar_type() == at::kInt, "chain_start must be int32, got ", start->scalar_type());
-  TORCH_CHECK_VALUE(start->dim() == 1 && start->size(0) == x.size(0), "chain_start must be (N,) = (", x.size(0),
-                    ",), got shape ", start->sizes());
-  TORCH_CHECK_VALUE(start->device() == x.device(), "chain_start must be on the device of ", xname, " (", x.device(),
-                    "), got ", start->device());
-  TORCH_CHECK_VALUE(consts->dim() == 4 && consts->sizes().slice(1) == x.sizes().slice(1),
-                    "chain_consts must be (L, C, H, W) with (C, H, W) = ", x.sizes().slice(1), " of ", xname,
-                    ", got shape ", consts->sizes());
-  check_same(x, xname, *consts, "chain_consts");
-  TORCH_CHECK_VALUE(consts->size(0) <= 62, "chain_consts may hold at most 62 blocks, got L = ", consts->size(0));
-  TORCH_CHECK_VALUE(upto >= 0 && upto <= consts->size(0), "chain_upto must be in [0, L=", consts->size(0), "], got ",
-                    upto);
-  TORCH_CHECK_VALUE(relu_mask >= 0, "chain_relu_mask must be >= 0 (bit i: block i applies ReLU), got ", relu_mask);
+  check_chain(start, consts, relu_mask, upto, x, xname);  // the frame ops' rules and messages (checks.h)
+  if (!start.has_value()) return afn::ChainParams{nullptr, nullptr, 0, 0, 0};
   *start_c = start->contiguous();
   *consts_c = consts->contiguous();
   return afn::ChainParams{start_c->const_data_ptr<int32_t>(), consts_c->const_data_ptr(), consts->size(0), relu_mask,

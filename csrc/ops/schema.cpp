@@ -74,6 +74,15 @@ TORCH_LIBRARY(afnet_edge, m) {
   m.def("segment_boundaries(Tensor h, int k, str rule, Tensor? frame_offsets=None) -> (Tensor, Tensor)");
   // (N_total, ...), (B, K+1), (B,) -> (B*K, ...)
   m.def("segment_mean(Tensor a, Tensor offsets, Tensor num_segments, Tensor? frame_offsets=None) -> Tensor");
+  // bLVNet-TAM (issue 13; blvnet_reference.py). Weights float32 (K, C), K odd; frames clip-major.
+  // (B·T, C, H, W), (K, C) -> (B·T, C, H, W): TAM, zero padding in time at clip ends, ReLU if relu
+  m.def("temporal_aggregate(Tensor x, Tensor weight, int num_frames, bool relu=True) -> Tensor");
+  // (B·P, C, H, W), (K_p, C), (K_p, C) -> (big_in, little_in): the stage TAM on pair features (folded weights)
+  m.def(
+      "temporal_aggregate_pair(Tensor y, Tensor w_big, Tensor w_little, int num_pairs, bool relu=True) -> "
+      "(Tensor, Tensor)");
+  // (N, C, h, w), (N, C, H, W) -> (N, C, H, W): ReLU(nearest_up(big) + little) (ReLU if relu)
+  m.def("bl_merge(Tensor big, Tensor little, bool relu=True) -> Tensor");
 }
 
 // `import afnet_edge._C` loads this library, which runs the registrations above; the module itself is empty.

@@ -63,6 +63,15 @@ my @controls = (
    'for (; i < c.upto; ++i) {', 'for (; i <= c.upto; ++i) {',
    'ERROR: AddressSanitizer: heap-buffer-overflow',
    'a lazy chain applies block upto too (one block past the due ones: K_L lies past the constant maps at upto = L)'],
+  ['tam_no_clip_padding', 'plain', 'temporal_aggregate', 'temporal_aggregate_impl.h',
+   'const int64_t t = n % p.T, r = p.K / 2;', 'const int64_t t = n, r = p.K / 2;',
+   'FAIL cuda temporal_aggregate',
+   'the TAM pads in time at the ends of the whole batch instead of each clip (a clip\'s first frames read the previous '
+   . 'clip\'s last ones; later clips lose their taps)'],
+  ['merge_wrong_axis', 'plain', 'bl_merge', 'bl_merge_impl.h',
+   'nearest_src(i, p.h, p.H) * p.w;', 'nearest_src(i, p.w, p.W) * p.w;',
+   'FAIL cuda bl_merge',
+   'the big-little merge maps output rows with the column ratio (right only for square maps)'],
 );
 my %by_name = map { $_->[0] => $_ } @controls;
 
