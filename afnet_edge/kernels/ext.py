@@ -669,6 +669,161 @@ OPS = make_ops("ext", focal_gather=focal_gather, focal_scatter=focal_scatter, am
                conv1x1_scatter=conv1x1_scatter)
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# Full-video clustering (issue 14 item 2; spec full-video-clustering.md §3, §4, §4.6, §11.2): binarize_pack,
+# adjacent_hamming, segment_boundaries, segment_mean. Same signatures and results as
+# afnet_edge/kernels/fullvideo_reference.py (exact for bits, distances and boundaries; segment_mean sums in fp32 in
+# frame order and rounds once). The compiled ops run where the extension has them (an older _C without them, or an
+# unsupported case, falls back to the reference); none of them syncs with the host. Not covered by the kernels
+# (reference used): cumulative_official, degenerate="even", and segment_mean with autograd (no backward kernel yet).
+from . import fullvideo_reference as _fv_ref  # noqa: E402  (section appended at the end of the module)
+
+
+def _fullvideo_kernel_table() -> dict[str, bool]:
+    table = {"meta": AVAILABLE and hasattr(torch.ops.afnet_edge, "segment_mean")}
+    for dev, key in (("cpu", "CPU"), ("cuda", "CUDA")):
+        try:
+            table[dev] = table["meta"] and torch._C._dispatch_has_kernel_for_dispatch_key(
+                f"{_LIB}::segment_mean", key)
+        except RuntimeError:  # operator not registered by this build of _C
+            table[dev] = False
+    return table
+
+
+_FULLVIDEO_KERNELS = _fullvideo_kernel_table()
+
+
+def has_fullvideo_kernels(device: str | torch.device) -> bool:
+    """True when ``afnet_edge._C`` has the full-video clustering kernels for ``device``'s type."""
+    dtype = device.type if isinstance(device, torch.device) else torch.device(device).type
+    return _FULLVIDEO_KERNELS.get(dtype, False)
+
+
+def _fv_offsets(frame_offsets: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    if frame_offsets is None:
+        return None
+    if not isinstance(frame_offsets, torch.Tensor) or frame_offsets.dtype not in (torch.int32, torch.int64):
+        raise ValueError("frame_offsets must be an integer tensor of shape (B+1,) with 0 first, N_total last and at "
+                         "least one frame per video")
+    return frame_offsets.to(device=device, dtype=torch.int64)  # a device-side cast: no host sync
+
+
+def _fv_use_kernel(t: torch.Tensor) -> bool:
+    """The compiled op serves ``t`` (its device has the kernels, and no ONNX export / jit trace is running: those
+    need the reference's standard ops; torch.compile and torch.export keep the op through its fake kernel)."""
+    return has_fullvideo_kernels(t.device) and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export())
+
+
+def binarize_pack(y: torch.Tensor) -> torch.Tensor:
+    """Sign bits of every frame of ``y (N, ...)`` packed into ``(N, ⌈D/32⌉)`` int32 words, LSB first (bit i of word
+    w = ``y[n].flatten()[32·w+i] > 0``; padding bits 0). No gradient. See :func:`fullvideo_reference.binarize_pack`."""
+    if isinstance(y, torch.Tensor) and y.is_floating_point() and y.dim() >= 1 and _fv_use_kernel(y):
+        return torch.ops.afnet_edge.binarize_pack(y.detach())
+    return _fv_ref.binarize_pack(y)
+
+
+def adjacent_hamming(bits: torch.Tensor) -> torch.Tensor:
+    """``h (max(N−1, 0),)`` int32 Hamming distances of neighbouring rows of ``bits (N, W)`` int32 (exact)."""
+    if isinstance(bits, torch.Tensor) and bits.dtype == torch.int32 and bits.dim() == 2 \
+            and _fv_use_kernel(bits):
+        return torch.ops.afnet_edge.adjacent_hamming(bits)
+    return _fv_ref.adjacent_hamming(bits)
+
+
+def segment_boundaries(h: torch.Tensor, k: int, rule: str, frame_offsets: torch.Tensor | None = None,
+                       num_bits: int | None = None, degenerate: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(offsets (B, K+1) int64, num_segments (B,) int64)`` for distances ``h (N_total−1,)`` (see
+    :func:`fullvideo_reference.segment_boundaries` for the rules and the representation). The kernel serves
+    ``slope`` (degenerate="none"), ``cumulative`` and ``even``; the other cases run the reference."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k (clusters) must be a positive integer, got {k!r}")
+    kernel_case = rule in ("even", "cumulative") or (rule == "slope" and degenerate == "none")
+    if kernel_case and isinstance(h, torch.Tensor) and h.dim() == 1 and h.dtype in (torch.int32, torch.int64) \
+            and _fv_use_kernel(h):
+        fo = _fv_offsets(frame_offsets, h.device)
+        return torch.ops.afnet_edge.segment_boundaries(h.to(torch.int32), k, rule, fo)
+    return _fv_ref.segment_boundaries(h, k, rule, frame_offsets, num_bits=num_bits, degenerate=degenerate)
+
+
+def segment_mean(a: torch.Tensor, offsets: torch.Tensor, num_segments: torch.Tensor,
+                 frame_offsets: torch.Tensor | None = None) -> torch.Tensor:
+    """``(B·K, ...)`` segment means of ``a (N_total, ...)`` (row b·K+j: segment min(j, M_b−1) of video b; fp32
+    accumulation, one rounding). With autograd on ``a`` the reference runs (it carries the gradient)."""
+    if isinstance(a, torch.Tensor) and a.is_floating_point() and a.dim() >= 1 and _fv_use_kernel(a) \
+            and not (a.requires_grad and torch.is_grad_enabled()) \
+            and isinstance(offsets, torch.Tensor) and isinstance(num_segments, torch.Tensor):
+        fo = _fv_offsets(frame_offsets, a.device)
+        return torch.ops.afnet_edge.segment_mean(a, offsets.to(a.device, torch.int64),
+                                                 num_segments.to(a.device, torch.int64), fo)
+    return _fv_ref.segment_mean(a, offsets, num_segments, frame_offsets)
+
+
+if _FULLVIDEO_KERNELS["meta"]:
+    def _fv_words(y: torch.Tensor) -> int:
+        d = 1
+        for s in y.shape[1:]:
+            d *= s
+        return (d + 31) // 32
+
+    @torch.library.register_fake(f"{_LIB}::binarize_pack")
+    def _binarize_pack_fake(y):
+        if y.dim() < 1:
+            raise ValueError("y must be (N, ...) with one frame per row, got a 0-d tensor")
+        _check_float(y, "y")
+        return y.new_empty((y.shape[0], _fv_words(y)), dtype=torch.int32)
+
+    @torch.library.register_fake(f"{_LIB}::adjacent_hamming")
+    def _adjacent_hamming_fake(bits):
+        if bits.dtype != torch.int32:
+            raise TypeError(f"bits must be int32 (from binarize_pack), got {bits.dtype}")
+        if bits.dim() != 2:
+            raise ValueError(f"bits must be (N, W) (from binarize_pack), got shape {tuple(bits.shape)}")
+        return bits.new_empty((max(bits.shape[0] - 1, 0),))
+
+    def _fv_videos(frame_offsets, ref: torch.Tensor, refname: str) -> int:
+        if frame_offsets is None:
+            return 1
+        if frame_offsets.dtype != torch.int64:
+            raise TypeError(f"frame_offsets must be int64, got {frame_offsets.dtype}")
+        if frame_offsets.dim() != 1 or frame_offsets.shape[0] < 2:
+            raise ValueError(f"frame_offsets must be (B+1,) with B >= 1, got shape {tuple(frame_offsets.shape)}")
+        if frame_offsets.device != ref.device:
+            raise ValueError(f"frame_offsets must be on the device of {refname} ({ref.device}), got "
+                             f"{frame_offsets.device}")
+        return frame_offsets.shape[0] - 1
+
+    @torch.library.register_fake(f"{_LIB}::segment_boundaries")
+    def _segment_boundaries_fake(h, k, rule, frame_offsets=None):
+        if h.dtype != torch.int32:
+            raise TypeError(f"h must be int32 (from adjacent_hamming), got {h.dtype}")
+        if h.dim() != 1:
+            raise ValueError(f"h must be (N_total-1,) (from adjacent_hamming), got shape {tuple(h.shape)}")
+        if k < 1:
+            raise ValueError(f"k (clusters) must be a positive integer, got {k}")
+        if rule not in ("slope", "cumulative", "even"):
+            raise ValueError(f"rule must be 'slope', 'cumulative' or 'even' for the segment_boundaries kernel, got "
+                             f"{rule!r}")
+        b = _fv_videos(frame_offsets, h, "h")
+        return h.new_empty((b, k + 1), dtype=torch.int64), h.new_empty((b,), dtype=torch.int64)
+
+    @torch.library.register_fake(f"{_LIB}::segment_mean")
+    def _segment_mean_fake(a, offsets, num_segments, frame_offsets=None):
+        if a.dim() < 1:
+            raise ValueError("a must be (N_total, ...) with one frame per row, got a 0-d tensor")
+        _check_float(a, "a")
+        if offsets.dtype != torch.int64 or num_segments.dtype != torch.int64:
+            raise TypeError(f"offsets and num_segments must be int64, got {offsets.dtype} and {num_segments.dtype}")
+        if offsets.dim() != 2 or offsets.shape[1] < 2:
+            raise ValueError(f"offsets must be (B, K+1) with K >= 1, got shape {tuple(offsets.shape)}")
+        b, k = offsets.shape[0], offsets.shape[1] - 1
+        if tuple(num_segments.shape) != (b,):
+            raise ValueError(f"num_segments must be (B,) = ({b},), got shape {tuple(num_segments.shape)}")
+        if _fv_videos(frame_offsets, a, "a") != b:
+            raise ValueError(f"offsets (B={b}, K+1) and frame_offsets (B+1,) disagree")
+        return a.new_empty((b * k,) + tuple(a.shape[1:]))
+
+
+__all__ += ["binarize_pack", "adjacent_hamming", "segment_boundaries", "segment_mean", "has_fullvideo_kernels"]
 # =====================================================================================================================
 # bLVNet-TAM kernels (issue 13): temporal_aggregate, temporal_aggregate_pair, bl_merge. Semantics:
 # :mod:`.blvnet_reference` (same names, same arguments). Not part of the FusedOps protocol (seam.py): the model calls

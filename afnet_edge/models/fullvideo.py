@@ -32,8 +32,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..kernels.fullvideo_reference import (RULES, adjacent_hamming, binarize_pack, popcount32, segment_boundaries,
-                                          segment_mean)
+# The clustering ops: afnet_edge._C's kernels where the extension has them, else the reference (the choice is made in
+# kernels/ext.py, per call; the reference also serves the cumulative rules, degenerate="even" and autograd).
+from ..kernels.ext import adjacent_hamming, binarize_pack, segment_boundaries, segment_mean
+from ..kernels.fullvideo_reference import RULES, popcount32
 from .common import MIN_SIZE, VideoClassifier, VideoOutput, init_resnet_weights
 from .flops_walk import FlopsWalk, Term, pool_out
 from .registry import (BenchDefaults, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,

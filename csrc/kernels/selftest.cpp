@@ -18,7 +18,9 @@
 //
 //   selftest [--cpu-only | --cuda-only] [--op NAME]    NAME: focal_gather, focal_scatter, ample_fuse_pool,
 //                                                      ample_fuse_blend, select_frames, gather_conv1x1,
-//                                                      conv1x1_scatter, temporal_aggregate, bl_merge, conversions
+//                                                      conv1x1_scatter, temporal_aggregate, bl_merge,
+//                                                      binarize_pack, adjacent_hamming, segment_boundaries,
+//                                                      segment_mean, conversions
 // bLVNet-TAM (issue 13): temporal_aggregate (plain and pair mode: both outputs from one read) against a scalar
 // double-precision TAM with per-clip zero padding, bl_merge against a scalar upsample + add + ReLU.
 // The two fused 1×1 GEMMs (gather_conv1x1, conv1x1_scatter) are checked against a scalar double-precision loop within
@@ -46,6 +48,7 @@
 #include "conv1x1_scatter.h"
 #include "focal_gather.h"
 #include "focal_scatter.h"
+#include "fullvideo_cluster.h"
 #include "gather_conv1x1.h"
 #include "select_frames.h"
 #include "temporal_aggregate.h"
@@ -918,6 +921,245 @@ Outcome merge_case(Backend be, int64_t NC, int64_t h, int64_t w, int64_t H, int6
   return o;
 }
 
+// ---- fullvideo_cluster (binarize_pack, adjacent_hamming, segment_boundaries, segment_mean) -------------------------
+// Activations with exact zeros, −0 and NaN (all pack to 0), so the sign test's boundary is exercised.
+template <typename T>
+std::vector<T> signed_vec(size_t n) {
+  std::vector<T> v = random_vec<T>(n);
+  std::uniform_int_distribution<int> pick(0, 9);
+  for (auto& x : v) {
+    const int r = pick(g_rng);
+    if (r == 0) x = from_d<T>(0.0);
+    if (r == 1) x = from_d<T>(-0.0);
+    if (r == 2) x = nan_value<T>();
+  }
+  return v;
+}
+
+template <typename T>
+Outcome binarize_case(Backend be, int64_t N, int64_t D) {
+  const int64_t W = (D + 31) / 32;
+  std::vector<T> y = signed_vec<T>(static_cast<size_t>(N * D));
+  std::vector<int32_t> bits(static_cast<size_t>(N * W) + 1, -7);
+  BinarizePackParams p{y.data(), bits.data(), N, D};
+  Outcome o;
+  o.name = fmt("binarize_pack %s N=%lld D=%lld", TypeName<T>::get(), (long long)N, (long long)D);
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = binarize_pack_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror m;
+    m.add(y).add(bits);
+    BinarizePackParams d = p;
+    d.y = m.map(y.data());
+    d.bits = m.map(p.bits);
+    ok = binarize_pack_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && m.back();
+#endif
+  }
+  for (int64_t n = 0; n < N && ok; ++n)
+    for (int64_t e = 0; e < W * 32 && ok; ++e) {
+      const bool want = e < D && to_d(y[static_cast<size_t>(n * D + e)]) > 0.0;  // NaN > 0 is false
+      const uint32_t word = static_cast<uint32_t>(bits[static_cast<size_t>(n * W + e / 32)]);
+      ok = ((word >> (e % 32)) & 1u) == (want ? 1u : 0u);
+    }
+  o.ok = ok && bits.back() == -7;
+  o.add_output(bits);
+  return o;
+}
+
+Outcome hamming_case(Backend be, int64_t N, int64_t W) {
+  std::uniform_int_distribution<uint32_t> word;
+  std::vector<int32_t> bits(static_cast<size_t>(N * W));
+  for (auto& b : bits) b = static_cast<int32_t>(word(g_rng));
+  if (N > 2 && W > 0) bits[static_cast<size_t>(W)] = bits[0];  // a row equal to the previous one in its first word
+  const int64_t P = N > 1 ? N - 1 : 0;
+  std::vector<int32_t> h(static_cast<size_t>(P) + 1, -7);
+  AdjacentHammingParams p{bits.data(), h.data(), N, W};
+  Outcome o;
+  o.name = fmt("adjacent_hamming N=%lld W=%lld", (long long)N, (long long)W);
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = adjacent_hamming_cpu(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror m;
+    m.add(bits).add(h);
+    AdjacentHammingParams d = p;
+    d.bits = m.map(p.bits);
+    d.h = m.map(p.h);
+    ok = adjacent_hamming_cuda(d, nullptr) == cudaSuccess && m.back();
+#endif
+  }
+  for (int64_t t = 0; t < P && ok; ++t) {
+    int64_t want = 0;
+    for (int64_t w = 0; w < W; ++w)
+      for (int i = 0; i < 32; ++i)
+        want += ((static_cast<uint32_t>(bits[static_cast<size_t>(t * W + w)]) >> i) & 1u) !=
+                ((static_cast<uint32_t>(bits[static_cast<size_t>((t + 1) * W + w)]) >> i) & 1u);
+    ok = h[static_cast<size_t>(t)] == want;
+  }
+  o.ok = ok && h.back() == -7;
+  o.add_output(h);
+  return o;
+}
+
+// Video lengths -> CSR offsets.
+std::vector<int64_t> csr(const std::vector<int64_t>& lengths) {
+  std::vector<int64_t> o(1, 0);
+  for (auto l : lengths) o.push_back(o.back() + l);
+  return o;
+}
+
+// Naive boundaries of one video (spec §4.1 / §4.2 / §4.4 written directly): slope sorts the pairs by (h, t)
+// descending and cuts after the first K − 1; even makes ⌈len/K⌉-frame segments first; cumulative compares the
+// fraction of the total change so far with c/K (as integers) frame by frame. Returns K + 1 offsets, then M.
+std::vector<int64_t> naive_boundaries(const int32_t* h, int64_t len, int64_t K, BoundaryRule rule) {
+  std::vector<int64_t> off;
+  int64_t total = 0;
+  for (int64_t t = 0; t + 1 < len; ++t) total += h[t];
+  if (rule == BoundaryRule::kCumulative && len < K) {
+    for (int64_t j = 0; j <= K; ++j) off.push_back(std::min(j, len));
+    off.push_back(len);
+    return off;
+  }
+  if (rule == BoundaryRule::kCumulative && total > 0) {
+    off.push_back(0);
+    int64_t c = 1, so_far = 0;
+    for (int64_t k = 1; k < len; ++k) {
+      so_far += h[k - 1];
+      if (so_far * K > c * total) off.push_back(k), ++c;
+    }
+    const int64_t M = static_cast<int64_t>(off.size());
+    while (static_cast<int64_t>(off.size()) < K + 1) off.push_back(len);
+    off.push_back(M);
+    return off;
+  }
+  if (rule != BoundaryRule::kSlope) {  // even (and cumulative with no change at all)
+    off.push_back(0);
+    for (int64_t j = 0; j < K; ++j) off.push_back(off.back() + len / K + (j < len % K ? 1 : 0));
+    off.push_back(std::min(len, K));
+    return off;
+  }
+  std::vector<int64_t> pairs(static_cast<size_t>(len > 1 ? len - 1 : 0));
+  std::iota(pairs.begin(), pairs.end(), 0);
+  std::sort(pairs.begin(), pairs.end(), [&](int64_t a, int64_t b) { return h[a] != h[b] ? h[a] > h[b] : a > b; });
+  std::vector<int64_t> cuts(pairs.begin(), pairs.begin() + std::min<int64_t>(K - 1, pairs.size()));
+  std::sort(cuts.begin(), cuts.end());
+  off.push_back(0);
+  for (auto t : cuts) off.push_back(t + 1);
+  while (static_cast<int64_t>(off.size()) < K + 1) off.push_back(len);
+  off.push_back(std::min(len, K));
+  return off;
+}
+
+// corrupt: frame_offsets out of range and decreasing (only unvalidated device input can be so): no result is
+// defined, but nothing outside the outputs may be touched (ASan) and the CUDA run must equal the CPU twin.
+Outcome boundaries_case(Backend be, std::vector<int64_t> lengths, int64_t K, BoundaryRule rule, int levels,
+                        bool one_video, bool corrupt = false) {
+  std::vector<int64_t> fo = csr(lengths);
+  const std::vector<int64_t> fo_true = fo;
+  const int64_t n_total = fo.back(), B = static_cast<int64_t>(lengths.size());
+  std::uniform_int_distribution<int32_t> val(0, levels - 1);
+  std::vector<int32_t> h(static_cast<size_t>(n_total - 1));
+  for (auto& x : h) x = val(g_rng);
+  std::vector<int64_t> off(static_cast<size_t>(B * (K + 1)) + 1, -7), m(static_cast<size_t>(B) + 1, -7);
+  if (corrupt) fo = {-4, n_total + 9, 2, n_total};
+  SegmentBoundariesParams p{h.data(), one_video ? nullptr : fo.data(), off.data(), m.data(), n_total, B, K, rule};
+  Outcome o;
+  o.name = fmt("segment_boundaries %s B=%lld N_total=%lld K=%lld levels=%d%s",
+               rule == BoundaryRule::kSlope ? "slope" : (rule == BoundaryRule::kEven ? "even" : "cumulative"), (long long)B, (long long)n_total, (long long)K, levels,
+               one_video ? " (no frame_offsets)" : (corrupt ? " (corrupt frame_offsets)" : ""));
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = segment_boundaries_cpu(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror mi;
+    mi.add(h).add(fo).add(off).add(m);
+    SegmentBoundariesParams d = p;
+    d.h = mi.map(p.h);
+    d.frame_offsets = mi.map(p.frame_offsets);
+    d.offsets = mi.map(p.offsets);
+    d.num_segments = mi.map(p.num_segments);
+    ok = segment_boundaries_cuda(d, nullptr) == cudaSuccess && mi.back();
+#endif
+  }
+  for (int64_t b = 0; b < B && ok && !corrupt; ++b) {
+    const int64_t len = lengths[static_cast<size_t>(b)];
+    const std::vector<int64_t> want = naive_boundaries(h.data() + fo_true[static_cast<size_t>(b)], len, K, rule);
+    ok = m[static_cast<size_t>(b)] == want[static_cast<size_t>(K + 1)];
+    for (int64_t j = 0; j <= K && ok; ++j) ok = off[static_cast<size_t>(b * (K + 1) + j)] == want[static_cast<size_t>(j)];
+  }
+  o.ok = ok && off.back() == -7 && m.back() == -7;
+  o.add_output(off);
+  o.add_output(m);
+  return o;
+}
+
+template <typename T>
+Outcome segment_mean_case(Backend be, std::vector<int64_t> lengths, int64_t K, int64_t D, bool one_video,
+                          bool corrupt = false) {
+  std::vector<int64_t> fo = csr(lengths);
+  const int64_t n_total = fo.back(), B = static_cast<int64_t>(lengths.size());
+  std::vector<T> a = random_vec<T>(static_cast<size_t>(n_total * D));
+  // Random segments per video: M in [1, min(len, K)] non-empty segments with random cuts, the tail after the M-th
+  // left out (as cumulative_official drops it), offsets[j] = offsets[M] beyond.
+  std::vector<int64_t> off, m;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = lengths[static_cast<size_t>(b)];
+    const int64_t M = std::uniform_int_distribution<int64_t>(1, std::min(len, K))(g_rng);
+    std::vector<int64_t> pts(static_cast<size_t>(len));
+    std::iota(pts.begin(), pts.end(), 1);
+    std::shuffle(pts.begin(), pts.end(), g_rng);
+    std::vector<int64_t> cut(pts.begin(), pts.begin() + M);
+    std::sort(cut.begin(), cut.end());
+    off.push_back(0);
+    for (int64_t j = 1; j <= K; ++j) off.push_back(cut[static_cast<size_t>(std::min(j, M) - 1)]);
+    m.push_back(M);
+  }
+  if (corrupt) {  // offsets and counts out of range, frame_offsets past N_total (unvalidated device input)
+    off[1] = -5, off[2] = 1000000, m[0] = 0, m.back() = K + 3;
+    if (!one_video) fo[1] = n_total + 11, fo[2] = -2;
+  }
+  std::vector<T> out(static_cast<size_t>(B * K * D) + 1, nan_value<T>());
+  SegmentMeanParams p{a.data(), off.data(), m.data(), one_video ? nullptr : fo.data(), out.data(), n_total, B, K, D};
+  Outcome o;
+  o.name = fmt("segment_mean %s B=%lld N_total=%lld K=%lld D=%lld%s", TypeName<T>::get(), (long long)B,
+               (long long)n_total, (long long)K, (long long)D,
+               one_video ? " (no frame_offsets)" : (corrupt ? " (corrupt offsets)" : ""));
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = segment_mean_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror mi;
+    mi.add(a).add(off).add(m).add(fo).add(out);
+    SegmentMeanParams d = p;
+    d.a = mi.map(a.data());
+    d.offsets = mi.map(p.offsets);
+    d.num_segments = mi.map(p.num_segments);
+    d.frame_offsets = mi.map(p.frame_offsets);
+    d.out = mi.map(out.data());
+    ok = segment_mean_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && mi.back();
+#endif
+  }
+  for (int64_t b = 0; b < B && ok && !corrupt; ++b)
+    for (int64_t j = 0; j < K && ok; ++j) {
+      const int64_t M = m[static_cast<size_t>(b)], s = std::min(j, M - 1);
+      const int64_t lo = off[static_cast<size_t>(b * (K + 1) + s)], hi = off[static_cast<size_t>(b * (K + 1) + s + 1)];
+      for (int64_t e = 0; e < D && ok; ++e) {
+        double sum = 0;
+        for (int64_t f = lo; f < hi; ++f) sum += to_d(a[static_cast<size_t>((fo[static_cast<size_t>(b)] + f) * D + e)]);
+        ok = close(to_d(out[static_cast<size_t>((b * K + j) * D + e)]), sum / static_cast<double>(hi - lo), tol<T>(),
+                   tol<T>());
+      }
+    }
+  o.ok = ok && std::isnan(to_d(out.back()));
+  o.add_output(out);  // the twins sum in the same order: bit-identical
+  return o;
+}
+
 // ---- invalid arguments: every launcher and twin refuses them (and launches nothing) ------------------------------
 template <typename T, typename P>
 Outcome reject_case(Backend be, const char* what, const P& p) {
@@ -934,6 +1176,10 @@ Outcome reject_case(Backend be, const char* what, const P& p) {
     if constexpr (std::is_same<P, Conv1x1ScatterParams>::value) s = conv1x1_scatter_cpu<T>(p);
     if constexpr (std::is_same<P, TemporalAggregateParams>::value) s = temporal_aggregate_cpu<T>(p);
     if constexpr (std::is_same<P, BLMergeParams>::value) s = bl_merge_cpu<T>(p);
+    if constexpr (std::is_same<P, BinarizePackParams>::value) s = binarize_pack_cpu<T>(p);
+    if constexpr (std::is_same<P, AdjacentHammingParams>::value) s = adjacent_hamming_cpu(p);
+    if constexpr (std::is_same<P, SegmentBoundariesParams>::value) s = segment_boundaries_cpu(p);
+    if constexpr (std::is_same<P, SegmentMeanParams>::value) s = segment_mean_cpu<T>(p);
     o.ok = s == Status::kInvalidValue;
   } else {
 #if defined(AFN_WITH_CUDA_RUNTIME)
@@ -948,6 +1194,10 @@ Outcome reject_case(Backend be, const char* what, const P& p) {
     if constexpr (sizeof(T) == 2 && std::is_same<P, Conv1x1ScatterParams>::value) e = conv1x1_scatter_cuda<D>(p, nullptr);
     if constexpr (std::is_same<P, TemporalAggregateParams>::value) e = temporal_aggregate_cuda<D>(p, nullptr);
     if constexpr (std::is_same<P, BLMergeParams>::value) e = bl_merge_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, BinarizePackParams>::value) e = binarize_pack_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, AdjacentHammingParams>::value) e = adjacent_hamming_cuda(p, nullptr);
+    if constexpr (std::is_same<P, SegmentBoundariesParams>::value) e = segment_boundaries_cuda(p, nullptr);
+    if constexpr (std::is_same<P, SegmentMeanParams>::value) e = segment_mean_cuda<D>(p, nullptr);
     o.ok = e == cudaErrorInvalidValue && cudaGetLastError() == cudaSuccess;
 #endif
   }
@@ -1212,6 +1462,38 @@ void run_cases() {
     BM(37, 7, 7, 14, 14, true, true);    // in place, several blocks
     BM(0, 3, 3, 6, 6, true, false);      // no planes
   }
+  // full-video clustering: D not a multiple of 32 and spanning several words, N = 0 / 1, pairs spanning several
+  // 256-thread strides (W = 300), ragged batches with 1-frame videos, N < K, K = 1, K = len, many ties (levels 1-3),
+  // videos longer than a block (300 pairs), no frame_offsets, segments with the tail left out, D = 0 / no frames
+  for (auto nd : std::vector<std::pair<int64_t, int64_t>>{{5, 37}, {3, 64}, {1, 1}, {4, 31}, {2, 33}, {0, 9}, {3, 0},
+                                                           {300, 3}})
+    run_case("binarize_pack", [=](Backend be) { return binarize_case<T>(be, nd.first, nd.second); });
+  auto SM = [&](std::vector<int64_t> lengths, int64_t K, int64_t D, bool one) {
+    run_case("segment_mean", [=](Backend be) { return segment_mean_case<T>(be, lengths, K, D, one); });
+  };
+  SM({16}, 4, 13, true);
+  SM({12, 1, 7, 3, 20}, 4, 9, false);
+  SM({3, 40}, 8, 300, false);
+  SM({5}, 2, 0, true);
+  run_case("segment_mean", [=](Backend be) { return segment_mean_case<T>(be, {6, 5, 9}, 3, 4, false, true); });
+  if (std::is_same<T, float>::value) {
+    for (auto nw : std::vector<std::pair<int64_t, int64_t>>{{9, 2}, {2, 1}, {1, 3}, {0, 4}, {4, 300}, {5, 0}})
+      run_case("adjacent_hamming", [=](Backend be) { return hamming_case(be, nw.first, nw.second); });
+    auto SB = [&](std::vector<int64_t> lengths, int64_t K, BoundaryRule rule, int levels, bool one) {
+      run_case("segment_boundaries", [=](Backend be) { return boundaries_case(be, lengths, K, rule, levels, one); });
+    };
+    for (BoundaryRule rule : {BoundaryRule::kSlope, BoundaryRule::kEven, BoundaryRule::kCumulative})
+      for (int levels : {1, 3, 1000}) {
+        SB({16}, 4, rule, levels, true);
+        SB({12, 1, 7, 3, 20, 2}, 4, rule, levels, false);
+        SB({3, 5, 6}, 5, rule, levels, false);
+        SB({9, 1}, 1, rule, levels, false);
+        SB({301, 40}, 8, rule, levels, false);
+      }
+    for (BoundaryRule rule : {BoundaryRule::kSlope, BoundaryRule::kEven, BoundaryRule::kCumulative})
+      run_case("segment_boundaries",
+               [=](Backend be) { return boundaries_case(be, {4, 6, 5}, 3, rule, 3, false, true); });
+  }
   // invalid arguments, one at a time from a valid call (dummy pointers: a launch would be a failure in itself)
   static int64_t dummy[64];
   void* d = dummy;
@@ -1326,6 +1608,44 @@ void run_cases() {
   R("select_frames", "logits null", with(se, [](FP& q) { q.logits = nullptr; }));
   R("select_frames", "mask null", with(se, [](FP& q) { q.mask = nullptr; }));
   R("select_frames", "index null", with(se, [](FP& q) { q.index = nullptr; }));
+  {
+    int32_t* i32 = reinterpret_cast<int32_t*>(dummy);
+    using BPP = BinarizePackParams;
+    const BPP bp{d, i32, 4, 40};
+    R("binarize_pack", "N < 0", with(bp, [](BPP& q) { q.N = -1; }));
+    R("binarize_pack", "D < 0", with(bp, [](BPP& q) { q.D = -1; }));
+    R("binarize_pack", "y null", with(bp, [](BPP& q) { q.y = nullptr; }));
+    R("binarize_pack", "bits null", with(bp, [](BPP& q) { q.bits = nullptr; }));
+    using SMP = SegmentMeanParams;
+    const SMP sm{d, dummy, dummy, dummy, d, 8, 2, 3, 4};
+    R("segment_mean", "N_total < 0", with(sm, [](SMP& q) { q.n_total = -1; }));
+    R("segment_mean", "B = 0", with(sm, [](SMP& q) { q.B = 0; }));
+    R("segment_mean", "K = 0", with(sm, [](SMP& q) { q.K = 0; }));
+    R("segment_mean", "D < 0", with(sm, [](SMP& q) { q.D = -1; }));
+    R("segment_mean", "B > 1 without frame_offsets", with(sm, [](SMP& q) { q.frame_offsets = nullptr; }));
+    R("segment_mean", "offsets null", with(sm, [](SMP& q) { q.offsets = nullptr; }));
+    R("segment_mean", "num_segments null", with(sm, [](SMP& q) { q.num_segments = nullptr; }));
+    R("segment_mean", "a null", with(sm, [](SMP& q) { q.a = nullptr; }));
+    R("segment_mean", "out null", with(sm, [](SMP& q) { q.out = nullptr; }));
+    if (std::is_same<T, float>::value) {
+      using AHP = AdjacentHammingParams;
+      const AHP ah{i32, i32, 4, 2};
+      R("adjacent_hamming", "N < 0", with(ah, [](AHP& q) { q.N = -1; }));
+      R("adjacent_hamming", "W < 0", with(ah, [](AHP& q) { q.W = -1; }));
+      R("adjacent_hamming", "h null", with(ah, [](AHP& q) { q.h = nullptr; }));
+      R("adjacent_hamming", "bits null", with(ah, [](AHP& q) { q.bits = nullptr; }));
+      using SBP = SegmentBoundariesParams;
+      const SBP sb{i32, dummy, dummy, dummy, 8, 2, 3, BoundaryRule::kSlope};
+      R("segment_boundaries", "N_total = 0", with(sb, [](SBP& q) { q.n_total = 0; }));
+      R("segment_boundaries", "B = 0", with(sb, [](SBP& q) { q.B = 0; }));
+      R("segment_boundaries", "K = 0", with(sb, [](SBP& q) { q.K = 0; }));
+      R("segment_boundaries", "unknown rule", with(sb, [](SBP& q) { q.rule = static_cast<BoundaryRule>(5); }));
+      R("segment_boundaries", "B > 1 without frame_offsets", with(sb, [](SBP& q) { q.frame_offsets = nullptr; }));
+      R("segment_boundaries", "offsets null", with(sb, [](SBP& q) { q.offsets = nullptr; }));
+      R("segment_boundaries", "num_segments null", with(sb, [](SBP& q) { q.num_segments = nullptr; }));
+      R("segment_boundaries", "h null", with(sb, [](SBP& q) { q.h = nullptr; }));
+    }
+  }
   if (!g_cuda_suite || sizeof(T) == 2) {
     const int32_t* st = reinterpret_cast<const int32_t*>(dummy);
     using GCP = GatherConv1x1Params;

@@ -64,6 +64,16 @@ TORCH_LIBRARY(afnet_edge, m) {
   m.def(
       "select_frames.out(Tensor logits, str selection, int k, *, Tensor(a!) index, Tensor(b!) counts, "
       "Tensor(c!) mask) -> ()");
+  // Full-video clustering (issue 14; fullvideo_reference.py, spec full-video-clustering.md §3-§4.6). Ragged batches:
+  // frame_offsets (B+1,) int64 CSR rows per video, None = one video. No .out overloads yet.
+  // (N, ...) float -> (N, ceil(D/32)) int32 sign bits, LSB first
+  m.def("binarize_pack(Tensor y) -> Tensor");
+  // (N, W) int32 -> (max(N-1, 0),) int32 popcount(bits[t] ^ bits[t+1])
+  m.def("adjacent_hamming(Tensor bits) -> Tensor");
+  // (N_total-1,) int32 -> offsets (B, K+1) int64, num_segments (B,) int64; rule: "slope" | "cumulative" | "even"
+  m.def("segment_boundaries(Tensor h, int k, str rule, Tensor? frame_offsets=None) -> (Tensor, Tensor)");
+  // (N_total, ...), (B, K+1), (B,) -> (B*K, ...)
+  m.def("segment_mean(Tensor a, Tensor offsets, Tensor num_segments, Tensor? frame_offsets=None) -> Tensor");
   // bLVNet-TAM (issue 13; blvnet_reference.py). Weights float32 (K, C), K odd; frames clip-major.
   // (B·T, C, H, W), (K, C) -> (B·T, C, H, W): TAM, zero padding in time at clip ends, ReLU if relu
   m.def("temporal_aggregate(Tensor x, Tensor weight, int num_frames, bool relu=True) -> Tensor");
