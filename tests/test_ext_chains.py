@@ -10,45 +10,24 @@ values in [0, L], every ``upto`` in [0, L] and random ReLU bits.
 from __future__ import annotations
 
 import os
-import zlib
 
 import pytest
 import torch
 
 from afnet_edge.kernels import ext, reference
 from afnet_edge.kernels.reference import LazyChain, chain_materialize
-from skip_reasons import NO_CUDA
 
 REQUIRE_EXT = os.environ.get("AFNET_EDGE_REQUIRE_EXT") == "1"
 pytestmark = pytest.mark.skipif(not ext.AVAILABLE and not REQUIRE_EXT,
                                 reason=f"afnet_edge._C not built ({ext.import_error()})")
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA))]
 E = torch.ops.afnet_edge if ext.AVAILABLE else None
 
 
-@pytest.fixture(params=DEVICES)
-def device(request):
-    if request.param == "cuda" and not ext.has_kernels("cuda"):
-        pytest.skip("afnet_edge._C was built without CUDA kernels")
-    return torch.device(request.param)
-
-
-@pytest.fixture
-def gen(request):
-    return torch.Generator().manual_seed(zlib.crc32(request.node.nodeid.encode()))
-
-
-def rand(shape, dtype, device, gen, lo=0.1, hi=2.0):
-    """Values in ±[lo, hi): never zero."""
-    mag = lo + (hi - lo) * torch.rand(shape, generator=gen, dtype=torch.float64)
-    sign = torch.where(torch.rand(shape, generator=gen) < 0.5, -1.0, 1.0).to(torch.float64)
-    return (mag * sign).to(dtype).to(device)
-
-
-def poisoned(shape, dtype, device):
-    return torch.full(shape, float("nan"), dtype=dtype, device=device)
+# The kernel tests' device fixture (CPU, CUDA when built), seeded generator, non-zero inputs and NaN-poisoned
+# outputs, shared rather than copied.
+from test_kernels import device, gen, poisoned, rand  # noqa: E402,F401  (fixtures are used by name)
 
 
 def make_chain(n, chw, L, upto, dtype, device, gen, relu_mask=None) -> LazyChain:

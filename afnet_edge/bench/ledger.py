@@ -344,12 +344,7 @@ def _focal_out(blk, shape) -> tuple:
 # ------------------------------------------------------------------------------------------- families
 def _afnet_resnet(L: _Ledger, model, plan: str, k: int, size: int) -> None:
     bm = model.base_model
-    s = L.conv(bm.conv1, L.N, (3, size, size))
-    c, h, w = s
-    out = (c, (h + 2 - 3) // 2 + 1, (w + 2 - 3) // 2 + 1)
-    L.add("max_pool2d_with_indices", bm.maxpool, L.t(L.N, s), L.t(L.N, out) + L.N * c * out[1] * out[2] * _INT64,
-          "reduction")
-    s = out
+    s = _resnet_stem(L, bm, size)
     for name in ("layer1", "layer2", "layer3"):
         st = getattr(bm, name)
         s = _af_stage(L, plan, k, s, L.names[st], st.list_gen, st.base_module, st.refine_module, st.base_transform,
@@ -359,6 +354,16 @@ def _afnet_resnet(L: _Ledger, model, plan: str, k: int, size: int) -> None:
     _resnet_head(L, model, s)
 
 
+def _resnet_stem(L: _Ledger, bm, size: int) -> tuple:
+    """conv1 (+ BN + ReLU, fused) and the 3×3/2 max pool (values + int64 indices) on every frame; returns (C, H, W)."""
+    s = L.conv(bm.conv1, L.N, (3, size, size))
+    c, h, w = s
+    out = (c, (h + 2 - 3) // 2 + 1, (w + 2 - 3) // 2 + 1)
+    L.add("max_pool2d_with_indices", bm.maxpool, L.t(L.N, s), L.t(L.N, out) + L.N * c * out[1] * out[2] * _INT64,
+          "reduction")
+    return out
+
+
 def _resnet_head(L: _Ledger, model, s) -> None:
     L.mean(model.base_model.avgpool, L.N, s)
     L.linear(model.new_fc, L.N)
@@ -366,12 +371,7 @@ def _resnet_head(L: _Ledger, model, s) -> None:
 
 def _dense_resnet(L: _Ledger, model, plan: str, k: int, size: int) -> None:
     bm = model.base_model
-    s = L.conv(bm.conv1, L.N, (3, size, size))
-    c, h, w = s
-    out = (c, (h + 2 - 3) // 2 + 1, (w + 2 - 3) // 2 + 1)
-    L.add("max_pool2d_with_indices", bm.maxpool, L.t(L.N, s), L.t(L.N, out) + L.N * c * out[1] * out[2] * _INT64,
-          "reduction")
-    s = out
+    s = _resnet_stem(L, bm, size)
     for name in ("layer1", "layer2", "layer3", "layer4"):
         for blk in getattr(bm, name):
             s = _ample_resnet(L, blk, L.N, s)
