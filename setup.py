@@ -28,7 +28,8 @@ from setuptools.command.develop import develop as _develop
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 OPS = ("focal_gather", "focal_scatter", "ample_fuse_pool", "ample_fuse_blend", "select_frames", "gather_conv1x1",
-       "conv1x1_scatter", "temporal_aggregate", "bl_merge", "fullvideo_cluster")
+       "conv1x1_scatter", "temporal_aggregate", "bl_merge", "fullvideo_cluster",
+       "focus_crop")
 #: Where ninja writes the object files, for every build path (pip's editable build would use a fresh temporary folder
 #: each time and so recompile everything).
 BUILD_TEMP = os.path.join(ROOT, "build", "temp-afnet_edge")

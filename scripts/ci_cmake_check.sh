@@ -68,7 +68,7 @@ LIB="$BUILD_DIR/libafnet_edge_kernels.a"
 LISTING=$("$CUOBJDUMP" --list-elf "$LIB")
 fail=0
 for obj in focal_gather focal_scatter ample_fuse_pool ample_fuse_blend select_frames gather_conv1x1 conv1x1_scatter \
-    temporal_aggregate bl_merge fullvideo_cluster; do
+    temporal_aggregate bl_merge fullvideo_cluster focus_crop; do
   elfs=$(awk -v m="$obj.cu.o:" '/^member /{cur=($0 ~ m"$")} cur && /ELF file/{print $NF}' <<<"$LISTING")
   for a in "${ARCHS[@]}"; do
     if ! grep -q "\.sm_${a}\.cubin$" <<<"$elfs"; then

@@ -23,7 +23,7 @@ GCOV=${GCOV:-gcov}
 KDIR=$ROOT/csrc/kernels
 EMU=$ROOT/tests/cuda_emu
 OPS=(focal_gather focal_scatter ample_fuse_pool ample_fuse_blend select_frames gather_conv1x1 conv1x1_scatter temporal_aggregate
-     bl_merge fullvideo_cluster)
+     bl_merge fullvideo_cluster focus_crop)
 DO_CONTROLS=1
 DO_COVERAGE=1
 for a in "$@"; do

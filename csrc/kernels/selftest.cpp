@@ -20,7 +20,9 @@
 //                                                      ample_fuse_blend, select_frames, gather_conv1x1,
 //                                                      conv1x1_scatter, temporal_aggregate, bl_merge,
 //                                                      binarize_pack, adjacent_hamming, segment_boundaries,
-//                                                      segment_mean, conversions
+//                                                      segment_mean, focus_crop, conversions
+// AdaFocus (issue 12): focus_crop (bilinear / floor) and its two backward kernels against scalar double loops written
+// from the spec's formulas (§2.3, §6.3), positions including 0, 1, the clamped outside and the far-edge taps.
 // bLVNet-TAM (issue 13): temporal_aggregate (plain and pair mode: both outputs from one read) against a scalar
 // double-precision TAM with per-clip zero padding, bl_merge against a scalar upsample + add + ReLU.
 // The two fused 1×1 GEMMs (gather_conv1x1, conv1x1_scatter) are checked against a scalar double-precision loop within
@@ -48,6 +50,7 @@
 #include "conv1x1_scatter.h"
 #include "focal_gather.h"
 #include "focal_scatter.h"
+#include "focus_crop.h"
 #include "fullvideo_cluster.h"
 #include "gather_conv1x1.h"
 #include "select_frames.h"
@@ -1160,6 +1163,115 @@ Outcome segment_mean_case(Backend be, std::vector<int64_t> lengths, int64_t K, i
   return o;
 }
 
+// ---- focus_crop (AdaFocus) ------------------------------------------------------------------------------------------
+// N frames (C, H, W), P × P windows; forward, grad_x and grad_centres on the same random inputs. Positions: random in
+// (0, 1), plus 0, 1 (far-edge taps of weight 0; the last frame at (1, 1), so an unguarded tap reads past the buffer)
+// and two outside [0, 1] (clamped, no gradient) when N >= 6.
+template <typename T>
+Outcome crop_case(Backend be, int64_t N, int64_t C, int64_t H, int64_t W, int64_t P, CropMode mode, size_t off) {
+  using A = typename Num<T>::acc_t;
+  const size_t nx = static_cast<size_t>(N * C * H * W), ny = static_cast<size_t>(N * C * P * P);
+  Buf<T> x(random_vec<T>(nx), off), g(random_vec<T>(ny), off);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::vector<A> cv(static_cast<size_t>(2 * N));
+  for (auto& v : cv) v = static_cast<A>(unit(g_rng));
+  const double fixed[6] = {0.0, 1.0, -0.25, 1.5, 1.0, 1.0};  // last frame at the far corner
+  if (N >= 6)
+    for (int k = 0; k < 6; ++k) cv[static_cast<size_t>(2 * (N - 3) + k)] = static_cast<A>(fixed[k]);
+  Buf<A> centres(cv, 0), gc(static_cast<size_t>(2 * N), 0);
+  Buf<T> out(ny, off), gx(nx, off);
+  const FocusCropParams fp{x.ptr(), centres.ptr(), out.ptr(), N, C, H, W, P, mode};
+  const FocusCropGradXParams xp{g.ptr(), centres.ptr(), gx.ptr(), N, C, H, W, P, mode};
+  const FocusCropGradCentresParams cp{g.ptr(), x.ptr(), centres.ptr(), gc.ptr(), N, C, H, W, P, mode};
+  const bool floor_mode = mode == CropMode::kFloor;
+  Outcome o;
+  o.name = fmt("focus_crop %s N=%lld C=%lld %lldx%lld P=%lld %s off=%zu", TypeName<T>::get(), (long long)N,
+               (long long)C, (long long)H, (long long)W, (long long)P, floor_mode ? "floor" : "bilinear", off);
+  o.exact = floor_mode;
+  o.rtol = tol<T>();
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = focus_crop_cpu<T>(fp) == Status::kOk && focus_crop_grad_x_cpu<T>(xp) == Status::kOk &&
+         focus_crop_grad_centres_cpu<T>(cp) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror m;
+    m.add(x.store).add(g.store).add(centres.store).add(gc.store).add(out.store).add(gx.store);
+    FocusCropParams d1 = fp;
+    d1.x = m.map(fp.x), d1.centres = m.map(fp.centres), d1.out = m.map(fp.out);
+    FocusCropGradXParams d2 = xp;
+    d2.grad = m.map(xp.grad), d2.centres = m.map(xp.centres), d2.grad_x = m.map(xp.grad_x);
+    FocusCropGradCentresParams d3 = cp;
+    d3.grad = m.map(cp.grad), d3.x = m.map(cp.x), d3.centres = m.map(cp.centres), d3.grad_centres = m.map(cp.grad_centres);
+    using D = typename CudaType<T>::type;
+    ok = focus_crop_cuda<D>(d1, nullptr) == cudaSuccess && focus_crop_grad_x_cuda<D>(d2, nullptr) == cudaSuccess &&
+         focus_crop_grad_centres_cuda<D>(d3, nullptr) == cudaSuccess && m.back();
+#endif
+  }
+  ok = ok && x.guards_intact() && g.guards_intact() && centres.guards_intact() && gc.guards_intact() &&
+       out.guards_intact() && gx.guards_intact();
+  // the spec's definition, in double from the fp32 (fp64) corner
+  std::vector<double> want_gx(nx, 0.0), sabs_gx(nx, 0.0);
+  for (int64_t n = 0; n < N && ok; ++n) {
+    int64_t s0[2];
+    double f[2];
+    bool pass[2];
+    for (int ax = 0; ax < 2; ++ax) {
+      const A a = cv[static_cast<size_t>(2 * n + ax)];
+      pass[ax] = a >= A(0) && a <= A(1);
+      const A ac = std::min(std::max(a, A(0)), A(1));
+      const A pos = ac * static_cast<A>((ax == 0 ? H : W) - P);
+      s0[ax] = static_cast<int64_t>(std::floor(static_cast<double>(pos)));
+      f[ax] = floor_mode ? 0.0 : static_cast<double>(pos) - static_cast<double>(s0[ax]);
+    }
+    double dy = 0, dx = 0, sy = 0, sx = 0;
+    for (int64_t c = 0; c < C && ok; ++c)
+      for (int64_t i = 0; i < P && ok; ++i)
+        for (int64_t j = 0; j < P && ok; ++j) {
+          double I[2][2];
+          for (int u = 0; u < 2; ++u)
+            for (int v = 0; v < 2; ++v) {
+              const int64_t y = s0[0] + i + u, xx = s0[1] + j + v;
+              I[u][v] = y < H && xx < W ? to_d(x.at(static_cast<size_t>(((n * C + c) * H + y) * W + xx))) : 0.0;
+            }
+          const double wt[2][2] = {{(1 - f[0]) * (1 - f[1]), (1 - f[0]) * f[1]}, {f[0] * (1 - f[1]), f[0] * f[1]}};
+          double want = 0, sabs = 0;
+          for (int u = 0; u < 2; ++u)
+            for (int v = 0; v < 2; ++v) want += wt[u][v] * I[u][v], sabs += std::fabs(wt[u][v] * I[u][v]);
+          const size_t oi = static_cast<size_t>(((n * C + c) * P + i) * P + j);
+          const double got = to_d(out.at(oi));
+          ok = floor_mode ? got == I[0][0] : close(got, want, tol<T>(), tol<T>() * (1 + sabs));
+          const double gv = to_d(g.at(oi));
+          for (int u = 0; u < 2; ++u)
+            for (int v = 0; v < 2; ++v) {
+              const int64_t y = s0[0] + i + u, xx = s0[1] + j + v;
+              if (y >= H || xx >= W || (floor_mode && (u || v))) continue;
+              const size_t xi = static_cast<size_t>(((n * C + c) * H + y) * W + xx);
+              want_gx[xi] += wt[u][v] * gv;
+              sabs_gx[xi] += std::fabs(wt[u][v] * gv);
+            }
+          const double ty = gv * ((1 - f[1]) * (I[1][0] - I[0][0]) + f[1] * (I[1][1] - I[0][1]));
+          const double tx = gv * ((1 - f[0]) * (I[0][1] - I[0][0]) + f[0] * (I[1][1] - I[1][0]));
+          dy += ty, dx += tx, sy += std::fabs(ty), sx += std::fabs(tx);
+        }
+    const double spans[2] = {static_cast<double>(H - P), static_cast<double>(W - P)};
+    const double sums[2] = {dy, dx}, abss[2] = {sy, sx};
+    for (int ax = 0; ax < 2 && ok; ++ax) {
+      const double want = pass[ax] && !floor_mode ? sums[ax] * spans[ax] : 0.0;
+      const double got = static_cast<double>(gc.at(static_cast<size_t>(2 * n + ax)));
+      ok = close(got, want, 0, tol<T>() * (1 + abss[ax] * spans[ax]));
+    }
+  }
+  for (size_t k = 0; k < nx && ok; ++k)
+    ok = floor_mode ? to_d(gx.at(k)) == want_gx[k] : close(to_d(gx.at(k)), want_gx[k], tol<T>(), tol<T>() * (1 + sabs_gx[k]));
+  o.ok = ok;
+  o.add_output(out.store);
+  o.add_output(gx.store);
+  o.add_output(gc.store);
+  o.add_output(x.store);
+  return o;
+}
+
 // ---- invalid arguments: every launcher and twin refuses them (and launches nothing) ------------------------------
 template <typename T, typename P>
 Outcome reject_case(Backend be, const char* what, const P& p) {
@@ -1176,6 +1288,9 @@ Outcome reject_case(Backend be, const char* what, const P& p) {
     if constexpr (std::is_same<P, Conv1x1ScatterParams>::value) s = conv1x1_scatter_cpu<T>(p);
     if constexpr (std::is_same<P, TemporalAggregateParams>::value) s = temporal_aggregate_cpu<T>(p);
     if constexpr (std::is_same<P, BLMergeParams>::value) s = bl_merge_cpu<T>(p);
+    if constexpr (std::is_same<P, FocusCropParams>::value) s = focus_crop_cpu<T>(p);
+    if constexpr (std::is_same<P, FocusCropGradXParams>::value) s = focus_crop_grad_x_cpu<T>(p);
+    if constexpr (std::is_same<P, FocusCropGradCentresParams>::value) s = focus_crop_grad_centres_cpu<T>(p);
     if constexpr (std::is_same<P, BinarizePackParams>::value) s = binarize_pack_cpu<T>(p);
     if constexpr (std::is_same<P, AdjacentHammingParams>::value) s = adjacent_hamming_cpu(p);
     if constexpr (std::is_same<P, SegmentBoundariesParams>::value) s = segment_boundaries_cpu(p);
@@ -1194,6 +1309,9 @@ Outcome reject_case(Backend be, const char* what, const P& p) {
     if constexpr (sizeof(T) == 2 && std::is_same<P, Conv1x1ScatterParams>::value) e = conv1x1_scatter_cuda<D>(p, nullptr);
     if constexpr (std::is_same<P, TemporalAggregateParams>::value) e = temporal_aggregate_cuda<D>(p, nullptr);
     if constexpr (std::is_same<P, BLMergeParams>::value) e = bl_merge_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, FocusCropParams>::value) e = focus_crop_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, FocusCropGradXParams>::value) e = focus_crop_grad_x_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, FocusCropGradCentresParams>::value) e = focus_crop_grad_centres_cuda<D>(p, nullptr);
     if constexpr (std::is_same<P, BinarizePackParams>::value) e = binarize_pack_cuda<D>(p, nullptr);
     if constexpr (std::is_same<P, AdjacentHammingParams>::value) e = adjacent_hamming_cuda(p, nullptr);
     if constexpr (std::is_same<P, SegmentBoundariesParams>::value) e = segment_boundaries_cuda(p, nullptr);
@@ -1462,6 +1580,21 @@ void run_cases() {
     BM(37, 7, 7, 14, 14, true, true);    // in place, several blocks
     BM(0, 3, 3, 6, 6, true, false);      // no planes
   }
+  // AdaFocus focus_crop: both modes; P = H (span 0), odd sizes, W % V != 0 (scalar grad_x path), a plane spanning
+  // several blocks, the fixed positions 0 / 1 / outside; N = 0 and C = 0 (grad_centres writes zeros)
+  for (size_t off : offsets<T>()) {
+    for (CropMode md : {CropMode::kBilinear, CropMode::kFloor}) {
+      auto FC = [&](int64_t N, int64_t C, int64_t H, int64_t W, int64_t P) {
+        run_case("focus_crop", [=](Backend be) { return crop_case<T>(be, N, C, H, W, P, md, off); });
+      };
+      FC(6, 3, 12, 16, 8);
+      FC(7, 2, 9, 11, 5);
+      FC(2, 3, 6, 6, 6);
+      FC(1, 2, 40, 36, 24);
+    }
+    run_case("focus_crop", [=](Backend be) { return crop_case<T>(be, 0, 3, 8, 8, 4, CropMode::kBilinear, off); });
+    run_case("focus_crop", [=](Backend be) { return crop_case<T>(be, 3, 0, 8, 8, 4, CropMode::kBilinear, off); });
+  }
   // full-video clustering: D not a multiple of 32 and spanning several words, N = 0 / 1, pairs spanning several
   // 256-thread strides (W = 300), ragged batches with 1-frame videos, N < K, K = 1, K = len, many ties (levels 1-3),
   // videos longer than a block (300 pairs), no frame_offsets, segments with the tail left out, D = 0 / no frames
@@ -1595,6 +1728,29 @@ void run_cases() {
   R("bl_merge", "big null", with(mg, [](MP& q) { q.big = nullptr; }));
   R("bl_merge", "little null", with(mg, [](MP& q) { q.little = nullptr; }));
   R("bl_merge", "out null", with(mg, [](MP& q) { q.out = nullptr; }));
+  {
+    using CP = FocusCropParams;
+    const CP fc{d, dummy, d, 2, 3, 8, 8, 4, CropMode::kBilinear};
+    R("focus_crop", "N < 0", with(fc, [](CP& q) { q.N = -1; }));
+    R("focus_crop", "C < 0", with(fc, [](CP& q) { q.C = -1; }));
+    R("focus_crop", "P = 0", with(fc, [](CP& q) { q.P = 0; }));
+    R("focus_crop", "P > H", with(fc, [](CP& q) { q.H = 3; }));
+    R("focus_crop", "P > W", with(fc, [](CP& q) { q.W = 3; }));
+    R("focus_crop", "unknown mode", with(fc, [](CP& q) { q.mode = static_cast<CropMode>(5); }));
+    R("focus_crop", "x null", with(fc, [](CP& q) { q.x = nullptr; }));
+    R("focus_crop", "centres null", with(fc, [](CP& q) { q.centres = nullptr; }));
+    R("focus_crop", "out null", with(fc, [](CP& q) { q.out = nullptr; }));
+    using GXP = FocusCropGradXParams;
+    const GXP gx{d, dummy, d, 2, 3, 8, 8, 4, CropMode::kBilinear};
+    R("focus_crop", "grad_x P > H", with(gx, [](GXP& q) { q.H = 3; }));
+    R("focus_crop", "grad_x grad null", with(gx, [](GXP& q) { q.grad = nullptr; }));
+    R("focus_crop", "grad_x out null", with(gx, [](GXP& q) { q.grad_x = nullptr; }));
+    using GCP2 = FocusCropGradCentresParams;
+    const GCP2 gcp{d, d, dummy, dummy, 2, 3, 8, 8, 4, CropMode::kBilinear};
+    R("focus_crop", "grad_centres P = 0", with(gcp, [](GCP2& q) { q.P = 0; }));
+    R("focus_crop", "grad_centres x null", with(gcp, [](GCP2& q) { q.x = nullptr; }));
+    R("focus_crop", "grad_centres out null (C = 0)", with(gcp, [](GCP2& q) { q.C = 0, q.grad_centres = nullptr; }));
+  }
   using FP = SelectFramesParams;
   const FP se{d, dummy, dummy, d, 2, 2, 4, SelectMode::kTopK, 2};
   R("select_frames", "L < 0", with(se, [](FP& q) { q.L = -1; }));

@@ -3,6 +3,7 @@
 // (validate=True); the kernels additionally never read out of bounds whatever the index values are.
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -163,6 +164,46 @@ inline void check_bl_merge(const at::Tensor& big, const at::Tensor& little) {
   TORCH_CHECK_VALUE(
       little.size(2) * little.size(3) < (int64_t(1) << 31) && big.size(2) * big.size(3) < (int64_t(1) << 31),
       "spatial planes must have fewer than 2^31 elements, got big ", big.sizes(), " and little ", little.sizes());
+}
+
+// ---- AdaFocus focus_crop (issue 12; adafocus_reference.focus_crop) --------------------------------------------------
+// Frames x (N, C, H, W) float; centres (N, 2) (row, col) actions, float32 (float64 when x is float64), on x's device;
+// 1 <= patch <= min(H, W); mode "bilinear" | "floor". Returns the kernel's mode code (0 bilinear, 1 floor).
+inline int check_focus_crop(const at::Tensor& x, const at::Tensor& centres, int64_t patch, const std::string& mode) {
+  TORCH_CHECK_VALUE(x.dim() == 4, "x must be a floating-point tensor of shape (N, C, H, W), got shape ", x.sizes());
+  check_float(x, "x");
+  const at::ScalarType ct = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  TORCH_CHECK_TYPE(centres.scalar_type() == ct, "centres must be ", ct == at::kDouble ? "float64" : "float32",
+                   " (the coordinate type for ", x.scalar_type(), " frames), got ", centres.scalar_type());
+  TORCH_CHECK_VALUE(centres.dim() == 2 && centres.size(0) == x.size(0) && centres.size(1) == 2,
+                    "centres must have shape (N, 2) = (", x.size(0), ", 2) holding (row, col) actions in [0, 1], got ",
+                    centres.sizes());
+  TORCH_CHECK_VALUE(centres.device() == x.device(), "centres are on ", centres.device(), " but x is on ", x.device());
+  TORCH_CHECK_VALUE(patch >= 1 && patch <= std::min(x.size(2), x.size(3)), "patch must be an int in [1, min(H, W)] = [1, ",
+                    std::min(x.size(2), x.size(3)), "], got ", patch);
+  TORCH_CHECK_VALUE(mode == "bilinear" || mode == "floor", "mode must be one of ('bilinear', 'floor'), got '", mode,
+                    "'");
+  return mode == "floor" ? 1 : 0;
+}
+
+// The backward ops: grad (N, C, P, P) with the frames' dtype, centres as above, mode as above; returns the mode code.
+inline int check_focus_crop_grad(const at::Tensor& grad, const at::Tensor& centres, int64_t height, int64_t width,
+                                 const std::string& mode) {
+  TORCH_CHECK_VALUE(grad.dim() == 4 && grad.size(2) == grad.size(3),
+                    "grad must be the (N, C, P, P) gradient of focus_crop's output, got shape ", grad.sizes());
+  check_float(grad, "grad");
+  const at::ScalarType ct = grad.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  TORCH_CHECK_TYPE(centres.scalar_type() == ct, "centres must be ", ct == at::kDouble ? "float64" : "float32",
+                   " (the coordinate type for ", grad.scalar_type(), " frames), got ", centres.scalar_type());
+  TORCH_CHECK_VALUE(centres.dim() == 2 && centres.size(0) == grad.size(0) && centres.size(1) == 2,
+                    "centres must have shape (N, 2) = (", grad.size(0), ", 2), got ", centres.sizes());
+  TORCH_CHECK_VALUE(centres.device() == grad.device(), "centres are on ", centres.device(), " but grad is on ",
+                    grad.device());
+  TORCH_CHECK_VALUE(height >= grad.size(2) && width >= grad.size(2) && grad.size(2) >= 1,
+                    "the frames (", height, "×", width, ") must be at least the patch (", grad.size(2), ") in size");
+  TORCH_CHECK_VALUE(mode == "bilinear" || mode == "floor", "mode must be one of ('bilinear', 'floor'), got '", mode,
+                    "'");
+  return mode == "floor" ? 1 : 0;
 }
 
 }  // namespace afn_ops

@@ -83,6 +83,14 @@ TORCH_LIBRARY(afnet_edge, m) {
       "(Tensor, Tensor)");
   // (N, C, h, w), (N, C, H, W) -> (N, C, H, W): ReLU(nearest_up(big) + little) (ReLU if relu)
   m.def("bl_merge(Tensor big, Tensor little, bool relu=True) -> Tensor");
+  // AdaFocus (issue 12; adafocus_reference.focus_crop, spec adafocus.md §2.3, §6.3). centres: (N, 2) (row, col)
+  // actions in [0, 1], float32 (float64 for float64 frames); mode: "bilinear" (V2) | "floor" (V1).
+  // (N, C, H, W), (N, 2) -> (N, C, P, P)
+  m.def("focus_crop(Tensor x, Tensor centres, int patch, str mode=\"bilinear\") -> Tensor");
+  // backward: (N, C, P, P) output gradient -> (N, C, height, width) frames gradient
+  m.def("focus_crop_grad_x(Tensor grad, Tensor centres, int height, int width, str mode) -> Tensor");
+  // backward: (N, C, P, P) output gradient, frames, centres -> (N, 2) centres gradient (zero in floor mode)
+  m.def("focus_crop_grad_centres(Tensor grad, Tensor x, Tensor centres, str mode) -> Tensor");
 }
 
 // `import afnet_edge._C` loads this library, which runs the registrations above; the module itself is empty.

@@ -72,6 +72,11 @@ my @controls = (
    'nearest_src(i, p.h, p.H) * p.w;', 'nearest_src(i, p.w, p.W) * p.w;',
    'FAIL cuda bl_merge',
    'the big-little merge maps output rows with the column ratio (right only for square maps)'],
+  ['crop_far_edge_unguarded', 'asan', 'focus_crop', 'focus_crop_impl.h',
+   'const bool row1 = y + 1 < p.H;', 'const bool row1 = true;',
+   'ERROR: AddressSanitizer: heap-buffer-overflow',
+   'the bilinear crop reads its bottom taps without the far-edge guard (at a_y = 1 they lie in row H, past the '
+   . 'frame: weight 0, but the read itself leaves the buffer for the last frame)'],
 );
 my %by_name = map { $_->[0] => $_ } @controls;
 
