@@ -942,3 +942,114 @@ if _BLVNET_KERNELS["meta"]:
 
 
 __all__ += ["temporal_aggregate", "temporal_aggregate_pair", "bl_merge", "has_blvnet_kernels"]
+
+
+# =====================================================================================================================
+# AdaFocus kernel (issue 12): focus_crop and its backward ops focus_crop_grad_x / focus_crop_grad_centres. Semantics:
+# :func:`.adafocus_reference.focus_crop` (same arguments). Not part of the FusedOps protocol (seam.py): the AdaFocus
+# models call :func:`focus_crop` directly. The op has an autograd formula (gradients w.r.t. the frames and, in
+# ``bilinear`` mode, the positions: spec §6.3), so training runs through it. Positions are converted to the kernels'
+# coordinate type on their own device (float32; float64 for float64 frames): no host-to-device copy.
+from . import adafocus_reference as _ada_ref  # noqa: E402
+
+_CROP_OPS = ("focus_crop", "focus_crop_grad_x", "focus_crop_grad_centres")
+
+
+def _crop_table() -> dict[str, bool]:
+    table = {"meta": AVAILABLE and all(hasattr(torch.ops.afnet_edge, op) for op in _CROP_OPS)}
+    for dtype, key in (("cpu", "CPU"), ("cuda", "CUDA")):
+        table[dtype] = table["meta"] and all(
+            torch._C._dispatch_has_kernel_for_dispatch_key(f"{_LIB}::{op}", key) for op in _CROP_OPS)
+    return table
+
+
+_CROP_KERNELS = _crop_table()
+
+
+def has_crop_kernels(device: str | torch.device) -> bool:
+    """True when the extension has the focus_crop kernels for ``device``'s type ("cpu", "cuda"; "meta": fakes)."""
+    dtype = device.type if isinstance(device, torch.device) else torch.device(device).type
+    return _CROP_KERNELS.get(dtype, False)
+
+
+def _crop_coord_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def focus_crop(x: torch.Tensor, centres: torch.Tensor, patch: int, mode: str = "bilinear") -> torch.Tensor:
+    """One ``patch`` × ``patch`` window per frame at a per-frame position: ``(N, C, H, W)``, ``(N, 2)`` (row, col)
+    actions in [0, 1] → ``(N, C, P, P)``; modes ``"bilinear"`` (V2 sub-pixel, ≤ 2e-4 from ``affine_grid`` +
+    ``grid_sample``) and ``"floor"`` (V1 integer crop, exact). The compiled kernel when the extension has it for the
+    device, else :func:`.adafocus_reference.focus_crop`. Differentiable w.r.t. ``x`` and (bilinear) ``centres``."""
+    _ada_ref._check_crop_args(x, centres, patch, mode)
+    if not has_crop_kernels(x.device):
+        return _ada_ref.focus_crop(x, centres, patch, mode)
+    c = centres.to(_crop_coord_dtype(x))
+    if mode == "floor":  # an integer crop: no gradient reaches the positions (as the reference)
+        c = c.detach()
+    return torch.ops.afnet_edge.focus_crop(x, c, patch, mode)
+
+
+def _check_crop_fake(x, centres, patch: int, mode: str) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"x must be a floating-point tensor of shape (N, C, H, W), got shape {tuple(x.shape)}")
+    _check_float(x, "x")
+    ct = _crop_coord_dtype(x)
+    if centres.dtype != ct:
+        raise TypeError(f"centres must be {str(ct).replace('torch.', '')} (the coordinate type for "
+                        f"{str(x.dtype).replace('torch.', '')} frames), got {centres.dtype}")
+    if centres.dim() != 2 or centres.shape[0] != x.shape[0] or centres.shape[1] != 2:
+        raise ValueError(f"centres must have shape (N, 2) = ({x.shape[0]}, 2) holding (row, col) actions in [0, 1], "
+                         f"got {tuple(centres.shape)}")
+    if centres.device != x.device:
+        raise ValueError(f"centres are on {centres.device} but x is on {x.device}")
+    if not 1 <= patch <= min(x.shape[2], x.shape[3]):
+        raise ValueError(f"patch must be an int in [1, min(H, W)] = [1, {min(x.shape[2], x.shape[3])}], got {patch}")
+    if mode not in _ada_ref.CROP_MODES:
+        raise ValueError(f"mode must be one of {_ada_ref.CROP_MODES}, got {mode!r}")
+
+
+if _CROP_KERNELS["meta"]:
+    @torch.library.register_fake(f"{_LIB}::focus_crop")
+    def _focus_crop_fake(x, centres, patch, mode="bilinear"):
+        _check_crop_fake(x, centres, patch, mode)
+        return x.new_empty((x.shape[0], x.shape[1], patch, patch))
+
+    @torch.library.register_fake(f"{_LIB}::focus_crop_grad_x")
+    def _focus_crop_grad_x_fake(grad, centres, height, width, mode):
+        if grad.dim() != 4 or grad.shape[2] != grad.shape[3]:
+            raise ValueError(f"grad must be the (N, C, P, P) gradient of focus_crop's output, got shape "
+                             f"{tuple(grad.shape)}")
+        _check_crop_fake(grad.new_empty((grad.shape[0], grad.shape[1], height, width)), centres, grad.shape[2], mode)
+        return grad.new_empty((grad.shape[0], grad.shape[1], height, width))
+
+    @torch.library.register_fake(f"{_LIB}::focus_crop_grad_centres")
+    def _focus_crop_grad_centres_fake(grad, x, centres, mode):
+        _check_crop_fake(x, centres, grad.shape[-1] if grad.dim() == 4 else 1, mode)
+        _check_same(x, "x", grad, "grad")
+        if grad.dim() != 4 or tuple(grad.shape[:2]) != tuple(x.shape[:2]) or grad.shape[2] != grad.shape[3]:
+            raise ValueError(f"grad must be the (N, C, P, P) gradient of focus_crop's output for x {tuple(x.shape)}, "
+                             f"got shape {tuple(grad.shape)}")
+        return centres.new_empty((x.shape[0], 2))
+
+    def _focus_crop_setup(ctx, inputs, output):
+        x, centres, patch, mode = inputs
+        ctx.mode, ctx.hw = mode, (x.shape[2], x.shape[3])
+        # x is needed only for the positions' gradient
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] and mode == "bilinear" else None, centres)
+
+    def _focus_crop_backward(ctx, g):
+        x, centres = ctx.saved_tensors
+        g = g.contiguous()
+        gx = gc = None
+        if ctx.needs_input_grad[0]:
+            gx = torch.ops.afnet_edge.focus_crop_grad_x(g, centres, ctx.hw[0], ctx.hw[1], ctx.mode)
+        if ctx.needs_input_grad[1]:
+            gc = (torch.ops.afnet_edge.focus_crop_grad_centres(g, x, centres, ctx.mode) if x is not None
+                  else torch.zeros_like(centres))
+        return gx, gc, None, None
+
+    torch.library.register_autograd(f"{_LIB}::focus_crop", _focus_crop_backward, setup_context=_focus_crop_setup)
+
+
+__all__ += ["focus_crop", "has_crop_kernels"]

@@ -33,7 +33,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..kernels.adafocus_reference import coarse_to_fine_order, focus_crop
+from ..kernels.adafocus_ops import focus_crop
+from ..kernels.adafocus_reference import coarse_to_fine_order
 from ..kernels.reference import temporal_shift
 from .afnet_resnet import bottleneck_flops
 from .common import VideoClassifier
@@ -268,7 +269,7 @@ class AdaFocusV2(VideoClassifier):
             actions = self.policy_stn(maps.detach(), b)                       # (B, T, 2), processing order
         else:
             actions = _check_locations(locations, b, T).to(frames.dtype).index_select(1, self.order)
-        patches = focus_crop(frames, actions.reshape(b * T, 2), self.patch_size, "bilinear")
+        patches = focus_crop(frames, actions.reshape(b * T, 2), self.patch_size, "bilinear", kernels=self.kernels)
         l = self.local_CNN(patches).mean(dim=(2, 3))
         step_logits = self.classifier(torch.cat([g, l], dim=1), b)
         aux = {}
@@ -348,7 +349,7 @@ class AdaFocusV2TSM(VideoClassifier):
         else:
             action = _check_locations(locations, b, 1).to(maps.dtype)[:, 0]
         per_frame = action.repeat_interleave(self.focus_frames, dim=0)        # the clip's action on each frame
-        patches = focus_crop(f_frames, per_frame, self.patch_size, "bilinear")
+        patches = focus_crop(f_frames, per_frame, self.patch_size, "bilinear", kernels=self.kernels)
         l = self.local_CNN.base_model(patches).mean(dim=(2, 3))
         gl = self.global_CNN.new_fc(self.global_CNN.dropout(g.detach())).view(b, self.num_frames, -1).mean(1)
         ll = self.local_CNN.new_fc(self.local_CNN.dropout(l.detach())).view(b, self.focus_frames, -1).mean(1)
@@ -432,7 +433,7 @@ class AdaFocusV1(VideoClassifier):
             actions = grid_actions(self.policy(maps, b).argmax(dim=-1)).to(frames.dtype)
         else:
             actions = _check_locations(locations, b, T).to(frames.dtype)
-        patches = focus_crop(frames, actions.reshape(b * T, 2), self.patch_size, "floor")
+        patches = focus_crop(frames, actions.reshape(b * T, 2), self.patch_size, "floor", kernels=self.kernels)
         l = self.local_CNN(patches).mean(dim=(2, 3))
         step_logits = self.fc(torch.cat([g, l], dim=1), b)
         return AdaFocusOutput(logits=step_logits[:, -1], locations=actions, step_logits=step_logits)

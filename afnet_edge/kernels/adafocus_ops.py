@@ -1,0 +1,51 @@
+"""The switch through which the AdaFocus models call their crop (issue 12 item 4).
+
+:func:`focus_crop` takes the model's ``kernels`` configuration (``"auto"`` / ``"torch"`` / ``"ext"``, as the other
+families' fused ops, :func:`afnet_edge.kernels.ops`):
+
+* ``"torch"`` — :func:`.adafocus_reference.focus_crop`, the pure-PyTorch reference (export-friendly);
+* ``"ext"``   — the compiled ``afnet_edge::focus_crop`` op (error if the extension is not built; on a device for which
+  the extension has no kernels, e.g. CUDA tensors with a CPU-only build, the entry point runs the reference, as
+  :mod:`.ext`'s other entry points do);
+* ``"auto"``  — the compiled op when the extension is built, else the reference.
+
+The reference also runs while a TorchScript tracer or an ONNX export is active (the exported graph must hold standard
+ops), and inside ``with afnet_edge.kernels.use_ops("torch")``. The op has an autograd formula for the frames and (in
+``bilinear`` mode) the positions, so training runs through it; results equal the reference within fp32 rounding
+(``floor``: bit-exact).
+"""
+from __future__ import annotations
+
+import torch
+
+from . import BACKENDS, current_ops, extension_available
+from . import adafocus_reference as _ref
+
+__all__ = ["focus_crop", "uses_kernel"]
+
+
+def uses_kernel(x: torch.Tensor, kernels: str = "auto") -> bool:
+    """True when :func:`focus_crop` on ``x`` with this ``kernels`` setting runs the compiled op."""
+    if kernels not in BACKENDS:
+        raise ValueError(f"kernels must be one of {BACKENDS}, got {kernels!r}")
+    impl = current_ops()
+    if kernels == "torch" or (impl is not None and getattr(impl, "name", None) == "torch"):
+        return False
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return False
+    if not extension_available():
+        if kernels == "ext":
+            raise RuntimeError("kernels='ext' requested but the extension afnet_edge._C is not built; build it with "
+                               "`pip install --no-build-isolation -e .` or use kernels='torch'")
+        return False
+    from . import ext
+    return ext.has_crop_kernels(x.device)
+
+
+def focus_crop(x: torch.Tensor, centres: torch.Tensor, patch: int, mode: str = "bilinear",
+               kernels: str = "auto") -> torch.Tensor:
+    """:func:`.adafocus_reference.focus_crop` (same arguments and result) through the ``kernels`` switch."""
+    if uses_kernel(x, kernels):
+        from . import ext
+        return ext.focus_crop(x, centres, patch, mode)
+    return _ref.focus_crop(x, centres, patch, mode)
