@@ -149,6 +149,34 @@ def test_gradients_match_the_reference_autograd(device, gen, mode):
         assert not ext.focus_crop(x, a.requires_grad_(True), 13, mode).requires_grad
 
 
+class DeviceSpy(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the device of every tensor an op receives or returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.devices: set = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in torch.utils._pytree.tree_leaves((args, kwargs, out)):
+            if isinstance(t, torch.Tensor):
+                self.devices.add(t.device.type)
+        return out
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "floor"])
+def test_forward_and_backward_create_nothing_on_the_host(mode):
+    # on the meta device (fake kernels) a constant made on the host would show up as a cpu tensor
+    x = torch.empty(4, 3, 224, 224, device="meta", requires_grad=True)
+    a = torch.empty(4, 2, device="meta", dtype=torch.float16, requires_grad=True)   # converted on its device
+    with DeviceSpy() as spy:
+        out = ext.focus_crop(x, a, 128, mode)
+        out.sum().backward()
+    assert out.shape == (4, 3, 128, 128) and x.grad is not None and x.grad.shape == x.shape
+    assert (a.grad is not None) == (mode == "bilinear")
+    assert spy.devices == {"meta"}
+
+
 # --------------------------------------------------------------------------------------------------------- opcheck
 def _opcheck_cases():
     g = torch.Generator().manual_seed(11)
