@@ -30,6 +30,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
 LAUNCHER = ["torchrun", "--standalone", "--nproc-per-node", "2", "-m", "afnet_edge.cli"]
@@ -86,6 +88,20 @@ def test_readme_has_the_commands():
     assert len(cmds) == 2 and "--max-steps" in cmds[0] and "--resume" in cmds[1], cmds
 
 
+def test_shard_order_splits_every_global_batch():
+    from afnet_edge.training.distributed import shard_order
+
+    order = [7, 3, 11, 0, 5, 9, 2, 8, 4, 1, 6, 10]  # 3 global batches of 4
+    parts = [shard_order(order, 4, r, 2) for r in range(2)]
+    assert parts == [[7, 3, 5, 9, 4, 1], [11, 0, 2, 8, 6, 10]]
+    # rank r's i-th local batch is the r-th half of global batch i: together they are the single-process batches
+    for i in range(3):
+        assert parts[0][2 * i:2 * i + 2] + parts[1][2 * i:2 * i + 2] == order[4 * i:4 * i + 4]
+    assert shard_order(order, 4, 0, 1) == order
+    with pytest.raises(ValueError, match="not divisible"):
+        shard_order(order, 4, 0, 3)
+
+
 def test_torchrun_readme_command(tmp_path):
     import torch
 
@@ -126,7 +142,8 @@ def test_resume_is_bit_exact_and_ratio_is_global(tmp_path):
     first, resume = (c[len(LAUNCHER):] for c in readme_commands())
     # the same run uninterrupted: the first command without --max-steps, into another folder
     whole = _set(_set(_set(first, "--max-steps", None), "--out", "runs/whole"), "--step-log", "runs/whole/steps.jsonl")
-    plan = {"runs": [first, resume, whole], "ports": [free_port() for _ in range(4)]}
+    bad = _set(_set(first, "--batch-size", "3"), "--out", "runs/bad")  # 3 clips cannot be split over 2 processes
+    plan = {"runs": [first, resume, whole, bad], "ports": [free_port() for _ in range(5)]}
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     procs = []
     try:
@@ -142,7 +159,9 @@ def test_resume_is_bit_exact_and_ratio_is_global(tmp_path):
     for p, out in zip(procs, outs):
         assert p.returncode == 0, out[-3000:]
     res = [json.loads((tmp_path / f"result.rank{r}.json").read_text()) for r in range(2)]
-    assert [r["rcs"] for r in res] == [[0, 0, 0]] * 2, outs
+    assert [r["rcs"] for r in res] == [[0, 0, 0, 2]] * 2, outs
+    assert all("--batch-size 3 is the global batch and must be divisible by the 2 processes" in o for o in outs)
+    assert not (tmp_path / "runs/bad").exists()
 
     # resumed run == uninterrupted run, bit for bit (weights after every step, losses, final state)
     for rank in range(2):

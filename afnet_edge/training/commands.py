@@ -147,9 +147,9 @@ def _cmd_train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = _device(args)
-    info = distributed.init_from_env(device)  # torchrun with WORLD_SIZE >= 2: join the process group
+    group = distributed.init_from_env(device)  # torchrun with WORLD_SIZE >= 2: join the process group
     try:
-        return _train(args, distributed.process_device(device, info), info)
+        return _train(args, distributed.process_device(device, group), group)
     finally:
         distributed.cleanup()
 
