@@ -35,7 +35,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
 LAUNCHER = ["torchrun", "--standalone", "--nproc-per-node", "2", "-m", "afnet_edge.cli"]
-TIMEOUT_S = 240
+TIMEOUT_S = 300
 
 
 def readme_commands() -> list[list[str]]:
@@ -101,6 +101,17 @@ def test_shard_order_splits_every_global_batch():
     assert shard_order(order, 4, 0, 1) == order
     with pytest.raises(ValueError, match="not divisible"):
         shard_order(order, 4, 0, 3)
+
+
+def test_distributed_true_needs_a_process_group():
+    from afnet_edge import create_model
+    from afnet_edge.data import SyntheticVideoDataset
+    from afnet_edge.training import TrainConfig, Trainer
+
+    model = create_model("af_mobilenetv3", num_classes=4, num_frames=4, kernels="torch")
+    with pytest.raises(ValueError, match="torchrun"):
+        Trainer(model, SyntheticVideoDataset(4, 4, 32, 4), TrainConfig(epochs=1, batch_size=4), device="cpu",
+                distributed=True, log=None)
 
 
 def test_torchrun_readme_command(tmp_path):
