@@ -29,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -171,6 +172,7 @@ def test_resume_is_bit_exact_and_ratio_is_global(tmp_path):
     for p, out in zip(procs, outs):
         assert p.returncode == 0, out[-3000:]
     res = [json.loads((tmp_path / f"result.rank{r}.json").read_text()) for r in range(2)]
+    print("seconds per run (rank 0, rank 1):", [r["seconds"] for r in res])
     assert [r["rcs"] for r in res] == [[0, 0, 0, 2]] * 2, outs
     assert all("--batch-size 3 is the global batch and must be divisible by the 2 processes" in o for o in outs)
     assert not (tmp_path / "runs/bad").exists()
@@ -263,10 +265,12 @@ def _worker(folder: str) -> None:
     rank = int(os.environ["RANK"])
     with open(os.path.join(folder, "plan.json")) as f:
         plan = json.load(f)
-    rcs = []
+    rcs, seconds = [], []
     for argv, port in zip(plan["runs"], plan["ports"]):
         os.environ["MASTER_PORT"] = str(port)
+        t = time.perf_counter()
         rcs.append(main(argv))
+        seconds.append(round(time.perf_counter() - t, 2))
     os.environ["MASTER_PORT"] = str(plan["ports"][-1])
     dist.init_process_group("gloo")
     try:
@@ -280,7 +284,7 @@ def _worker(folder: str) -> None:
     finally:
         dist.destroy_process_group()
     with open(os.path.join(folder, f"result.rank{rank}.json"), "w") as f:
-        json.dump({"rcs": rcs, "ratio_grad": g.double().tolist(), "step": step}, f)
+        json.dump({"rcs": rcs, "seconds": seconds, "ratio_grad": g.double().tolist(), "step": step}, f)
 
 
 def _trainer_step() -> dict:
