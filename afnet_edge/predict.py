@@ -169,6 +169,21 @@ def contact_sheet(pred: Prediction, path: str, thumb: int = 112, *, title: str |
             os.unlink(tmp)
 
 
+def print_prediction(video: str, video_frames: int, indices: list, top: list, selected: dict, real_ratio: float,
+                     file=None) -> None:
+    """The text ``afnet-edge predict`` prints (also ``afnet-edge classify --server``): frames sampled, top classes
+    (``top``: [(class, name, probability)]), frames each navigation module kept (``selected``)."""
+    out = file or sys.stdout
+    print(f"{video}: {video_frames} frames, sampled {indices}", file=out)
+    print(f"top-{len(top)}:", file=out)
+    for c, n, p in top:
+        print(f"  {p:7.2%}  {n}" + ("" if n == f"class {c}" else f" ({c})"), file=out)
+    if selected:
+        print(f"frames processed by the focal branch, per navigation module (real ratio {real_ratio:.2f}):", file=out)
+        for name, frames in selected.items():
+            print(f"  {name:22s} {frames}", file=out)
+
+
 def sheet_title(video: str, model: torch.nn.Module, checkpoint: str | None) -> str:
     """``"clip.mp4 — af_resnet50 T=12 — ckpt.pth"``, or ``... — RANDOM WEIGHTS (classes mean nothing)``."""
     weights = os.path.basename(checkpoint) if checkpoint else "RANDOM WEIGHTS (classes mean nothing)"
@@ -211,14 +226,7 @@ def _cmd_predict(args) -> int:
                           "random_weights": not args.checkpoint, "repeated_frames": short,
                           "resized_without_aspect": resized}, indent=2))
         return 0
-    print(f"{args.video}: {info.num_frames} frames, sampled {indices}")
-    print(f"top-{len(pred.top)}:")
-    for c, n, p in pred.top:
-        print(f"  {p:7.2%}  {n}" + ("" if n == f"class {c}" else f" ({c})"))
-    if pred.selected:
-        print(f"frames processed by the focal branch, per navigation module (real ratio {pred.real_ratio:.2f}):")
-        for name, frames in pred.selected.items():
-            print(f"  {name:22s} {frames}")
+    print_prediction(args.video, info.num_frames, indices, pred.top, pred.selected, pred.real_ratio)
     if args.save_png:
         print(f"contact sheet written to {args.save_png}")
     return 0
