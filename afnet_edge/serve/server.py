@@ -316,7 +316,9 @@ def run_until_signal(server: TritonServer, ready_timeout_s: float = 300.0, out=s
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.start()
-        print(f"starting tritonserver on {server.repo} (log: {server.log_path})", file=out, flush=True)
+        pid = server.proc.pid if server.proc is not None else None
+        print(f"starting tritonserver pid {pid} on {server.repo} (workspace {server.workspace}, log "
+              f"{server.log_path})", file=out, flush=True)
         deadline = time.monotonic() + ready_timeout_s
         while not server.ready():
             if stop["signal"] is not None:
