@@ -34,6 +34,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import typing
 import time
 import urllib.error
 import urllib.request
@@ -105,8 +106,14 @@ def make_stub_env(env_dir: str, numpy_spec: str = "numpy<2") -> str:
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", env_dir], check=True)
     site = _site_packages(env_dir)
     os.makedirs(site, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", site, numpy_spec],
-                   check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--upgrade", "--target", site,
+                    numpy_spec], check=True)
+    # when this interpreter is itself a venv, the new one's "system" site-packages are the base interpreter's: name
+    # this interpreter's own site-packages too (after numpy<2), so that torch and afnet_edge are found
+    import site as site_mod
+    parents = [p for p in site_mod.getsitepackages() + [sysconfig.get_paths()["purelib"]] if os.path.isdir(p)]
+    with open(os.path.join(site, "afnet_edge_parent_site.pth"), "w", encoding="utf-8") as f:
+        f.write("\n".join(dict.fromkeys(parents)) + "\n")
     return check_stub_env(env_dir)
 
 
@@ -165,7 +172,7 @@ class TritonServer:
         self.shm_prefix = ""
         self.proc: subprocess.Popen | None = None
         self._log_path = log_path
-        self._log = None
+        self._log: typing.IO[bytes] | None = None
 
     @property
     def http_url(self) -> str:
