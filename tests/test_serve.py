@@ -356,3 +356,41 @@ def _owned_by_run(path: str, info) -> bool:
         return os.path.getmtime(path) >= os.path.getmtime(info["repo"])
     except OSError:
         return False
+
+
+def test_repository_with_an_engine_writes_plan_configs_and_deepstream(tmp_path):
+    """The writer's TensorRT branch (file layout and configs; the engine bytes are a stand-in: no TensorRT backend
+    exists here to load a real plan)."""
+    from afnet_edge.export.engine import SIDECAR_FORMAT
+    from afnet_edge.models import create_model
+    from afnet_edge.serve.repository import validate_config_text, write_repository
+
+    model = create_model("af_mobilenetv3", num_classes=CLASSES, num_frames=T).eval()
+    engine = tmp_path / "m.engine"
+    payload = os.urandom(256)
+    engine.write_bytes(payload)
+    side = {"format": SIDECAR_FORMAT, "model": "af_mobilenetv3", "num_frames": T, "num_classes": CLASSES,
+            "batch": "dynamic", "example_batch": 2, "max_batch": 4, "height": SIZE, "width": SIZE,
+            "precision": "fp16", "engine": "m.engine", "plugin": None,
+            "inputs": [{"name": "clip", "shape": [-1, T, 3, SIZE, SIZE], "dtype": "float32"}],
+            "outputs": [{"name": "logits", "shape": [-1, CLASSES], "dtype": "float32"}]}
+    (tmp_path / "m.engine.json").write_text(json.dumps(side))
+    repo = tmp_path / "repo"
+    summary = write_repository(str(repo), model, size=SIZE, torch_model=False, engine=str(engine), max_batch=4)
+    assert summary.ensemble_classifier == "afnet_mobilenetv3"
+    assert (repo / "afnet_mobilenetv3" / "1" / "model.plan").read_bytes() == payload
+    configs = {d: validate_config_text((repo / d / "config.pbtxt").read_text()) for d in summary.models}
+    assert configs["afnet_mobilenetv3"].platform == "tensorrt_plan"
+    assert [s.model_name for s in configs["video_classify"].ensemble_scheduling.step] == \
+        ["preprocess", "afnet_mobilenetv3", "postprocess"]
+    assert "masks" not in [i.name for i in configs["postprocess"].input]     # an engine has no masks output
+    ds = repo / "afnet_mobilenetv3" / "deepstream"
+    assert 'model_name: "afnet_mobilenetv3"' in (ds / "config_infer_triton.txt").read_text()
+    nvinfer = (ds / "config_infer.txt").read_text()
+    assert "network-mode=2" in nvinfer and "batch-size=4" in nvinfer
+    from afnet_edge.serve.server import servable_models
+    load, skipped = servable_models(str(repo))     # what `serve --run` loads in the Python-backend-only server
+    assert load == ["postprocess", "preprocess"] and sorted(skipped) == ["afnet_mobilenetv3", "video_classify"]
+    with pytest.raises(ValueError, match="built for"):
+        write_repository(str(tmp_path / "r2"), create_model("af_mobilenetv3", num_classes=CLASSES + 1,
+                                                            num_frames=T), engine=str(engine))

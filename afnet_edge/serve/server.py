@@ -130,6 +130,36 @@ def resolve_stub_env(env_dir: str | None) -> str | None:
                      f"`afnet-edge serve --make-stub-env DIR` and pass --stub-env DIR (or set ${STUB_ENV_VAR})")
 
 
+#: What the tritonserver of nvidia-pytriton can run: the Python backend and ensembles of Python-backend models.
+SERVABLE_BACKENDS = ("python",)
+
+
+def servable_models(repo: str) -> tuple[list[str], dict[str, str]]:
+    """(models this server can load, {model it cannot load: why}) for the repository ``repo``: models of another
+    backend (``onnxruntime``, ``tensorrt_plan``) and ensembles with such a step are left out."""
+    import re
+
+    kinds: dict[str, str] = {}
+    steps: dict[str, list[str]] = {}
+    for name in sorted(os.listdir(repo)):
+        cfg = os.path.join(repo, name, "config.pbtxt")
+        if not os.path.isfile(cfg):
+            continue
+        with open(cfg, encoding="utf-8") as f:
+            text = f.read()
+        m = re.search(r'^\s*(backend|platform):\s*"([^"]+)"', text, flags=re.M)
+        kinds[name] = m.group(2) if m else "unknown"
+        steps[name] = re.findall(r'model_name:\s*"([^"]+)"', text)
+    skipped = {n: f"no {k} backend in this server" for n, k in kinds.items()
+               if k not in SERVABLE_BACKENDS and k != "ensemble"}
+    for n, k in kinds.items():
+        if k == "ensemble":
+            bad = [s for s in steps[n] if s in skipped or s not in kinds]
+            if bad:
+                skipped[n] = f"its step {bad[0]} cannot be loaded here"
+    return [n for n in kinds if n not in skipped], skipped
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now (the OS's choice)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -171,6 +201,7 @@ class TritonServer:
         self.workspace: str | None = None
         self.shm_prefix = ""
         self.proc: subprocess.Popen | None = None
+        self.skipped: dict[str, str] = {}
         self._log_path = log_path
         self._log: typing.IO[bytes] | None = None
 
@@ -209,7 +240,13 @@ class TritonServer:
                 "--metrics-address=127.0.0.1", f"--metrics-port={self.metrics_port}", "--allow-gpu-metrics=false",
                 f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
                 f"--exit-timeout-secs={self.exit_timeout_s}", f"--log-verbose={self.log_verbose}",
-                "--strict-readiness=true"]
+                "--strict-readiness=true"] + self._model_control()
+
+    def _model_control(self) -> list[str]:
+        load, self.skipped = servable_models(self.repo)
+        if not self.skipped:
+            return []
+        return ["--model-control-mode=explicit"] + [f"--load-model={n}" for n in load]
 
     def start(self) -> "TritonServer":
         if self.proc is not None:
@@ -335,6 +372,8 @@ def run_until_signal(server: TritonServer, ready_timeout_s: float = 300.0, out=s
             if time.monotonic() > deadline:
                 raise RuntimeError(f"tritonserver was not ready after {ready_timeout_s:.0f} s:\n{server.log_tail()}")
             time.sleep(0.25)
+        for name, why in server.skipped.items():
+            print(f"not loaded: {name} ({why})", file=out, flush=True)
         if stop["signal"] is None:
             print(f"ready: HTTP {server.http_url}  gRPC {server.grpc_url}  metrics {server.metrics_url}", file=out,
                   flush=True)
