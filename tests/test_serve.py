@@ -330,7 +330,7 @@ def test_sigterm_stops_cleanly_and_leaves_nothing(served):
     stubs_before = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline_has(p, info["workspace"])]
     assert stubs_before, "no Python backend stub runs from the workspace: the test would prove nothing"
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
+    assert proc.wait(timeout=90) == 0
     with open(info["out"]) as f:
         text = f.read()
     assert "tritonserver stopped (exit code 0)" in text, text[-2000:]

@@ -184,7 +184,7 @@ class TritonServer:
     manager. ``http_url`` / ``grpc_url`` / ``metrics_url`` say where it listens; ``log_path`` is its log."""
 
     def __init__(self, repo: str, *, http_port: int = 0, grpc_port: int = 0, metrics_port: int = 0,
-                 stub_env: str | None = None, log_verbose: int = 0, exit_timeout_s: int = 10,
+                 stub_env: str | None = None, log_verbose: int = 0, exit_timeout_s: int = 30,
                  log_path: str | None = None):
         if not os.path.isdir(repo):
             raise FileNotFoundError(f"--triton-repo: no such folder '{repo}'")
@@ -202,6 +202,7 @@ class TritonServer:
         self.shm_prefix = ""
         self.proc: subprocess.Popen | None = None
         self.skipped: dict[str, str] = {}
+        self.last_log_tail = ""
         self._log_path = log_path
         self._log: typing.IO[bytes] | None = None
 
@@ -303,6 +304,7 @@ class TritonServer:
         """SIGTERM, wait up to ``timeout_s`` (default: exit timeout + 15 s), then SIGKILL the process group; remove
         the workspace and this run's shared memory. Returns the server's exit code (None if it never started)."""
         code = None
+        self.last_log_tail = ""
         if self.proc is not None:
             timeout_s = self.exit_timeout_s + 15.0 if timeout_s is None else timeout_s
             if self.proc.poll() is None:
@@ -317,6 +319,8 @@ class TritonServer:
                 pass
             if code is None:
                 code = self.proc.wait(timeout=10)
+            if code != 0:
+                self.last_log_tail = self.log_tail()
         self._cleanup()
         return code
 
@@ -386,5 +390,7 @@ def run_until_signal(server: TritonServer, ready_timeout_s: float = 300.0, out=s
     finally:
         code = server.stop()
         print(f"tritonserver stopped (exit code {code})", file=out, flush=True)
+        if code not in (0, None) and server.last_log_tail:
+            print(f"tritonserver log (last lines):\n{server.last_log_tail}", file=out, flush=True)
         for s, h in old.items():
             signal.signal(s, h)
