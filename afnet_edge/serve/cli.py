@@ -33,7 +33,8 @@ def _is_repository(path: str) -> bool:
 
 
 def _write(args) -> None:
-    from afnet_edge.predict import read_labels
+    from afnet_edge.demo_model import demo_card
+    from afnet_edge.predict import clip_geometry, read_labels
 
     from .repository import write_repository
 
@@ -42,11 +43,18 @@ def _write(args) -> None:
     if args.engine is not None and not os.path.isfile(args.engine):
         raise FileNotFoundError(f"--engine: no such file '{args.engine}'")
     model = build_model(args, execution=args.execution, selection=args.selection, ratio=args.ratio)
-    if not args.checkpoint:
-        print("afnet-edge: warning: no --checkpoint given, the served weights are RANDOM: the classes mean nothing",
+    card = demo_card() if args.demo_model else None
+    size, scale = clip_geometry(args.size, card)    # predict's: the demo model sees whole frames at its size
+    if args.weights_note:
+        print(f"afnet-edge: {args.weights_note}", file=sys.stderr)
+    if args.random_weights:
+        print("afnet-edge: warning: --random-weights: the served weights are RANDOM, the classes mean nothing",
               file=sys.stderr)
     labels = read_labels(args.labels, model.num_classes) if args.labels else None
-    summary = write_repository(args.triton_repo, model, checkpoint=args.checkpoint, size=args.size, topk=args.topk,
+    if card and labels is None:
+        labels = list(card["class_names"])
+    summary = write_repository(args.triton_repo, model, checkpoint=args.checkpoint, size=size, scale_size=scale,
+                               topk=args.topk,
                                labels=labels, torch_model="torch" in args.formats, onnx="onnx" in args.formats,
                                engine=args.engine, max_batch=args.max_batch, queue_delay_us=args.queue_delay_us,
                                instances=args.instances, short=args.short, onnx_ratio=args.onnx_ratio,
@@ -68,7 +76,7 @@ def _cmd_serve(args) -> int:
     if not args.triton_repo:
         raise ValueError("give --triton-repo DIR (the repository to write and/or --run)")
     wants_write = args.model is not None or args.checkpoint is not None or args.engine is not None \
-        or not _is_repository(args.triton_repo) or args.overwrite
+        or args.random_weights or not _is_repository(args.triton_repo) or args.overwrite
     if wants_write:
         _write(args)
     if not args.run:
@@ -98,7 +106,7 @@ def _cmd_classify(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("serve", help="write a Triton Inference Server model repository and/or run tritonserver on it")
-    add_model_args(p, model_default=None)
+    add_model_args(p, model_default=None, weights=True)
     p.add_argument("--triton-repo", default=None, metavar="DIR", help="model repository to write and/or serve")
     p.add_argument("--formats", type=_formats, default=["torch"],
                    help="classifiers to write: torch (Python backend, PyTorch compact path) and/or onnx (ONNX Runtime "
@@ -112,7 +120,8 @@ def register(sub) -> None:
     p.add_argument("--onnx-ratio", type=ratio_arg, default=0.5, help="topk ratio of the ONNX export (default 0.5)")
     p.add_argument("--execution", choices=("compact", "masked"), default="compact",
                    help="PyTorch execution (default: compact)")
-    p.add_argument("--size", type=positive_int, default=CROP_SIZE, help=f"crop size (default: {CROP_SIZE})")
+    p.add_argument("--size", type=positive_int, default=None,
+                   help=f"crop size (default: the demo model's own size, else {CROP_SIZE}; as predict)")
     p.add_argument("--topk", type=positive_int, default=5, help="classes the ensemble returns (default: 5)")
     p.add_argument("--labels", default=None, help="text file with one class name per line")
     p.add_argument("--short", choices=SHORT_POLICIES, default="official", help="predict's short-video policy")

@@ -23,7 +23,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from afnet_edge.video import CROP_SIZE
+from afnet_edge.video import CROP_SIZE, SCALE_SIZE
 
 #: Default dynamic-batching settings of the classifiers (a CPU server: small batches, short queue delay).
 DEFAULT_MAX_BATCH = 8
@@ -276,7 +276,8 @@ class RepositorySummary:
     notes: list[str] = field(default_factory=list)
 
 
-def write_repository(repo: str, model, *, checkpoint: str | None = None, size: int = CROP_SIZE, topk: int = 5,
+def write_repository(repo: str, model, *, checkpoint: str | None = None, size: int = CROP_SIZE,
+                     scale_size: tuple[int, int] | None = SCALE_SIZE, topk: int = 5,
                      labels: list[str] | None = None, torch_model: bool = True, onnx: bool = False,
                      engine: str | None = None, max_batch: int = DEFAULT_MAX_BATCH,
                      queue_delay_us: int = DEFAULT_QUEUE_DELAY_US, instances: int = 1, short: str = "official",
@@ -289,6 +290,7 @@ def write_repository(repo: str, model, *, checkpoint: str | None = None, size: i
         model: the model (its ``arch``, T, classes, current configuration: execution, selection, ratio).
         checkpoint: the file its weights came from (recorded; the weights are saved into the repository anyway).
         size: crop side S of the clips (``predict --size``).
+        scale_size: (height, width) the frames are resized to before the crop (predict's; None: no resize).
         topk: classes the ensemble returns.
         labels: class names (default ``class i``).
         torch_model: write ``afnet_<m>_torch`` (Python backend, PyTorch compact path).
@@ -401,6 +403,7 @@ def write_repository(repo: str, model, *, checkpoint: str | None = None, size: i
                                Tensor("FRAME_INDICES", "TYPE_INT32", [T]), Tensor("VIDEO_FRAMES", "TYPE_INT32", [1])],
                       instance_count=instances,
                       parameters={**common, "afnet_edge_role": "preprocess", "num_frames": str(T), "size": str(size),
+                                  "scale_size": json.dumps(list(scale_size) if scale_size else None),
                                   "short": short})
     _write_model(repo, pre, {"1/model.py": MODEL_PY})
     written.append(PREPROCESS)

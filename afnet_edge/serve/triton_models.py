@@ -68,6 +68,8 @@ class Preprocess:
         self.frames = int(params["num_frames"])
         self.size = int(params["size"])
         self.short = params.get("short", "official")
+        scale = json.loads(params.get("scale_size", "[240, 320]"))
+        self.scale_size = (int(scale[0]), int(scale[1])) if scale else None
         self.workdir = tempfile.mkdtemp(prefix="afnet_edge_preprocess_")
 
     def decode(self, data: bytes):
@@ -79,7 +81,8 @@ class Preprocess:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            clip, info, indices = load_clip(path, self.frames, size=self.size, short=self.short)
+            clip, info, indices = load_clip(path, self.frames, size=self.size, scale_size=self.scale_size,
+                                            short=self.short)
         finally:
             os.unlink(path)
         return clip.numpy(), indices, info.num_frames
