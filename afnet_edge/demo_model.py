@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, cast
 
-import torch
 
 from .checkpoint import load_checkpoint
-from .models import create_model
+from .models import VideoClassifier, create_model
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 DEMO_CHECKPOINT = os.path.join(ASSETS, "demo_model.pth")
@@ -68,7 +67,7 @@ def demo_summary(card: dict[str, Any] | None = None) -> str:
             f"trained on synthetic clips ({card['num_classes']} classes)")
 
 
-def load_demo_model(**config: Any) -> torch.nn.Module:
+def load_demo_model(**config: Any) -> VideoClassifier:
     """The shipped demo model in eval mode (weights in float32), with ``config`` passed to
     :func:`~afnet_edge.create_model` (``execution``, ``selection``, ...). Its class names are
     ``demo_card()["class_names"]``."""
@@ -76,4 +75,4 @@ def load_demo_model(**config: Any) -> torch.nn.Module:
     model = create_model(card["model"], num_classes=card["num_classes"], num_frames=card["num_frames"],
                          **card["options"], **config)
     load_checkpoint(model, DEMO_CHECKPOINT)
-    return model.eval()
+    return cast(VideoClassifier, model.eval())
