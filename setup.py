@@ -140,6 +140,8 @@ setup(
     python_requires=">=3.10",
     # afnet_edge/export is a committed link to the repository-root export/ folder (docs/layout.md)
     packages=find_packages(include=["afnet_edge", "afnet_edge.*"]),
+    # the shipped demo model (afnet_edge/demo_model.py) and the extension's type stub
+    package_data={"afnet_edge": ["assets/demo_model.pth", "assets/demo_model.json", "_C.pyi"]},
     install_requires=["torch>=2.4", "numpy", "tqdm", "pillow"],
     extras_require={
         "video": ["av"],
@@ -151,6 +153,10 @@ setup(
         "dev": ["mypy"],
         # TensorRT for RTX: builds engines without a GPU (CI proves the engine build with it).
         "rtx": ["tensorrt-rtx-cu13-bindings", "tensorrt-rtx-cu13-libs", "onnxruntime-extensions"],
+        # Triton serving (afnet-edge serve / classify): the tritonserver bundled in nvidia-pytriton and its client.
+        # nvidia-pytriton pins numpy<2 (its Python backend stub reads NumPy 1.x arrays): a separate environment is
+        # best; CI installs it --no-deps and gives the stub a numpy<2 venv (docs/serving.md).
+        "serve": ["nvidia-pytriton==0.7.0", "tritonclient[http,grpc]"],
         # Everything the demo, the CLI and the test suite use (not TensorRT itself: see docs/jetson.md).
         "all": ["av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib", "pytest", "grimp"],
     },
