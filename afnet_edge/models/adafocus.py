@@ -27,6 +27,7 @@ at most the TSM wrapper renames (``conv.0.net.`` → ``conv.0.``, ``conv1.net.``
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..kernels.adafocus_reference import coarse_to_fine_order, focus_crop
+from ..layers.early_exit import check_thresholds, confidence, exit_logits, exit_steps
 from ..kernels.reference import temporal_shift
 from .afnet_resnet import bottleneck_flops
 from .common import VideoClassifier
@@ -55,13 +57,21 @@ MN2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 
 class AdaFocusOutput:
     """``logits (B, classes)``; ``locations (B, T or 1, 2)`` = (row, col) actions in [0, 1] in temporal order;
     ``step_logits (B, T, classes)`` for the per-step families (None otherwise); ``aux``: training-only auxiliary
-    logits (``{"global": (B, T, classes), "local": ...}``), empty in eval; ``masks`` is ``[]`` (no frame skipping)."""
+    logits (``{"global": (B, T, classes), "local": ...}``), empty in eval; ``masks`` is ``[]`` (no frame skipping).
+    With early exit (V2, §2.8): ``exit_steps (B,)`` int64, the processing step each clip exited at (it used
+    ``exit_steps + 1`` frames; ``logits`` are that step's); None without early exit."""
 
     logits: torch.Tensor
     locations: torch.Tensor
     step_logits: torch.Tensor | None = None
     aux: dict = field(default_factory=dict)
     masks: list = field(default_factory=list)
+    exit_steps: torch.Tensor | None = None
+
+    @property
+    def frames_used(self) -> torch.Tensor | None:
+        """Frames each clip used ``(B,)`` under early exit (``exit_steps + 1``), else None."""
+        return None if self.exit_steps is None else self.exit_steps + 1
 
 
 # -------------------------------------------------------------------------------------------------- MobileNetV2
@@ -246,6 +256,20 @@ class AdaFocusV2(VideoClassifier):
         order = coarse_to_fine_order(num_frames) if self.frame_order else list(range(num_frames))
         self.register_buffer("order", torch.tensor(order), persistent=False)
         self.register_buffer("inverse_order", torch.argsort(torch.tensor(order)), persistent=False)
+        self.register_buffer("exit_thresholds", None, persistent=False)
+
+    def set_exit_thresholds(self, thresholds: Any) -> "AdaFocusV2":
+        """Early exit (AdaFocusV2+, §2.8) as the inference mode: ``thresholds`` = T numbers τ_t (e.g. from
+        :func:`afnet_edge.layers.early_exit.calibrate_thresholds` or ``afnet-edge calibrate-exit``), or None to
+        turn it off. In eval, ``forward`` then returns the logits of the step where each clip exits (the first
+        processing step t with max raw logit ≥ τ_t; the last step always accepts) and ``exit_steps``; it still
+        computes every frame (offline). :meth:`stream` computes only the frames each clip uses."""
+        if thresholds is None:
+            self.exit_thresholds = None
+        else:
+            dev = self.order.device
+            self.exit_thresholds = check_thresholds(thresholds, self.num_frames).to(dev)
+        return self
 
     def glance_maps(self, frames: torch.Tensor) -> torch.Tensor:
         """f_G feature maps of frames ``(N, 3, 224, 224)``: MN2 ``(N, 1280, 7, 7)``, RN ``(N, 2048, 3, 3)``."""
@@ -276,8 +300,70 @@ class AdaFocusV2(VideoClassifier):
         aux = {}
         if self.training:
             aux = {"global": self.global_CNN_fc(g).view(b, T, -1), "local": self.local_CNN_fc(l).view(b, T, -1)}
-        return AdaFocusOutput(logits=step_logits[:, -1], locations=actions.index_select(1, self.inverse_order),
-                              step_logits=step_logits, aux=aux)
+        logits, steps = step_logits[:, -1], None
+        if self.exit_thresholds is not None and not self.training:
+            steps = exit_steps(step_logits, self.exit_thresholds)
+            logits = exit_logits(step_logits, steps)
+        return AdaFocusOutput(logits=logits, locations=actions.index_select(1, self.inverse_order),
+                              step_logits=step_logits, aux=aux, exit_steps=steps)
+
+    @torch.no_grad()
+    def stream(self, clip: torch.Tensor, thresholds: Any = None,
+               locations: torch.Tensor | None = None) -> AdaFocusOutput:
+        """Streaming early-exit inference (§2.7–2.8): frames are processed one at a time in the processing order
+        (coarse-to-fine by default): f_G, one GRU step of π, the crop, f_L, the MLP, the running max and head t;
+        a clip stops as soon as its max raw logit reaches τ_t (the last step always accepts), and the frames after
+        that are never computed for it (exited clips leave the batch). ``thresholds``: T numbers, default the
+        model's :meth:`set_exit_thresholds` (None there too: never exit early = the full forward).
+
+        Returns :class:`AdaFocusOutput` with ``logits`` (the exit step's), ``exit_steps``, ``locations (B, T, 2)``
+        in temporal order (NaN for frames a clip did not reach) and ``step_logits (B, T, classes)`` in processing
+        order (NaN after a clip's exit). Eval mode only."""
+        if self.training:
+            raise ValueError("stream() is inference only: call model.eval() first")
+        frames, b = self.frames_from_clip(clip)
+        _check_frame_size(frames)
+        T = self.num_frames
+        thr = self.exit_thresholds if thresholds is None else check_thresholds(thresholds, T)
+        thr = torch.full((T,), math.inf) if thr is None else thr.detach().cpu()
+        x = frames.view(b, T, *frames.shape[1:])
+        if locations is not None:
+            locations = _check_locations(locations, b, T).to(frames.dtype)
+        order = self.order.tolist()
+        pol, cls = self.policy_stn, self.classifier
+        nan = float("nan")
+        step_logits = x.new_full((b, T, self.num_classes), nan)
+        actions = x.new_full((b, T, 2), nan)                       # temporal order
+        logits = x.new_full((b, self.num_classes), nan)
+        steps = torch.full((b,), T - 1, dtype=torch.long, device=x.device)
+        h = x.new_zeros(1, b, pol.gru.hidden_size)
+        m = x.new_zeros(b, cls.mlp.layers[0].out_features)
+        active = torch.arange(b, device=x.device)
+        for k, t in enumerate(order):
+            f = x[active, t]                                           # (A, 3, 224, 224): frame order[k]
+            maps = self.glance_maps(f)
+            g = maps.mean(dim=(2, 3))
+            if locations is None:
+                hk, hn = pol.gru(pol.encoder(maps).unsqueeze(1), h[:, active])
+                h[:, active] = hn
+                a = pol.fc(hk[:, 0])
+            else:
+                a = locations[active, t]
+            actions[active, t] = a
+            patches = focus_crop(f, a, self.patch_size, "bilinear")
+            l = self.local_CNN(patches).mean(dim=(2, 3))
+            z = cls.mlp(torch.cat([g, l], dim=1))
+            mk = z if k == 0 else torch.maximum(m[active], z)
+            m[active] = mk
+            lk = cls.classifiers[k](mk)
+            step_logits[active, k] = lk
+            done = torch.ones_like(active, dtype=torch.bool) if k == T - 1 else confidence(lk[:, None])[:, 0] >= thr[k]
+            logits[active[done]] = lk[done]
+            steps[active[done]] = k
+            active = active[~done]
+            if active.numel() == 0:
+                break
+        return AdaFocusOutput(logits=logits, locations=actions, step_logits=step_logits, exit_steps=steps)
 
 
 class TSNWrap(nn.Module):
