@@ -14,7 +14,7 @@ import os
 import tempfile
 
 from afnet_edge.cli_args import add_model_args, build_model, positive_int, ratio_arg
-from afnet_edge.models.registry import flags_from_info
+from afnet_edge.models.registry import find_entry, flags_from_info
 
 from . import runtime
 from .engine import build_engine, read_sidecar, sidecar_path
@@ -141,6 +141,12 @@ def _model_from_metadata(args, meta: dict) -> None:
         args.classes = meta.get("num_classes")
     for dest, value in flags_from_info(args.model, meta).items():
         setattr(args, dest, value)
+    entry = find_entry(args.model)
+    for opt in entry.hooks.cli_options if entry else ():      # family value options recorded in the metadata
+        if getattr(args, opt.dest, None) is None and meta.get(opt.option) not in (None, ""):
+            value = meta[opt.option]
+            setattr(args, opt.dest, int(value) if opt.type.endswith("int") else
+                    float(value) if opt.type.endswith("float") else value)
 
 
 def _cmd_verify(args) -> int:

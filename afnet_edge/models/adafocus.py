@@ -197,8 +197,14 @@ class PoolingClassifier(nn.Module):
 
     def forward(self, u: torch.Tensor, batch: int) -> torch.Tensor:
         """Per-step logits ``(B, T, classes)`` of per-frame features ``(B·T, cin)`` (processing order)."""
-        z = self.mlp(u)
-        m = torch.cummax(z.view(batch, -1, z.shape[-1]), dim=1).values
+        z = self.mlp(u).view(batch, -1, self.mlp.layers[0].out_features)
+        if torch.onnx.is_in_onnx_export():      # ONNX has no CumMax: a chain of Max (equal values)
+            steps = [z[:, 0]]
+            for t in range(1, z.shape[1]):
+                steps.append(torch.maximum(steps[-1], z[:, t]))
+            m = torch.stack(steps, dim=1)
+        else:
+            m = torch.cummax(z, dim=1).values
         return torch.stack([head(m[:, t]) for t, head in enumerate(self.classifiers)], dim=1)
 
 
@@ -230,7 +236,7 @@ class AdaFocusV2(VideoClassifier):
     inverse_order: torch.Tensor
 
     def __init__(self, arch: str, glance: str, num_classes: int, num_frames: int = 16, patch_size: int = 128,
-                 hidden_dim: int = 2048, dropout: float = 0.2, frame_order: bool = True):
+                 hidden_dim: int = 2048, dropout: float = 0.2, frame_order: bool = True, classifier_dim: int = 4096):
         super().__init__(num_classes, num_frames)
         if glance not in ("mn2", "rn"):
             raise ValueError(f"glance must be 'mn2' or 'rn', got {glance!r}")
@@ -252,7 +258,7 @@ class AdaFocusV2(VideoClassifier):
         self.local_CNN = ResNet50(1000)
         self.local_CNN_fc = _head(2048, num_classes, dropout)
         self.policy_stn = PolicySTN(c_g, spatial, hidden_dim)
-        self.classifier = PoolingClassifier(c_g + 2048, num_classes, num_frames, dropout=dropout)
+        self.classifier = PoolingClassifier(c_g + 2048, num_classes, num_frames, classifier_dim, dropout)
         order = coarse_to_fine_order(num_frames) if self.frame_order else list(range(num_frames))
         self.register_buffer("order", torch.tensor(order), persistent=False)
         self.register_buffer("inverse_order", torch.argsort(torch.tensor(order)), persistent=False)
@@ -861,6 +867,28 @@ def _export_metadata(model: Any) -> dict:
             "frame_order": bool(getattr(model, "frame_order", False))}
 
 
+class ExportForward(nn.Module):
+    """What ``afnet-edge export`` traces for an AdaFocusV2 (MN2/RN) model: ``clip (B, T, 3, 224, 224)`` (temporal
+    order) → ``logits (B, classes)`` of the offline eval forward (frame reordering, GRU policy, the sub-pixel crop as
+    pads, gathers and a 4-tap blend, last head on the running max). Standard ONNX ops only (opset ≥ 14: GRU with
+    ``linear_before_reset``, GatherElements, Pad, Resize for the RN glance); the per-step heads other than the last
+    are dead code in the graph and are removed by the exporter's cleanup."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        if not isinstance(model, AdaFocusV2):
+            arch = getattr(model, "arch", type(model).__name__)
+            raise ValueError(f"{arch} export is not built yet: only adafocus_v2_mn2 / adafocus_v2_rn export "
+                             f"(V2-TSM and V1-TSM take two clips; V1 is not verified); issue 12 item 5")
+        if model.exit_thresholds is not None:
+            raise ValueError("export the offline model: early exit is data-dependent control flow; call "
+                             "model.set_exit_thresholds(None) first (use model.stream() for early exit)")
+        self.model = model
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.model(clip).logits
+
+
 def flops_note(model: Any) -> str:
     """The cost line of ``afnet-edge flops``: what runs on which frames."""
     P = model.patch_size
@@ -879,8 +907,8 @@ HOOKS = FamilyHooks(
     cli_options=(CliOption("--patch-size", "patch_size", "positive_int",
                            "AdaFocus: focus patch size P in pixels (32..224; the releases use 96..192)"),),
     flops_walk=flops_walk,
-    export=ExportAdapter(metadata=_export_metadata, exportable=False,
-                         reason="AdaFocus export (GridSample / FocusCrop flavours) is not built yet (issue 12 item 5)"),
+    export=ExportAdapter(metadata=_export_metadata, wrapper=ExportForward, selects_frames=False,
+                         flavours=("portable",)),       # the FocusCrop plugin flavour comes with the fused kernel
     cli_flags=(CliFlag("--no-frame-order", "frame_order", False,
                        "AdaFocusV2: process frames in temporal order, not the official coarse-to-fine order"),),
 )
