@@ -192,12 +192,13 @@ class PoolingClassifier(nn.Module):
 
     def __init__(self, cin: int, num_classes: int, num_frames: int, hidden: int = 4096, dropout: float = 0.2):
         super().__init__()
+        self.hidden = hidden
         self.mlp = PoolingMLP(cin, hidden)
         self.classifiers = nn.ModuleList(_head(hidden, num_classes, dropout) for _ in range(num_frames))
 
     def forward(self, u: torch.Tensor, batch: int) -> torch.Tensor:
         """Per-step logits ``(B, T, classes)`` of per-frame features ``(B·T, cin)`` (processing order)."""
-        z = self.mlp(u).view(batch, -1, self.mlp.layers[0].out_features)
+        z = self.mlp(u).view(batch, -1, self.hidden)
         if torch.onnx.is_in_onnx_export():      # ONNX has no CumMax: a chain of Max (equal values)
             steps = [z[:, 0]]
             for t in range(1, z.shape[1]):
@@ -343,7 +344,7 @@ class AdaFocusV2(VideoClassifier):
         logits = x.new_full((b, self.num_classes), nan)
         steps = torch.full((b,), T - 1, dtype=torch.long, device=x.device)
         h = x.new_zeros(1, b, pol.gru.hidden_size)
-        m = x.new_zeros(b, cls.mlp.layers[0].out_features)
+        m = x.new_zeros(b, cls.hidden)
         active = torch.arange(b, device=x.device)
         for k, t in enumerate(order):
             f = x[active, t]                                           # (A, 3, 224, 224): frame order[k]
@@ -561,8 +562,6 @@ class AdaFocusV1TSM(VideoClassifier):
     same **integer** P × P crop (top-left ⌊a·(224 − P)⌋) on ``focus_frames`` (12) other frames, TSM-ResNet-50 on the
     patches, ``fc`` Linear(2048→classes); logits = clip mean of the glance head + clip mean of ``fc``."""
 
-    _clip = AdaFocusV2TSM._clip       # the two-clip input checks (uses only num_frames / frames_from_clip)
-
     def __init__(self, arch: str, num_classes: int, num_frames: int = 8, focus_frames: int | None = None,
                  patch_size: int = 144, dropout: float = 0.5):
         super().__init__(num_classes, num_frames)
@@ -591,8 +590,8 @@ class AdaFocusV1TSM(VideoClassifier):
         if focus_clip is None:
             raise ValueError(f"{self.arch} takes two clips: model(glance_clip (B, {self.num_frames}, 3, 224, 224), "
                              f"focus_clip (B, {self.focus_frames}, 3, 224, 224))")
-        g_frames, b = self._clip(glance_clip, self.num_frames, "glance_clip")
-        f_frames, b2 = self._clip(focus_clip, self.focus_frames, "focus_clip")
+        g_frames, b = AdaFocusV2TSM._clip(self, glance_clip, self.num_frames, "glance_clip")  # type: ignore[arg-type]
+        f_frames, b2 = AdaFocusV2TSM._clip(self, focus_clip, self.focus_frames, "focus_clip")  # type: ignore[arg-type]
         if b2 != b:
             raise ValueError(f"glance_clip and focus_clip must have the same batch size, got {b} and {b2}")
         maps = self.global_CNN(g_frames)                                      # (B·T_G, 1280, 7, 7)
@@ -603,7 +602,8 @@ class AdaFocusV1TSM(VideoClassifier):
         per_frame = action.repeat_interleave(self.focus_frames, dim=0)        # the clip's action on each frame
         patches = focus_crop(f_frames, per_frame, self.patch_size, "floor")
         l = self.local_CNN(patches).mean(dim=(2, 3))
-        gl = self.global_CNN.classifier(maps.mean(dim=(2, 3))).view(b, self.num_frames, -1).mean(1)
+        head: nn.Module = self.global_CNN.classifier  # type: ignore[assignment]
+        gl = head(maps.mean(dim=(2, 3))).view(b, self.num_frames, -1).mean(1)
         ll = self.fc(self.dropout(l)).view(b, self.focus_frames, -1).mean(1)
         return AdaFocusOutput(logits=gl + ll, locations=action.view(b, 1, 2))
 
