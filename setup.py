@@ -139,6 +139,8 @@ setup(
     python_requires=">=3.10",
     # afnet_edge/export is a committed link to the repository-root export/ folder (docs/layout.md)
     packages=find_packages(include=["afnet_edge", "afnet_edge.*"]),
+    # the shipped demo model (afnet_edge/demo_model.py) and the extension's type stub
+    package_data={"afnet_edge": ["assets/demo_model.pth", "assets/demo_model.json", "_C.pyi"]},
     install_requires=["torch>=2.4", "numpy", "tqdm", "pillow"],
     extras_require={
         "video": ["av"],

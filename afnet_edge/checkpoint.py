@@ -133,7 +133,7 @@ def _is_own(obj) -> bool:
 
 def _describe(sd: dict, arch: object) -> dict:
     """Merge the families' ``checkpoint_info`` answers: the first non-None value of each of ``kind``,
-    ``num_frames``, ``num_classes``; ``families``: the families whose answer has a ``kind`` (they recognise the
+    ``num_frames``, ``num_classes``, ``options`` (model options the weights fix, e.g. ``{"width": 0.25}``); ``families``: the families whose answer has a ``kind`` (they recognise the
     layout), in the same order — only those that recognised their own marker keys when any did.
 
     Order: the entry of ``arch`` first; then families that recognised their own marker keys (answer
@@ -141,7 +141,7 @@ def _describe(sd: dict, arch: object) -> dict:
     own = find_entry(arch)
     answers = [(h, h.checkpoint_info(sd)) for h in family_hooks()]
     answers.sort(key=lambda a: (own is None or a[0] is not own.hooks, not a[1].get("marker")))  # stable
-    merged: dict = {"kind": None, "num_frames": None, "num_classes": None}
+    merged: dict = {"kind": None, "num_frames": None, "num_classes": None, "options": None}
     for _, answer in answers:
         for k, v in answer.items():
             if k in merged and merged[k] is None and v is not None:
@@ -153,7 +153,8 @@ def _describe(sd: dict, arch: object) -> dict:
 
 def inspect_checkpoint(path) -> dict:
     """Describe a checkpoint without a model: ``kind``, ``arch`` (if stored), ``num_frames`` (from the navigation
-    weights), ``num_classes`` (from the classifier), ``tsm`` (if stored), ``num_tensors``.
+    weights), ``num_classes`` (from the classifier), ``tsm`` (if stored), ``options`` (``create_model`` options the
+    weights fix, e.g. ``{"width": 0.25}`` for a reduced-width ResNet; ``{}`` when none), ``num_tensors``.
 
     For official files the registered families' ``read_state_dict`` hooks read multi-part files, their
     ``checkpoint_info`` hooks the layout, T and the classes; ``families`` (official files only) names the families
@@ -165,7 +166,8 @@ def inspect_checkpoint(path) -> dict:
         sd = _strip(sd, "module.")
     d = _describe(sd, obj.get("arch") if own else None)
     kind = "afnet_edge" if own else (d["kind"] or "official")
-    info = {"kind": kind, "num_tensors": len(sd), "num_frames": d["num_frames"], "num_classes": None}
+    info = {"kind": kind, "num_tensors": len(sd), "num_frames": d["num_frames"], "num_classes": None,
+            "options": d["options"] or {}}
     if kind != "official_imagenet":
         info["num_classes"] = d["num_classes"]
     if own:

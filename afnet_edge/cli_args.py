@@ -8,6 +8,7 @@ import argparse
 import math
 
 from .checkpoint import inspect_checkpoint, load_checkpoint
+from .demo_model import DEMO_CHECKPOINT, demo_card, demo_summary
 from .models import create_model, list_models, model_entry
 from .models.registry import CliOption, cli_flags, cli_options, find_entry, flag_options, flags_from_info
 
@@ -61,14 +62,20 @@ def _add_option(p: argparse.ArgumentParser, opt: CliOption) -> None:
 
 
 def add_model_args(p: argparse.ArgumentParser, model_default: str | None = "af_resnet50",
-                   positional: bool = False) -> None:
+                   positional: bool = False, weights: bool = False) -> None:
     """Common model options: name, --frames, --classes, the families' own flags (``--no-tsm``) and value options
-    (``--patch-size 96``), --checkpoint.
+    (``--patch-size 96``, ``--width-mult 0.25``), --checkpoint; with ``weights`` (commands whose output depends on trained weights:
+    predict, export, verify) also ``--random-weights``, and without either the shipped demo model is used
+    (:func:`resolve_weights`).
 
     Family flags and options come from the registry (:class:`~afnet_edge.models.registry.CliFlag`,
     :class:`~afnet_edge.models.registry.CliOption`); :func:`build_model` refuses one the chosen model's family does
     not declare."""
-    if positional:
+    if positional and weights:
+        p.add_argument("model", nargs="?", default=None, choices=list_models(), metavar="MODEL",
+                       help=f"one of {', '.join(list_models())} (default: the --checkpoint file's model, else the "
+                            f"demo model's)")
+    elif positional:
         p.add_argument("model", choices=list_models(), metavar="MODEL", help=f"one of {', '.join(list_models())}")
     else:
         p.add_argument("--model", default=model_default, choices=list_models(), metavar="MODEL",
@@ -80,7 +87,41 @@ def add_model_args(p: argparse.ArgumentParser, model_default: str | None = "af_r
         p.add_argument(flag.flag, dest=flag.dest, action="store_true", help=flag.help)
     for opt in cli_options():
         _add_option(p, opt)
-    p.add_argument("--checkpoint", default=None, help="official or afnet_edge checkpoint file")
+    if not weights:
+        p.add_argument("--checkpoint", default=None, help="official or afnet_edge checkpoint file")
+        return
+    p.add_argument("--checkpoint", default=None,
+                   help="official or afnet_edge checkpoint file (default: the demo model shipped in the package, "
+                        "trained on synthetic clips)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="use seeded random weights instead of the demo model (the classes then mean nothing)")
+
+
+def resolve_weights(args) -> str | None:
+    """Where a command offers ``--random-weights`` (:func:`add_model_args` with ``weights=True``) and neither it nor
+    ``--checkpoint`` is given, point ``args.checkpoint`` at the shipped demo model and return the one line that says
+    so; None otherwise. ``args.demo_model`` tells the command which case it is.
+
+    Raises:
+        ValueError: ``--random-weights`` together with ``--checkpoint``; or ``--model`` names another model than the
+            demo model and no weights were given.
+    """
+    if not hasattr(args, "random_weights"):
+        return None
+    args.demo_model = False
+    if args.random_weights:
+        if args.checkpoint:
+            raise ValueError("--random-weights: not with --checkpoint (pick one source of weights)")
+        return None
+    if args.checkpoint:
+        return None
+    card = demo_card()
+    if args.model is not None and args.model != card["model"]:
+        raise ValueError(f"--model {args.model}: no weights given and the shipped demo model is a {card['model']}; "
+                         f"give --checkpoint FILE, or --random-weights for random weights")
+    args.checkpoint = DEMO_CHECKPOINT
+    args.demo_model = True
+    return f"no --checkpoint: using the {demo_summary(card)} (--random-weights for random weights)"
 
 
 def model_from_checkpoint(info: dict) -> str | None:
@@ -109,12 +150,16 @@ def model_from_checkpoint(info: dict) -> str | None:
 
 def build_model(args, default_model: str = DEFAULT_MODEL, **config):
     """Model from the common options; loads ``--checkpoint``, taking the model name (when ``--model`` is None), T,
-    the classes and the family flags (``--no-tsm``) from it where not given."""
+    the classes and the family flags (``--no-tsm``) and options (``--width-mult``) from it where not given. Commands with
+    ``--random-weights`` get the demo model without a checkpoint (:func:`resolve_weights`; its note is left in
+    ``args.weights_note`` for the command to print)."""
+    args.weights_note = resolve_weights(args)
     info = inspect_checkpoint(args.checkpoint) if args.checkpoint else {}
     if getattr(args, "model", None) is None:
         args.model = model_from_checkpoint(info) or default_model
     for dest, value in flags_from_info(args.model, info).items():
-        setattr(args, dest, value)
+        if getattr(args, dest, None) is None or isinstance(value, bool):  # an option given on the command line wins
+            setattr(args, dest, value)
     options = flag_options(args.model, vars(args))
     frames = args.frames or info.get("num_frames") or model_entry(args.model).default_frames
     classes = args.classes or info.get("num_classes") or 174

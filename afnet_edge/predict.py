@@ -15,6 +15,7 @@ from typing import Sequence
 import torch
 
 from .cli_args import add_model_args, build_model, positive_int, ratio_arg
+from .demo_model import demo_card
 from .layers.navigation import Navigation
 from .video import CROP_SIZE, SCALE_SIZE, SHORT_POLICIES, denormalize_frames, load_clip, repeated_frames_note
 
@@ -105,7 +106,7 @@ def aspect_note(source_hw: tuple[int, int] | None, scale_size: tuple[int, int] |
 
 
 def contact_sheet(pred: Prediction, path: str, thumb: int = 112, *, title: str | None = None,
-                  notes: Sequence[str] = ()) -> None:
+                  notes: Sequence[str] = (), frame_marks: Sequence[str] | None = None) -> None:
     """Write a PNG (atomically): a header with ``title`` (say the video, the model and the checkpoint or "random
     weights"), the top classes with their names, the real ratio and ``notes``; the T sampled frames in a row with
     outlined frame numbers; below, one row per navigation module with a filled cell where the focal branch processed
@@ -117,11 +118,15 @@ def contact_sheet(pred: Prediction, path: str, thumb: int = 112, *, title: str |
         thumb: side of each frame thumbnail in pixels.
         title: first header line.
         notes: further header lines (e.g. :func:`aspect_note`, a short-video note).
+        frame_marks: optional text per sampled frame, drawn outlined in red at the bottom of its thumbnail (e.g.
+            ``"distractor"`` where the demo knows a frame carries no information); ``""`` for none.
     """
     from PIL import Image, ImageDraw
 
     frames = denormalize_frames(pred.clip)
     T = len(frames)
+    if frame_marks is not None and len(frame_marks) != T:
+        raise ValueError(f"frame_marks: expected {T} entries (one per sampled frame), got {len(frame_marks)}")
     names = list(pred.selected)
     f_title, f_text, f_small = _font(16), _font(13), _font(12)
     label_w, cell_h, pad, line_h = 150, 14, 6, 17
@@ -147,6 +152,8 @@ def contact_sheet(pred: Prediction, path: str, thumb: int = 112, *, title: str |
         x = label_w + pad + t * (thumb + pad)
         img.paste(Image.fromarray(fr).resize((thumb, thumb)), (x, head_h))
         _outlined(draw, (x + 3, head_h + 2), f"#{pred.frame_indices[t]}", f_text)
+        if frame_marks is not None and frame_marks[t]:
+            _outlined(draw, (x + 3, head_h + thumb - 18), frame_marks[t], f_small, fill=(255, 80, 80))
     draw.text((pad, head_h + 2), "sampled frames\n(video frame #)", font=f_small, fill=(0, 0, 0))
     y0 = head_h + thumb + pad
     for layer, (name, m) in enumerate(zip(names, pred.masks)):
@@ -169,9 +176,13 @@ def contact_sheet(pred: Prediction, path: str, thumb: int = 112, *, title: str |
             os.unlink(tmp)
 
 
-def sheet_title(video: str, model: torch.nn.Module, checkpoint: str | None) -> str:
-    """``"clip.mp4 — af_resnet50 T=12 — ckpt.pth"``, or ``... — RANDOM WEIGHTS (classes mean nothing)``."""
-    weights = os.path.basename(checkpoint) if checkpoint else "RANDOM WEIGHTS (classes mean nothing)"
+def sheet_title(video: str, model: torch.nn.Module, checkpoint: str | None, demo: bool = False) -> str:
+    """``"clip.mp4 - af_resnet50 T=12 - ckpt.pth"``, ``... - demo model trained on synthetic clips`` or
+    ``... - RANDOM WEIGHTS (classes mean nothing)``."""
+    if demo:
+        weights = "demo model trained on synthetic clips"
+    else:
+        weights = os.path.basename(checkpoint) if checkpoint else "RANDOM WEIGHTS (classes mean nothing)"
     return f"{os.path.basename(video)} - {getattr(model, 'arch', type(model).__name__)} T={model.num_frames} - {weights}"
 
 
@@ -183,32 +194,47 @@ def _cmd_predict(args) -> int:
     with tqdm(total=3, desc="predict", unit="step", file=sys.stderr, disable=args.json or None) as bar:
         bar.set_postfix_str("building model")
         model = build_model(args, execution=args.execution, selection=args.selection, ratio=args.ratio)
+        card = demo_card() if args.demo_model else None
+        scale = SCALE_SIZE
+        if args.size is None:  # the demo model sees whole frames resized to its own size; others the official crop
+            args.size = card["size"] if card else CROP_SIZE
+            scale = (args.size, args.size) if card else SCALE_SIZE
         bar.update()
         bar.set_postfix_str("decoding video")
-        clip, info, indices = load_clip(args.video, model.num_frames, size=args.size, short=args.short)
+        clip, info, indices = load_clip(args.video, model.num_frames, size=args.size, scale_size=scale,
+                                        short=args.short)
         if args.min_frames is not None and info.num_frames < args.min_frames:
             raise ValueError(f"--min-frames {args.min_frames}: '{args.video}' has only {info.num_frames} frames")
         bar.update()
         bar.set_postfix_str("running model")
         labels = read_labels(args.labels, model.num_classes)
+        if card and args.labels is None:
+            labels = list(card["class_names"])
         pred = predict_clip(model, clip, indices, labels, args.topk)
         bar.update()
     # warnings after every argument and file check passed, each once
-    if not args.checkpoint:
-        print("afnet-edge: warning: no --checkpoint given, the weights are RANDOM: the classes below mean nothing "
+    if args.weights_note:
+        print(f"afnet-edge: {args.weights_note}", file=sys.stderr)
+    if card:
+        print(f"afnet-edge: note: the demo model knows only its {card['num_classes']} synthetic classes "
+              f"({', '.join(card['class_names'])}): on any other video its prediction means nothing",
+              file=sys.stderr)
+    if args.random_weights:
+        print("afnet-edge: warning: --random-weights: the weights are RANDOM, the classes below mean nothing "
               "(the frame selection shows the mechanics only)", file=sys.stderr)
     short = repeated_frames_note(args.video, info.num_frames, indices, args.short)
     if short:
         print(f"afnet-edge: warning: {short}", file=sys.stderr)
-    resized = aspect_note((info.height, info.width), SCALE_SIZE, args.size)
+    resized = aspect_note((info.height, info.width), scale, args.size)
     if args.save_png:
-        contact_sheet(pred, args.save_png, title=sheet_title(args.video, model, args.checkpoint),
+        contact_sheet(pred, args.save_png, title=sheet_title(args.video, model, args.checkpoint, args.demo_model),
                       notes=[n for n in (short, resized) if n])
     if args.json:
         print(json.dumps({"video": args.video, "video_frames": info.num_frames, "sampled_frames": indices,
                           "model": model.arch, "top": [{"class": c, "name": n, "prob": p} for c, n, p in pred.top],
                           "selected": pred.selected, "real_ratio": pred.real_ratio,
-                          "random_weights": not args.checkpoint, "repeated_frames": short,
+                          "random_weights": args.random_weights, "demo_model": args.demo_model,
+                          "repeated_frames": short,
                           "resized_without_aspect": resized}, indent=2))
         return 0
     print(f"{args.video}: {info.num_frames} frames, sampled {indices}")
@@ -227,17 +253,20 @@ def _cmd_predict(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("predict", help="classify a video file and show the frames the focal branch processed")
     p.add_argument("video", metavar="VIDEO", help="video file (any format FFmpeg decodes)")
-    add_model_args(p, model_default=None)
+    add_model_args(p, model_default=None, weights=True)
     for a in p._actions:  # the default is resolved from the checkpoint
         if a.dest == "model":
-            a.help = f"one of {', '.join(a.choices)} (default: the --checkpoint file's model, else af_resnet50)"
+            a.help = (f"one of {', '.join(a.choices)} (default: the --checkpoint file's model, else the demo "
+                      f"model's)")
     p.add_argument("--selection", choices=("threshold", "topk", "gumbel"), default="threshold",
                    help="frame selection rule (default: threshold)")
     p.add_argument("--ratio", type=ratio_arg, default=0.5, help="kept fraction for --selection topk (default 0.5)")
     p.add_argument("--execution", choices=("compact", "masked"), default="compact",
                    help="compact (skips the unselected frames) or masked (official dense execution) (default: "
                         "compact)")
-    p.add_argument("--size", type=positive_int, default=CROP_SIZE, help=f"crop size (default: {CROP_SIZE})")
+    p.add_argument("--size", type=positive_int, default=None,
+                   help=f"crop size (default: {CROP_SIZE} after the official resize; the demo model: its own size, "
+                        f"whole frames resized)")
     p.add_argument("--topk", type=positive_int, default=5, help="classes to show (default: 5)")
     p.add_argument("--labels", default=None, help="text file with one class name per line")
     p.add_argument("--short", choices=SHORT_POLICIES, default="official",

@@ -9,7 +9,9 @@ README.md: only the text between ``<!-- perf:begin -->`` and ``<!-- perf:end -->
 the lead); when the markers are missing the block is printed and nothing is written. docs/performance.md: the same
 block between the same markers, the Jetson/H100 PROJECTION table between ``<!-- projection:begin -->`` and
 ``<!-- projection:end -->``, and the bytes-per-plan PROJECTION (from ``benchmarks/results/projection/bytes_plans.json``,
-written by ``benchmarks/project_plans.py``) between ``<!-- plans:begin -->`` and ``<!-- plans:end -->``.
+written by ``benchmarks/project_plans.py``) between ``<!-- plans:begin -->`` and ``<!-- plans:end -->``. README.md also gets the
+demo model's numbers (from ``benchmarks/results/cpu/demo_model.json``, written by ``benchmarks/train_demo_model.py``)
+between ``<!-- demo:begin -->`` and ``<!-- demo:end -->``.
 
 Sources: every ``benchmarks/results/<device>/*.json`` whose ``kind`` is ``measurement`` and ``schema``
 ``afnet_edge.bench/1``, except ``quick.json`` (the CI smoke grid).
@@ -29,6 +31,8 @@ BEGIN, END = "<!-- perf:begin -->", "<!-- perf:end -->"
 PBEGIN, PEND = "<!-- projection:begin -->", "<!-- projection:end -->"
 PLBEGIN, PLEND = "<!-- plans:begin -->", "<!-- plans:end -->"
 PLANS_JSON = os.path.join(ROOT, "benchmarks", "results", "projection", "bytes_plans.json")
+DBEGIN, DEND = "<!-- demo:begin -->", "<!-- demo:end -->"
+DEMO_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "demo_model.json")
 PRETTY = {"af_resnet50": "AF-ResNet50", "af_mobilenetv3": "AF-MobileNetV3", "tsm_resnet50": "TSM-ResNet50",
           "tsn_resnet50": "TSN-ResNet50", "af_resnet101": "AF-ResNet101"}
 # headline rows: (model, T, ratio or None for the dense/masked rows, backends allowed)
@@ -176,6 +180,31 @@ def plans_block(path: str = PLANS_JSON) -> str:
         return mod.markdown(json.load(f))
 
 
+def demo_block(path: str = DEMO_JSON) -> str:
+    """The shipped demo model's numbers (mean ± std over seeds, the targets met or not), from the committed
+    ``demo_model.json`` (``benchmarks/train_demo_model.py`` writes it)."""
+    with open(path) as f:
+        doc = json.load(f)
+    summ, sched = doc["summary"], doc["schedule"]
+    pm = lambda s, f=".1f": f"{s['mean']:{f}} ± {s['std']:{f}}"  # noqa: E731
+    out = [f"Measured on held-out synthetic clips with threshold selection, mean ± standard deviation over "
+           f"{len(doc['seeds'])} seeds (`{doc['command']}`, {doc['total_seconds'] / 60:.0f} min on the 2-core CPU "
+           f"machine; [details](benchmarks/results/cpu/demo_model.md)):", "",
+           "| model | target ratio | top-1 % | real ratio | informative frames to focal | distractor frames to "
+           "focal | official GFLOPs/clip |", "|---|---|---|---|---|---|---|"]
+    for rt, a in summ["af"].items():
+        out.append(f"| AF-ResNet50 ×{sched['width_mult']:g} | {rt} | {pm(a['top1'])} | {pm(a['real_ratio'], '.2f')} | "
+                   f"{pm(a['kept_informative'], '.2f')} | {pm(a['kept_distractor'], '.2f')} | "
+                   f"{a['official_gflops']['mean']:.3f} |")
+    b = summ.get("baseline")
+    if b:
+        out.append(f"| {PRETTY.get(b['model'], b['model'])} ×{sched['width_mult']:g}, {b['frames']} frames (dense) | – | "
+                   f"{pm(b['top1'])} | 1 | – | – | {b['official_gflops']['mean']:.3f} |")
+    out += ["", "Targets: " + "; ".join(f"{t['target']}: {t['value']} ({'met' if t['met'] else 'NOT met'})"
+                                         for t in summ["targets"]) + "."]
+    return "\n".join(out) + "\n"
+
+
 def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> str | None:
     """``text`` with everything between the markers replaced by ``block``; None when the markers are missing."""
     i, j = text.find(begin), text.find(end)
@@ -205,6 +234,8 @@ def main(argv=None) -> int:
         return 0
     rc = 0
     targets = [(args.readme, BEGIN, END, block)]
+    if os.path.exists(DEMO_JSON):
+        targets.append((args.readme, DBEGIN, DEND, demo_block()))
     if os.path.exists(args.docs):
         targets.append((args.docs, BEGIN, END, block))
         if not args.no_projection and PBEGIN in open(args.docs).read():

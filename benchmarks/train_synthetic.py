@@ -60,6 +60,7 @@ if REPO not in sys.path:
 
 from afnet_edge import create_model  # noqa: E402
 from afnet_edge.data import CLASS_NAMES, SyntheticVideoDataset  # noqa: E402
+from afnet_edge.layers.navigation import set_navigation_gap  # noqa: E402
 from afnet_edge.training import TrainConfig, Trainer, evaluate, seed_everything  # noqa: E402
 from afnet_edge.video import normalize_frames  # noqa: E402
 
@@ -122,14 +123,6 @@ def machine_info() -> dict:
     return info
 
 
-def set_nav_gap(model, gap: float) -> None:
-    """Start every navigation module with select − skip bias = ``gap`` (official: 10 − 1 = 9)."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("conv_gs.bias"):
-                p[1::2] = p[0::2] + gap
-
-
 def distractor_selection(model, val: CachedClips, batch_size: int, limit: int | None = None) -> dict:
     """Fraction of informative vs distractor frames kept by threshold selection (mean over modules), on the first
     ``limit`` validation clips."""
@@ -176,7 +169,7 @@ def task_warmup() -> dict:
     torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     model = create_model("af_mobilenetv3", num_classes=args.classes, num_frames=args.frames)
-    set_nav_gap(model, args.nav_gap)
+    set_navigation_gap(model, args.nav_gap)
     t0 = time.perf_counter()
     out = os.path.join(_G["work"], "warmup")
     tr = Trainer(model, train, TrainConfig(rt=1.0, **_schedule(args)), val if args.val_every else None,

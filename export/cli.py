@@ -11,9 +11,11 @@ import argparse
 import json
 import math
 import os
+import sys
 import tempfile
 
 from afnet_edge.cli_args import add_model_args, build_model, positive_int, ratio_arg
+from afnet_edge.demo_model import DEMO_CHECKPOINT, demo_card, demo_summary
 from afnet_edge.models.registry import find_entry, flags_from_info
 
 from . import runtime
@@ -46,6 +48,13 @@ def _cmd_export(args) -> int:
     args.batch = DEFAULT_BATCH if args.batch is None else args.batch
     flavour = _choose_flavour(args)
     model = build_model(args)
+    if args.weights_note:
+        print(f"afnet-edge: {args.weights_note}", file=sys.stderr)
+    if args.random_weights:
+        print("afnet-edge: warning: --random-weights: the exported weights are random (the classes mean nothing)",
+              file=sys.stderr)
+    if args.size is None:  # the demo model's input size, else the official 224
+        args.size = demo_card()["size"] if args.demo_model else 224
     size = (args.size, args.width or args.size)
     tmp = None
     onnx_path = args.onnx
@@ -160,6 +169,10 @@ def _cmd_verify(args) -> int:
         if not os.path.isfile(args.engine):
             raise FileNotFoundError(f"engine {args.engine} not found")
         meta = read_sidecar(args.engine)
+    if not args.checkpoint and os.path.basename(str(meta.get("checkpoint"))) == os.path.basename(DEMO_CHECKPOINT):
+        args.checkpoint = DEMO_CHECKPOINT  # exported from the demo model: compare with the demo model
+        print(f"afnet-edge: no --checkpoint: the file was exported from the demo model, comparing with the "
+              f"{demo_summary()}", file=sys.stderr)
     if not args.checkpoint:
         src = meta.get("checkpoint") or "random weights (no checkpoint)"
         raise ValueError(f"verify needs --checkpoint: the exported file holds the weights of {src}, and PyTorch must "
@@ -189,7 +202,7 @@ def _cmd_verify(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="export to ONNX (portable or TensorRT-plugin graph) and/or a TensorRT engine")
-    add_model_args(p, positional=True)
+    add_model_args(p, positional=True, weights=True)
     p.add_argument("--onnx", metavar="OUT.onnx", help="write the ONNX graph here")
     p.add_argument("--trt", metavar="OUT.engine", help="build a TensorRT engine here (+ OUT.engine.json sidecar)")
     p.add_argument("--from-onnx", metavar="FILE", default=None,
@@ -201,7 +214,9 @@ def register(sub) -> None:
                    help="frame selection; only topk has static shapes and can be exported (default topk)")
     p.add_argument("--batch", type=positive_int, default=None,
                    help=f"clips per inference (default {DEFAULT_BATCH}; with --from-onnx: the file's)")
-    p.add_argument("--size", type=positive_int, default=224, help="input height (and width) in pixels (default 224)")
+    p.add_argument("--size", type=positive_int, default=None,
+                   help="input height (and width) in pixels (default 224; the demo model's own size for the demo "
+                        "model)")
     p.add_argument("--width", type=positive_int, default=None, help="input width if different from --size")
     p.add_argument("--dynamic-batch", action="store_true", help="symbolic batch axis (TensorRT: profile 1..--max-batch)")
     p.add_argument("--max-batch", type=positive_int, default=None, help="largest batch of a dynamic-batch engine")

@@ -476,3 +476,13 @@ def test_plots_start_latency_axes_at_zero(tmp_path, monkeypatch):
                 checked += 1
         close(fig)
     assert checked >= 3
+
+
+def test_readme_demo_block_equals_committed_results():
+    """The README quotes the shipped demo model's numbers from benchmarks/results/cpu/demo_model.json."""
+    tool = _readme_tool()
+    text = open(os.path.join(tool.ROOT, "README.md")).read()
+    current = tool.current_block(text, tool.DBEGIN, tool.DEND)
+    assert current is not None, "README.md lost its <!-- demo:begin --> / <!-- demo:end --> markers"
+    assert current == tool.demo_block().rstrip("\n") + "\n", \
+        "README demo-model block is stale: run python benchmarks/make_readme_table.py"

@@ -42,8 +42,8 @@ def test_models_lists_every_model(capsys):
 @needs_av
 def test_predict_json_on_a_real_video(capsys, video, tmp_path):
     png = tmp_path / "sheet.png"
-    rc, out, err = run(capsys, "predict", str(video), "--model", "af_mobilenetv3", "--frames", "4", "--size", "64",
-                       "--selection", "topk", "--ratio", "0.5", "--json", "--save-png", str(png))
+    rc, out, err = run(capsys, "predict", str(video), "--model", "af_mobilenetv3", "--random-weights", "--frames", "4",
+                       "--size", "64", "--selection", "topk", "--ratio", "0.5", "--json", "--save-png", str(png))
     assert rc == 0
     res = json.loads(out)
     assert "RANDOM" in err                                     # no checkpoint: says so
@@ -81,7 +81,8 @@ def test_predict_with_checkpoint_and_labels(capsys, video, tmp_path):
     pytest.param(["predict", "__VIDEO__", "--ratio", "1.5"], "--ratio", marks=needs_av),
     pytest.param(["predict", "__VIDEO__", "--model", "resnet9"], "--model", marks=needs_av),
     pytest.param(["predict", "__VIDEO__", "--frames", "0"], "--frames", marks=needs_av),
-    pytest.param(["predict", "__VIDEO__", "--model", "af_mobilenetv3", "--no-tsm"], "--no-tsm", marks=needs_av),
+    pytest.param(["predict", "__VIDEO__", "--model", "af_mobilenetv3", "--no-tsm", "--random-weights"], "--no-tsm",
+                 marks=needs_av),
     pytest.param(["predict", "__VIDEO__", "--checkpoint", "__TEXT__"], "not a PyTorch checkpoint", marks=needs_av),
     (["flops", "af_resnet50", "--ratio", "0"], "--ratio"),
     (["nonsense"], "invalid choice"),
@@ -112,7 +113,7 @@ def test_console_script_runs_in_a_fresh_process():
 
 @needs_av
 def test_demo_end_to_end(tmp_path, capsys):
-    rc, out, _ = run(capsys, "demo", "--out", str(tmp_path), "--model", "af_mobilenetv3", "--size", "64",
+    rc, out, _ = run(capsys, "demo", "--out", str(tmp_path), "--random-weights", "--model", "af_mobilenetv3", "--size", "64",
                      "--repeats", "1", "--threads", "1")
     assert rc == 0
     res = json.loads((tmp_path / "demo.json").read_text())

@@ -64,14 +64,16 @@ def test_short_video_warns_once_and_says_how_frames_were_repeated(capsys, short_
     rc, out, err = run(capsys, "predict", short_video, "--checkpoint", mobilenet_ckpt, "--frames", "4", "--size",
                        "64", "--json")
     assert rc == 0 and json.loads(out)["repeated_frames"] is None         # 5 frames for T=4: nothing repeated
-    rc, out, err = run(capsys, "predict", short_video, "--model", "af_mobilenetv3", "--frames", "12", "--size", "64",
+    rc, out, err = run(capsys, "predict", short_video, "--model", "af_mobilenetv3", "--random-weights",
+                       "--frames", "12", "--size", "64",
                        "--json")
     assert rc == 0
     warnings = [line for line in err.splitlines() if "short.mp4" in line and "warning" in line]
     assert len(warnings) == 1, err
     assert "5 frames for T=12" in warnings[0] and "frame 0 is used for all 12 segments" in warnings[0]
     assert json.loads(out)["sampled_frames"] == [0] * 12
-    rc, out, err = run(capsys, "predict", short_video, "--model", "af_mobilenetv3", "--frames", "12", "--size", "64",
+    rc, out, err = run(capsys, "predict", short_video, "--model", "af_mobilenetv3", "--random-weights",
+                       "--frames", "12", "--size", "64",
                        "--short", "spread", "--json")
     assert rc == 0 and "each repeated 2-3 times in order" in err
     spread = json.loads(out)["sampled_frames"]
@@ -80,7 +82,8 @@ def test_short_video_warns_once_and_says_how_frames_were_repeated(capsys, short_
 
 @needs_av
 def test_min_frames_refuses_short_videos(capsys, short_video):
-    rc, out, err = run(capsys, "predict", short_video, "--model", "af_mobilenetv3", "--frames", "12", "--size", "64",
+    rc, out, err = run(capsys, "predict", short_video, "--model", "af_mobilenetv3", "--random-weights",
+                       "--frames", "12", "--size", "64",
                        "--min-frames", "12")
     assert rc == 2 and out == ""
     lines = err.strip().splitlines()
@@ -291,7 +294,8 @@ def test_timing_warnings():
 def test_demo_writes_to_a_temporary_folder_and_warns_on_a_loaded_machine(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(os, "getloadavg", lambda: (99.0, 99.0, 99.0))
-    rc, out, err = run(capsys, "demo", "--model", "af_mobilenetv3", "--size", "64", "--repeats", "2",
+    rc, out, err = run(capsys, "demo", "--random-weights", "--model", "af_mobilenetv3", "--size", "64",
+                       "--repeats", "2",
                        "--threads", "1")
     assert rc == 0
     assert list(tmp_path.iterdir()) == []                      # nothing written into the current directory
@@ -318,12 +322,13 @@ def test_contact_sheet_header(capsys, square_video, tmp_path, monkeypatch):
     drawn: list[str] = []
     real = predict_mod.contact_sheet
 
-    def spy(pred, path, thumb=112, *, title=None, notes=()):
+    def spy(pred, path, thumb=112, *, title=None, notes=(), **kw):
         drawn.extend([title, *notes])
-        return real(pred, path, thumb, title=title, notes=notes)
+        return real(pred, path, thumb, title=title, notes=notes, **kw)
     monkeypatch.setattr(predict_mod, "contact_sheet", spy)
     png = tmp_path / "sheet.png"
-    rc, out, err = run(capsys, "predict", square_video, "--model", "af_mobilenetv3", "--frames", "6", "--size", "64",
+    rc, out, err = run(capsys, "predict", square_video, "--model", "af_mobilenetv3", "--random-weights", "--frames", "6",
+                       "--size", "64",
                        "--selection", "topk", "--ratio", "0.5", "--save-png", png, "--json")
     assert rc == 0
     res = json.loads(out)

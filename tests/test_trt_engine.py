@@ -108,14 +108,14 @@ def test_build_rejects_foreign_onnx(tmp_path):
 @needs_rtx
 def test_cli_export_trt_with_rtx(tmp_path, capsys):
     engine = str(tmp_path / "cli.engine")
-    rc = main(["export", "af_mobilenetv3", "--frames", str(T), "--classes", str(CLASSES), "--size", str(SIZE),
+    rc = main(["export", "af_mobilenetv3", "--random-weights", "--frames", str(T), "--classes", str(CLASSES), "--size", str(SIZE),
                "--trt", engine, "--backend", "tensorrt_rtx", "--rtx-targets", TARGET])
     out = capsys.readouterr().out
     assert rc == 0 and "tensorrt_rtx" in out and os.path.isfile(engine)
     side = json.load(open(engine + ".json"))
     assert side["flavour"] == "portable"  # --plugins auto on TensorRT for RTX chooses the portable graph
     # --plugins on cannot be honoured by TensorRT for RTX: one line, exit 2
-    rc = main(["export", "af_mobilenetv3", "--frames", str(T), "--classes", str(CLASSES), "--size", str(SIZE),
+    rc = main(["export", "af_mobilenetv3", "--random-weights", "--frames", str(T), "--classes", str(CLASSES), "--size", str(SIZE),
                "--trt", str(tmp_path / "x.engine"), "--backend", "tensorrt_rtx", "--plugins", "on"])
     err = capsys.readouterr().err
     assert rc == 2 and "no plugin layers" in err and len(err.strip().splitlines()) == 1

@@ -16,7 +16,7 @@ from ..layers.navigation import Navigation
 from ..kernels.reference import temporal_shift
 from .common import VideoClassifier, init_resnet_weights
 from .flops_walk import IMAGENET_CLASSES, FlopsWalk, Shape, pool_out
-from .registry import BenchDefaults, CliFlag, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
+from .registry import BenchDefaults, CliFlag, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
 from .tsn import map_tsn_checkpoint, tsn_checkpoint_info, tsn_export_metadata
 
 EXPANSION = 4
@@ -114,6 +114,22 @@ class FocalBottleneck(FocalBlock):
         return self.conv1.in_channels
 
 
+#: ``--width-mult``: the official ``width`` argument of the ResNet builders (every channel count × width).
+WIDTH_OPTION = CliOption("--width-mult", "width", "positive_float",
+                         "channel width multiplier of a ResNet model (official 1.0; the demo model uses 0.25)")
+
+
+def stage_channels(base: int, width: float) -> int:
+    """``base`` channels scaled by ``width``; every AF stage needs its output divisible by 32 (α = 2, expansion 4,
+    2 patch groups, dynamic-fusion reduction 16), so the stem (64·width) must be a multiple of 8."""
+    c = base * width
+    if c != int(c) or int(c) % (8 if base == 64 else 32):
+        raise ValueError(f"width: {width} gives {c:g} channels for the official {base}; expected a width that keeps "
+                         f"{'the stem a multiple of 8' if base == 64 else 'every stage a multiple of 32'} "
+                         f"(e.g. 1.0, 0.5, 0.25)")
+    return int(c)
+
+
 class AFModule(nn.Module):
     """One AF stage (official ``AFModule``): ``list_gen``, ``base_module``, ``refine_module``, ``base_transform``,
     ``att_gen``, ``fusion`` (spec §2.3)."""
@@ -147,17 +163,19 @@ class AFModule(nn.Module):
 class AFResNet(nn.Module):
     """AF-ResNet backbone (official ``AFResNet``). ``fc`` is ``Dropout`` in the video (TSN) configuration."""
 
-    def __init__(self, layers: tuple, num_frames: int, shift: bool, dropout: float = 0.5):
+    def __init__(self, layers: tuple, num_frames: int, shift: bool, dropout: float = 0.5, width: float = 1.0):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        c = [stage_channels(base, width) for base in (64, 256, 512, 1024, 2048)]
+        self.num_features = c[4]
+        self.conv1 = nn.Conv2d(3, c[0], 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(c[0])
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = AFModule(64, 256, layers[0], 2, num_frames, shift)
-        self.layer2 = AFModule(256, 512, layers[1], 2, num_frames, shift)
-        self.layer3 = AFModule(512, 1024, layers[2], 1, num_frames, shift)
-        l4 = [AmpleBottleneck(1024, 2048, 2, ample_downsample(1024, 2048, 2), shift=shift, num_frames=num_frames)]
-        l4 += [AmpleBottleneck(2048, 2048, shift=shift, num_frames=num_frames) for _ in range(layers[3] - 1)]
+        self.layer1 = AFModule(c[0], c[1], layers[0], 2, num_frames, shift)
+        self.layer2 = AFModule(c[1], c[2], layers[1], 2, num_frames, shift)
+        self.layer3 = AFModule(c[2], c[3], layers[2], 1, num_frames, shift)
+        l4 = [AmpleBottleneck(c[3], c[4], 2, ample_downsample(c[3], c[4], 2), shift=shift, num_frames=num_frames)]
+        l4 += [AmpleBottleneck(c[4], c[4], shift=shift, num_frames=num_frames) for _ in range(layers[3] - 1)]
         self.layer4 = nn.Sequential(*l4)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Dropout(dropout)
@@ -187,12 +205,13 @@ class AFResNetVideo(VideoClassifier):
     """AF-ResNet video classifier (official TSN wrapper): backbone ``base_model`` + per-frame ``new_fc``."""
 
     def __init__(self, layers: tuple, arch: str, num_classes: int = 174, num_frames: int = 12, tsm: bool = True,
-                 dropout: float = 0.5):
+                 dropout: float = 0.5, width: float = 1.0):
         super().__init__(num_classes, num_frames)
         self.arch = arch
         self.tsm = bool(tsm)
-        self.base_model = AFResNet(layers, num_frames, self.tsm, dropout)
-        self.new_fc = nn.Linear(2048, num_classes)
+        self.width = float(width)
+        self.base_model = AFResNet(layers, num_frames, self.tsm, dropout, self.width)
+        self.new_fc = nn.Linear(self.base_model.num_features, num_classes)
         nn.init.normal_(self.new_fc.weight, 0, 0.001)
         nn.init.zeros_(self.new_fc.bias)
         self.num_navigation = sum(b - 1 for b in layers[:3])
@@ -212,7 +231,7 @@ def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheck
 def checkpoint_info(state_dict: StateDict) -> dict:
     """Layout, T (navigation ``conv_gs``: 2T rows) and classes (``new_fc``) of an official AF-ResNet file."""
     return tsn_checkpoint_info(state_dict, ("new_fc.weight",), backbone_marker="layer1.list_gen.0.conv_gs.weight",
-                               frames_suffix="conv_gs.weight")
+                               frames_suffix="conv_gs.weight", width_key="conv1.weight")
 
 
 # ------------------------------------------------------------------------------------------ official FLOPs (§9)
@@ -287,18 +306,22 @@ HOOKS = FamilyHooks(
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=tsn_export_metadata),
     cli_flags=(CliFlag("--no-tsm", "tsm", False, "AF-ResNet without temporal shift (TSN variant)"),),
+    cli_options=(WIDTH_OPTION,),
 )
 
 
 @register_model("af_resnet50", HOOKS, default_frames=12, official_arch="AF_resnet50",
                 bench=BenchDefaults(skips_frames=True, frames=(12,), label="AF-ResNet50"))
-def af_resnet50(num_classes: int = 174, num_frames: int = 12, tsm: bool = True, dropout: float = 0.5):
-    """AF-ResNet50 (TSM on by default; ``tsm=False`` gives the TSN variant). 10 navigation modules."""
-    return AFResNetVideo((3, 4, 6, 3), "af_resnet50", num_classes, num_frames, tsm, dropout)
+def af_resnet50(num_classes: int = 174, num_frames: int = 12, tsm: bool = True, dropout: float = 0.5,
+                width: float = 1.0):
+    """AF-ResNet50 (TSM on by default; ``tsm=False`` gives the TSN variant). 10 navigation modules. ``width`` scales
+    every channel count (the official ``width`` argument; 1.0 is the published model, 0.25 the shipped demo model)."""
+    return AFResNetVideo((3, 4, 6, 3), "af_resnet50", num_classes, num_frames, tsm, dropout, width)
 
 
 @register_model("af_resnet101", HOOKS, default_frames=12, official_arch="AF_resnet101",
                 bench=BenchDefaults(skips_frames=True, frames=(12,), label="AF-ResNet101"))
-def af_resnet101(num_classes: int = 174, num_frames: int = 12, tsm: bool = True, dropout: float = 0.5):
-    """AF-ResNet101 (TSM on by default). 27 navigation modules."""
-    return AFResNetVideo((4, 8, 18, 3), "af_resnet101", num_classes, num_frames, tsm, dropout)
+def af_resnet101(num_classes: int = 174, num_frames: int = 12, tsm: bool = True, dropout: float = 0.5,
+                 width: float = 1.0):
+    """AF-ResNet101 (TSM on by default). 27 navigation modules. ``width`` scales every channel count."""
+    return AFResNetVideo((4, 8, 18, 3), "af_resnet101", num_classes, num_frames, tsm, dropout, width)

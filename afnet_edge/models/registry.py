@@ -373,10 +373,16 @@ def flag_options(name: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
-def flags_from_info(name: str | None, info: Mapping[str, Any]) -> dict[str, bool]:
-    """Flag values (keyed by ``CliFlag.dest``) that reproduce the options recorded in ``info`` (checkpoint or export
-    metadata, e.g. ``{"tsm": False}`` → ``{"no_tsm": True}``) for model ``name``; ``{}`` for an unknown name."""
+def flags_from_info(name: str | None, info: Mapping[str, Any]) -> dict[str, Any]:
+    """Flag and option values (keyed by ``CliFlag.dest`` / ``CliOption.dest``) that reproduce the options recorded in
+    ``info`` (checkpoint or export metadata, e.g. ``{"tsm": False}`` → ``{"no_tsm": True}``; a checkpoint's
+    ``info["options"]``, e.g. ``{"width": 0.25}`` → ``{"width": 0.25}``) for model ``name``; ``{}`` for an unknown
+    name."""
     if name not in _REGISTRY:
         return {}
-    return {f.dest: True for f in _REGISTRY[name].hooks.cli_flags
-            if f.option in info and type(info[f.option]) is type(f.value) and info[f.option] == f.value}
+    hooks = _REGISTRY[name].hooks
+    out: dict[str, Any] = {f.dest: True for f in hooks.cli_flags
+                           if f.option in info and type(info[f.option]) is type(f.value) and info[f.option] == f.value}
+    recorded = info.get("options") or {}
+    out.update({o.dest: recorded[o.option] for o in hooks.cli_options if o.option in recorded})
+    return out

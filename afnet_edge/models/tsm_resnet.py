@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from ..layers.af_stage import ForwardContext
-from .afnet_resnet import AmpleBottleneck, bottleneck_flops, head_flops
+from .afnet_resnet import WIDTH_OPTION, AmpleBottleneck, bottleneck_flops, head_flops, stage_channels
 from .common import VideoClassifier, init_resnet_weights
 from .flops_walk import FlopsWalk, pool_out
 from .registry import BenchDefaults, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
@@ -32,20 +32,23 @@ def bottleneck(cin: int, width: int, stride: int, shift: bool, num_frames: int) 
 class ResNet(nn.Module):
     """ResNet backbone; ``fc`` is Dropout (TSN head)."""
 
-    def __init__(self, layers: tuple, shift: bool, num_frames: int, dropout: float):
+    def __init__(self, layers: tuple, shift: bool, num_frames: int, dropout: float, width: float = 1.0):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        stem = stage_channels(64, width)
+        self.conv1 = nn.Conv2d(3, stem, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        cin = 64
-        for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
+        cin = stem
+        widths = [stage_channels(4 * w, width) // 4 for w in (64, 128, 256, 512)]
+        for i, (n, width) in enumerate(zip(layers, widths)):
             blocks = []
             for j in range(n):
                 blocks.append(bottleneck(cin, width, 2 if (j == 0 and i > 0) else 1, shift, num_frames))
                 cin = width * 4
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.num_features = cin
         self.fc = nn.Dropout(dropout)
         init_resnet_weights(self)
 
@@ -58,12 +61,14 @@ class ResNet(nn.Module):
 class DenseResNetVideo(VideoClassifier):
     """TSN/TSM video classifier around a plain ResNet: every frame computed, no navigation (``masks == []``)."""
 
-    def __init__(self, arch: str, layers: tuple, shift: bool, num_classes: int, num_frames: int, dropout: float):
+    def __init__(self, arch: str, layers: tuple, shift: bool, num_classes: int, num_frames: int, dropout: float,
+                 width: float = 1.0):
         super().__init__(num_classes, num_frames)
         self.arch = arch
         self.tsm = shift
-        self.base_model = ResNet(layers, shift, num_frames, dropout)
-        self.new_fc = nn.Linear(2048, num_classes)
+        self.width = float(width)
+        self.base_model = ResNet(layers, shift, num_frames, dropout, self.width)
+        self.new_fc = nn.Linear(self.base_model.num_features, num_classes)
         nn.init.normal_(self.new_fc.weight, 0, 0.001)
         nn.init.zeros_(self.new_fc.bias)
 
@@ -82,8 +87,10 @@ def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheck
 
 
 def checkpoint_info(state_dict: StateDict) -> dict:
-    """Layout and classes (``new_fc``) of an official TSN/TSM file (T is not in a dense checkpoint)."""
-    return tsn_checkpoint_info(state_dict, ("new_fc.weight",), backbone_marker="layer1.0.conv1.weight")
+    """Layout, classes (``new_fc``) and ``width`` (stem channels / 64) of an official TSN/TSM file (T is not in a
+    dense checkpoint)."""
+    return tsn_checkpoint_info(state_dict, ("new_fc.weight",), backbone_marker="layer1.0.conv1.weight",
+                               width_key="conv1.weight")
 
 
 # ------------------------------------------------------------------------------------------------------- FLOPs
@@ -107,18 +114,20 @@ HOOKS = FamilyHooks(
     checkpoint_info=checkpoint_info,
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=tsn_export_metadata),
+    cli_options=(WIDTH_OPTION,),
 )
 
 
 @register_model("tsn_resnet50", HOOKS, default_frames=8,
                 bench=BenchDefaults(skips_frames=False, frames=(8, 16), label="TSN-ResNet50"))
-def tsn_resnet50(num_classes: int = 174, num_frames: int = 8, dropout: float = 0.5):
-    """TSN-ResNet50: plain ResNet-50 per frame, average consensus."""
-    return DenseResNetVideo("tsn_resnet50", (3, 4, 6, 3), False, num_classes, num_frames, dropout)
+def tsn_resnet50(num_classes: int = 174, num_frames: int = 8, dropout: float = 0.5, width: float = 1.0):
+    """TSN-ResNet50: plain ResNet-50 per frame, average consensus. ``width`` scales every channel count."""
+    return DenseResNetVideo("tsn_resnet50", (3, 4, 6, 3), False, num_classes, num_frames, dropout, width)
 
 
 @register_model("tsm_resnet50", HOOKS, default_frames=8,
                 bench=BenchDefaults(skips_frames=False, frames=(8, 16), label="TSM-ResNet50"))
-def tsm_resnet50(num_classes: int = 174, num_frames: int = 8, dropout: float = 0.5):
-    """TSM-ResNet50: temporal shift (fold 1/8) in every bottleneck, average consensus."""
-    return DenseResNetVideo("tsm_resnet50", (3, 4, 6, 3), True, num_classes, num_frames, dropout)
+def tsm_resnet50(num_classes: int = 174, num_frames: int = 8, dropout: float = 0.5, width: float = 1.0):
+    """TSM-ResNet50: temporal shift (fold 1/8) in every bottleneck, average consensus. ``width`` scales every channel
+    count."""
+    return DenseResNetVideo("tsm_resnet50", (3, 4, 6, 3), True, num_classes, num_frames, dropout, width)

@@ -48,15 +48,22 @@ def map_tsn_checkpoint(sd: StateDict, model: nn.Module, renames: tuple[tuple[str
 
 
 def tsn_checkpoint_info(sd: StateDict, class_keys: tuple[str, ...], backbone_marker: str,
-                        frames_suffix: str | None = None) -> dict[str, Any]:
+                        frames_suffix: str | None = None, width_key: str | None = None) -> dict[str, Any]:
     """Describe ``sd`` if it is this family's: ``kind`` (video layout, or an ImageNet backbone file recognised by
     the key ``backbone_marker``), ``num_classes`` from the first of ``class_keys`` present and ``num_frames`` from the
-    navigation weights (keys ending in ``frames_suffix``, e.g. ``"conv_gs.weight"``: 2T output rows). Values this
-    family cannot read are None; ``kind`` is absent for a backbone file of another family."""
+    navigation weights (keys ending in ``frames_suffix``, e.g. ``"conv_gs.weight"``: 2T output rows), and with
+    ``width_key`` (the stem conv, e.g. ``"conv1.weight"``) an ``options`` entry ``{"width": stem channels / 64}``
+    when the layout is this family's. Values this family cannot read are None; ``kind`` is absent for a backbone
+    file of another family."""
     info: dict[str, Any] = {"num_classes": next((int(sd[k].shape[0]) for k in class_keys if k in sd), None),
                             "num_frames": None}
     if frames_suffix is not None:
         info["num_frames"] = next((v.shape[0] // 2 for k, v in sd.items() if k.endswith(frames_suffix)), None)
+    if width_key is not None:
+        keys = {k.removeprefix(BACKBONE + ".") for k in sd}
+        if backbone_marker in keys and width_key in keys:
+            stem = sd.get(f"{BACKBONE}.{width_key}", sd.get(width_key))
+            info["options"] = {"width": int(stem.shape[0]) / 64}
     if is_video_layout(sd):
         info["kind"] = "official_tsn"
     elif backbone_marker in sd:

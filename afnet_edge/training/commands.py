@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..checkpoint import inspect_checkpoint
+from ..layers.navigation import set_navigation_gap
 from ..cli_args import add_model_args, build_model, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int, \
     positive_float as _pos_float, positive_int, ratio_arg, unit_float as _unit_float
 from .datasets import LIST_SIZE, SYNTHETIC_SIZE, list_dataset, synthetic_splits
@@ -148,6 +149,9 @@ def _cmd_train(args) -> int:
         eval_every=args.eval_every, save_every=args.save_every, eval_selection=args.eval_selection)
     seed_everything(args.seed)
     model = build_model(args)
+    if args.nav_gap is not None and not args.resume:
+        if set_navigation_gap(model, args.nav_gap) == 0:
+            raise ValueError(f"--nav-gap: {model.arch} has no navigation modules")
     if args.finetune:
         rep = load_for_finetuning(model, args.finetune)
         print(f"fine-tuning from '{args.finetune}': {rep['loaded']} tensors loaded" +
@@ -357,6 +361,9 @@ def register(sub) -> None:
                    help="epoch where the target ratio starts stepping down from 1 towards --rt (10)")
     o.add_argument("--rt-end", type=_nonneg_int, default=20, help="epoch where the target ratio reaches --rt (20)")
     o.add_argument("--lambda-rt", type=_nonneg_float, default=0.5, help="weight of the ratio loss (0.5)")
+    o.add_argument("--nav-gap", type=float, default=None, metavar="GAP",
+                   help="start the navigation with its select bias GAP above its skip bias (official 9, i.e. "
+                        "every frame selected; short runs learn to skip sooner from 3)")
     o.add_argument("--t0", type=_pos_float, default=1.0, help="initial Gumbel temperature (1)")
     o.add_argument("--t1", type=_pos_float, default=0.01, help="final Gumbel temperature (0.01)")
     o.add_argument("--t-end", type=_nonneg_int, default=50, help="epoch where annealing ends (50)")
