@@ -152,6 +152,10 @@ setup(
         "dev": ["mypy"],
         # TensorRT for RTX: builds engines without a GPU (CI proves the engine build with it).
         "rtx": ["tensorrt-rtx-cu13-bindings", "tensorrt-rtx-cu13-libs", "onnxruntime-extensions"],
+        # Triton serving (afnet-edge serve / classify): the tritonserver bundled in nvidia-pytriton and its client.
+        # nvidia-pytriton pins numpy<2 (its Python backend stub reads NumPy 1.x arrays): a separate environment is
+        # best; CI installs it --no-deps and gives the stub a numpy<2 venv (docs/serving.md).
+        "serve": ["nvidia-pytriton==0.7.0", "tritonclient[http,grpc]"],
         # Everything the demo, the CLI and the test suite use (not TensorRT itself: see docs/jetson.md).
         "all": ["av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib", "pytest", "grimp"],
     },

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "afnet_edge.predict",
     "afnet_edge.demo",
     "afnet_edge.export.cli",
+    "afnet_edge.serve.cli",
     "afnet_edge.training.commands",
     "afnet_edge.bench.cli",
     "afnet_edge.bench.project_cli",

@@ -36,7 +36,7 @@ from .data.synthetic import SyntheticVideoDataset
 from .demo_model import DEMO_CHECKPOINT, demo_card, demo_summary, load_demo_model
 from .flops import count_flops
 from .layers.navigation import Navigation
-from .models import create_model
+from .models import VideoClassifier, create_model
 from .predict import aspect_note, contact_sheet, navigation_names, predict_clip, sheet_title
 from .video import load_clip, write_test_video
 
@@ -96,7 +96,7 @@ def timing_warnings(times: dict[str, list[float]], load: float | None, cores: in
     return out
 
 
-def _timed_pair(model: torch.nn.Module, batch: torch.Tensor, repeats: int) -> dict:
+def _timed_pair(model: VideoClassifier, batch: torch.Tensor, repeats: int) -> dict:
     """Masks of ``batch``, the compact-vs-masked agreement on them and the timings of both executions."""
     with torch.no_grad():
         masks = model(batch).masks
@@ -161,13 +161,13 @@ def run_demo(out_dir: str, clips: int = 4, repeats: int = 3, seed: int = DEMO_SE
                       notes=[f"true class: {truth}; frames marked 'distractor' carry no information"],
                       frame_marks=["distractor" if d else "" for d in distractor])
         kept = torch.stack(pred.masks).mean(0)  # (T,): share of navigation modules that sent the frame to focal
-        dis = torch.tensor(distractor)
+        is_dis = torch.tensor(distractor)
         per_clip.append({
             "video": video, "true_class": truth, "predicted": pred.top[0][1], "probability": pred.top[0][2],
             "correct": pred.top[0][0] == sample.label, "sampled_frames": indices,
             "distractor_frames": [j for j, d in zip(indices, distractor) if d], "real_ratio": pred.real_ratio,
-            "kept_informative": float(kept[~dis].mean()) if (~dis).any() else None,
-            "kept_distractor": float(kept[dis].mean()) if dis.any() else None, "contact_sheet": png})
+            "kept_informative": float(kept[~is_dis].mean()) if (~is_dis).any() else None,
+            "kept_distractor": float(kept[is_dis].mean()) if is_dis.any() else None, "contact_sheet": png})
         batch.append(clip)
     timing = _timed_pair(model, torch.stack(batch), repeats)
     masks = timing.pop("masks")

@@ -176,6 +176,31 @@ def contact_sheet(pred: Prediction, path: str, thumb: int = 112, *, title: str |
             os.unlink(tmp)
 
 
+def clip_geometry(size: int | None, card: dict | None) -> tuple[int, tuple[int, int]]:
+    """``(crop size, (height, width) to resize to first)`` of predict's preprocessing: with no ``size`` given the demo
+    model (``card``) sees whole frames resized to its own size, other models the official 240x320 resize + crop."""
+    if size is not None:
+        return size, SCALE_SIZE
+    if card:
+        return int(card["size"]), (int(card["size"]), int(card["size"]))
+    return CROP_SIZE, SCALE_SIZE
+
+
+def print_prediction(video: str, video_frames: int, indices: list, top: list, selected: dict, real_ratio: float,
+                     file=None) -> None:
+    """The text ``afnet-edge predict`` prints (also ``afnet-edge classify --server``): frames sampled, top classes
+    (``top``: [(class, name, probability)]), frames each navigation module kept (``selected``)."""
+    out = file or sys.stdout
+    print(f"{video}: {video_frames} frames, sampled {indices}", file=out)
+    print(f"top-{len(top)}:", file=out)
+    for c, n, p in top:
+        print(f"  {p:7.2%}  {n}" + ("" if n == f"class {c}" else f" ({c})"), file=out)
+    if selected:
+        print(f"frames processed by the focal branch, per navigation module (real ratio {real_ratio:.2f}):", file=out)
+        for name, frames in selected.items():
+            print(f"  {name:22s} {frames}", file=out)
+
+
 def sheet_title(video: str, model: torch.nn.Module, checkpoint: str | None, demo: bool = False) -> str:
     """``"clip.mp4 - af_resnet50 T=12 - ckpt.pth"``, ``... - demo model trained on synthetic clips`` or
     ``... - RANDOM WEIGHTS (classes mean nothing)``."""
@@ -195,10 +220,7 @@ def _cmd_predict(args) -> int:
         bar.set_postfix_str("building model")
         model = build_model(args, execution=args.execution, selection=args.selection, ratio=args.ratio)
         card = demo_card() if args.demo_model else None
-        scale = SCALE_SIZE
-        if args.size is None:  # the demo model sees whole frames resized to its own size; others the official crop
-            args.size = card["size"] if card else CROP_SIZE
-            scale = (args.size, args.size) if card else SCALE_SIZE
+        args.size, scale = clip_geometry(args.size, card)
         bar.update()
         bar.set_postfix_str("decoding video")
         clip, info, indices = load_clip(args.video, model.num_frames, size=args.size, scale_size=scale,
@@ -237,14 +259,7 @@ def _cmd_predict(args) -> int:
                           "repeated_frames": short,
                           "resized_without_aspect": resized}, indent=2))
         return 0
-    print(f"{args.video}: {info.num_frames} frames, sampled {indices}")
-    print(f"top-{len(pred.top)}:")
-    for c, n, p in pred.top:
-        print(f"  {p:7.2%}  {n}" + ("" if n == f"class {c}" else f" ({c})"))
-    if pred.selected:
-        print(f"frames processed by the focal branch, per navigation module (real ratio {pred.real_ratio:.2f}):")
-        for name, frames in pred.selected.items():
-            print(f"  {name:22s} {frames}")
+    print_prediction(args.video, info.num_frames, indices, pred.top, pred.selected, pred.real_ratio)
     if args.save_png:
         print(f"contact sheet written to {args.save_png}")
     return 0

@@ -16,7 +16,7 @@ PACKAGE = "afnet_edge"
 # Lower layers (model code) and the upper layers that must never be imported from them.
 LOWER = ("afnet_edge.models", "afnet_edge.layers", "afnet_edge.kernels")
 UPPER = ("afnet_edge.bench", "afnet_edge.export", "afnet_edge.cli", "afnet_edge.cli_args", "afnet_edge.training",
-         "afnet_edge.predict", "afnet_edge.demo", "afnet_edge.model_commands")
+         "afnet_edge.predict", "afnet_edge.demo", "afnet_edge.model_commands", "afnet_edge.serve")
 
 
 @pytest.fixture(scope="module")

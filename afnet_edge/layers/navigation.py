@@ -75,6 +75,8 @@ def set_navigation_gap(model: nn.Module, gap: float) -> int:
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, Navigation):
-                m.conv_gs.bias[1::2] = m.conv_gs.bias[0::2] + float(gap)
+                bias = m.conv_gs.bias
+                assert bias is not None  # conv_gs is built with a bias
+                bias[1::2] = bias[0::2] + float(gap)
                 n += 1
     return n

@@ -62,7 +62,7 @@ def tsn_checkpoint_info(sd: StateDict, class_keys: tuple[str, ...], backbone_mar
     if width_key is not None:
         keys = {k.removeprefix(BACKBONE + ".") for k in sd}
         if backbone_marker in keys and width_key in keys:
-            stem = sd.get(f"{BACKBONE}.{width_key}", sd.get(width_key))
+            stem = sd[f"{BACKBONE}.{width_key}"] if f"{BACKBONE}.{width_key}" in sd else sd[width_key]
             info["options"] = {"width": int(stem.shape[0]) / 64}
     if is_video_layout(sd):
         info["kind"] = "official_tsn"

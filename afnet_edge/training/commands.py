@@ -10,6 +10,7 @@ from ..checkpoint import inspect_checkpoint
 from ..layers.navigation import set_navigation_gap
 from ..cli_args import add_model_args, build_model, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int, \
     positive_float as _pos_float, positive_int, ratio_arg, unit_float as _unit_float
+from . import distributed
 from .datasets import LIST_SIZE, SYNTHETIC_SIZE, list_dataset, synthetic_splits
 from .engine import TrainConfig, Trainer, evaluate, seed_everything
 from .finetune import load_for_finetuning
@@ -56,8 +57,14 @@ def _add_data_args(p: argparse.ArgumentParser, train: bool) -> None:
                         "each frame ~T/n times in order (default: %(default)s)")
 
 
-def _add_runtime_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", "-b", type=positive_int, default=None, help="clips per batch")
+#: ``--batch-size`` of ``train``: what it means with several processes.
+TRAIN_BATCH_HELP = ("clips per optimisation step (32). Under torchrun this is the GLOBAL batch over all N processes, "
+                    "split evenly (batch/N per process, must divide), as the official --batch-size 32 was split by "
+                    "DataParallel over 2 GPUs; the same value gives the same schedule and data order for any N")
+
+
+def _add_runtime_args(p: argparse.ArgumentParser, batch_help: str = "clips per batch") -> None:
+    p.add_argument("--batch-size", "-b", type=positive_int, default=None, help=batch_help)
     p.add_argument("--workers", "-j", type=_nonneg_int, default=0, help="DataLoader workers (default 0)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -141,6 +148,16 @@ def _cmd_train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = _device(args)
+    group = distributed.init_from_env(device)  # torchrun with WORLD_SIZE >= 2: join the process group
+    try:
+        return _train(args, distributed.process_device(device, group), group)
+    finally:
+        distributed.cleanup()
+
+
+def _train(args, device, info: distributed.DistInfo | None) -> int:
+    main = info is None or info.is_main
+    say = print if main else (lambda *a, **k: None)
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size or 32, lr=args.lr, lr_steps=tuple(args.lr_steps),
         momentum=args.momentum, weight_decay=args.weight_decay, clip_grad=args.gd or None, rt=args.rt,
@@ -154,26 +171,30 @@ def _cmd_train(args) -> int:
             raise ValueError(f"--nav-gap: {model.arch} has no navigation modules")
     if args.finetune:
         rep = load_for_finetuning(model, args.finetune)
-        print(f"fine-tuning from '{args.finetune}': {rep['loaded']} tensors loaded" +
-              (f", new classifier ({', '.join(rep['reset'])})" if rep["reset"] else ""))
+        say(f"fine-tuning from '{args.finetune}': {rep['loaded']} tensors loaded" +
+            (f", new classifier ({', '.join(rep['reset'])})" if rep["reset"] else ""))
     train_set, val_set = _datasets(args, model, train=True)
     out = args.out or os.path.join("runs", f"{model.arch}-{args.data}")
     trainer = Trainer(model, train_set, cfg, val_set, device=device, out_dir=out, progress=not args.no_progress,
-                      official_layout=args.official_layout)
-    print(f"train: {model.arch} T={model.num_frames} classes={model.num_classes} on {len(train_set)} clips "
-          f"({trainer.iters_per_epoch} iterations/epoch), {device}, amp={'on' if trainer.amp else 'off'} -> {out}")
+                      official_layout=args.official_layout, distributed=info is not None,
+                      step_log_file=args.step_log)
+    procs = (f", {info.world_size} processes ({info.backend}) x {trainer.local_batch_size} clips = global batch "
+             f"{cfg.batch_size}" if info is not None else "")
+    say(f"train: {model.arch} T={model.num_frames} classes={model.num_classes} on {len(train_set)} clips "
+        f"({trainer.iters_per_epoch} iterations/epoch), {device}{procs}, amp={'on' if trainer.amp else 'off'} "
+        f"-> {out}")
     if args.resume:
         tr = trainer.resume(args.resume)
-        print(f"resumed from '{args.resume}' at epoch {tr['epoch']} iteration {tr['step']} "
-              f"(temperature {trainer.temperature(tr['epoch'], tr['step']) if tr['epoch'] < cfg.epochs else 'n/a'})")
+        say(f"resumed from '{args.resume}' at epoch {tr['epoch']} iteration {tr['step']} "
+            f"(temperature {trainer.temperature(tr['epoch'], tr['step']) if tr['epoch'] < cfg.epochs else 'n/a'})")
     try:
         history = trainer.fit(max_steps=args.max_steps)
     except FloatingPointError as e:  # diverged: one line for the user, like other fixable errors
         raise ValueError(str(e)) from None
     if args.json and history:
-        print(json.dumps(history[-1]))
-    print(f"checkpoints: {os.path.join(out, 'last.pth')}" +
-          (f", {os.path.join(out, 'best.pth')}" if os.path.exists(os.path.join(out, "best.pth")) else ""))
+        say(json.dumps(history[-1]))
+    say(f"checkpoints: {os.path.join(out, 'last.pth')}" +
+        (f", {os.path.join(out, 'best.pth')}" if os.path.exists(os.path.join(out, "best.pth")) else ""))
     return 0
 
 
@@ -345,7 +366,10 @@ def register(sub) -> None:
         description="Official AFNet training (cross-entropy + lambda_rt·mean_l(rt_e − ratio_l)², target-ratio and "
                     "temperature schedules, official optimiser groups, step LR, --gd clipping, AMP on CUDA). "
                     "Defaults are the release scripts' values. Writes OUT/last.pth (resumable), OUT/best.pth and "
-                    "OUT/log.jsonl. A resumed run continues exactly (data order, random streams, temperature).")
+                    "OUT/log.jsonl. A resumed run continues exactly (data order, random streams, temperature). "
+                    "Several processes/GPUs: torchrun --nproc-per-node N -m afnet_edge.cli train ... "
+                    "(DistributedDataParallel, gloo on CPU / NCCL on GPU; --batch-size is the global batch; "
+                    "rank 0 writes the files).")
     add_model_args(p, model_default=None)
     _model_help(p, "model name (default: the --resume/--checkpoint file's, else af_mobilenetv3)")
     _add_data_args(p, train=True)
@@ -389,7 +413,10 @@ def register(sub) -> None:
                    help="also write OUT/ckpt.pth.tar (+ ckpt.best.pth.tar) in the official release layout")
     r.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     r.add_argument("--json", action="store_true", help="print the last epoch's record as JSON")
-    _add_runtime_args(r)
+    r.add_argument("--step-log", default=None, metavar="FILE",
+                   help="append one JSON line per iteration (loss terms, temperature, lr, SHA-256 of the parameters) "
+                        "to FILE; under torchrun every rank writes FILE.rank<r> (checks that ranks stay in sync)")
+    _add_runtime_args(r, TRAIN_BATCH_HELP)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

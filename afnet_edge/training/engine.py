@@ -24,10 +24,16 @@ or is saved in the checkpoint:
 
 So a run resumed from a checkpoint, on the same machine and thread count, continues bit for bit as the
 uninterrupted run would (``tests/test_train.py`` checks parameters, optimizer state, losses and temperatures).
+
+Several processes (``torchrun``): the same loop under DistributedDataParallel, ``batch_size`` being the global batch
+split evenly over the processes, the ratio term computed on the whole global batch, no SyncBN, per-rank random streams
+saved in the checkpoint, rank-0-only files; see :mod:`.distributed` for the exact semantics. A resumed multi-process
+run with the same number of processes continues bit for bit as well (``tests/test_ddp.py``).
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -39,12 +45,14 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from ..checkpoint import inspect_checkpoint, load_checkpoint, save_checkpoint, save_official_checkpoint
 from ..flops import SIZE_MULTIPLE, count_flops
 from ..layers.navigation import SELECTIONS
 from ..models.common import VideoClassifier
+from . import distributed as _dist
 from .metrics import check_targets, ratio_loss, topk_correct
 from .optim import GROUPS, adjust_learning_rate, build_optimizer
 from .schedules import adjust_ratio, check_schedule, lr_at, temperature_at
@@ -59,7 +67,9 @@ class TrainConfig:
 
     Attributes:
         epochs: number of epochs.
-        batch_size: clips per iteration (the last incomplete batch of an epoch is dropped, as officially).
+        batch_size: clips per iteration (the last incomplete batch of an epoch is dropped, as officially); with
+            several processes (torchrun) the global batch, split evenly: ``batch_size / world_size`` per process,
+            as the official ``--batch-size`` split by ``nn.DataParallel`` over the GPUs.
         lr, lr_steps: base learning rate and the epochs where it is multiplied by 0.1.
         momentum, weight_decay: SGD settings (decay scaled by each group's ``decay_mult``).
         clip_grad: maximum gradient norm (official ``--gd``); None or 0 disables clipping.
@@ -212,6 +222,17 @@ def _worker_init(worker_id: int) -> None:
     random.seed(s)
 
 
+def params_digest(model: torch.nn.Module) -> str:
+    """SHA-256 (hex) of a model's parameters: names, dtypes, shapes and bytes, in ``named_parameters`` order. Equal
+    digests mean bitwise-equal parameters (multi-process runs log it per rank and step with ``--step-log``)."""
+    h = hashlib.sha256()
+    for name, p in model.named_parameters():
+        t = p.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 # ------------------------------------------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, dataset: Dataset, batch_size: int = 32, device: torch.device | str | None = None,
@@ -338,15 +359,30 @@ class Trainer:
         progress: show a tqdm progress bar (loss, accuracy, real ratio, temperature, lr).
         log: callable receiving one line per epoch (default ``print``); None is silent.
         official_layout: also write ``ckpt.pth.tar`` / ``ckpt.best.pth.tar`` in the official layout (spec §10).
+        distributed: train with DistributedDataParallel over the running default process group (``torchrun``;
+            :mod:`.distributed`); None (default) = iff a process group with 2 or more processes is initialised.
+            Only rank 0 writes files, logs and shows progress; every rank must construct the Trainer and call the
+            same methods (saving and validating are collectives).
+        step_log_file: append one JSON line per iteration (position, loss terms, temperature, lr and a SHA-256 of
+            the parameters) to this file; in a multi-process run every rank writes ``<file>.rank<r>``.
     """
 
     def __init__(self, model: torch.nn.Module, train_set: Dataset, config: TrainConfig | None = None,
                  val_set: Dataset | None = None, device: torch.device | str | None = None,
                  out_dir: str | os.PathLike | None = None, progress: bool = False,
-                 log: Callable[[str], None] | None = print, official_layout: bool = False):
+                 log: Callable[[str], None] | None = print, official_layout: bool = False,
+                 distributed: bool | None = None, step_log_file: str | os.PathLike | None = None):
         self.config = cfg = config or TrainConfig()
+        self.dist = _dist.current() if distributed is not False else None
+        if distributed and self.dist is None:
+            raise ValueError("distributed=True needs an initialised process group of 2 or more processes "
+                             "(launch with torchrun --nproc-per-node N)")
+        self.rank = self.dist.rank if self.dist else 0
+        self.world_size = self.dist.world_size if self.dist else 1
+        self.is_main = self.rank == 0
         self.device = torch.device(device) if device is not None else torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
+        self.device = _dist.process_device(self.device, self.dist)
         if cfg.amp and self.device.type != "cuda":
             raise ValueError("amp (float16 autocast + GradScaler) needs a CUDA device; use --no-amp on CPU")
         self.amp = bool(cfg.amp) if cfg.amp is not None else self.device.type == "cuda"
@@ -354,6 +390,17 @@ class Trainer:
         if len(train_set) < cfg.batch_size:
             raise ValueError(f"the training set has {len(train_set)} clips, fewer than one batch "
                              f"(batch_size={cfg.batch_size}); lower --batch-size or add data")
+        if cfg.batch_size % self.world_size:
+            raise ValueError(f"--batch-size {cfg.batch_size} is the global batch and must be divisible by the "
+                             f"{self.world_size} processes (each takes batch_size / {self.world_size} clips)")
+        self.local_batch_size = cfg.batch_size // self.world_size
+        # the module that runs the forward pass of training (DDP wrapper in a multi-process run, else the model)
+        self.net: torch.nn.Module = self.model
+        if self.dist is not None:
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index]
+                                               if self.device.type == "cuda" else None)
+            # same initial weights everywhere (DDP broadcast rank 0's); different Gumbel noise / dropout per shard
+            seed_everything(mix_seed(cfg.seed, _dist.RANK_SEED_TAG, self.rank))
         self.train_set = EpochSeeded(train_set, cfg.seed)
         self.val_set = val_set
         self.iters_per_epoch = len(train_set) // cfg.batch_size
@@ -361,10 +408,13 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self.state = TrainState()
         self.out_dir = os.fspath(out_dir) if out_dir is not None else None
-        if self.out_dir:
+        if self.out_dir and self.is_main:
             os.makedirs(self.out_dir, exist_ok=True)
-        self.progress = progress
-        self.log = log or (lambda s: None)
+        self.progress = progress and self.is_main
+        self.log = log if log is not None and self.is_main else (lambda s: None)
+        self.step_log_file: str | None = None
+        if step_log_file is not None:
+            self.step_log_file = os.fspath(step_log_file) + (f".rank{self.rank}" if self.dist else "")
         self.official_layout = official_layout
         self.last_step: dict = {}
         self.step_log: list[dict] | None = None  # set to [] to record every iteration (tests)
@@ -389,25 +439,40 @@ class Trainer:
         c = self.config
         self.train_set.epoch = epoch
         order = self.epoch_order(epoch)[start_step * c.batch_size:]
-        return DataLoader(self.train_set, batch_size=c.batch_size, sampler=order, num_workers=c.workers,
+        if self.dist is not None:  # this rank's slice of every global batch
+            order = _dist.shard_order(order, c.batch_size, self.rank, self.world_size)
+        return DataLoader(self.train_set, batch_size=self.local_batch_size, sampler=order, num_workers=c.workers,
                           pin_memory=self.device.type == "cuda", drop_last=False, worker_init_fn=_worker_init,
                           generator=torch.Generator().manual_seed(mix_seed(c.seed, 0x10AD, epoch, start_step)))
 
     # ----------------------------------------------------------------------------------------------- one step
     def train_step(self, clip: torch.Tensor, target: torch.Tensor, target_ratio: float) -> dict:
-        """One optimisation step on a batch; returns the batch's loss terms, real ratio and top-k hits."""
+        """One optimisation step on a batch; returns the batch's loss terms, real ratio and top-k hits.
+
+        In a multi-process run ``clip`` is this process's share of the global batch; the returned values are those
+        of the global batch (cross-entropy and top-k hits summed over the processes, ratio terms already global).
+        """
         c, model, opt = self.config, self.model, self.optimizer
         check_targets(target, model.num_classes)
         clip = clip.to(self.device, non_blocking=True)
         target = target.to(self.device, non_blocking=True)
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
-            out = model(clip)
+            out = self.net(clip)
         loss_cls = F.cross_entropy(out.logits.float(), target)
-        loss_rt, ratio = ratio_loss(out.masks, target_ratio, c.lambda_rt)
+        loss_rt, ratio = ratio_loss(out.masks, target_ratio, c.lambda_rt,
+                                    reduce=_dist.all_mean if self.dist is not None else None)
         loss = loss_cls + loss_rt.to(loss_cls.device)
         values = torch.stack([loss.detach(), loss_cls.detach(), loss_rt.detach().to(loss.device),
                               ratio.to(loss.device)]).tolist()  # one device sync per step
+        hits = None
+        if self.dist is not None:  # global cross-entropy and hits (loss_rt and ratio are global already)
+            c1, c5 = topk_correct(out.logits.detach().float(), target, (1, 5))
+            n = int(target.shape[0])
+            s = _dist.all_sum([values[1] * n, c1, c5, n], self.device)
+            values[1] = s[0] / s[3]
+            values[0] = values[1] + values[2]
+            hits = (int(s[1]), int(s[2]), int(s[3]))
         if not math.isfinite(values[0]) and not self.amp:
             raise FloatingPointError(f"non-finite loss {values[0]} at epoch {self.state.epoch} iteration "
                                      f"{self.state.step}; lower --lr or use --gd to clip gradients")
@@ -426,9 +491,11 @@ class Trainer:
             if c.clip_grad:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip_grad)
             opt.step()
-        c1, c5 = topk_correct(out.logits.detach().float(), target, (1, 5))
+        if hits is None:
+            c1, c5 = topk_correct(out.logits.detach().float(), target, (1, 5))
+            hits = (c1, c5, int(target.shape[0]))
         return {"loss": values[0], "loss_cls": values[1], "loss_rt": values[2], "ratio": values[3],
-                "correct1": c1, "correct5": c5, "n": int(target.shape[0])}
+                "correct1": hits[0], "correct5": hits[1], "n": hits[2]}
 
     # ----------------------------------------------------------------------------------------------- epochs
     def fit(self, max_steps: int | None = None) -> list[dict]:
@@ -479,6 +546,11 @@ class Trainer:
                 self.last_step = {"epoch": e, "step": st.step, "temperature": tau, "lr": lr, "rt": rt_e, **r}
                 if self.step_log is not None:
                     self.step_log.append(dict(self.last_step))
+                if self.step_log_file is not None:
+                    os.makedirs(os.path.dirname(os.path.abspath(self.step_log_file)), exist_ok=True)
+                    with open(self.step_log_file, "a") as f:
+                        f.write(json.dumps({**self.last_step, "global_step": st.global_step + 1,
+                                            "params_sha256": self.params_digest()}) + "\n")
                 st.step += 1
                 st.global_step += 1
                 done += 1
@@ -520,8 +592,9 @@ class Trainer:
         st.epoch, st.step, st.meters = e + 1, 0, {}
         self.log(_format_epoch(rec, c.epochs, dense=getattr(self.model, "num_navigation", 0) == 0))
         if self.out_dir:
-            with open(os.path.join(self.out_dir, "log.jsonl"), "a") as f:
-                f.write(json.dumps(rec) + "\n")
+            if self.is_main:
+                with open(os.path.join(self.out_dir, "log.jsonl"), "a") as f:
+                    f.write(json.dumps(rec) + "\n")
             self.save(os.path.join(self.out_dir, "last.pth"))
             if is_best:
                 self.save(os.path.join(self.out_dir, "best.pth"), weights_only=True)
@@ -531,15 +604,30 @@ class Trainer:
                     self.save_official(os.path.join(self.out_dir, "ckpt.best.pth.tar"))
 
     def validate(self) -> dict:
+        """Evaluate on the validation set (multi-process: on rank 0, the result broadcast to every rank)."""
         c = self.config
-        return evaluate(self.model, self.val_set, batch_size=c.eval_batch_size or c.batch_size, device=self.device,
-                        workers=c.workers, selection=c.eval_selection, generator_seed=mix_seed(c.seed, 0xE7A1),
-                        progress=self.progress, amp=self.amp)
+        v = None
+        if self.is_main:
+            v = evaluate(self.model, self.val_set, batch_size=c.eval_batch_size or c.batch_size, device=self.device,
+                         workers=c.workers, selection=c.eval_selection, generator_seed=mix_seed(c.seed, 0xE7A1),
+                         progress=self.progress, amp=self.amp)
+        if self.dist is not None:
+            v = _dist.broadcast_object(v)
+        assert v is not None
+        return v
+
+    def params_digest(self) -> str:
+        """:func:`params_digest` of the model."""
+        return params_digest(self.model)
 
     # ----------------------------------------------------------------------------------------------- checkpoints
-    def state_extra(self) -> dict:
-        """Everything a checkpoint stores besides the weights (tensors and plain values only)."""
+    def state_extra(self, rng_ranks: list | None = None) -> dict:
+        """Everything a checkpoint stores besides the weights (tensors and plain values only).
+
+        ``rng_ranks``: the random generator states of every rank of a multi-process run (stored as ``rng_ranks``;
+        ``rng`` is always this process's)."""
         st = self.state
+        extra = {"rng_ranks": rng_ranks} if rng_ranks is not None else {}
         return {
             "epoch": st.epoch,
             "optimizer": self.optimizer.state_dict(),
@@ -549,27 +637,42 @@ class Trainer:
                         "history": st.history, "meters": st.meters, "skipped_steps": st.skipped_steps,
                         "temperature": self.temperature(st.epoch, st.step) if st.epoch < self.config.epochs
                         else self.temperature(self.config.epochs - 1, self.iters_per_epoch - 1),
-                        "target_ratio": self.target_ratio(st.epoch)},
+                        "target_ratio": self.target_ratio(st.epoch), "world_size": self.world_size},
             "train_config": self.config.to_dict(),
             "rng": get_rng_state(),
+            **extra,
         }
 
     def save(self, path: str | os.PathLike, weights_only: bool = False) -> None:
-        """Write an afnet_edge checkpoint; with the training state (resumable) unless ``weights_only``."""
+        """Write an afnet_edge checkpoint; with the training state (resumable) unless ``weights_only``.
+
+        Multi-process: a collective (every rank calls it; the generator states of all ranks are gathered), rank 0
+        writes the file, and every rank returns once it is written."""
+        if self.dist is not None:
+            rng_ranks = None if weights_only else _dist.gather_objects(get_rng_state())
+            if self.is_main:
+                self._save(path, weights_only, rng_ranks)
+            torch.distributed.barrier()
+        else:
+            self._save(path, weights_only, None)
+
+    def _save(self, path: str | os.PathLike, weights_only: bool, rng_ranks: list | None) -> None:
         if weights_only:
             h = self.state.history[-1] if self.state.history else {}
             save_checkpoint(self.model, path, epoch=self.state.epoch,
                             metrics={k: v for k, v in h.items() if isinstance(v, (int, float)) or v is None},
                             train_config=self.config.to_dict())
         else:
-            save_checkpoint(self.model, path, **self.state_extra())
+            save_checkpoint(self.model, path, **self.state_extra(rng_ranks))
 
     def save_official(self, path: str | os.PathLike) -> None:
         """Write the official ``ckpt.pth.tar`` layout: ``module.``-prefixed ``state_dict``, ``epoch``, ``arch``,
         ``best_prec1`` and the per-evaluation logs. ``optimizer`` holds the 11 official parameter groups (same
         names, multipliers and sizes, so the official ``--resume`` accepts it) with an empty ``state``: the order of
         parameters inside a group follows afnet_edge's module order, which is not guaranteed to be the official
-        one, so momentum buffers are deliberately not exported."""
+        one, so momentum buffers are deliberately not exported. Multi-process: rank 0 writes, the others return."""
+        if not self.is_main:
+            return
         hist = [h for h in self.state.history if "val_top1" in h]
         groups = self.optimizer.state_dict()["param_groups"]
         logs = {
@@ -639,7 +742,18 @@ class Trainer:
             self.model.configure(temperature=self.temperature(st.epoch, st.step))
         else:
             self.log(f"resume: '{path}' has already finished {st.epoch} epoch(s); raise --epochs to train further")
-        set_rng_state(meta["rng"])
+        saved_world = int(tr.get("world_size", 1))
+        rng_ranks = meta.get("rng_ranks")
+        if saved_world == self.world_size:
+            set_rng_state(rng_ranks[self.rank] if rng_ranks else meta["rng"])
+        else:
+            self.log(f"resume: '{path}' was written by a {saved_world}-process run and this run has "
+                     f"{self.world_size}: data order and schedules continue, but the random streams and the "
+                     f"BatchNorm batch statistics differ from the uninterrupted run")
+            if self.dist is not None:
+                seed_everything(mix_seed(self.config.seed, _dist.RANK_SEED_TAG, self.rank, st.global_step))
+            else:
+                set_rng_state(meta["rng"])
         return tr
 
 

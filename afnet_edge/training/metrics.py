@@ -1,7 +1,7 @@
 """Loss terms and metrics of the official training and evaluation (spec §7)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -15,16 +15,22 @@ def selection_ratios(masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return [m.float().mean() for m in masks]
 
 
-def ratio_loss(masks: Sequence[torch.Tensor], target_ratio: float, lambda_rt: float) -> tuple[torch.Tensor, torch.Tensor]:
+def ratio_loss(masks: Sequence[torch.Tensor], target_ratio: float, lambda_rt: float,
+               reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The official ratio term and the real ratio of a batch (spec §7).
 
     Returns ``(loss_rt, real_ratio)`` with ``loss_rt = lambda_rt · (1/L) · Σ_l (target_ratio − ratio_l)²`` and
     ``real_ratio = (1/L) · Σ_l ratio_l`` (0-dim tensors). A model without navigation (dense baseline, ``L = 0``) gives
     ``loss_rt = 0`` and ``real_ratio = 1`` (every frame is computed).
+
+    ``reduce``: applied to the ``(L,)`` ratios before the loss; multi-process training passes the differentiable
+    mean over processes (:func:`~.distributed.all_mean`) so that ``ratio_l`` covers the frames of the global batch.
     """
     if len(masks) == 0:
         return torch.zeros(()), torch.ones(())
     ratios = torch.stack(selection_ratios(masks))
+    if reduce is not None:
+        ratios = reduce(ratios)
     loss = lambda_rt * ((target_ratio - ratios) ** 2).mean()
     return loss, ratios.mean().detach()
 
