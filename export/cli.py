@@ -20,7 +20,7 @@ from afnet_edge.models.registry import find_entry, flags_from_info
 
 from . import runtime
 from .engine import build_engine, read_sidecar, sidecar_path
-from .onnx_export import export_onnx, read_metadata
+from .onnx_export import GENERIC_KEYS, export_onnx, read_metadata
 from .trt_backend import find_plugin_library, load_tensorrt
 from .verify import verify_engine, verify_onnx
 
@@ -152,6 +152,8 @@ def _model_from_metadata(args, meta: dict) -> None:
         setattr(args, dest, value)
     entry = find_entry(args.model)
     for opt in entry.hooks.cli_options if entry else ():      # family value options recorded in the metadata
+        if opt.option in GENERIC_KEYS:                          # e.g. "width": the input width, not a model option
+            continue
         if getattr(args, opt.dest, None) is None and meta.get(opt.option) not in (None, ""):
             value = meta[opt.option]
             setattr(args, opt.dest, int(value) if opt.type.endswith("int") else
