@@ -16,11 +16,11 @@ import tempfile
 
 from afnet_edge.cli_args import add_model_args, build_model, positive_int, ratio_arg
 from afnet_edge.demo_model import DEMO_CHECKPOINT, demo_card, demo_summary
-from afnet_edge.models.registry import flags_from_info
+from afnet_edge.models.registry import find_entry, flags_from_info
 
 from . import runtime
 from .engine import build_engine, read_sidecar, sidecar_path
-from .onnx_export import export_onnx, read_metadata
+from .onnx_export import GENERIC_KEYS, export_onnx, read_metadata
 from .trt_backend import find_plugin_library, load_tensorrt
 from .verify import verify_engine, verify_onnx
 
@@ -48,11 +48,6 @@ def _cmd_export(args) -> int:
     args.batch = DEFAULT_BATCH if args.batch is None else args.batch
     flavour = _choose_flavour(args)
     model = build_model(args)
-    if args.weights_note:
-        print(f"afnet-edge: {args.weights_note}", file=sys.stderr)
-    if args.random_weights:
-        print("afnet-edge: warning: --random-weights: the exported weights are random (the classes mean nothing)",
-              file=sys.stderr)
     if args.size is None:  # the demo model's input size, else the official 224
         args.size = demo_card()["size"] if args.demo_model else 224
     size = (args.size, args.width or args.size)
@@ -81,6 +76,12 @@ def _cmd_export(args) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
+    # after every check passed (an error stays one line), once
+    if args.weights_note:
+        print(f"afnet-edge: {args.weights_note}", file=sys.stderr)
+    if args.random_weights:
+        print("afnet-edge: warning: --random-weights: the exported weights are random (the classes mean nothing)",
+              file=sys.stderr)
     return 0
 
 
@@ -150,6 +151,14 @@ def _model_from_metadata(args, meta: dict) -> None:
         args.classes = meta.get("num_classes")
     for dest, value in flags_from_info(args.model, meta).items():
         setattr(args, dest, value)
+    entry = find_entry(args.model)
+    for opt in entry.hooks.cli_options if entry else ():      # family value options recorded in the metadata
+        if opt.option in GENERIC_KEYS:                          # e.g. "width": the input width, not a model option
+            continue
+        if getattr(args, opt.dest, None) is None and meta.get(opt.option) not in (None, ""):
+            value = meta[opt.option]
+            setattr(args, opt.dest, int(value) if opt.type.endswith("int") else
+                    float(value) if opt.type.endswith("float") else value)
 
 
 def _cmd_verify(args) -> int:

@@ -18,7 +18,7 @@ import time
 
 from afnet_edge import __version__
 
-from .onnx_export import file_sha256, read_metadata
+from .onnx_export import GENERIC_KEYS, file_sha256, read_metadata
 from .trt_backend import TensorRT, TensorRTError, gpu_info, load_plugins, load_tensorrt
 
 SIDECAR_FORMAT = "afnet_edge-trt-engine/1"
@@ -171,6 +171,7 @@ def build_engine(onnx_path: str, engine_path: str, *, fp16: bool = False, worksp
     sidecar = {
         "format": SIDECAR_FORMAT,
         **{k: meta.get(k) for k in keys},
+        **{k: v for k, v in meta.items() if k not in keys and k not in GENERIC_KEYS},   # family entries (patch_size…)
         "max_batch": (max(int(meta.get("example_batch", 1)), int(max_batch or 0))
                       if meta.get("batch") == "dynamic" else meta.get("batch")),
         "precision": "fp16" if fp16 else "fp32",

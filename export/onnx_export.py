@@ -114,11 +114,13 @@ def export_adapter(model: nn.Module) -> ExportAdapter:
 
 def check_export_args(model, frames, ratio, batch, flavour, opset, selection) -> None:
     """Validate :func:`export_onnx` arguments (ValueError/TypeError naming the argument and the expected form)."""
-    if not isinstance(model, nn.Module) or not hasattr(model, "forward_frames"):
+    adapter = export_adapter(model) if isinstance(model, nn.Module) else None
+    if adapter is None or (adapter.wrapper is None and not hasattr(model, "forward_frames")):
         raise TypeError(f"model must be an afnet_edge VideoClassifier, got {type(model).__name__}")
-    adapter = export_adapter(model)
     if not adapter.exportable:
         raise ValueError(f"model {getattr(model, 'arch', type(model).__name__)} cannot be exported: {adapter.reason}")
+    if adapter.wrapper is not None:
+        adapter.wrapper(model)                     # raises ValueError with the reason where the family cannot
     if selection != "topk":
         raise ValueError(
             f"selection={selection!r} cannot be exported: with threshold/gumbel selection the number of selected "
@@ -133,6 +135,9 @@ def check_export_args(model, frames, ratio, batch, flavour, opset, selection) ->
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
     if flavour not in FLAVOUR_NAMES:
         raise ValueError(f"flavour must be one of {FLAVOUR_NAMES}, got {flavour!r}")
+    if flavour not in adapter.flavours:
+        raise ValueError(f"model {getattr(model, 'arch', type(model).__name__)} exports only the "
+                         f"{'/'.join(adapter.flavours)} flavour, not {flavour!r}")
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be an integer in [{MIN_OPSET}, {MAX_OPSET}], got {opset!r}")
 
@@ -172,7 +177,9 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
         raise ValueError(f"export from a float32 CPU model (got {param.dtype} on {param.device}); call "
                          f"model.float().cpu() first — TensorRT chooses fp16 itself with --fp16")
     model.eval()
-    wrapper = ExportWrapper(model, FLAVOURS[flavour], ratio).eval()
+    adapter = export_adapter(model)
+    wrapper = (ExportWrapper(model, FLAVOURS[flavour], ratio) if adapter.wrapper is None
+               else adapter.wrapper(model)).eval()
     g = torch.Generator().manual_seed(seed)
     clip = torch.randn(batch, frames, 3, h, w, generator=g)
     with torch.no_grad():
@@ -210,9 +217,9 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
         "num_classes": int(getattr(model, "num_classes", reference.shape[-1])),
     }
     tail = {
-        "ratio": float(ratio),
-        "k": topk_count(float(ratio), frames),
-        "selection": "topk",
+        "ratio": float(ratio) if adapter.selects_frames else 1.0,
+        "k": topk_count(float(ratio), frames) if adapter.selects_frames else frames,
+        "selection": "topk" if adapter.selects_frames else "none",
         "batch": "dynamic" if dynamic_batch else batch,
         "example_batch": batch,
         "height": h,
@@ -228,7 +235,7 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
         "checkpoint": os.path.basename(checkpoint) if checkpoint else "",
         "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else "",
     }
-    family = export_adapter(model).metadata(model)   # the family's entries, e.g. num_navigation, tsm
+    family = adapter.metadata(model)   # the family's entries, e.g. num_navigation, tsm
     clash = set(family) & (set(head) | set(tail))
     if clash:
         raise ValueError(f"the export metadata hook of {head['model']} redefines {sorted(clash)}: a family's entries "
@@ -311,6 +318,10 @@ def _check_plugin_nodes(proto) -> None:
             raise RuntimeError(f"plugin node {node.name} ({node.op_type}) has attributes {names}, expected {expected}")
 
 
+#: metadata keys written for every model (the rest are a family's entries, from its ExportAdapter.metadata)
+GENERIC_KEYS = ("model", "num_frames", "num_classes", "ratio", "k", "selection", "batch", "example_batch", "height",
+                "width", "input", "output", "flavour", "opset", "plugin_version", "plugin_namespace",
+                "afnet_edge_version", "torch_version", "checkpoint", "checkpoint_sha256")
 _INT_KEYS = ("num_frames", "num_classes", "num_navigation", "k", "example_batch", "height", "width", "opset")
 
 

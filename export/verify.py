@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .engine import read_sidecar
-from .onnx_export import INPUT_NAME, check_model_matches, file_sha256, read_metadata
+from .onnx_export import INPUT_NAME, check_model_matches, export_adapter, file_sha256, read_metadata
 from .runtime import TRTRunner
 
 #: Relative tolerance (max |diff| / max |reference|) for a pass: fp32 as the issue demands, fp16 engines looser.
@@ -21,6 +21,10 @@ TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
 
 
 def _reference(model, clips: torch.Tensor, ratio: float) -> np.ndarray:
+    wrapper = export_adapter(model).wrapper
+    if wrapper is not None:                       # the family's exported computation (e.g. AdaFocus: plain forward)
+        with torch.no_grad():
+            return wrapper(model).eval()(clips).float().numpy()
     saved = model.config()
     model.configure(execution="compact", selection="topk", ratio=ratio, kernels="torch")
     try:

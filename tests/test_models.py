@@ -16,7 +16,7 @@ KEYS = Path(__file__).parent / "data" / "official_keys"
 
 def test_list_models():
     assert afnet_edge.list_models() == sorted(
-        ["adafocus_v1", "adafocus_v2_mn2", "adafocus_v2_rn", "adafocus_v2_tsm", "af_mobilenetv3", "af_resnet101",
+        ["adafocus_v1", "adafocus_v1_tsm", "adafocus_v2_mn2", "adafocus_v2_rn", "adafocus_v2_tsm", "af_mobilenetv3", "af_resnet101",
          "af_resnet50", "blvnet_tam_r101", "blvnet_tam_r50", "fullvideo_tsm_r18", "fullvideo_tsm_r50", "tsm_resnet50",
          "tsn_resnet50"])
 

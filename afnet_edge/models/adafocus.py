@@ -6,7 +6,8 @@ resized to 96²), a policy π picks a patch location per frame (V2: GRU + sigmoi
 7×7 grid, arg-max), the patch is cropped (:func:`~afnet_edge.kernels.adafocus_reference.focus_crop`: sub-pixel
 bilinear for V2, integer for V1) and an expensive local network f_L (ResNet-50) sees only the P × P patch. V2's
 classifier pools the concatenated features with a running max over frames and has one head per step (§2.5); V1 uses
-a GRU classifier (§4). V2-TSM uses TSM backbones, one patch location per clip, 8 glance and 12 focus frames (§3).
+a GRU classifier (§4). V2-TSM uses TSM backbones, one patch location per clip, 8 glance and 12 focus frames (§3);
+V1-TSM (§4) likewise, with a one-step GRU actor (sigmoid mean) and V1's integer crop.
 
 Forward contract::
 
@@ -15,7 +16,7 @@ Forward contract::
     out.locations                           # (B, T, 2) actions (row, col) in [0, 1], in temporal order
     out.step_logits                         # (B, T, classes): step k = after the first k + 1 frames *processed*
     model(clip, locations=...)              # the policy replaced by given (B, T, 2) actions (temporal order)
-    model(glance_clip, focus_clip)          # V2-TSM: (B, 8, 3, 224, 224), (B, 12, 3, 224, 224); locations (B, 1, 2)
+    model(glance_clip, focus_clip)          # V2-/V1-TSM: (B, 8, 3, 224, 224), (B, 12, 3, 224, 224); locations (B, 1, 2)
 
 V2 (ActivityNet family) processes the frames in the coarse-to-fine order of §1.4 (``frame_order=True``, the
 official evaluation): the policy GRU, the running max and the per-step heads run in that order, so
@@ -26,6 +27,7 @@ at most the TSM wrapper renames (``conv.0.net.`` → ``conv.0.``, ``conv1.net.``
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,7 @@ import torch.nn.functional as F
 
 from ..kernels.adafocus_ops import focus_crop
 from ..kernels.adafocus_reference import coarse_to_fine_order
+from ..layers.early_exit import check_thresholds, confidence, exit_logits, exit_steps
 from ..kernels.reference import temporal_shift
 from .afnet_resnet import bottleneck_flops
 from .common import VideoClassifier
@@ -55,13 +58,21 @@ MN2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 
 class AdaFocusOutput:
     """``logits (B, classes)``; ``locations (B, T or 1, 2)`` = (row, col) actions in [0, 1] in temporal order;
     ``step_logits (B, T, classes)`` for the per-step families (None otherwise); ``aux``: training-only auxiliary
-    logits (``{"global": (B, T, classes), "local": ...}``), empty in eval; ``masks`` is ``[]`` (no frame skipping)."""
+    logits (``{"global": (B, T, classes), "local": ...}``), empty in eval; ``masks`` is ``[]`` (no frame skipping).
+    With early exit (V2, §2.8): ``exit_steps (B,)`` int64, the processing step each clip exited at (it used
+    ``exit_steps + 1`` frames; ``logits`` are that step's); None without early exit."""
 
     logits: torch.Tensor
     locations: torch.Tensor
     step_logits: torch.Tensor | None = None
     aux: dict = field(default_factory=dict)
     masks: list = field(default_factory=list)
+    exit_steps: torch.Tensor | None = None
+
+    @property
+    def frames_used(self) -> torch.Tensor | None:
+        """Frames each clip used ``(B,)`` under early exit (``exit_steps + 1``), else None."""
+        return None if self.exit_steps is None else self.exit_steps + 1
 
 
 # -------------------------------------------------------------------------------------------------- MobileNetV2
@@ -96,10 +107,11 @@ class InvertedResidual(nn.Module):
 
 
 class MobileNetV2(nn.Module):
-    """MobileNetV2 width 1.0: ``features.{0..18}``; ``classifier`` Linear(1280, 1000) when ``classifier`` (the
-    unused ImageNet head the V2 checkpoints keep). ``shift``: TSM-MobileNetV2 over ``num_frames`` frames."""
+    """MobileNetV2 width 1.0: ``features.{0..18}``; ``classifier`` Linear(1280, ``classes``) when ``classifier``
+    (the V2 checkpoints keep the unused ImageNet head, 1000 classes; V1-TSM's glancer uses its own head).
+    ``shift``: TSM-MobileNetV2 over ``num_frames`` frames."""
 
-    def __init__(self, classifier: bool = True, shift: bool = False, num_frames: int = 1):
+    def __init__(self, classifier: bool = True, shift: bool = False, num_frames: int = 1, classes: int = 1000):
         super().__init__()
         feats: list[nn.Module] = [_conv_bn_relu6(3, 32, 3, 2)]
         cin = 32
@@ -109,7 +121,7 @@ class MobileNetV2(nn.Module):
                 cin = c
         feats.append(_conv_bn_relu6(cin, 1280, 1, 1))
         self.features = nn.Sequential(*feats)
-        self.classifier = nn.Linear(1280, 1000) if classifier else None
+        self.classifier = nn.Linear(1280, classes) if classifier else None
         _init_cnn(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,13 +193,20 @@ class PoolingClassifier(nn.Module):
 
     def __init__(self, cin: int, num_classes: int, num_frames: int, hidden: int = 4096, dropout: float = 0.2):
         super().__init__()
+        self.hidden = hidden
         self.mlp = PoolingMLP(cin, hidden)
         self.classifiers = nn.ModuleList(_head(hidden, num_classes, dropout) for _ in range(num_frames))
 
     def forward(self, u: torch.Tensor, batch: int) -> torch.Tensor:
         """Per-step logits ``(B, T, classes)`` of per-frame features ``(B·T, cin)`` (processing order)."""
-        z = self.mlp(u)
-        m = torch.cummax(z.view(batch, -1, z.shape[-1]), dim=1).values
+        z = self.mlp(u).view(batch, -1, self.hidden)
+        if torch.onnx.is_in_onnx_export():      # ONNX has no CumMax: a chain of Max (equal values)
+            steps = [z[:, 0]]
+            for t in range(1, z.shape[1]):
+                steps.append(torch.maximum(steps[-1], z[:, t]))
+            m = torch.stack(steps, dim=1)
+        else:
+            m = torch.cummax(z, dim=1).values
         return torch.stack([head(m[:, t]) for t, head in enumerate(self.classifiers)], dim=1)
 
 
@@ -219,7 +238,7 @@ class AdaFocusV2(VideoClassifier):
     inverse_order: torch.Tensor
 
     def __init__(self, arch: str, glance: str, num_classes: int, num_frames: int = 16, patch_size: int = 128,
-                 hidden_dim: int = 2048, dropout: float = 0.2, frame_order: bool = True):
+                 hidden_dim: int = 2048, dropout: float = 0.2, frame_order: bool = True, classifier_dim: int = 4096):
         super().__init__(num_classes, num_frames)
         if glance not in ("mn2", "rn"):
             raise ValueError(f"glance must be 'mn2' or 'rn', got {glance!r}")
@@ -241,10 +260,24 @@ class AdaFocusV2(VideoClassifier):
         self.local_CNN = ResNet50(1000)
         self.local_CNN_fc = _head(2048, num_classes, dropout)
         self.policy_stn = PolicySTN(c_g, spatial, hidden_dim)
-        self.classifier = PoolingClassifier(c_g + 2048, num_classes, num_frames, dropout=dropout)
+        self.classifier = PoolingClassifier(c_g + 2048, num_classes, num_frames, classifier_dim, dropout)
         order = coarse_to_fine_order(num_frames) if self.frame_order else list(range(num_frames))
         self.register_buffer("order", torch.tensor(order), persistent=False)
         self.register_buffer("inverse_order", torch.argsort(torch.tensor(order)), persistent=False)
+        self.register_buffer("exit_thresholds", None, persistent=False)
+
+    def set_exit_thresholds(self, thresholds: Any) -> "AdaFocusV2":
+        """Early exit (AdaFocusV2+, §2.8) as the inference mode: ``thresholds`` = T numbers τ_t (e.g. from
+        :func:`afnet_edge.layers.early_exit.calibrate_thresholds` or ``afnet-edge calibrate-exit``), or None to
+        turn it off. In eval, ``forward`` then returns the logits of the step where each clip exits (the first
+        processing step t with max raw logit ≥ τ_t; the last step always accepts) and ``exit_steps``; it still
+        computes every frame (offline). :meth:`stream` computes only the frames each clip uses."""
+        if thresholds is None:
+            self.exit_thresholds = None
+        else:
+            dev = self.order.device
+            self.exit_thresholds = check_thresholds(thresholds, self.num_frames).to(dev)
+        return self
 
     def glance_maps(self, frames: torch.Tensor) -> torch.Tensor:
         """f_G feature maps of frames ``(N, 3, 224, 224)``: MN2 ``(N, 1280, 7, 7)``, RN ``(N, 2048, 3, 3)``."""
@@ -275,8 +308,70 @@ class AdaFocusV2(VideoClassifier):
         aux = {}
         if self.training:
             aux = {"global": self.global_CNN_fc(g).view(b, T, -1), "local": self.local_CNN_fc(l).view(b, T, -1)}
-        return AdaFocusOutput(logits=step_logits[:, -1], locations=actions.index_select(1, self.inverse_order),
-                              step_logits=step_logits, aux=aux)
+        logits, steps = step_logits[:, -1], None
+        if self.exit_thresholds is not None and not self.training:
+            steps = exit_steps(step_logits, self.exit_thresholds)
+            logits = exit_logits(step_logits, steps)
+        return AdaFocusOutput(logits=logits, locations=actions.index_select(1, self.inverse_order),
+                              step_logits=step_logits, aux=aux, exit_steps=steps)
+
+    @torch.no_grad()
+    def stream(self, clip: torch.Tensor, thresholds: Any = None,
+               locations: torch.Tensor | None = None) -> AdaFocusOutput:
+        """Streaming early-exit inference (§2.7–2.8): frames are processed one at a time in the processing order
+        (coarse-to-fine by default): f_G, one GRU step of π, the crop, f_L, the MLP, the running max and head t;
+        a clip stops as soon as its max raw logit reaches τ_t (the last step always accepts), and the frames after
+        that are never computed for it (exited clips leave the batch). ``thresholds``: T numbers, default the
+        model's :meth:`set_exit_thresholds` (None there too: never exit early = the full forward).
+
+        Returns :class:`AdaFocusOutput` with ``logits`` (the exit step's), ``exit_steps``, ``locations (B, T, 2)``
+        in temporal order (NaN for frames a clip did not reach) and ``step_logits (B, T, classes)`` in processing
+        order (NaN after a clip's exit). Eval mode only."""
+        if self.training:
+            raise ValueError("stream() is inference only: call model.eval() first")
+        frames, b = self.frames_from_clip(clip)
+        _check_frame_size(frames)
+        T = self.num_frames
+        thr = self.exit_thresholds if thresholds is None else check_thresholds(thresholds, T)
+        thr = torch.full((T,), math.inf) if thr is None else thr.detach().cpu()
+        x = frames.view(b, T, *frames.shape[1:])
+        if locations is not None:
+            locations = _check_locations(locations, b, T).to(frames.dtype)
+        order = self.order.tolist()
+        pol, cls = self.policy_stn, self.classifier
+        nan = float("nan")
+        step_logits = x.new_full((b, T, self.num_classes), nan)
+        actions = x.new_full((b, T, 2), nan)                       # temporal order
+        logits = x.new_full((b, self.num_classes), nan)
+        steps = torch.full((b,), T - 1, dtype=torch.long, device=x.device)
+        h = x.new_zeros(1, b, pol.gru.hidden_size)
+        m = x.new_zeros(b, cls.hidden)
+        active = torch.arange(b, device=x.device)
+        for k, t in enumerate(order):
+            f = x[active, t]                                           # (A, 3, 224, 224): frame order[k]
+            maps = self.glance_maps(f)
+            g = maps.mean(dim=(2, 3))
+            if locations is None:
+                hk, hn = pol.gru(pol.encoder(maps).unsqueeze(1), h[:, active])
+                h[:, active] = hn
+                a = pol.fc(hk[:, 0])
+            else:
+                a = locations[active, t]
+            actions[active, t] = a
+            patches = focus_crop(f, a, self.patch_size, "bilinear", kernels=self.kernels)
+            l = self.local_CNN(patches).mean(dim=(2, 3))
+            z = cls.mlp(torch.cat([g, l], dim=1))
+            mk = z if k == 0 else torch.maximum(m[active], z)
+            m[active] = mk
+            lk = cls.classifiers[k](mk)
+            step_logits[active, k] = lk
+            done = torch.ones_like(active, dtype=torch.bool) if k == T - 1 else confidence(lk[:, None])[:, 0] >= thr[k]
+            logits[active[done]] = lk[done]
+            steps[active[done]] = k
+            active = active[~done]
+            if active.numel() == 0:
+                break
+        return AdaFocusOutput(logits=logits, locations=actions, step_logits=step_logits, exit_steps=steps)
 
 
 class TSNWrap(nn.Module):
@@ -439,11 +534,87 @@ class AdaFocusV1(VideoClassifier):
         return AdaFocusOutput(logits=step_logits[:, -1], locations=actions, step_logits=step_logits)
 
 
+
+class ActorCriticTSM(nn.Module):
+    """V1 policy, Sth-Sth (§4): encoder on the channel-concatenated glance maps (1×1 conv T_G·1280→64, no bias →
+    BN2d → ReLU → flatten → Linear(3136→1024) → BN1d → ReLU), one GRU(1024) step from h₀ = 0, actor Linear(1024→2)
+    + sigmoid = the mean of the training Gaussian (inference uses the mean), critic Linear(1024→1) (training only)."""
+
+    def __init__(self, channels: int, spatial: int = 7, hidden: int = 1024):
+        super().__init__()
+        self.state_encoder = nn.Sequential(nn.Conv2d(channels, 64, 1, bias=False), nn.BatchNorm2d(64),
+                                           nn.ReLU(inplace=True), nn.Flatten(),
+                                           nn.Linear(64 * spatial * spatial, hidden), nn.BatchNorm1d(hidden),
+                                           nn.ReLU(inplace=True))
+        self.gru = nn.GRU(hidden, hidden, batch_first=True)
+        self.actor = nn.Sequential(nn.Linear(hidden, 2), nn.Sigmoid())
+        self.critic = nn.Sequential(nn.Linear(hidden, 1))
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        """Actions ``(B, 2)`` of concatenated glance maps ``(B, T_G·1280, 7, 7)`` (channel t·1280 + c)."""
+        e = self.state_encoder(state)
+        h, _ = self.gru(e.unsqueeze(1))                   # one step, h₀ = zeros made by the op
+        return self.actor(h[:, 0])
+
+
+class AdaFocusV1TSM(VideoClassifier):
+    """AdaFocus V1-TSM inference, Sth-Sth (§4): TSM-MobileNetV2 on ``num_frames`` (8) glance frames with its own
+    Linear(1280→classes) head, the continuous actor (one GRU step, sigmoid mean) gives one location per clip, the
+    same **integer** P × P crop (top-left ⌊a·(224 − P)⌋) on ``focus_frames`` (12) other frames, TSM-ResNet-50 on the
+    patches, ``fc`` Linear(2048→classes); logits = clip mean of the glance head + clip mean of ``fc``."""
+
+    def __init__(self, arch: str, num_classes: int, num_frames: int = 8, focus_frames: int | None = None,
+                 patch_size: int = 144, dropout: float = 0.5):
+        super().__init__(num_classes, num_frames)
+        focus_frames = num_frames * 3 // 2 if focus_frames is None else focus_frames
+        if isinstance(focus_frames, bool) or not isinstance(focus_frames, int) or focus_frames < 1:
+            raise ValueError(f"focus_frames must be a positive integer (12 released), got {focus_frames!r}")
+        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 32 <= patch_size <= FRAME_SIZE:
+            raise ValueError(f"patch_size must be an int in [32, {FRAME_SIZE}] (144/160/176 released), "
+                             f"got {patch_size!r}")
+        self.arch = arch
+        self.tsm = True
+        self.focus_frames = focus_frames
+        self.patch_size = patch_size
+        self.global_CNN = MobileNetV2(classifier=True, shift=True, num_frames=num_frames, classes=num_classes)
+        self.local_CNN = ResNet50(None, shift=True, num_frames=focus_frames)
+        self.policy = ActorCriticTSM(1280 * num_frames, FRAME_SIZE // 32)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(2048, num_classes)
+
+    def forward(self, glance_clip: torch.Tensor, focus_clip: torch.Tensor | None = None,  # type: ignore[override]
+                locations: torch.Tensor | None = None, masks=None) -> AdaFocusOutput:
+        """``glance_clip (B, T_G, 3, 224, 224)``, ``focus_clip (B, T_L, 3, 224, 224)``; ``locations (B, 1, 2)``
+        replaces the actor (the crop corner is ⌊a·(224 − P)⌋). Returns :class:`AdaFocusOutput` (no step logits)."""
+        if masks:
+            raise ValueError("AdaFocus selects no frames: masks must be None or []")
+        if focus_clip is None:
+            raise ValueError(f"{self.arch} takes two clips: model(glance_clip (B, {self.num_frames}, 3, 224, 224), "
+                             f"focus_clip (B, {self.focus_frames}, 3, 224, 224))")
+        g_frames, b = AdaFocusV2TSM._clip(self, glance_clip, self.num_frames, "glance_clip")  # type: ignore[arg-type]
+        f_frames, b2 = AdaFocusV2TSM._clip(self, focus_clip, self.focus_frames, "focus_clip")  # type: ignore[arg-type]
+        if b2 != b:
+            raise ValueError(f"glance_clip and focus_clip must have the same batch size, got {b} and {b2}")
+        maps = self.global_CNN(g_frames)                                      # (B·T_G, 1280, 7, 7)
+        if locations is None:
+            action = self.policy(maps.reshape(b, -1, *maps.shape[2:]))        # (B, 2); channel t·1280 + c
+        else:
+            action = _check_locations(locations, b, 1).to(maps.dtype)[:, 0]
+        per_frame = action.repeat_interleave(self.focus_frames, dim=0)        # the clip's action on each frame
+        patches = focus_crop(f_frames, per_frame, self.patch_size, "floor", kernels=self.kernels)
+        l = self.local_CNN(patches).mean(dim=(2, 3))
+        head: nn.Module = self.global_CNN.classifier  # type: ignore[assignment]
+        gl = head(maps.mean(dim=(2, 3))).view(b, self.num_frames, -1).mean(1)
+        ll = self.fc(self.dropout(l)).view(b, self.focus_frames, -1).mean(1)
+        return AdaFocusOutput(logits=gl + ll, locations=action.view(b, 1, 2))
+
 # ------------------------------------------------------------------------------------- official checkpoint keys
 V2_MARKER = "policy_stn.gru.weight_hh_l0"
 V2_TSM_MARKER = "policy_stn.0.weight"
 V1_PARTS = ("glancer", "focuser", "policy", "fc")
 TSM_RENAMES = ((".conv.0.net.", ".conv.0."), (".conv1.net.", ".conv1."))   # official TemporalShift(net=conv) names
+V1_TSM_MARKER = "focuser.net.base_model.0.weight"     # V1 Sth-Sth: the focuser's ResNet children as a Sequential
+V1_TSM_RESNET_CHILDREN = {"0": "conv1", "1": "bn1", "4": "layer1", "5": "layer2", "6": "layer3", "7": "layer4"}
 
 
 def _tv_to_tonylins_mn2(key: str) -> str:
@@ -495,7 +666,11 @@ def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheck
     * V2-TSM (``{sthv1,sthv2,jester}_p*.pth.tar``, §3.9): the model's keys with the TSM wrapper names;
     * V1 (§4), flattened by :func:`flatten_v1_checkpoint`: ``glancer.net.features.*`` (torchvision layout) →
       ``global_CNN.features.*``, ``focuser.net.*`` → ``local_CNN.*``, ``policy.*`` → ``policy.*``, ``fc.*`` →
-      ``fc.*``; dropped on purpose: the glancer's classifier and the PPO copies inside ``focuser.policy.*``.
+      ``fc.*``; dropped on purpose: the glancer's classifier and the PPO copies inside ``focuser.policy.*``;
+    * V1-TSM (§4, Sth-Sth), flattened likewise: ``glancer.net.*`` (tonylins TSM-MobileNetV2 with its own
+      ``classifier`` head) → ``global_CNN.*``, ``focuser.net.base_model.{0,1,4..7}.*`` (the ResNet children as a
+      Sequential) → ``local_CNN.{conv1,bn1,layer1..4}.*``, ``policy.*`` and ``fc.*`` as they are; TSM wrapper names
+      renamed; ``focuser.policy.*`` dropped if present.
     """
     arch = getattr(model, "arch", type(model).__name__)
     if isinstance(model, AdaFocusV2):
@@ -510,7 +685,27 @@ def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheck
         for old, new in TSM_RENAMES:
             sd = {k.replace(old, new): v for k, v in sd.items()}
         return MappedCheckpoint("official_adafocus_v2_tsm", sd)
+    if isinstance(model, AdaFocusV1TSM):
+        if V1_TSM_MARKER not in state_dict or "policy.gru.weight_hh_l0" not in state_dict:
+            raise ValueError(f"is not a flattened AdaFocus V1-TSM checkpoint (glancer.*, focuser.net.base_model.*, "
+                             f"policy.*, fc.*; see flatten_v1_checkpoint); model {arch} needs one")
+        out, dropped = {}, []
+        for k, v in state_dict.items():
+            if k.startswith("glancer.net."):
+                out["global_CNN." + k[len("glancer.net."):].replace(*TSM_RENAMES[0])] = v
+            elif k.startswith("focuser.net.base_model."):
+                index, rest = k[len("focuser.net.base_model."):].split(".", 1)
+                name = V1_TSM_RESNET_CHILDREN.get(index)
+                out[f"local_CNN.{name}.{rest.replace(*TSM_RENAMES[1])}" if name else k] = v
+            elif k.startswith("focuser.policy."):
+                dropped.append(k)
+            else:
+                out[k] = v          # policy.*, fc.*; anything else is reported as unexpected by the driver
+        return MappedCheckpoint("official_adafocus_v1_tsm", out, dropped=dropped)
     if isinstance(model, AdaFocusV1):
+        if V1_TSM_MARKER in state_dict:
+            raise ValueError(f"is an AdaFocus V1-TSM (Sth-Sth) checkpoint; model {arch} needs an ActivityNet-family "
+                             f"V1 checkpoint (use adafocus_v1_tsm)")
         if not any(k.startswith("glancer.") for k in state_dict) or "policy.gru.weight_hh_l0" not in state_dict:
             raise ValueError(f"is not a flattened AdaFocus V1 checkpoint (glancer.*, focuser.*, policy.*, fc.*; "
                              f"see flatten_v1_checkpoint); model {arch} needs one")
@@ -539,6 +734,9 @@ def checkpoint_info(state_dict: StateDict) -> dict:
     if V2_TSM_MARKER in state_dict and "global_CNN.new_fc.weight" in state_dict:
         return {"kind": "official_adafocus_v2_tsm", "num_classes": int(state_dict["global_CNN.new_fc.weight"].shape[0]),
                 "num_frames": int(state_dict[V2_TSM_MARKER].shape[1]) // 1280}
+    if V1_TSM_MARKER in state_dict and "fc.weight" in state_dict and "policy.state_encoder.0.weight" in state_dict:
+        return {"kind": "official_adafocus_v1_tsm", "num_classes": int(state_dict["fc.weight"].shape[0]),
+                "num_frames": int(state_dict["policy.state_encoder.0.weight"].shape[1]) // 1280}
     if "policy.gru.weight_hh_l0" in state_dict and "fc.fc.weight" in state_dict:
         return {"kind": "official_adafocus_v1", "num_classes": int(state_dict["fc.fc.weight"].shape[0])}
     return {}
@@ -614,6 +812,26 @@ def flops_walk(walk: FlopsWalk, model: Any, size: int, head: str) -> None:
             _linear(walk, model.local_CNN.new_fc)
         _per_clip(walk, model.focus_frames, local)
         return
+    if isinstance(model, AdaFocusV1TSM):
+        walk.stage = "glance"
+        s = _mn2_flops(walk, model.global_CNN, (3, size, size))
+        _linear(walk, model.global_CNN.classifier)
+        walk.stage = "policy"
+
+        def v1_policy():
+            pol = model.policy
+            walk.conv(pol.state_encoder[0], (1280 * model.num_frames, s[1], s[2]))
+            _linear(walk, pol.state_encoder[4])
+            _gru(walk, pol.gru)                 # one step per clip
+            _linear(walk, pol.actor[0])
+        _per_clip(walk, 1, v1_policy)
+        walk.stage = "local"
+
+        def v1_local():
+            _r50_flops(walk, model.local_CNN, (3, P, P))
+            _linear(walk, model.fc)
+        _per_clip(walk, model.focus_frames, v1_local)
+        return
     walk.stage = "glance"
     if isinstance(model, AdaFocusV2) and model.glance == "rn":
         s = _r50_flops(walk, model.global_CNN, (3, RN_GLANCE_SIZE, RN_GLANCE_SIZE))
@@ -650,10 +868,32 @@ def _export_metadata(model: Any) -> dict:
             "frame_order": bool(getattr(model, "frame_order", False))}
 
 
+class ExportForward(nn.Module):
+    """What ``afnet-edge export`` traces for an AdaFocusV2 (MN2/RN) model: ``clip (B, T, 3, 224, 224)`` (temporal
+    order) → ``logits (B, classes)`` of the offline eval forward (frame reordering, GRU policy, the sub-pixel crop as
+    pads, gathers and a 4-tap blend, last head on the running max). Standard ONNX ops only (opset ≥ 14: GRU with
+    ``linear_before_reset``, GatherElements, Pad, Resize for the RN glance); the per-step heads other than the last
+    are dead code in the graph and are removed by the exporter's cleanup."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        if not isinstance(model, AdaFocusV2):
+            arch = getattr(model, "arch", type(model).__name__)
+            raise ValueError(f"{arch} export is not built yet: only adafocus_v2_mn2 / adafocus_v2_rn export "
+                             f"(V2-TSM and V1-TSM take two clips; V1 is not verified); issue 12 item 5")
+        if model.exit_thresholds is not None:
+            raise ValueError("export the offline model: early exit is data-dependent control flow; call "
+                             "model.set_exit_thresholds(None) first (use model.stream() for early exit)")
+        self.model = model
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.model(clip).logits
+
+
 def flops_note(model: Any) -> str:
     """The cost line of ``afnet-edge flops``: what runs on which frames."""
     P = model.patch_size
-    if isinstance(model, AdaFocusV2TSM):
+    if isinstance(model, (AdaFocusV2TSM, AdaFocusV1TSM)):
         return (f"glance on {model.num_frames} frames, local network on a {P}x{P} patch of "
                 f"{model.focus_frames} other frames")
     return f"glance on every frame, local network on one {P}x{P} patch per frame"
@@ -668,8 +908,8 @@ HOOKS = FamilyHooks(
     cli_options=(CliOption("--patch-size", "patch_size", "positive_int",
                            "AdaFocus: focus patch size P in pixels (32..224; the releases use 96..192)"),),
     flops_walk=flops_walk,
-    export=ExportAdapter(metadata=_export_metadata, exportable=False,
-                         reason="AdaFocus export (GridSample / FocusCrop flavours) is not built yet (issue 12 item 5)"),
+    export=ExportAdapter(metadata=_export_metadata, wrapper=ExportForward, selects_frames=False,
+                         flavours=("portable",)),       # the FocusCrop plugin flavour comes with the fused kernel
     cli_flags=(CliFlag("--no-frame-order", "frame_order", False,
                        "AdaFocusV2: process frames in temporal order, not the official coarse-to-fine order"),),
 )
@@ -716,3 +956,12 @@ def adafocus_v1(num_classes: int = 200, num_frames: int = 16, patch_size: int = 
     """AdaFocus V1 (inference): MobileNetV2 glance, 7×7-grid actor (arg-max), integer crop, GRU classifier."""
     _no_reordering("adafocus_v1", frame_order)
     return AdaFocusV1("adafocus_v1", num_classes, num_frames, patch_size, dropout)
+
+
+@register_model("adafocus_v1_tsm", HOOKS, default_frames=8, official_arch="AdaFocus-TSM",
+                bench=BenchDefaults(skips_frames=False, frames=(8,), label="AdaFocus-V1-TSM"))
+def adafocus_v1_tsm(num_classes: int = 174, num_frames: int = 8, focus_frames: int | None = None,
+                    patch_size: int = 144, dropout: float = 0.5, frame_order: bool = False) -> AdaFocusV1TSM:
+    """AdaFocus V1-TSM (inference): TSM-MobileNetV2 glance on 8 frames, one integer patch per clip, TSM-ResNet-50."""
+    _no_reordering("adafocus_v1_tsm", frame_order)
+    return AdaFocusV1TSM("adafocus_v1_tsm", num_classes, num_frames, focus_frames, patch_size, dropout)

@@ -100,11 +100,20 @@ class ExportAdapter:
     ``num_classes``) and checked against the model when an artefact is verified, e.g. ``{"num_navigation": 10,
     "tsm": True}``.
     ``exportable``: False refuses export with ``reason``.
+    ``wrapper(model) -> nn.Module``: the module traced for export and used as the PyTorch reference when an artefact
+    is verified: ``clip (B, T, 3, H, W) -> logits (B, classes)``. It raises ValueError (with the reason) for a model
+    of the family it cannot export. None: the AFNet path (compact execution with ``topk`` selection).
+    ``selects_frames``: False for families without frame selection: the export's ``ratio`` / ``k`` / ``selection``
+    metadata then record that every frame is computed (1.0, T, ``"none"``).
+    ``flavours``: the export flavours the family supports (others are refused).
     """
 
     metadata: Callable[[torch.nn.Module], dict[str, Any]] = _default_export_metadata
     exportable: bool = True
     reason: str = ""
+    wrapper: Callable[[torch.nn.Module], torch.nn.Module] | None = None
+    selects_frames: bool = True
+    flavours: tuple[str, ...] = ("portable", "plugin")
 
 
 # ------------------------------------------------------------------------------------------------------- CLI hooks

@@ -238,6 +238,127 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- calibrate-exit
+def _step_logits_on(model, data, batch_size: int, device, workers: int, progress: bool):
+    """Per-step logits ``(N, T, classes)`` and labels ``(N,)`` of ``model`` (early exit off) on ``data``."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    saved = getattr(model, "exit_thresholds", None)
+    if saved is not None:
+        model.set_exit_thresholds(None)
+    model.to(device).eval()
+    loader = DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=workers)
+    logits, labels = [], []
+    try:
+        with torch.no_grad():
+            for i, (clip, label) in enumerate(loader):
+                out = model(clip.to(device))
+                if getattr(out, "step_logits", None) is None:
+                    raise ValueError(f"model {model.arch} has no per-step logits: early exit needs a model with "
+                                     f"per-step heads (adafocus_v2_mn2, adafocus_v2_rn)")
+                logits.append(out.step_logits.float().cpu())
+                labels.append(torch.as_tensor(label).cpu())
+                if progress:
+                    print(f"\rcalibrate-exit: batch {i + 1}/{len(loader)}", end="", file=sys.stderr, flush=True)
+    finally:
+        if progress:
+            print(file=sys.stderr)
+        if saved is not None:
+            model.set_exit_thresholds(saved)
+    return torch.cat(logits), torch.cat(labels)
+
+
+def _stream_frames(model, data, thresholds, batch_size: int, device, workers: int) -> tuple[float, float]:
+    """Average frames used and top-1 (percent) of the streaming early-exit execution (``model.stream``)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    if not callable(getattr(model, "stream", None)):
+        raise ValueError(f"--stream: model {model.arch} has no streaming execution (adafocus_v2_mn2/rn have)")
+    used, correct, n = 0.0, 0, 0
+    for clip, label in DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=workers):
+        out = model.stream(clip.to(device), thresholds)
+        used += float(out.frames_used.sum())
+        correct += int((out.logits.argmax(1).cpu() == torch.as_tensor(label)).sum())
+        n += clip.shape[0]
+    return used / n, 100.0 * correct / n
+
+
+def _cmd_calibrate_exit(args) -> int:
+    import torch
+
+    from ..flops import count_flops
+    from ..layers.early_exit import OFFICIAL_Q, calibrate_thresholds, check_thresholds, summarize, thresholds_to_json
+
+    _resolve_model(args, args.checkpoint, "--checkpoint")
+    if args.model is None:
+        raise ValueError("--model is required when --checkpoint does not name the architecture")
+    _need_classes(args)
+    if args.classes is None:
+        args.classes = 14 if args.data == "synthetic" else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = _device(args)
+    model = build_model(args)
+    _, data = _datasets(args, model, train=False)
+    if data is None or len(data) == 0:
+        raise ValueError("nothing to calibrate on: --val-samples is 0")
+    T = model.num_frames
+    if args.thresholds:
+        try:
+            with open(args.thresholds) as f:
+                given = json.load(f)
+            entries = [(b.get("q"), check_thresholds(b["thresholds"], T)) for b in given["budgets"]]
+        except OSError as e:
+            raise ValueError(f"--thresholds '{args.thresholds}': {e.strerror}") from None
+        except (KeyError, TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"--thresholds '{args.thresholds}' is not a calibrate-exit file ({e})") from None
+        except ValueError as e:
+            raise ValueError(f"--thresholds '{args.thresholds}': {e} (model {model.arch} has T={T})") from None
+    step_logits, labels = _step_logits_on(model, data, args.batch_size or 8, device, args.workers,
+                                          not args.no_progress)
+    if not args.thresholds:
+        entries = [(q, calibrate_thresholds(step_logits, q)) for q in (args.q or OFFICIAL_Q)]
+    try:
+        full = float(count_flops(model)["official_gflops"])
+    except ValueError:
+        full = None
+    budgets = []
+    for q, thr in entries:
+        st = summarize(step_logits, labels, thr)
+        rec = {"q": q, "thresholds": thresholds_to_json(thr), **st,
+               "gflops": None if full is None else full * st["frame_fraction"]}
+        if args.stream:
+            rec["stream_avg_frames"], rec["stream_top1"] = _stream_frames(model, data, thr, args.batch_size or 8,
+                                                                          device, args.workers)
+        budgets.append(rec)
+    res = {"model": model.arch, "num_frames": T, "num_classes": model.num_classes, "checkpoint": args.checkpoint,
+           "data": args.data, "num_clips": int(labels.numel()), "criterion": "max raw logit >= threshold",
+           "full_top1": summarize(step_logits, labels, [None] * T)["top1"], "full_gflops": full,
+           "calibrated_on": None if args.thresholds else "this set", "budgets": budgets}
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(res, f, indent=1)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{model.arch} on {res['num_clips']} clips ({args.data}): all {T} frames top1 {res['full_top1']:.2f}%" +
+          (f", {full:.2f} GFLOPs" if full is not None else ""))
+    print(f"{'q':>5s} {'avg frames':>10s} {'GFLOPs':>8s} {'top1 %':>7s}" + ("  stream frames/top1" if args.stream
+                                                                          else ""))
+    for r in budgets:
+        gf = f"{r['gflops']:8.2f}" if r["gflops"] is not None else f"{'n/a':>8s}"
+        q = f"{r['q']:5.1f}" if isinstance(r["q"], (int, float)) else f"{'-':>5s}"
+        line = f"{q} {r['avg_frames']:10.2f} {gf} {r['top1']:7.2f}"
+        if args.stream:
+            line += f"  {r['stream_avg_frames']:.2f} / {r['stream_top1']:.2f}"
+        print(line)
+    if args.out:
+        print(f"thresholds: {args.out}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------- register
 def register(sub) -> None:
     p = sub.add_parser(
@@ -319,3 +440,25 @@ def register(sub) -> None:
     _add_runtime_args(p)
     p.set_defaults(func=_cmd_eval)
 
+    p = sub.add_parser(
+        "calibrate-exit", help="early-exit thresholds (AdaFocusV2+) on a labelled set; frames used and top-1",
+        description="Training-free conditional early exit (AdaFocusV2+, spec adafocus.md §2.8): collect the "
+                    "per-step logits on a labelled set (the synthetic benchmark or a list; the official protocol "
+                    "uses training-set clips), calibrate thresholds for each budget q (target exit proportions "
+                    "p_k ∝ q^k), and report the average frames used, the GFLOPs (k/T of the full clip) and top-1. "
+                    "With --thresholds FILE, evaluate the thresholds of a previous run on this set instead.")
+    add_model_args(p, model_default=None)
+    _model_help(p, "model name (default: the --checkpoint file's)")
+    _add_data_args(p, train=False)
+    p.add_argument("--q", type=_pos_float, nargs="+", default=None,
+                   help="budget parameters q (default: the official sweep 0.5, 0.6, ..., 3.9)")
+    p.add_argument("--thresholds", default=None,
+                   help="a JSON file written by calibrate-exit --out: evaluate its thresholds on this set")
+    p.add_argument("--stream", action="store_true",
+                   help="also run the streaming execution (model.stream: frames in processing order, stops when "
+                        "confident) and report the frames it really computed")
+    p.add_argument("--out", default=None, help="write the thresholds and statistics to this JSON file")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_runtime_args(p)
+    p.set_defaults(func=_cmd_calibrate_exit)
