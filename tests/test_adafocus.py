@@ -42,13 +42,16 @@ def randomize(model: torch.nn.Module, seed: int) -> torch.nn.Module:
 @torch.no_grad()
 def calibrate(model: torch.nn.Module, *inputs) -> torch.nn.Module:
     """Set every BN's running statistics to the batch statistics of one forward on ``inputs`` (random weights
-    otherwise saturate the ReLU6 / tanh layers and every clip gets the same features and actions)."""
+    otherwise saturate the ReLU6 / tanh layers and every clip gets the same features and actions). The forward's
+    own randomness uses a fixed seed, so the statistics do not depend on which tests ran before."""
     for mod in model.modules():
         if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
             mod.reset_running_stats()
             mod.momentum = None
     model.train()
-    model(*inputs)
+    with torch.random.fork_rng(devices=[]):   # training-mode randomness (dropout) independent of the test order
+        torch.manual_seed(0)
+        model(*inputs)
     return model.eval()
 
 

@@ -88,7 +88,7 @@ def test_own_format_round_trip_and_meta(tmp_path):
     save_checkpoint(a, path, epoch=3, note="hello")
     info = inspect_checkpoint(path)
     assert info == {"kind": "afnet_edge", "num_tensors": len(a.state_dict()), "num_frames": 6, "num_classes": 9,
-                    "arch": "af_mobilenetv3", "tsm": True}
+                    "arch": "af_mobilenetv3", "tsm": True, "options": {}}
     b = afnet_edge.create_model("af_mobilenetv3", num_classes=9, num_frames=6)
     report = load_checkpoint(b, path)
     assert report.meta["epoch"] == 3 and report.meta["note"] == "hello"
