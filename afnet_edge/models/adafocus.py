@@ -385,6 +385,17 @@ class TSNWrap(nn.Module):
         self.new_new_fc = nn.Linear(channels, num_classes)
 
 
+def _check_tsm_sizes(num_frames: int, focus_frames: int | None, patch_size: int, released: str) -> int:
+    """The focus-frame count of a TSM variant (default 1.5 × the glance frames, 12 released) after checking it and
+    ``patch_size`` (``released``: the published patch sizes, named in the error)."""
+    focus_frames = num_frames * 3 // 2 if focus_frames is None else focus_frames
+    if isinstance(focus_frames, bool) or not isinstance(focus_frames, int) or focus_frames < 1:
+        raise ValueError(f"focus_frames must be a positive integer (12 released), got {focus_frames!r}")
+    if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 32 <= patch_size <= FRAME_SIZE:
+        raise ValueError(f"patch_size must be an int in [32, {FRAME_SIZE}] ({released} released), got {patch_size!r}")
+    return focus_frames
+
+
 class AdaFocusV2TSM(VideoClassifier):
     """AdaFocusV2-TSM (§3): TSM-MobileNetV2 on ``num_frames`` (8) glance frames, one MLP policy action per clip,
     the same sub-pixel crop on ``focus_frames`` (12) other frames, TSM-ResNet-50 on the patches; logits = clip
@@ -393,12 +404,7 @@ class AdaFocusV2TSM(VideoClassifier):
     def __init__(self, arch: str, num_classes: int, num_frames: int = 8, focus_frames: int | None = None,
                  patch_size: int = 144, dropout: float = 0.5):
         super().__init__(num_classes, num_frames)
-        focus_frames = num_frames * 3 // 2 if focus_frames is None else focus_frames
-        if isinstance(focus_frames, bool) or not isinstance(focus_frames, int) or focus_frames < 1:
-            raise ValueError(f"focus_frames must be a positive integer (12 released), got {focus_frames!r}")
-        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 32 <= patch_size <= FRAME_SIZE:
-            raise ValueError(f"patch_size must be an int in [32, {FRAME_SIZE}] (128/144/160/176 released), "
-                             f"got {patch_size!r}")
+        focus_frames = _check_tsm_sizes(num_frames, focus_frames, patch_size, "128/144/160/176")
         self.arch = arch
         self.tsm = True
         self.focus_frames = focus_frames
@@ -566,12 +572,7 @@ class AdaFocusV1TSM(VideoClassifier):
     def __init__(self, arch: str, num_classes: int, num_frames: int = 8, focus_frames: int | None = None,
                  patch_size: int = 144, dropout: float = 0.5):
         super().__init__(num_classes, num_frames)
-        focus_frames = num_frames * 3 // 2 if focus_frames is None else focus_frames
-        if isinstance(focus_frames, bool) or not isinstance(focus_frames, int) or focus_frames < 1:
-            raise ValueError(f"focus_frames must be a positive integer (12 released), got {focus_frames!r}")
-        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 32 <= patch_size <= FRAME_SIZE:
-            raise ValueError(f"patch_size must be an int in [32, {FRAME_SIZE}] (144/160/176 released), "
-                             f"got {patch_size!r}")
+        focus_frames = _check_tsm_sizes(num_frames, focus_frames, patch_size, "144/160/176")
         self.arch = arch
         self.tsm = True
         self.focus_frames = focus_frames

@@ -199,7 +199,9 @@ def _train(args, device, info: distributed.DistInfo | None) -> int:
 
 
 # ------------------------------------------------------------------------------------------------------- eval
-def _cmd_eval(args) -> int:
+def _evaluation_model(args):
+    """The model (and device) of the commands that evaluate a checkpoint (``eval``, ``calibrate-exit``): the model,
+    T and classes from ``--checkpoint`` where not given, threads and device set."""
     import torch
 
     _resolve_model(args, args.checkpoint, "--checkpoint")
@@ -210,8 +212,11 @@ def _cmd_eval(args) -> int:
         args.classes = 14 if args.data == "synthetic" else None
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = _device(args)
-    model = build_model(args)
+    return build_model(args), _device(args)
+
+
+def _cmd_eval(args) -> int:
+    model, device = _evaluation_model(args)
     cfg = {"execution": args.execution, "temperature": args.t1}
     if args.ratio is not None:
         cfg["ratio"] = args.ratio
@@ -286,21 +291,10 @@ def _stream_frames(model, data, thresholds, batch_size: int, device, workers: in
 
 
 def _cmd_calibrate_exit(args) -> int:
-    import torch
-
     from ..flops import count_flops
     from ..layers.early_exit import OFFICIAL_Q, calibrate_thresholds, check_thresholds, summarize, thresholds_to_json
 
-    _resolve_model(args, args.checkpoint, "--checkpoint")
-    if args.model is None:
-        raise ValueError("--model is required when --checkpoint does not name the architecture")
-    _need_classes(args)
-    if args.classes is None:
-        args.classes = 14 if args.data == "synthetic" else None
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = _device(args)
-    model = build_model(args)
+    model, device = _evaluation_model(args)
     _, data = _datasets(args, model, train=False)
     if data is None or len(data) == 0:
         raise ValueError("nothing to calibrate on: --val-samples is 0")
