@@ -342,9 +342,14 @@ def test_v2_official_checkpoint_loads_and_matches_official_forward(tmp_path, nam
     # A 1e-7 change of an action moves the patch by 2e-5 px, which random inputs turn into ~1e-4 on the patch, so
     # the end-to-end comparison fixes the actions: everything else is exact up to float reassociation.
     assert rel(fixed.step_logits, same_crop) <= 1e-5
-    # Against the official grid_sample crop: its per-pixel fp32 grid rounding (<= 2e-4 absolute on the patch,
-    # spec §2.3) amplified by the random 50-layer focus network (measured: about 5e-4 relative).
-    assert rel(fixed.step_logits, official) <= 2e-3
+    # Against the official grid_sample crop: the patches differ only by its per-pixel fp32 grid rounding (spec
+    # §2.3) ...
+    x = clip[:, order].reshape(T, 3, H, H)
+    a = actions.reshape(T, 2)
+    assert float((official_crop(x, a, P) - focus_crop(x, a, P)).abs().max()) <= 2e-4
+    # ... which the random 50-layer focus network amplifies: measured 1.4e-3 to 2.5e-3 relative on the logits
+    # depending on the thread count and oneDNN (CI's full run: 2.46e-3), so the end-to-end bound leaves room.
+    assert rel(fixed.step_logits, official) <= 1e-2
 
 
 def test_v2_locations_override_and_frame_order_option():
@@ -434,7 +439,7 @@ def test_v2_tsm_official_checkpoint_and_forward(tmp_path):
     assert out.locations.shape == (2, 1, 2) and out.step_logits is None
     assert float((out.locations[:, 0] - a).abs().max()) <= 1e-6
     assert rel(fixed.logits, refs[1]) <= 1e-5      # same crop: exact up to float reassociation
-    assert rel(fixed.logits, refs[0]) <= 2e-3      # official grid_sample crop: its fp32 grid rounding (see V2)
+    assert rel(fixed.logits, refs[0]) <= 1e-2      # official grid_sample crop: its fp32 grid rounding (see V2)
     assert float((a[0] - a[1]).abs().max()) > 1e-3                    # the action depends on the clip
     with pytest.raises(ValueError, match="focus_clip must have shape"):
         model(glance, focus[:, :2])
