@@ -1,4 +1,4 @@
-"""AdaFocusV2 export through the generic driver (the family's ExportAdapter: wrapper, no frame selection, portable
+"""AdaFocusV2 and V1 export through the generic driver (the family's ExportAdapter: wrapper, no frame selection, portable
 flavour only): standard ONNX operators at opset 17, ONNX Runtime against PyTorch ≤ 1e-4 (CLI export + verify with a
 checkpoint, the patch size restored from the metadata), a TensorRT for RTX engine built on the CPU with its sidecar,
 and the refusals (other variants, plugin flavour, early exit)."""
@@ -12,7 +12,7 @@ import torch
 
 import afnet_edge
 from skip_reasons import CUDA_PRESENT  # noqa: F401  (the allow-list module: skips below name allowed reasons)
-from test_adafocus import H
+from test_adafocus import H, calibrate
 
 onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install afnet_edge[onnx])")
 pytest.importorskip("onnx_graphsurgeon", reason="onnx-graphsurgeon not installed")
@@ -36,6 +36,7 @@ SMALL = "adafocus_v2_mn2_narrow_test"
 STANDARD = {"Conv", "Clip", "Add", "Relu", "MaxPool", "ReduceMean", "Tanh", "Flatten", "Gemm", "BatchNormalization",
             "Transpose", "GRU", "Squeeze", "Unsqueeze", "MatMul", "Sigmoid", "Cast", "Mul", "Sub", "Concat", "Floor",
             "Slice", "Expand", "GatherElements", "Gather", "Pad", "Reshape", "Max", "Resize", "Shape", "Constant"}
+V1_STANDARD = STANDARD | {"ArgMax", "Div", "Mod", "Softmax"}      # V1: the 7×7-grid actor and its arg-max
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -59,17 +60,45 @@ def _small(num_classes: int = C, num_frames: int = T, patch_size: int = P, frame
                                frame_order=frame_order, classifier_dim=256)
 
 
-def _export(d):
+def _small_v1(num_classes: int = C, num_frames: int = T, patch_size: int = P, frame_order: bool = False):
+    adafocus._no_reordering(SMALL_V1, frame_order)
+    return adafocus.AdaFocusV1(SMALL_V1, num_classes, num_frames, patch_size, hidden_dim=128)
+
+
+SMALL_V1 = "adafocus_v1_narrow_test"
+
+
+def _v1_clips() -> torch.Tensor:
+    """Six noise clips that differ in colour and brightness (one offset per clip and channel)."""
+    g = torch.Generator().manual_seed(5)
+    return torch.randn(6, T, 3, H, H, generator=g) + 2 * torch.randn(6, 1, 3, 1, 1, generator=g)
+
+
+@pytest.fixture(scope="module")
+def exported_v1(tmp_path_factory):
+    """A registered narrow AdaFocus V1 (actor and classifier GRUs 128 wide instead of 1024) exported by the CLI."""
+    with registered(SMALL_V1, _small_v1, adafocus.HOOKS, default_frames=T, bench=BenchDefaults(False, (T,), "v1")):
+        yield _export(tmp_path_factory.mktemp("ada_v1_export"), SMALL_V1)
+
+
+def _export(d, name=SMALL):
     # The factory's initialisation (kaiming convs, identity BN statistics), not calibrated BN statistics: the logits
     # of a random network on noise clips are ill-conditioned in the actions (with calibrated BN, a 1e-7 change of an
     # action moves the logits by ~5e-4 relative: sub-pixel shifts of white noise), so ONNX Runtime's own fp32
     # rounding in the GRU would dominate any comparison. Here the same graph is compared at ~1e-5.
     torch.manual_seed(81)
-    model = afnet_edge.create_model(SMALL, num_classes=C, num_frames=T, patch_size=P)
+    model = afnet_edge.create_model(name, num_classes=C, num_frames=T, patch_size=P)
+    if name == SMALL_V1:
+        # V1's crop is integer, so calibrated glance statistics are harmless here and needed: with the factory's the
+        # MobileNetV2 maps are ~1e-9 and the actor gives one location to every clip. A sharpened actor (weights ×50)
+        # keeps each arg-max well clear of the runner-up, so fp32 rounding cannot flip it.
+        calibrate(model.global_CNN, _v1_clips().flatten(0, 1))
+        with torch.no_grad():
+            model.policy.actor[0].weight.mul_(50)
     ckpt = str(d / "ada.pth")
     save_checkpoint(model, ckpt)
     path = str(d / "ada.onnx")
-    assert main(["export", SMALL, "--checkpoint", ckpt, "--patch-size", str(P), "--onnx", path]) == 0
+    assert main(["export", name, "--checkpoint", ckpt, "--patch-size", str(P), "--onnx", path]) == 0
     return model, ckpt, path
 
 
@@ -125,3 +154,44 @@ def test_rtx_engine_builds_on_the_cpu_with_sidecar(exported, tmp_path, capsys):
     assert side["inputs"] == [{"name": "clip", "shape": [1, T, 3, H, H], "dtype": "float"}]
     assert side["outputs"] == [{"name": "logits", "shape": [1, C], "dtype": "float"}]
     assert side["tensorrt"]["module"] == "tensorrt_rtx" and side["rtx_targets"] == [TARGET]
+
+
+# ------------------------------------------------------------------------------------------------------------ V1
+def test_v1_portable_graph_and_onnx_runtime_parity(exported_v1, capsys):
+    model, ckpt, path = exported_v1
+    proto = onnx.load(path)
+    ops = {n.op_type for n in proto.graph.node}
+    assert all(n.domain in ("", "ai.onnx") for n in proto.graph.node) and ops <= V1_STANDARD, ops - V1_STANDARD
+    assert {"GRU", "ArgMax", "GatherElements"} <= ops and "Pad" not in ops     # integer crop: no padded 4-tap blend
+    assert sum(n.op_type == "GRU" for n in proto.graph.node) == 2                # actor and classifier
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["afnet_edge.model"] == SMALL_V1 and meta["afnet_edge.patch_size"] == str(P)
+    assert meta["afnet_edge.frame_order"] == "0" and meta["afnet_edge.selection"] == "none"
+    # The actor's arg-max is data in the graph, not a traced constant: clips that differ in colour and brightness get
+    # different locations in PyTorch, and ONNX Runtime reproduces every clip's logits.
+    import onnxruntime as ort
+    clips = _v1_clips()
+    with torch.no_grad():
+        out = model.eval()(clips)
+        probs = model.policy(model.global_CNN(clips.flatten(0, 1)), len(clips)).topk(2, dim=-1).values
+    assert len({tuple(x) for x in out.locations.reshape(6, -1).tolist()}) > 1, "one location for every clip"
+    assert float((probs[..., 0] - probs[..., 1]).min()) > 1e-5, "an arg-max too close to call in fp32"
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for clip, ref in zip(clips, out.logits):
+        got = torch.from_numpy(session.run(None, {"clip": clip[None].numpy()})[0][0])
+        assert float((got - ref).abs().max() / ref.abs().max()) <= 1e-4
+    capsys.readouterr()
+    assert main(["verify", "--onnx", path, "--checkpoint", ckpt, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["ok"] and res["max_rel_error"] <= 1e-4 and res["top1_agreement"] == 1.0
+
+
+@needs_rtx
+def test_v1_rtx_engine_builds_on_the_cpu(exported_v1, tmp_path, capsys):
+    _, _, path = exported_v1
+    engine = str(tmp_path / "v1.engine")
+    assert main(["export", SMALL_V1, "--from-onnx", path, "--trt", engine, "--backend", "tensorrt_rtx",
+                 "--rtx-targets", TARGET]) == 0, capsys.readouterr().err
+    side = json.load(open(engine + ".json"))
+    assert os.path.getsize(engine) > 1_000_000 and side["model"] == SMALL_V1
+    assert side["inputs"] == [{"name": "clip", "shape": [1, T, 3, H, H], "dtype": "float"}]

@@ -484,7 +484,7 @@ class ActorCritic(nn.Module):
 
 def grid_actions(index: torch.Tensor, grid: int = V1_GRID) -> torch.Tensor:
     """V1 action index k (any shape, int) → (row, col) actions ``(..., 2)`` = (⌊k/g⌋/(g−1), (k mod g)/(g−1))."""
-    rows = torch.div(index, grid, rounding_mode="floor")
+    rows = torch.div(index, grid, rounding_mode="trunc")    # k ≥ 0: trunc = floor, and exports as one integer Div
     return torch.stack((rows, index - rows * grid), dim=-1).float() / (grid - 1)
 
 
@@ -507,7 +507,7 @@ class AdaFocusV1(VideoClassifier):
     7×7 grid (arg-max), integer P × P crop, ResNet-50 local network, GRU classifier; prediction = last step."""
 
     def __init__(self, arch: str, num_classes: int, num_frames: int = 16, patch_size: int = 128,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, hidden_dim: int = 1024):
         super().__init__(num_classes, num_frames)
         if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 32 <= patch_size <= FRAME_SIZE:
             raise ValueError(f"patch_size must be an int in [32, {FRAME_SIZE}] (128/160/192 released), "
@@ -516,8 +516,8 @@ class AdaFocusV1(VideoClassifier):
         self.patch_size = patch_size
         self.global_CNN = MobileNetV2(classifier=False)
         self.local_CNN = ResNet50(num_classes)          # its fc (the stage-0 head) is stored, not used
-        self.policy = ActorCritic()
-        self.fc = GRUClassifier(1280 + 2048, num_classes, dropout=dropout)
+        self.policy = ActorCritic(hidden=hidden_dim)                  # hidden_dim: 1024 released (narrower: tests)
+        self.fc = GRUClassifier(1280 + 2048, num_classes, hidden=hidden_dim, dropout=dropout)
 
     def forward(self, clip: torch.Tensor, locations: torch.Tensor | None = None,  # type: ignore[override]
                 masks=None) -> AdaFocusOutput:
@@ -870,19 +870,20 @@ def _export_metadata(model: Any) -> dict:
 
 
 class ExportForward(nn.Module):
-    """What ``afnet-edge export`` traces for an AdaFocusV2 (MN2/RN) model: ``clip (B, T, 3, 224, 224)`` (temporal
-    order) → ``logits (B, classes)`` of the offline eval forward (frame reordering, GRU policy, the sub-pixel crop as
-    pads, gathers and a 4-tap blend, last head on the running max). Standard ONNX ops only (opset ≥ 14: GRU with
-    ``linear_before_reset``, GatherElements, Pad, Resize for the RN glance); the per-step heads other than the last
-    are dead code in the graph and are removed by the exporter's cleanup."""
+    """What ``afnet-edge export`` traces for an AdaFocusV2 (MN2/RN) or V1 model: ``clip (B, T, 3, 224, 224)``
+    (temporal order) → ``logits (B, classes)`` of the offline eval forward. V2: frame reordering, GRU policy, the
+    sub-pixel crop as pads, gathers and a 4-tap blend, last head on the running max; the per-step heads other than
+    the last are dead code in the graph and are removed by the exporter's cleanup. V1: actor GRU, ArgMax over the
+    7×7 grid, the integer crop as two GatherElements, GRU classifier (last step). Standard ONNX ops only (opset ≥ 14:
+    GRU with ``linear_before_reset``, GatherElements, Pad, Resize for the RN glance, ArgMax/Mod for V1)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        if not isinstance(model, AdaFocusV2):
+        if not isinstance(model, (AdaFocusV2, AdaFocusV1)):
             arch = getattr(model, "arch", type(model).__name__)
-            raise ValueError(f"{arch} export is not built yet: only adafocus_v2_mn2 / adafocus_v2_rn export "
-                             f"(V2-TSM and V1-TSM take two clips; V1 is not verified); issue 12 item 5")
-        if model.exit_thresholds is not None:
+            raise ValueError(f"{arch} export is not built yet: adafocus_v2_mn2 / adafocus_v2_rn / adafocus_v1 "
+                             f"export (V2-TSM and V1-TSM take two clips); issue 12 item 5")
+        if getattr(model, "exit_thresholds", None) is not None:
             raise ValueError("export the offline model: early exit is data-dependent control flow; call "
                              "model.set_exit_thresholds(None) first (use model.stream() for early exit)")
         self.model = model
