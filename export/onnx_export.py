@@ -167,6 +167,8 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
     """
     frames = model.num_frames if frames is None and hasattr(model, "num_frames") else frames
     check_export_args(model, frames, ratio, batch, flavour, opset, selection)
+    if frames is None:
+        raise ValueError("frames: give the clip length T (the model has no num_frames)")
     h, w = _size_pair(size)
     onnx = _need("onnx")
     gs = _need("onnx_graphsurgeon")
@@ -181,7 +183,8 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
     wrapper = (ExportWrapper(model, FLAVOURS[flavour], ratio) if adapter.wrapper is None
                else adapter.wrapper(model)).eval()
     g = torch.Generator().manual_seed(seed)
-    clip = torch.randn(batch, frames, 3, h, w, generator=g)
+    n_in = int(adapter.input_frames(model)) if adapter.input_frames else frames
+    clip = torch.randn(batch, n_in, 3, h, w, generator=g)
     with torch.no_grad():
         reference = wrapper(clip)  # eager pass: fills the constant-map caches the trace then reads as constants
 
@@ -224,7 +227,9 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
         "example_batch": batch,
         "height": h,
         "width": w,
-        "input": f"{INPUT_NAME} (B, T, 3, H, W) float32, normalised RGB",
+        "input": (f"{INPUT_NAME} (B, T, 3, H, W) float32, normalised RGB" if n_in == frames else
+                  f"{INPUT_NAME} (B, {n_in}, 3, H, W) float32, normalised RGB: the model's {frames}-frame clip, then "
+                  f"its other {n_in - frames} frames"),
         "output": f"{OUTPUT_NAME} (B, num_classes) float32",
         "flavour": flavour,
         "opset": opset,
@@ -322,7 +327,14 @@ def _check_plugin_nodes(proto) -> None:
 GENERIC_KEYS = ("model", "num_frames", "num_classes", "ratio", "k", "selection", "batch", "example_batch", "height",
                 "width", "input", "output", "flavour", "opset", "plugin_version", "plugin_namespace",
                 "afnet_edge_version", "torch_version", "checkpoint", "checkpoint_sha256")
-_INT_KEYS = ("num_frames", "num_classes", "num_navigation", "k", "example_batch", "height", "width", "opset")
+_INT_KEYS = ("num_frames", "num_classes", "num_navigation", "k", "example_batch", "height", "width", "opset",
+             "input_frames")
+
+
+def clip_frames(meta: dict) -> int:
+    """Frames of the ``clip`` input an export or engine takes: ``num_frames``, or the family's ``input_frames``
+    when its forward takes several clips concatenated along time (ExportAdapter.input_frames)."""
+    return int(meta.get("input_frames") or meta["num_frames"])
 
 
 def read_metadata(source) -> dict:
