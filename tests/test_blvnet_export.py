@@ -138,7 +138,7 @@ def test_portable_graph_is_standard_pair_aware_and_matches_the_official_forward(
         other = model(torch.randn(BATCH, G, 3, S, S, generator=rng)).logits
         swapped = model(clip.flip(1)).logits
     assert rel_err(got, official) <= 1e-4 and rel_err(got, compact) <= 1e-4
-    assert rel_err(other, official) > 1e-2 and rel_err(swapped, official) > 1e-3   # the input and its order count
+    assert rel_err(other, official) > 1e-2 and rel_err(swapped, official) > 1e-2   # the input and its order count
 
 
 def test_cli_verify_onnx_runtime_matches_pytorch(exported, capsys):
