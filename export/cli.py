@@ -134,6 +134,9 @@ def _choose_flavour(args) -> str:
 
 
 def _plugins_available(args) -> str:
+    entry = find_entry(args.model) if args.model else None
+    if entry is not None and "plugin" not in entry.hooks.export.flavours:   # the family has no plugin graph
+        return "portable"
     trt = load_tensorrt(args.backend)
     if not trt.supports_plugins:
         return "portable"

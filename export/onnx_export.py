@@ -136,8 +136,9 @@ def check_export_args(model, frames, ratio, batch, flavour, opset, selection) ->
     if flavour not in FLAVOUR_NAMES:
         raise ValueError(f"flavour must be one of {FLAVOUR_NAMES}, got {flavour!r}")
     if flavour not in adapter.flavours:
+        why = f": {adapter.flavour_reason}" if adapter.flavour_reason else ""
         raise ValueError(f"model {getattr(model, 'arch', type(model).__name__)} exports only the "
-                         f"{'/'.join(adapter.flavours)} flavour, not {flavour!r}")
+                         f"{'/'.join(adapter.flavours)} flavour, not {flavour!r}{why}")
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be an integer in [{MIN_OPSET}, {MAX_OPSET}], got {opset!r}")
 
