@@ -128,8 +128,11 @@ def _choose_flavour(args) -> str:
     wanted = {"on": "plugin", "off": "portable"}.get(args.plugins)
     if args.flavour and wanted and args.flavour != wanted:
         raise ValueError(f"--flavour {args.flavour} contradicts --plugins {args.plugins}")
-    if wanted is None:  # auto
+    if wanted is None:  # auto: plugins only for a family that has a plugin flavour
         wanted = args.flavour or _plugins_available(args)
+        entry = find_entry(args.model)
+        if not args.flavour and entry is not None and wanted not in entry.hooks.export.flavours:
+            wanted = entry.hooks.export.flavours[0]
     return wanted
 
 

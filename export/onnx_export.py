@@ -137,7 +137,8 @@ def check_export_args(model, frames, ratio, batch, flavour, opset, selection) ->
         raise ValueError(f"flavour must be one of {FLAVOUR_NAMES}, got {flavour!r}")
     if flavour not in adapter.flavours:
         raise ValueError(f"model {getattr(model, 'arch', type(model).__name__)} exports only the "
-                         f"{'/'.join(adapter.flavours)} flavour, not {flavour!r}")
+                         f"{'/'.join(adapter.flavours)} flavour, not {flavour!r}"
+                         + (f": {adapter.flavour_note}" if adapter.flavour_note else ""))
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be an integer in [{MIN_OPSET}, {MAX_OPSET}], got {opset!r}")
 

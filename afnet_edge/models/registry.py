@@ -105,7 +105,8 @@ class ExportAdapter:
     of the family it cannot export. None: the AFNet path (compact execution with ``topk`` selection).
     ``selects_frames``: False for families without frame selection: the export's ``ratio`` / ``k`` / ``selection``
     metadata then record that every frame is computed (1.0, T, ``"none"``).
-    ``flavours``: the export flavours the family supports (others are refused).
+    ``flavours``: the export flavours the family supports (others are refused, with ``flavour_note`` as the reason
+    where given).
     """
 
     metadata: Callable[[torch.nn.Module], dict[str, Any]] = _default_export_metadata
@@ -114,6 +115,7 @@ class ExportAdapter:
     wrapper: Callable[[torch.nn.Module], torch.nn.Module] | None = None
     selects_frames: bool = True
     flavours: tuple[str, ...] = ("portable", "plugin")
+    flavour_note: str = ""
 
 
 # ------------------------------------------------------------------------------------------------------- CLI hooks
