@@ -22,6 +22,11 @@ Forward contract::
 
 Streaming (§11.5): ``model.stream()`` returns a :class:`FullVideoStream`; ``push(frames)`` chunks of one video, then
 ``finish()`` gives the offline logits for the slope rule with O(K·D) memory.
+
+Export (§11.3): ``afnet-edge export`` traces :class:`ExportForward`, i.e. :meth:`FullVideoTSM.forward_portable` — the
+slope rule with static N (``num_frames``) and K in standard ONNX operators (:func:`portable_slope`), verified against
+the forward above. The cumulative rules, ragged batches and the plugin flavour need the ``SegmentCluster`` TensorRT
+plugin, which is not built: they are refused with the reason.
 """
 from __future__ import annotations
 
