@@ -128,7 +128,7 @@ def _choose_flavour(args) -> str:
     wanted = {"on": "plugin", "off": "portable"}.get(args.plugins)
     if args.flavour and wanted and args.flavour != wanted:
         raise ValueError(f"--flavour {args.flavour} contradicts --plugins {args.plugins}")
-    if wanted is None:  # auto
+    if wanted is None:  # auto: plugins only for a family that has a plugin flavour
         wanted = args.flavour or _plugins_available(args)
     return wanted
 
