@@ -209,8 +209,10 @@ def test_trt_auto_flavour_stays_portable_for_the_family(small_registered, monkey
     """``--trt`` with ``--plugins auto`` where the plugin library exists: plugins for AFNet, the portable graph for a
     family without a plugin flavour (instead of refusing the build)."""
     from afnet_edge.export import cli as export_cli
-    monkeypatch.setattr(export_cli, "_plugins_available", lambda args: "plugin")
-    args = argparse.Namespace(trt="x.engine", plugins="auto", flavour=None, model=SMALL)
+    monkeypatch.setattr(export_cli, "load_tensorrt", lambda backend: argparse.Namespace(supports_plugins=True))
+    monkeypatch.setattr(export_cli, "find_plugin_library", lambda path: "/plugins/libafnet_edge_trt.so")
+    args = argparse.Namespace(trt="x.engine", plugins="auto", flavour=None, model=SMALL, backend="tensorrt",
+                              plugin_library=None)
     assert export_cli._choose_flavour(args) == "portable"
     args.model = "af_resnet50"
     assert export_cli._choose_flavour(args) == "plugin"
