@@ -1,7 +1,7 @@
-"""AdaFocusV2 export through the generic driver (the family's ExportAdapter: wrapper, no frame selection, portable
-flavour only): standard ONNX operators at opset 17, ONNX Runtime against PyTorch ≤ 1e-4 (CLI export + verify with a
+"""AdaFocusV2 export through the generic driver (the family's ExportAdapter: wrapper, no frame selection; here the
+portable flavour): standard ONNX operators at opset 17, ONNX Runtime against PyTorch ≤ 1e-4 (CLI export + verify with a
 checkpoint, the patch size restored from the metadata), a TensorRT for RTX engine built on the CPU with its sidecar,
-and the refusals (other variants, plugin flavour, early exit)."""
+and the refusals (other variants, early exit). The plugin flavour: tests/test_adafocus_plugin.py."""
 from __future__ import annotations
 
 import json
@@ -99,8 +99,6 @@ def test_cli_verify_onnx_runtime_matches_pytorch(exported, capsys):
 
 def test_export_refusals(exported, tmp_path):
     model, _, _ = exported
-    with pytest.raises(ValueError, match="portable flavour"):
-        export_onnx(model, str(tmp_path / "p.onnx"), flavour="plugin")
     with pytest.raises(ValueError, match="two clips"):
         export_onnx(afnet_edge.create_model("adafocus_v2_tsm", num_classes=C, num_frames=2, focus_frames=2,
                                             patch_size=P), str(tmp_path / "t.onnx"))

@@ -910,7 +910,7 @@ HOOKS = FamilyHooks(
                            "AdaFocus: focus patch size P in pixels (32..224; the releases use 96..192)"),),
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=_export_metadata, wrapper=ExportForward, selects_frames=False,
-                         flavours=("portable",)),       # the FocusCrop plugin flavour comes with the fused kernel
+                         flavours=("portable", "plugin")),   # plugin: the crop as one FocusCrop node (export/ops.py)
     cli_flags=(CliFlag("--no-frame-order", "frame_order", False,
                        "AdaFocusV2: process frames in temporal order, not the official coarse-to-fine order"),),
 )
