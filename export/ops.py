@@ -363,8 +363,8 @@ CROPS = {"portable": None, "plugin": plugin_focus_crop}
 
 @contextlib.contextmanager
 def flavour_scope(flavour: str) -> Iterator[None]:
-    """Install ``flavour``'s implementations of the ops outside the :class:`~afnet_edge.kernels.FusedOps` seam (AdaFocus'
-    crop, :data:`CROPS`) for the forwards run inside the block (the eager reference pass and the trace)."""
+    """Install ``flavour``'s implementations of the ops outside the :class:`~afnet_edge.kernels.FusedOps` seam
+    (AdaFocus' crop, :data:`CROPS`) for the forwards run inside the block (the eager reference pass and the trace)."""
     from afnet_edge.kernels.adafocus_ops import use_crop
     with use_crop(CROPS[flavour]):
         yield

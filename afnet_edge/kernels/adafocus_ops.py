@@ -10,11 +10,13 @@ families' fused ops, :func:`afnet_edge.kernels.ops`):
 * ``"auto"``  — the compiled op when the extension is built, else the reference.
 
 The reference also runs while a TorchScript tracer or an ONNX export is active (the exported graph must hold standard
-ops), and inside ``with afnet_edge.kernels.use_ops("torch")``. Inside ``with use_crop(fn)`` every call goes to ``fn``
-instead (same arguments and result): the ONNX exporter's ``plugin`` flavour installs the marker that emits one
-``FocusCrop`` node (:mod:`afnet_edge.export.ops`), without the models knowing about export. The op has an autograd formula for the frames and (in
+ops), and inside ``with afnet_edge.kernels.use_ops("torch")``. The op has an autograd formula for the frames and (in
 ``bilinear`` mode) the positions, so training runs through it; results equal the reference within fp32 rounding
 (``floor``: bit-exact).
+
+Inside ``with use_crop(fn)`` every call goes to ``fn`` instead (same arguments and result): the ONNX exporter's
+``plugin`` flavour installs there the marker that emits one ``FocusCrop`` node (:mod:`afnet_edge.export.ops`), so the
+models need not know about export.
 """
 from __future__ import annotations
 
