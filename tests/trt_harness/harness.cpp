@@ -18,6 +18,8 @@
 //             (getFieldsToSerialize -> createPlugin(kRUNTIME) -> same fields); clone and attachToContext;
 //             onShapeChange + enqueue on the emulated kernels (outputs and workspace poisoned first) against the
 //             float64 PyTorch reference within the case's tolerance; the clone's output is bitwise the same.
+//   crop      FocusCrop refuses (with an error reported) frames smaller than patch_size and centres that are not
+//             (N, 2) for x's N frames;
 //   chains    cases with a lazy constant chain (two trailing inputs chain_start int32, chain_consts; fields
 //             chain_relu_mask / chain_upto) compare with the reference computed in the plugin's own type (gather and
 //             scatter bit-exact) and check that a chain without its inputs, or with upto > L, is refused.
@@ -495,6 +497,34 @@ void checkChainRefusals(Case const& c, IPluginV3OneRuntime* rt, harness::ErrorCo
   }
 }
 
+// FocusCrop: frames smaller than the patch, and centres whose rows are not x's frames, are refused with an error.
+void checkCropRefusals(Case const& c, IPluginV3OneRuntime* rt, harness::ErrorCounter& errors) {
+  int32_t const nIn = static_cast<int32_t>(c.inputs.size());
+  int64_t const P = fieldValue(c, "patch_size");
+  if (c.op != "FocusCrop" || nIn != 2 || P < 1) return;
+  auto io = ioDescs(c, trtType(c.dtype), false);
+  std::vector<PluginTensorDesc> in{io[0].desc, io[1].desc};
+  PluginTensorDesc out = io[nIn].desc;
+  auto refused = [&](std::vector<PluginTensorDesc> const& bad, char const* what) {
+    int32_t const before = errors.getNbErrors();
+    CHECK(rt->onShapeChange(bad.data(), nIn, &out, 1) != 0, "%s accepted", what);
+    CHECK(errors.getNbErrors() > before, "%s refused without an error report", what);
+  };
+  auto bad = in;
+  bad[0].dims.d[2] = P - 1;
+  refused(bad, "frames lower than patch_size");
+  bad = in;
+  bad[0].dims.d[3] = P - 1;
+  refused(bad, "frames narrower than patch_size");
+  bad = in;
+  bad[1].dims.d[0] = in[0].dims.d[0] + 1;
+  refused(bad, "centres with another frame count");
+  bad = in;
+  bad[1].dims.d[1] = 3;
+  refused(bad, "centres (N, 3)");
+  CHECK(rt->onShapeChange(in.data(), nIn, &out, 1) == 0, "the case's own shapes refused after the bad ones");
+}
+
 IPluginCreatorV3One* findCreator(char const* name, char const* version, char const* ns) {
   IPluginCreatorInterface* c = harness::registry().getCreator(name, version, ns);
   if (c == nullptr || std::strcmp(c->getInterfaceInfo().kind, "PLUGIN CREATOR_V3ONE") != 0) return nullptr;
@@ -604,6 +634,7 @@ void runCase(Case const& c, harness::ErrorCounter& errors, std::map<std::string,
 
   // runtime: the deserialised plugin's context copy runs, then the clone on the same data
   if (a.runtime) checkChainRefusals(c, a.runtime, errors);
+  if (a.runtime) checkCropRefusals(c, a.runtime, errors);
   if (a.plugin && k.plugin) {
     std::vector<unsigned char> y = run(c, k.build, a.runtime);
     Result r = compare(c, y);
