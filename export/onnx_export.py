@@ -10,7 +10,8 @@ Two flavours (see :mod:`afnet_edge.export.ops`):
 
 * ``portable`` — standard ONNX operators only; runs in ONNX Runtime and in TensorRT without plugins;
 * ``plugin``   — the gather/scatter/fusion subgraphs are single ``FocalGather`` / ``FocalScatter`` / ``AmpleFusePool``
-  / ``AmpleFuseBlend`` nodes for TensorRT's ONNX parser, which maps them to the plugins of ``csrc/trt``.
+  / ``AmpleFuseBlend`` nodes for TensorRT's ONNX parser, which maps them to the plugins of ``csrc/trt``; for
+  AdaFocusV2 (a family wrapper) the patch crop is one ``FocusCrop`` node (:func:`~afnet_edge.export.ops.flavour_scope`).
 
 Exporter choice: the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``). The model's compact path
 is plain Python control flow over static shapes, which tracing records exactly; ``autograd.Function.symbolic`` gives
@@ -44,7 +45,7 @@ from afnet_edge.kernels.reference import topk_count
 from afnet_edge.models.common import MIN_SIZE, check_ratio
 from afnet_edge.models.registry import ExportAdapter, entry_of
 
-from .ops import DYNAMIC_BATCH, FLAVOURS
+from .ops import DYNAMIC_BATCH, FLAVOURS, flavour_scope
 from .plugins import BY_NAME, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
 
 FLAVOUR_NAMES = ("portable", "plugin")
@@ -186,14 +187,14 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
     g = torch.Generator().manual_seed(seed)
     n_in = int(adapter.input_frames(model)) if adapter.input_frames else frames
     clip = torch.randn(batch, n_in, 3, h, w, generator=g)
-    with torch.no_grad():
+    with torch.no_grad(), flavour_scope(flavour):
         reference = wrapper(clip)  # eager pass: fills the constant-map caches the trace then reads as constants
 
     buf = io.BytesIO()
     dyn = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     token = DYNAMIC_BATCH.set(bool(dynamic_batch))
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), flavour_scope(flavour):
             warnings.simplefilter("ignore")
             torch.onnx.export(wrapper, (clip,), buf, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME], dynamic_axes=dyn, do_constant_folding=True,

@@ -1,4 +1,4 @@
-"""AdaFocusV2 and V1 export through the generic driver (the family's ExportAdapter: wrapper, no frame selection, portable
+"""AdaFocusV2 and V1 export through the generic driver (the family's ExportAdapter: wrapper, no frame selection; here the portable
 flavour only): standard ONNX operators at opset 17, ONNX Runtime against PyTorch ≤ 1e-4 (CLI export + verify with a
 checkpoint, the patch size restored from the metadata), a TensorRT for RTX engine built on the CPU with its sidecar,
 V1 and the TSM variants (two clips as one input), and the refusals (plugin flavour, early exit)."""
@@ -128,8 +128,6 @@ def test_cli_verify_onnx_runtime_matches_pytorch(exported, capsys):
 
 def test_export_refusals(exported, tmp_path):
     model, _, _ = exported
-    with pytest.raises(ValueError, match="portable flavour"):
-        export_onnx(model, str(tmp_path / "p.onnx"), flavour="plugin")
     with pytest.raises(ValueError, match="takes one clip"):
         afnet_edge.create_model("adafocus_v2_mn2", num_classes=C, num_frames=T, focus_frames=3)
     try:

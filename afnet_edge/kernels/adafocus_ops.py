@@ -13,15 +13,40 @@ The reference also runs while a TorchScript tracer or an ONNX export is active (
 ops), and inside ``with afnet_edge.kernels.use_ops("torch")``. The op has an autograd formula for the frames and (in
 ``bilinear`` mode) the positions, so training runs through it; results equal the reference within fp32 rounding
 (``floor``: bit-exact).
+
+Inside ``with use_crop(fn)`` every call goes to ``fn`` instead (same arguments and result): the ONNX exporter's
+``plugin`` flavour installs there the marker that emits one ``FocusCrop`` node (:mod:`afnet_edge.export.ops`), so the
+models need not know about export.
 """
 from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 
 from . import BACKENDS, current_ops, extension_available
 from . import adafocus_reference as _ref
 
-__all__ = ["focus_crop", "uses_kernel"]
+__all__ = ["focus_crop", "use_crop", "uses_kernel"]
+
+CropFn = Callable[[torch.Tensor, torch.Tensor, int, str], torch.Tensor]
+_CROP: contextvars.ContextVar[CropFn | None] = contextvars.ContextVar("afnet_edge_focus_crop", default=None)
+
+
+@contextmanager
+def use_crop(fn: CropFn | None) -> Iterator[None]:
+    """Within the ``with`` block (this thread / task only), :func:`focus_crop` calls ``fn(x, centres, patch, mode)``
+    whatever the ``kernels`` setting (None: the usual switch). Nests; leaving restores the previous one. TypeError
+    if ``fn`` is neither None nor callable."""
+    if fn is not None and not callable(fn):
+        raise TypeError(f"fn must be a callable (x, centres, patch, mode) -> patches or None, got {type(fn).__name__}")
+    token = _CROP.set(fn)
+    try:
+        yield
+    finally:
+        _CROP.reset(token)
 
 
 def uses_kernel(x: torch.Tensor, kernels: str = "auto") -> bool:
@@ -44,7 +69,11 @@ def uses_kernel(x: torch.Tensor, kernels: str = "auto") -> bool:
 
 def focus_crop(x: torch.Tensor, centres: torch.Tensor, patch: int, mode: str = "bilinear",
                kernels: str = "auto") -> torch.Tensor:
-    """:func:`.adafocus_reference.focus_crop` (same arguments and result) through the ``kernels`` switch."""
+    """:func:`.adafocus_reference.focus_crop` (same arguments and result) through the ``kernels`` switch (or the
+    function of an active :func:`use_crop`)."""
+    override = None if torch.compiler.is_compiling() else _CROP.get()  # dynamo cannot read a ContextVar
+    if override is not None:
+        return override(x, centres, patch, mode)
     if uses_kernel(x, kernels):
         from . import ext
         return ext.focus_crop(x, centres, patch, mode)

@@ -929,7 +929,7 @@ HOOKS = FamilyHooks(
                            "AdaFocus V2-TSM/V1-TSM: focus frames T_L (default 1.5 × the glance frames: 12 for 8)")),
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=_export_metadata, wrapper=ExportForward, selects_frames=False,
-                         flavours=("portable",), input_frames=_input_frames),       # the FocusCrop plugin flavour comes with the fused kernel
+                         flavours=("portable", "plugin"), input_frames=_input_frames),   # plugin: FocusCrop nodes
     cli_flags=(CliFlag("--no-frame-order", "frame_order", False,
                        "AdaFocusV2: process frames in temporal order, not the official coarse-to-fine order"),),
 )
