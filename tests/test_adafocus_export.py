@@ -258,3 +258,37 @@ def test_tsm_variants_export_their_two_clips_as_one_input(exported_tsm, capsys, 
         assert main(["verify", "--onnx", path, "--checkpoint", ckpt, "--json"]) == 0   # T_L from the metadata
         res = json.loads(capsys.readouterr().out)
         assert res["ok"] and res["max_rel_error"] <= 1e-4 and res["top1_agreement"] == 1.0
+
+
+# ------------------------------------------------------------------------------ plugin flavour of V1 and the TSMs
+def _plugin_session(model, path):
+    """Plugin-flavour export of ``model`` (FocusCrop nodes), bound to the reference crop for ONNX Runtime."""
+    from test_adafocus_plugin import _bind
+    export_onnx(model, path, flavour="plugin", frames=model.num_frames)
+    proto = onnx.load(path)
+    custom = [n.op_type for n in proto.graph.node if n.domain not in ("", "ai.onnx")]
+    assert custom == ["FocusCrop"], custom
+    assert not {n.op_type for n in proto.graph.node} & {"GatherElements", "Floor", "Pad"}   # the crop is the node
+    return _bind(proto)
+
+
+def test_v1_plugin_flavour_runs_in_onnx_runtime(exported_v1, tmp_path):
+    model, _, _ = exported_v1
+    session = _plugin_session(model, str(tmp_path / "v1_plugin.onnx"))
+    clips = _v1_clips()
+    with torch.no_grad():
+        ref = model.eval()(clips).logits
+    for clip, r in zip(clips, ref):
+        got = torch.from_numpy(session.run(None, {"clip": clip[None].numpy()})[0][0])
+        assert float((got - r).abs().max() / r.abs().max()) <= 1e-4
+
+
+def test_tsm_plugin_flavour_runs_in_onnx_runtime(exported_tsm, tmp_path):
+    name, model, _, _ = exported_tsm
+    session = _plugin_session(model, str(tmp_path / "tsm_plugin.onnx"))
+    clips = _tsm_clips()
+    with torch.no_grad():
+        ref = model.eval()(clips[:, :TG], clips[:, TG:]).logits
+    for clip, r in zip(clips, ref):
+        got = torch.from_numpy(session.run(None, {"clip": clip[None].numpy()})[0][0])
+        assert float((got - r).abs().max() / r.abs().max()) <= 1e-4
