@@ -13,15 +13,52 @@ The reference also runs while a TorchScript tracer or an ONNX export is active (
 ops), and inside ``with afnet_edge.kernels.use_ops("torch")``. The op has an autograd formula for the frames and (in
 ``bilinear`` mode) the positions, so training runs through it; results equal the reference within fp32 rounding
 (``floor``: bit-exact).
+
+``with official_crop():`` makes every ``bilinear`` call run :func:`release_crop` instead — the official V2 execution
+(θ built on the host and copied to the device, ``affine_grid`` + ``grid_sample``), the "official-style" row of
+``afnet-edge bench --cross-family``; ``floor`` calls are unchanged.
 """
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
+import torch.nn.functional as F
 
 from . import BACKENDS, current_ops, extension_available
 from . import adafocus_reference as _ref
 
-__all__ = ["focus_crop", "uses_kernel"]
+__all__ = ["focus_crop", "uses_kernel", "official_crop", "release_crop"]
+
+_OFFICIAL = [0]   # > 0 inside ``with official_crop()``
+
+
+@contextlib.contextmanager
+def official_crop() -> Iterator[None]:
+    """Within the block, :func:`focus_crop` in ``bilinear`` mode runs :func:`release_crop` (the official V2 crop),
+    whatever the ``kernels`` setting; for timing the official execution against the fused one."""
+    _OFFICIAL[0] += 1
+    try:
+        yield
+    finally:
+        _OFFICIAL[0] -= 1
+
+
+def release_crop(x: torch.Tensor, centres: torch.Tensor, patch: int) -> torch.Tensor:
+    """The official AdaFocusV2 crop as the release runs it (spec §2.3, §6.3): the affine matrix θ is created on the
+    host and copied to ``x``'s device, filled by small ops, then ``affine_grid`` materialises the (N, P, P, 2) grid
+    and ``grid_sample`` (bilinear, zero padding, ``align_corners=False``) reads it. Equal to ``focus_crop(...,
+    "bilinear")`` within 2e-4 on unit-variance inputs (tested)."""
+    n, c, h, w = x.shape
+    a = centres.to(x.dtype)
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype).to(x.device)      # host tensor + copy, as the release
+    theta[:, 0, 0] = patch / w
+    theta[:, 1, 1] = patch / h
+    theta[:, 0, 2] = -1 + (2 * (a[:, 1] * (w - patch)) + patch) / w
+    theta[:, 1, 2] = -1 + (2 * (a[:, 0] * (h - patch)) + patch) / h
+    grid = F.affine_grid(theta, [n, c, patch, patch], align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False)
 
 
 def uses_kernel(x: torch.Tensor, kernels: str = "auto") -> bool:
@@ -44,7 +81,10 @@ def uses_kernel(x: torch.Tensor, kernels: str = "auto") -> bool:
 
 def focus_crop(x: torch.Tensor, centres: torch.Tensor, patch: int, mode: str = "bilinear",
                kernels: str = "auto") -> torch.Tensor:
-    """:func:`.adafocus_reference.focus_crop` (same arguments and result) through the ``kernels`` switch."""
+    """:func:`.adafocus_reference.focus_crop` (same arguments and result) through the ``kernels`` switch (and the
+    :func:`official_crop` switch)."""
+    if _OFFICIAL[0] and mode == "bilinear":
+        return release_crop(x, centres, patch)
     if uses_kernel(x, kernels):
         from . import ext
         return ext.focus_crop(x, centres, patch, mode)
