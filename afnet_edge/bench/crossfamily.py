@@ -435,8 +435,9 @@ def table_block(doc: dict, path: str = "") -> str:
     env, st = doc["environment"], doc["settings"]
     la = doc.get("load_average", {})
     b1, b8 = st["batches"][0], st["batches"][-1]
+    cores = env.get("cpu_affinity") or env.get("cpu_count")
     where = env.get("device") if env.get("device_type") != "cpu" else \
-        f"{env.get('cpu_model')}, {env.get('torch_threads')} thread(s) of {env.get('cpu_affinity') or env.get('cpu_count')} cores"
+        f"{env.get('cpu_model')}, {env.get('torch_threads')} thread(s) of {cores} cores"
     head = (f"Measured in one run on one machine: **{where}**, torch {env.get('torch')}, {st['precision']}, "
             f"{st['size']}² (AdaFocus: 224² frames), random weights; load average "
             f"{_f((la.get('before') or [None])[0])} at start, at most {_f(la.get('max_1m_seen'))} during the run"
@@ -461,11 +462,12 @@ def table_block(doc: dict, path: str = "") -> str:
         tr = r.get("traffic") or {}
         fp16 = tr.get("fp16_equivalent_bytes")
         rel = r.get("check_max_rel_diff_vs_official")
+        rel_txt = "–" if rel is None or r["execution"] in ("official", "dense") else f"{rel:.1e}"
         out.append(f"| {r['label']} | {point} | {r['execution']} | {_f(r.get('latency_per_clip_ms'))} | "
                    f"{_f(r.get('throughput_clips_s'), '.2f')} | {r['flops']['official_gflops']:.2f} | "
                    f"{r['flops']['executed_gmacs']:.2f} | {_f(None if fp16 is None else fp16 / 1e9, '.2f')} | "
                    f"{_f(tr.get('kernels'), 'd') if tr else '–'} | {_f(r.get('peak_activation_mib'), '.0f')} | "
-                   f"{'–' if rel is None or r['execution'] == 'official' or r['execution'] == 'dense' else f'{rel:.1e}'} |")
+                   f"{rel_txt} |")
     costs = doc.get("adafocus_cost_per_patch")
     if costs:
         out += ["", "AdaFocusV2 cost per clip at each released patch size P (official GFLOPs, `count_flops`): " +
@@ -473,8 +475,8 @@ def table_block(doc: dict, path: str = "") -> str:
     out += ["", "official = the release's execution (AFNet: masked; AdaFocusV2: affine_grid + grid_sample crop with "
                 "a host-made θ; bLVNet-TAM: duplicated pairs and per-tap TAM; full-video: clustering on the host); "
                 "fused = this package's fast path. Activation traffic: elements read + written by every kernel of "
-                "one forward (weights excluded) × 2 bytes; the bLVNet-TAM spec's 2.49 GB (§8.1) is the same count "
-                "on the release's graph."]
+                "one forward (weights excluded; NumPy work on the host not counted) × 2 bytes — the unit of the bLVNet-TAM "
+                "spec's 2.49 GB per clip for the release's graph (§8.1, ATen ops intercepted the same way)."]
     return "\n".join(out) + "\n"
 
 
