@@ -534,6 +534,11 @@ def test_cross_family_rows_and_fields(cross):
     assert rows[("blvnet_tam_r50", "fused")]["traffic"]["activation_bytes"] < \
         rows[("blvnet_tam_r50", "official")]["traffic"]["activation_bytes"]
     assert [c["patch_size"] for c in doc["adafocus_cost_per_patch"]] == [96, 128, 160]
+    # the clustering step alone, three ways on the same layer1 outputs: same means
+    cs = doc["clustering_stage"]["fullvideo_tsm_r50"]
+    assert cs["frames"] == 6 and cs["clusters"] == 2
+    for way in ("fused (on device)", "release host round trip", "naive bool ops"):
+        assert cs[way]["p50_ms"] > 0 and cs[way]["max_abs_diff_vs_fused"] <= 1e-5
 
 
 def test_cross_family_report_and_validation(cross):

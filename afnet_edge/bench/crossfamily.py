@@ -75,14 +75,14 @@ def release_segments(d: list, h: list, k: int, rule: str) -> list:
             s = p + 1
         return segs + [(s, n - 1)]
     if rule == "cumulative_official":
-        s = [0.0]
+        run = [0.0]
         for x in d:
-            s.append(s[-1] + x)
-        if s[-1] == 0:
+            run.append(run[-1] + x)
+        if run[-1] == 0:
             return [(t, t) for t in range(k)]                             # first K frames, unaveraged
-        theta, c, start, segs = s[-1] / k, 1, 0, []
+        theta, c, start, segs = run[-1] / k, 1, 0, []
         for f in range(1, n):
-            if s[f] > c * theta:
+            if run[f] > c * theta:
                 segs.append((start, f - 1))
                 c += 1
                 start = f
@@ -97,10 +97,10 @@ def release_segments(d: list, h: list, k: int, rule: str) -> list:
                 segs.append((s, s + size - 1))
                 s += size
             return segs
-        c, start, segs, run = 1, 0, [], 0
+        c, start, segs, acc = 1, 0, [], 0
         for f in range(1, n):
-            run += h[f - 1]
-            if k * run > c * total:
+            acc += h[f - 1]
+            if k * acc > c * total:
                 segs.append((start, f - 1))
                 c += 1
                 start = f
@@ -130,6 +130,63 @@ def release_cluster_forward(model, video: torch.Tensor) -> torch.Tensor:
         for first, last in release_segments(d, h, model.clusters, model.rule):
             means.append(feats[v * n + first: v * n + last + 1].mean(0))
     return model.head(torch.stack(means), b)
+
+
+def release_cluster_means(model, feats: torch.Tensor, b: int) -> torch.Tensor:
+    """The release's clustering step alone (layer1 outputs ``(B·N, C, h, w)`` of B equal-length videos → cluster means
+    ``(B·K, C, h, w)``): host copy, NumPy bits and distances, Python rule, per-segment slices (see
+    :func:`release_cluster_forward`)."""
+    n = feats.shape[0] // b
+    host = feats.float().cpu().numpy().reshape(b, n, -1)
+    means = []
+    for v in range(b):
+        bits = np.sign(host[v])
+        mism = [bits[t] != bits[t + 1] for t in range(n - 1)]
+        for first, last in release_segments([float(m.mean()) for m in mism], [int(m.sum()) for m in mism],
+                                            model.clusters, model.rule):
+            means.append(feats[v * n + first: v * n + last + 1].mean(0))
+    return torch.stack(means)
+
+
+def naive_cluster_means(model, feats: torch.Tensor, b: int) -> torch.Tensor:
+    """The clustering step written with plain tensor ops on the device (spec §11.1 item 2): byte-per-element booleans
+    ``(a > 0)``, ``!=`` and ``sum`` for the Hamming counts, the device rule for the cuts, then a loop of K slices and
+    means per video (one host read of the cut positions)."""
+    from ..kernels.fullvideo_reference import segment_boundaries
+    n = feats.shape[0] // b
+    pos = (feats > 0).reshape(b * n, -1)
+    h = (pos[1:] != pos[:-1]).sum(-1).to(torch.int32)        # (B·N − 1,): pairs across videos ignored by offsets
+    offs = torch.arange(b + 1, device=feats.device) * n
+    bounds, m = segment_boundaries(h, model.clusters, model.rule, offs,
+                                   num_bits=feats[0].numel(), degenerate=model.degenerate)
+    cuts, counts = bounds.tolist(), m.tolist()
+    means = []
+    for v in range(b):
+        segs = [(cuts[v][j], cuts[v][j + 1]) for j in range(counts[v])]
+        segs += [segs[-1]] * (model.clusters - len(segs))
+        means += [feats[v * n + f: v * n + e].mean(0) for f, e in segs]
+    return torch.stack(means)
+
+
+@torch.no_grad()
+def clustering_stage(model, clip: torch.Tensor, warmup: int, repeats: int, cuda: bool) -> dict:
+    """Time the clustering step alone (layer1 outputs → cluster means) three ways on the same features: this
+    package's on-device ops (:meth:`FullVideoTSM.cluster`), the release's host round trip, naive boolean tensor ops.
+    Checks that the three give the same means."""
+    frames, offs = model.prepare(clip)
+    b = offs.shape[0] - 1
+    feats = model.base_model.per_frame(frames)
+    ways = {"fused (on device)": lambda: model.cluster(feats, offs)[0],
+            "release host round trip": lambda: release_cluster_means(model, feats, b),
+            "naive bool ops": lambda: naive_cluster_means(model, feats, b)}
+    ref = ways["fused (on device)"]().float()
+    out: dict = {"frames": int(feats.shape[0] // b), "clusters": model.clusters, "rule": model.rule,
+                 "layer1_bytes_per_video": float(feats[0].numel() * feats.element_size() * feats.shape[0] // b)}
+    for k, fn in ways.items():
+        d, _ = time_callable(fn, warmup, repeats, cuda)
+        z = fn().float()
+        out[k] = {"p50_ms": timing_stats(d)["p50"], "max_abs_diff_vs_fused": float((z - ref).abs().max())}
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- executions
@@ -250,6 +307,11 @@ def _load() -> list | None:
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
 
 
+def _load1() -> float | None:
+    la = _load()
+    return la[0] if la else None
+
+
 def _point(name: str, frames: dict | None, options: dict | None) -> tuple[int, float | None, dict, str]:
     op = model_entry(name).bench.operating_point
     if op is None:
@@ -321,8 +383,8 @@ def _run(models, batches, size, dev, warmup, repeats, t_repeats, seed, frames, o
         family = model_entry(name).hooks.family
         rows = {e: {"model": name, "label": model_entry(name).bench.label, "family": family, "frames": T,
                     "ratio": ratio, "options": opts, "operating_point_source": source, "size": s,
-                    "execution": e, "description": d, "status": "ok", "loadavg_1m_before": _load()[0]
-                    if _load() else None} for e, d, _ in execs}
+                    "execution": e, "description": d, "status": "ok", "loadavg_1m_before": _load1()}
+                for e, d, _ in execs}
         for e, _, _ in execs:
             executed = fl["executed_gmacs_masked"] if (family == "afnet" and e == "official") else \
                 fl["executed_gmacs_compact"]
@@ -375,8 +437,15 @@ def _run(models, batches, size, dev, warmup, repeats, t_repeats, seed, frames, o
                         rows[e]["traffic"]["per"] = "clip" if b == 1 else f"clip (batch {b} divided by {b})"
                         with torch.no_grad():
                             rows[e]["peak_activation_mib"] = live_tensor_peak(lambda: fn(xs[0])) / MIB
+                if family == "fullvideo":
+                    try:
+                        doc.setdefault("clustering_stage", {})[name] = clustering_stage(
+                            model, xs[0], warmup, max(3, repeats), cuda)
+                    except Exception as ex:
+                        doc.setdefault("clustering_stage", {})[name] = {
+                            "error": f"{type(ex).__name__}: {str(ex).splitlines()[0] if str(ex) else ''}"[:300]}
         for e in rows:
-            rows[e]["loadavg_1m_after"] = _load()[0] if _load() else None
+            rows[e]["loadavg_1m_after"] = _load1()
         doc["rows"].extend(rows.values())
         del model
         if cuda:
@@ -468,6 +537,17 @@ def table_block(doc: dict, path: str = "") -> str:
                    f"{r['flops']['executed_gmacs']:.2f} | {_f(None if fp16 is None else fp16 / 1e9, '.2f')} | "
                    f"{_f(tr.get('kernels'), 'd') if tr else '–'} | {_f(r.get('peak_activation_mib'), '.0f')} | "
                    f"{rel_txt} |")
+    for name, c in (doc.get("clustering_stage") or {}).items():
+        if "error" in c:
+            out += ["", f"{name} clustering step: failed ({c['error']})."]
+            continue
+        ways = [k for k in c if isinstance(c[k], dict)]
+        out += ["", f"{name} clustering step alone (layer1 outputs of N = {c['frames']} frames → K = {c['clusters']} "
+                    f"means, rule {c['rule']}, {c['layer1_bytes_per_video'] / 1e6:.0f} MB of layer1 output per "
+                    f"video), p50 at batch {b1}: " +
+                "; ".join(f"{k} {c[k]['p50_ms']:.2f} ms" + ("" if k.startswith("fused") else
+                                                            f" (max |Δ| {c[k]['max_abs_diff_vs_fused']:.1e})")
+                          for k in ways) + "."]
     costs = doc.get("adafocus_cost_per_patch")
     if costs:
         out += ["", "AdaFocusV2 cost per clip at each released patch size P (official GFLOPs, `count_flops`): " +
