@@ -148,7 +148,9 @@ setup(
         "onnx": ["onnx", "onnxruntime", "onnx-graphsurgeon"],
         "tensorrt": ["tensorrt>=10", "cuda-python"],
         "plot": ["matplotlib"],
-        "test": ["pytest", "av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib", "grimp"],
+        # The Move4MNIST-style generator (--data move4mnist) draws digits from scikit-learn's bundled 8×8 digits.
+        "data": ["scikit-learn"],
+        "test": ["pytest", "av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib", "grimp", "scikit-learn"],
         # Static checks CI runs besides the tests: the type checker (scripts/ci_typecheck.sh).
         "dev": ["mypy"],
         # TensorRT for RTX: builds engines without a GPU (CI proves the engine build with it).
@@ -158,7 +160,7 @@ setup(
         # best; CI installs it --no-deps and gives the stub a numpy<2 venv (docs/serving.md).
         "serve": ["nvidia-pytriton==0.7.0", "tritonclient[http,grpc]"],
         # Everything the demo, the CLI and the test suite use (not TensorRT itself: see docs/jetson.md).
-        "all": ["av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib", "pytest", "grimp"],
+        "all": ["av", "onnx", "onnxruntime", "onnx-graphsurgeon", "matplotlib", "pytest", "grimp", "scikit-learn"],
     },
     entry_points={"console_scripts": ["afnet-edge=afnet_edge.cli:main"]},
     cmdclass=_cmdclass,

@@ -21,6 +21,7 @@ from afnet_edge.models.registry import find_entry, flags_from_info
 from . import runtime
 from .engine import build_engine, read_sidecar, sidecar_path
 from .onnx_export import GENERIC_KEYS, export_onnx, read_metadata
+from .plugins import BY_NAME
 from .trt_backend import find_plugin_library, load_tensorrt
 from .verify import verify_engine, verify_onnx
 
@@ -62,8 +63,7 @@ def _cmd_export(args) -> int:
                           checkpoint=args.checkpoint)
         if args.onnx:
             counts = res.op_counts
-            plugin_nodes = sum(v for k, v in counts.items() if k in ("FocalGather", "FocalScatter", "AmpleFusePool",
-                                                                    "AmpleFuseBlend"))
+            plugin_nodes = sum(v for k, v in counts.items() if k in BY_NAME)
             print(f"wrote {args.onnx}: {flavour}, {sum(counts.values())} nodes ({plugin_nodes} plugin), "
                   f"k={res.metadata['k']} of T={res.metadata['num_frames']}, batch {res.metadata['batch']}, "
                   f"{size[0]}×{size[1]}, {res.seconds:.1f} s")
@@ -128,12 +128,15 @@ def _choose_flavour(args) -> str:
     wanted = {"on": "plugin", "off": "portable"}.get(args.plugins)
     if args.flavour and wanted and args.flavour != wanted:
         raise ValueError(f"--flavour {args.flavour} contradicts --plugins {args.plugins}")
-    if wanted is None:  # auto
+    if wanted is None:  # auto: plugins only for a family that has a plugin flavour
         wanted = args.flavour or _plugins_available(args)
     return wanted
 
 
 def _plugins_available(args) -> str:
+    entry = find_entry(args.model) if args.model else None
+    if entry is not None and "plugin" not in entry.hooks.export.flavours:   # the family has no plugin graph
+        return "portable"
     trt = load_tensorrt(args.backend)
     if not trt.supports_plugins:
         return "portable"

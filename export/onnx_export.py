@@ -10,7 +10,8 @@ Two flavours (see :mod:`afnet_edge.export.ops`):
 
 * ``portable`` — standard ONNX operators only; runs in ONNX Runtime and in TensorRT without plugins;
 * ``plugin``   — the gather/scatter/fusion subgraphs are single ``FocalGather`` / ``FocalScatter`` / ``AmpleFusePool``
-  / ``AmpleFuseBlend`` nodes for TensorRT's ONNX parser, which maps them to the plugins of ``csrc/trt``.
+  / ``AmpleFuseBlend`` nodes for TensorRT's ONNX parser, which maps them to the plugins of ``csrc/trt``; for
+  AdaFocusV2 (a family wrapper) the patch crop is one ``FocusCrop`` node (:func:`~afnet_edge.export.ops.flavour_scope`).
 
 Exporter choice: the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``). The model's compact path
 is plain Python control flow over static shapes, which tracing records exactly; ``autograd.Function.symbolic`` gives
@@ -44,7 +45,7 @@ from afnet_edge.kernels.reference import topk_count
 from afnet_edge.models.common import MIN_SIZE, check_ratio
 from afnet_edge.models.registry import ExportAdapter, entry_of
 
-from .ops import DYNAMIC_BATCH, FLAVOURS
+from .ops import DYNAMIC_BATCH, FLAVOURS, flavour_scope
 from .plugins import BY_NAME, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
 
 FLAVOUR_NAMES = ("portable", "plugin")
@@ -136,8 +137,9 @@ def check_export_args(model, frames, ratio, batch, flavour, opset, selection) ->
     if flavour not in FLAVOUR_NAMES:
         raise ValueError(f"flavour must be one of {FLAVOUR_NAMES}, got {flavour!r}")
     if flavour not in adapter.flavours:
+        why = f": {adapter.flavour_reason}" if adapter.flavour_reason else ""
         raise ValueError(f"model {getattr(model, 'arch', type(model).__name__)} exports only the "
-                         f"{'/'.join(adapter.flavours)} flavour, not {flavour!r}")
+                         f"{'/'.join(adapter.flavours)} flavour, not {flavour!r}{why}")
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be an integer in [{MIN_OPSET}, {MAX_OPSET}], got {opset!r}")
 
@@ -167,6 +169,8 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
     """
     frames = model.num_frames if frames is None and hasattr(model, "num_frames") else frames
     check_export_args(model, frames, ratio, batch, flavour, opset, selection)
+    if frames is None:
+        raise ValueError("frames: give the clip length T (the model has no num_frames)")
     h, w = _size_pair(size)
     onnx = _need("onnx")
     gs = _need("onnx_graphsurgeon")
@@ -181,15 +185,16 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
     wrapper = (ExportWrapper(model, FLAVOURS[flavour], ratio) if adapter.wrapper is None
                else adapter.wrapper(model)).eval()
     g = torch.Generator().manual_seed(seed)
-    clip = torch.randn(batch, frames, 3, h, w, generator=g)
-    with torch.no_grad():
+    n_in = int(adapter.input_frames(model)) if adapter.input_frames else frames
+    clip = torch.randn(batch, n_in, 3, h, w, generator=g)
+    with torch.no_grad(), flavour_scope(flavour):
         reference = wrapper(clip)  # eager pass: fills the constant-map caches the trace then reads as constants
 
     buf = io.BytesIO()
     dyn = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     token = DYNAMIC_BATCH.set(bool(dynamic_batch))
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with torch.no_grad(), warnings.catch_warnings(), flavour_scope(flavour):
             warnings.simplefilter("ignore")
             torch.onnx.export(wrapper, (clip,), buf, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME], dynamic_axes=dyn, do_constant_folding=True,
@@ -224,7 +229,9 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
         "example_batch": batch,
         "height": h,
         "width": w,
-        "input": f"{INPUT_NAME} (B, T, 3, H, W) float32, normalised RGB",
+        "input": (f"{INPUT_NAME} (B, T, 3, H, W) float32, normalised RGB" if n_in == frames else
+                  f"{INPUT_NAME} (B, {n_in}, 3, H, W) float32, normalised RGB: the model's {frames}-frame clip, then "
+                  f"its other {n_in - frames} frames"),
         "output": f"{OUTPUT_NAME} (B, num_classes) float32",
         "flavour": flavour,
         "opset": opset,
@@ -322,7 +329,14 @@ def _check_plugin_nodes(proto) -> None:
 GENERIC_KEYS = ("model", "num_frames", "num_classes", "ratio", "k", "selection", "batch", "example_batch", "height",
                 "width", "input", "output", "flavour", "opset", "plugin_version", "plugin_namespace",
                 "afnet_edge_version", "torch_version", "checkpoint", "checkpoint_sha256")
-_INT_KEYS = ("num_frames", "num_classes", "num_navigation", "k", "example_batch", "height", "width", "opset")
+_INT_KEYS = ("num_frames", "num_classes", "num_navigation", "k", "example_batch", "height", "width", "opset",
+             "input_frames")
+
+
+def clip_frames(meta: dict) -> int:
+    """Frames of the ``clip`` input an export or engine takes: ``num_frames``, or the family's ``input_frames``
+    when its forward takes several clips concatenated along time (ExportAdapter.input_frames)."""
+    return int(meta.get("input_frames") or meta["num_frames"])
 
 
 def read_metadata(source) -> dict:

@@ -7,6 +7,12 @@
   ``plugin_namespace`` and the plugin's fields as attributes) for TensorRT's ONNX parser. Outside of an ONNX export
   these ops compute the pure-PyTorch reference, so the exporting forward pass is also the reference forward pass.
 
+AdaFocus' crop is not one of the seven seam ops: the models call it through
+:func:`afnet_edge.kernels.adafocus_ops.focus_crop`, and :data:`CROPS` holds what each flavour installs there with
+:func:`~afnet_edge.kernels.adafocus_ops.use_crop` while exporting (:func:`flavour_scope`): nothing in ``portable``
+(the reference lowers to Pad, Gather(Elements), Floor and a 4-tap blend), one ``FocusCrop`` node per call in
+``plugin``.
+
 Lazy constant chains (``chain=``, the ``"lazy"`` / ``"fused"`` plans, issue 16) and the two fused 1×1 GEMMs
 (``gather_conv1x1``, ``conv1x1_scatter``) lower in :data:`PORTABLE` to the reference composition in standard ops
 (Gather, Add, Relu, Where, Conv, ScatterND). In :data:`PLUGIN` the four frame plugins take the chain as two
@@ -25,14 +31,16 @@ which the model uses), ``out`` is honoured by a copy.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
+from typing import Iterator
 
 import torch
 
-from afnet_edge.kernels import LazyChain, SelectResult, make_ops, reference, torch_ops
+from afnet_edge.kernels import LazyChain, SelectResult, adafocus_reference, make_ops, reference, torch_ops
 from afnet_edge.kernels._common import select_out, to_out
 
-from .plugins import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, PLUGINS
+from .plugins import FOCUS_CROP_MODES, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, PLUGINS
 
 
 def _tracing() -> bool:
@@ -320,9 +328,43 @@ def _plugin_conv1x1_scatter(h: torch.Tensor, weight: torch.Tensor, groups: int, 
     return portable_conv1x1_scatter(h, weight, groups, scale, bias, residual, index, relu, out=out)
 
 
+class _FocusCrop(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, centres, patch: int, mode: int):
+        name = next(k for k, v in FOCUS_CROP_MODES.items() if v == mode)
+        return adafocus_reference.focus_crop(x, centres, patch, name)
+
+    @staticmethod
+    def symbolic(g, x, centres, patch, mode):
+        xs = _sizes(x)
+        sizes = [xs[0], xs[1], patch, patch] if xs else None
+        return _plugin_node(g, "focus_crop", [x, centres], x, sizes, mode=mode, patch_size=patch)
+
+
+def plugin_focus_crop(x: torch.Tensor, centres: torch.Tensor, patch: int, mode: str = "bilinear") -> torch.Tensor:
+    """:func:`~afnet_edge.kernels.adafocus_reference.focus_crop` ``(N, C, P, P)`` as one ``FocusCrop`` plugin node
+    (fields ``mode`` 0 bilinear / 1 floor, ``patch_size`` P; ``centres`` cast to float32, as the plugin takes them).
+    Eagerly (outside an export) it is the reference. ValueError for bad arguments, as the reference."""
+    adafocus_reference._check_crop_args(x, centres, patch, mode)
+    centres = centres if centres.dtype == torch.float32 else centres.float()  # (a traced no-op cast is a Cast node)
+    y = _FocusCrop.apply(x, centres, int(patch), FOCUS_CROP_MODES[mode])
+    return _dynamic(y, x.shape[0], x.shape[1], patch, patch)
+
+
 PLUGIN = make_ops("export-plugin", focal_gather=_plugin_focal_gather, focal_scatter=_plugin_focal_scatter,
                   ample_fuse_pool=_plugin_ample_fuse_pool, ample_fuse_blend=_plugin_ample_fuse_blend,
                   select_frames=select_frames, gather_conv1x1=_plugin_gather_conv1x1,
                   conv1x1_scatter=_plugin_conv1x1_scatter)
 
 FLAVOURS = {"portable": PORTABLE, "plugin": PLUGIN}
+#: AdaFocus' crop per flavour (None: the model's own switch, whose reference lowers to standard ops while tracing).
+CROPS = {"portable": None, "plugin": plugin_focus_crop}
+
+
+@contextlib.contextmanager
+def flavour_scope(flavour: str) -> Iterator[None]:
+    """Install ``flavour``'s implementations of the ops outside the :class:`~afnet_edge.kernels.FusedOps` seam
+    (AdaFocus' crop, :data:`CROPS`) for the forwards run inside the block (the eager reference pass and the trace)."""
+    from afnet_edge.kernels.adafocus_ops import use_crop
+    with use_crop(CROPS[flavour]):
+        yield

@@ -19,9 +19,16 @@ FocalScatter       residual (N, C, H, W), y (K, C, H, W), index int64   out (N, 
                    (K,), const (C, H, W)
 AmpleFusePool      xl (N, C, h, w), xb (N, C, H, W)                     pooled (N, C)
 AmpleFuseBlend     xl (N, C, h, w), xb (N, C, H, W), a (N, C)           out (N, C, H, W)                  relu
+FocusCrop          x (N, C, H, W), centres float32 (N, 2)               patches (N, C, P, P)              mode,
+                                                                                                          patch_size
 =================  ===================================================  ================================  ===========
 
-Every plugin also has the fields ``chain_relu_mask`` and ``chain_upto`` and two optional trailing inputs
+The first four are AFNet's (reference :mod:`afnet_edge.kernels.reference`); ``FocusCrop`` is AdaFocus' patch crop
+(:func:`afnet_edge.kernels.adafocus_reference.focus_crop`: ``mode`` 0 = ``bilinear`` (V2), 1 = ``floor`` (V1),
+``patch_size`` = P; ``centres`` are the (row, col) actions in [0, 1], float32 whatever the frames' type). Its frames
+may also be bf16, and it has no lazy-chain fields or inputs (chains are an AFNet execution plan).
+
+Every AFNet plugin also has the fields ``chain_relu_mask`` and ``chain_upto`` and two optional trailing inputs
 ``chain_start`` int32 ``(N,)`` and ``chain_consts`` ``(L, C, H, W)`` (a lazy constant chain, issue 16:
 :class:`afnet_edge.kernels.reference.LazyChain`): with them the plugin reads the logical frame tensor (x / residual /
 xb: each frame's pending blocks ``start[f] .. chain_upto − 1`` applied as it is read), and FocalScatter writes only the
@@ -71,7 +78,13 @@ PLUGINS: dict = {
     "ample_fuse_pool": PluginSpec("AmpleFusePool", "ample_fuse_pool", ("xl", "xb"), ("pooled",), CHAIN_FIELDS),
     "ample_fuse_blend": PluginSpec("AmpleFuseBlend", "ample_fuse_blend", ("xl", "xb", "a"), ("out",),
                                    (*CHAIN_FIELDS, "relu")),
+    "focus_crop": PluginSpec("FocusCrop", "focus_crop", ("x", "centres"), ("patches",), ("mode", "patch_size")),
 }
+
+#: The plugins of AFNet's compact path (the ``plugin`` flavour of an AF model emits exactly these).
+AFNET_PLUGINS = ("FocalGather", "FocalScatter", "AmpleFusePool", "AmpleFuseBlend")
+#: ``FocusCrop``'s ``mode`` field: the crop mode of :func:`afnet_edge.kernels.adafocus_reference.focus_crop` → value.
+FOCUS_CROP_MODES = {"bilinear": 0, "floor": 1}
 
 #: TensorRT plugin name -> spec.
 BY_NAME: dict = {s.name: s for s in PLUGINS.values()}

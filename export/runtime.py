@@ -18,7 +18,7 @@ import numpy as np
 
 from .engine import check_sidecar as check_engine_sidecar
 from .engine import read_sidecar
-from .onnx_export import file_sha256
+from .onnx_export import clip_frames, file_sha256
 from .trt_backend import TensorRTError, gpu_info, load_plugins, load_tensorrt
 
 
@@ -232,13 +232,13 @@ def expected_clip_shape(sidecar: dict, batch: int | None = None) -> tuple:
     b = sidecar.get("batch")
     if b == "dynamic":
         b = batch if batch is not None else sidecar.get("example_batch", 1)
-    return (int(b), int(sidecar["num_frames"]), 3, int(sidecar["height"]), int(sidecar["width"]))
+    return (int(b), clip_frames(sidecar), 3, int(sidecar["height"]), int(sidecar["width"]))
 
 
 def check_clip_shape(shape: tuple, sidecar: dict) -> None:
     """Raise ValueError naming the engine's shape when ``shape`` is not one it was built for."""
     shape = tuple(int(s) for s in shape)
-    T, H, W = int(sidecar["num_frames"]), int(sidecar["height"]), int(sidecar["width"])
+    T, H, W = clip_frames(sidecar), int(sidecar["height"]), int(sidecar["width"])
     dynamic = sidecar.get("batch") == "dynamic"
     hi = int(sidecar.get("max_batch") or sidecar.get("example_batch") or 1)
     want = f"({'1..' + str(hi) if dynamic else sidecar.get('batch')}, {T}, 3, {H}, {W})"

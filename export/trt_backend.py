@@ -157,7 +157,8 @@ def check_plugin_library(info: PluginLibrary, trt: TensorRT | None, plugin_versi
 
 
 def load_plugins(trt: TensorRT, path: str | None = None, plugin_version: str = PLUGIN_VERSION) -> PluginLibrary:
-    """Find, load and check the plugin library, then confirm that TensorRT's registry holds all four creators."""
+    """Find, load and check the plugin library, then confirm that TensorRT's registry holds every creator
+    of :data:`~afnet_edge.export.plugins.BY_NAME` (a library built before a plugin existed is refused)."""
     if not trt.supports_plugins:
         raise TensorRTError(f"{trt.name} {trt.version} has no plugin layers: build the portable graph instead "
                             f"(--plugins off, or an ONNX exported with --flavour portable)")

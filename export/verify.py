@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .engine import read_sidecar
-from .onnx_export import INPUT_NAME, check_model_matches, export_adapter, file_sha256, read_metadata
+from .onnx_export import INPUT_NAME, check_model_matches, clip_frames, export_adapter, file_sha256, read_metadata
 from .runtime import TRTRunner
 
 #: Relative tolerance (max |diff| / max |reference|) for a pass: fp32 as the issue demands, fp16 engines looser.
@@ -58,7 +58,7 @@ def _clips(meta: dict, rounds: int, batch: int | None, seed: int) -> list:
     b = meta.get("batch")
     b = int(batch or meta.get("example_batch", 1)) if b == "dynamic" else int(b)
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(b, meta["num_frames"], 3, meta["height"], meta["width"], generator=g) for _ in range(rounds)]
+    return [torch.randn(b, clip_frames(meta), 3, meta["height"], meta["width"], generator=g) for _ in range(rounds)]
 
 
 def verify_onnx(onnx_path: str, model, rounds: int = 2, seed: int = 0, checkpoint: str | None = None,

@@ -29,5 +29,6 @@ for name in ("tensorrt_rtx_bindings", "onnxruntime_extensions", "cuda.bindings",
 PY
 
 if [[ "${1:-}" == "--run-tests" ]]; then
-  "$PY" -m pytest -q tests/test_export_onnx.py tests/test_trt_engine.py tests/test_trt_runtime.py
+  "$PY" -m pytest -q tests/test_export_onnx.py tests/test_trt_engine.py tests/test_trt_runtime.py \
+    tests/test_fullvideo_export.py
 fi

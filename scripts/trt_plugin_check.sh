@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${TRT_CHECK_BUILD_DIR:-build/trt-plugin-check}
 CUDA_INCLUDE=${CUDA_INCLUDE:-/usr/local/cuda/include}
-KERNELS=(focal_gather focal_scatter ample_fuse_pool ample_fuse_blend)
+KERNELS=(focal_gather focal_scatter ample_fuse_pool ample_fuse_blend focus_crop)
 
 dirs=()
 explicit=0

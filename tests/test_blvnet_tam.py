@@ -282,14 +282,19 @@ def test_input_layouts_and_errors(r50, rng):
         afnet_edge.create_model("blvnet_tam_r50", num_frames=5)
     with pytest.raises(ValueError, match="alpha must be"):
         afnet_edge.create_model("blvnet_tam_r50", alpha=3)
+    with pytest.raises(ValueError, match="alpha must be a positive int dividing base_width=8"):
+        afnet_edge.create_model("blvnet_tam_r50", base_width=8, alpha=16)
+    with pytest.raises(ValueError, match="base_width must be a positive int"):
+        afnet_edge.create_model("blvnet_tam_r50", base_width=0)
     with pytest.raises(ValueError, match="blending_frames must be"):
         afnet_edge.create_model("blvnet_tam_r101", blending_frames=2)
 
 
-def test_onnx_export_refuses_with_a_reason(r50, tmp_path):
+def test_onnx_plugin_flavour_refuses_with_a_reason(r50, tmp_path):
+    """The portable export is tests/test_blvnet_export.py; the plugin flavour waits for the TensorRT plugins."""
     from afnet_edge.export.onnx_export import export_onnx
-    with pytest.raises(ValueError, match="cannot be exported: ONNX export of bLVNet-TAM is not built yet"):
-        export_onnx(r50, str(tmp_path / "m.onnx"), size=32)
+    with pytest.raises(ValueError, match="exports only the portable flavour, not 'plugin': the TemporalAggregate"):
+        export_onnx(r50, str(tmp_path / "m.onnx"), size=32, flavour="plugin")
     assert not (tmp_path / "m.onnx").exists()
 
 

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from .reference import upsample_nearest
 
-__all__ = ["temporal_aggregate", "temporal_aggregate_pair", "fold_pair_weights", "bl_merge", "tam_official",
-           "duplicate_pairs", "pair_rows"]
+__all__ = ["temporal_aggregate", "temporal_conv", "temporal_aggregate_pair", "fold_pair_weights", "bl_merge",
+           "tam_official", "duplicate_pairs", "pair_rows"]
 
 
 def _check_frames(name: str, x: torch.Tensor, num_frames: int, what: str) -> tuple[int, int, int, int, int]:
@@ -60,11 +60,33 @@ def temporal_aggregate(x: torch.Tensor, weight: torch.Tensor, num_frames: int, r
     """
     b, n, c, h, w = _check_frames("temporal_aggregate", x, num_frames, "B·T")
     k = _check_weight("temporal_aggregate", "weight", weight, c)
-    v = x.reshape(b, num_frames, c, h * w).permute(0, 2, 1, 3)
-    out = F.conv2d(v, weight.t().reshape(c, 1, k, 1).to(x.dtype), padding=(k // 2, 0), groups=c)
-    if relu:
-        out = torch.relu(out)
-    return out.permute(0, 2, 1, 3).reshape(n, c, h, w)
+    return temporal_conv(x, [weight.t().reshape(c, 1, k, 1).to(x.dtype)], num_frames, relu)[0]
+
+
+def temporal_conv(x: torch.Tensor, kernels: list[torch.Tensor], num_frames: int,
+                  relu: bool = True) -> list[torch.Tensor]:
+    """Depthwise convolutions over time sharing one read of ``x``: the form of the TAM in an exported graph.
+
+    Args:
+        x: ``(B·T, C, H, W)`` frames, clip-major.
+        kernels: depthwise kernels ``(C, 1, K, 1)`` (K odd, tap i at temporal offset ``i − K//2``), each giving one
+            output; :meth:`afnet_edge.layers.blvnet.TAM.conv_kernels` makes them from the taps.
+        num_frames: T, frames per clip (zero padding in time at each clip's ends).
+        relu: apply the TAM's ReLU.
+
+    Returns one ``(B·T, C, H, W)`` tensor per kernel. Every tensor is rank 4: the ``(B, C, T, H·W)`` view (one
+    Reshape + Transpose, shared by the kernels), a Conv with kernel ``(K, 1)`` and ``groups=C``, and back. The batch
+    axis is left to ``-1`` so that a traced graph keeps a symbolic batch.
+    """
+    _, c, h, w = x.shape
+    v = x.reshape(-1, num_frames, c, h * w).transpose(1, 2)
+    outs = []
+    for kernel in kernels:
+        out = F.conv2d(v, kernel, padding=(kernel.shape[2] // 2, 0), groups=c)
+        if relu:
+            out = torch.relu(out)
+        outs.append(out.transpose(1, 2).reshape(-1, c, h, w))
+    return outs
 
 
 def fold_pair_weights(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

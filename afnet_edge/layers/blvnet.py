@@ -12,14 +12,15 @@ Parameter names follow the release (``tam.prev/curr/next.weight`` or ``tam.blend
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import cast
+from typing import Iterator, cast
 
 import torch
 import torch.nn as nn
 
 from ..kernels.blvnet_ops import temporal_aggregate, temporal_aggregate_pair
-from ..kernels.blvnet_reference import fold_pair_weights, tam_official
+from ..kernels.blvnet_reference import fold_pair_weights, tam_official, temporal_conv
 
 
 class TapWeight(nn.Module):
@@ -44,6 +45,8 @@ class TAM(nn.Module):
             raise ValueError(f"blending_frames must be an odd positive int, got {blending_frames!r}")
         self.channels = channels
         self.blending_frames = blending_frames
+        #: constant depthwise kernels (frames, big, little) while :meth:`constant_kernels` is active, else None
+        self._constant: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         if blending_frames == 3:
             self.prev, self.curr, self.next = TapWeight(channels), TapWeight(channels), TapWeight(channels)
         else:
@@ -59,13 +62,41 @@ class TAM(nn.Module):
         """The taps as one ``(K, C)`` tensor (the fused op's weight)."""
         return torch.stack([t.reshape(-1) for t in self.taps()])
 
+    def conv_kernels(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The TAM as depthwise temporal-convolution kernels (detached copies, for :meth:`constant_kernels`):
+        ``frames`` ``(C, 1, K, 1)`` over the frames of a clip, and ``big`` / ``little`` ``(C, 1, K_p, 1)`` over the
+        pair features (the folded weights of spec §4.3, :func:`fold_pair_weights`)."""
+        with torch.no_grad():
+            w = self.weight().detach().float()
+            big, little = fold_pair_weights(w)
+
+            def kernel(t: torch.Tensor) -> torch.Tensor:         # (K, C) → (C, 1, K, 1)
+                return t.t().reshape(self.channels, 1, t.shape[0], 1).clone()
+            return kernel(w), kernel(big), kernel(little)
+
+    @contextlib.contextmanager
+    def constant_kernels(self, kernels: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> Iterator[None]:
+        """Within the block, run the TAM as :func:`temporal_conv` on ``kernels`` (from :meth:`conv_kernels`), tensors
+        that are not parameters: a tracer records them as constants of known shape (ONNX export: a Conv's kernel
+        must have a static shape; the taps would be traced as a computation)."""
+        saved, self._constant = self._constant, kernels
+        try:
+            yield
+        finally:
+            self._constant = saved
+
     def forward(self, x: torch.Tensor, num_frames: int, official: bool = False) -> torch.Tensor:
         """``x`` ``(B·T, C, H, W)`` → same shape; ``official`` selects the release's op sequence."""
         if official:
             return tam_official(x, self.taps(), num_frames)
+        if self._constant is not None:
+            return temporal_conv(x, [self._constant[0]], num_frames)[0]
         return temporal_aggregate(x, self.weight(), num_frames)
 
     def pair(self, y: torch.Tensor, num_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Pair features ``(B·P, C, H, W)`` → (big input, little input), each ``(B·P, C, H, W)`` (spec §4.3)."""
+        if self._constant is not None:       # two depthwise convs on one view of y: no rank-5 split of the outputs
+            big, little = temporal_conv(y, [self._constant[1], self._constant[2]], num_pairs)
+            return big, little
         w_big, w_little = fold_pair_weights(self.weight())
         return temporal_aggregate_pair(y, w_big, w_little, num_pairs)

@@ -485,7 +485,7 @@ class ActorCritic(nn.Module):
 
 def grid_actions(index: torch.Tensor, grid: int = V1_GRID) -> torch.Tensor:
     """V1 action index k (any shape, int) → (row, col) actions ``(..., 2)`` = (⌊k/g⌋/(g−1), (k mod g)/(g−1))."""
-    rows = torch.div(index, grid, rounding_mode="floor")
+    rows = torch.div(index, grid, rounding_mode="trunc")    # k ≥ 0: trunc = floor, and exports as one integer Div
     return torch.stack((rows, index - rows * grid), dim=-1).float() / (grid - 1)
 
 
@@ -508,7 +508,7 @@ class AdaFocusV1(VideoClassifier):
     7×7 grid (arg-max), integer P × P crop, ResNet-50 local network, GRU classifier; prediction = last step."""
 
     def __init__(self, arch: str, num_classes: int, num_frames: int = 16, patch_size: int = 128,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, hidden_dim: int = 1024):
         super().__init__(num_classes, num_frames)
         if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 32 <= patch_size <= FRAME_SIZE:
             raise ValueError(f"patch_size must be an int in [32, {FRAME_SIZE}] (128/160/192 released), "
@@ -517,8 +517,8 @@ class AdaFocusV1(VideoClassifier):
         self.patch_size = patch_size
         self.global_CNN = MobileNetV2(classifier=False)
         self.local_CNN = ResNet50(num_classes)          # its fc (the stage-0 head) is stored, not used
-        self.policy = ActorCritic()
-        self.fc = GRUClassifier(1280 + 2048, num_classes, dropout=dropout)
+        self.policy = ActorCritic(hidden=hidden_dim)                  # hidden_dim: 1024 released (narrower: tests)
+        self.fc = GRUClassifier(1280 + 2048, num_classes, hidden=hidden_dim, dropout=dropout)
 
     def forward(self, clip: torch.Tensor, locations: torch.Tensor | None = None,  # type: ignore[override]
                 masks=None) -> AdaFocusOutput:
@@ -866,30 +866,47 @@ def flops_walk(walk: FlopsWalk, model: Any, size: int, head: str) -> None:
 
 # ------------------------------------------------------------------------------------------------- registration
 def _export_metadata(model: Any) -> dict:
-    return {"num_navigation": 0, "patch_size": int(model.patch_size),
+    meta = {"num_navigation": 0, "patch_size": int(model.patch_size),
             "frame_order": bool(getattr(model, "frame_order", False))}
+    if isinstance(model, (AdaFocusV2TSM, AdaFocusV1TSM)):
+        meta.update(focus_frames=int(model.focus_frames), input_frames=_input_frames(model))
+    return meta
+
+
+def _input_frames(model: Any) -> int:
+    """Frames of the exported ``clip``: V2-TSM/V1-TSM take their glance and focus clips concatenated along time."""
+    return model.num_frames + getattr(model, "focus_frames", 0) if getattr(model, "tsm", False) else model.num_frames
 
 
 class ExportForward(nn.Module):
-    """What ``afnet-edge export`` traces for an AdaFocusV2 (MN2/RN) model: ``clip (B, T, 3, 224, 224)`` (temporal
-    order) → ``logits (B, classes)`` of the offline eval forward (frame reordering, GRU policy, the sub-pixel crop as
-    pads, gathers and a 4-tap blend, last head on the running max). Standard ONNX ops only (opset ≥ 14: GRU with
-    ``linear_before_reset``, GatherElements, Pad, Resize for the RN glance); the per-step heads other than the last
-    are dead code in the graph and are removed by the exporter's cleanup."""
+    """What ``afnet-edge export`` traces for an AdaFocus model: ``clip (B, T, 3, 224, 224)`` (temporal order) →
+    ``logits (B, classes)`` of the offline eval forward. V2: frame reordering, GRU policy, the sub-pixel crop as
+    pads, gathers and a 4-tap blend, last head on the running max; the per-step heads other than the last are dead
+    code in the graph and are removed by the exporter's cleanup. V1: actor GRU, ArgMax over the 7×7 grid, the
+    integer crop as two GatherElements, GRU classifier (last step). V2-TSM / V1-TSM take their two independently
+    sampled clips as one input ``clip (B, T_G + T_L, 3, 224, 224)``: the T_G glance frames, then the T_L focus
+    frames (metadata ``input_frames``), split inside the graph; one location per clip. Standard ONNX ops only
+    (opset ≥ 14: GRU with ``linear_before_reset``, GatherElements, Pad, Resize for the RN glance, ArgMax for V1)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        if not isinstance(model, AdaFocusV2):
+        if not isinstance(model, (AdaFocusV2, AdaFocusV1, AdaFocusV2TSM, AdaFocusV1TSM)):
             arch = getattr(model, "arch", type(model).__name__)
-            raise ValueError(f"{arch} export is not built yet: only adafocus_v2_mn2 / adafocus_v2_rn export "
-                             f"(V2-TSM and V1-TSM take two clips; V1 is not verified); issue 12 item 5")
-        if model.exit_thresholds is not None:
+            raise ValueError(f"{arch} is not an AdaFocus model this family exports")
+        if getattr(model, "exit_thresholds", None) is not None:
             raise ValueError("export the offline model: early exit is data-dependent control flow; call "
                              "model.set_exit_thresholds(None) first (use model.stream() for early exit)")
         self.model = model
+        self.two_clips = isinstance(model, (AdaFocusV2TSM, AdaFocusV1TSM))
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.model(clip).logits
+        if not self.two_clips:
+            return self.model(clip).logits
+        t = self.model.num_frames
+        if clip.dim() != 5 or clip.shape[1] != _input_frames(self.model):
+            raise ValueError(f"{self.model.arch} export input: clip (B, {t} glance + {self.model.focus_frames} focus "
+                             f"frames, 3, 224, 224), got {tuple(clip.shape)}")
+        return self.model(clip[:, :t], clip[:, t:]).logits
 
 
 def flops_note(model: Any) -> str:
@@ -908,13 +925,22 @@ HOOKS = FamilyHooks(
     read_state_dict=read_state_dict,
     flops_note=flops_note,
     cli_options=(CliOption("--patch-size", "patch_size", "positive_int",
-                           "AdaFocus: focus patch size P in pixels (32..224; the releases use 96..192)"),),
+                           "AdaFocus: focus patch size P in pixels (32..224; the releases use 96..192)"),
+                 CliOption("--focus-frames", "focus_frames", "positive_int",
+                           "AdaFocus V2-TSM/V1-TSM: focus frames T_L (default 1.5 × the glance frames: 12 for 8)")),
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=_export_metadata, wrapper=ExportForward, selects_frames=False,
-                         flavours=("portable",)),       # the FocusCrop plugin flavour comes with the fused kernel
+                         flavours=("portable", "plugin"), input_frames=_input_frames),   # plugin: FocusCrop nodes
     cli_flags=(CliFlag("--no-frame-order", "frame_order", False,
                        "AdaFocusV2: process frames in temporal order, not the official coarse-to-fine order"),),
 )
+
+
+def _one_clip(name: str, focus_frames: int | None) -> None:
+    # The family's --focus-frames option reaches every AdaFocus model; only the TSM variants take a second clip.
+    if focus_frames is not None:
+        raise ValueError(f"focus_frames={focus_frames!r}: {name} takes one clip (only adafocus_v2_tsm / "
+                         f"adafocus_v1_tsm take focus frames besides the glance frames)")
 
 
 def _no_reordering(name: str, frame_order: bool) -> None:
@@ -929,8 +955,9 @@ def _no_reordering(name: str, frame_order: bool) -> None:
                                    operating_point=OperatingPoint(16, options=(("patch_size", 128),),
                                                                   source="AdaFocusV2 Table 4: 16 frames, P = 128")))
 def adafocus_v2_mn2(num_classes: int = 200, num_frames: int = 16, patch_size: int = 128, dropout: float = 0.2,
-                    frame_order: bool = True) -> AdaFocusV2:
+                    frame_order: bool = True, focus_frames: int | None = None) -> AdaFocusV2:
     """AdaFocusV2: MobileNetV2 glance at 224², GRU policy, sub-pixel patch, ResNet-50 focus, per-step heads."""
+    _one_clip("adafocus_v2_mn2", focus_frames)
     return AdaFocusV2("adafocus_v2_mn2", "mn2", num_classes, num_frames, patch_size, dropout=dropout,
                       frame_order=frame_order)
 
@@ -938,8 +965,9 @@ def adafocus_v2_mn2(num_classes: int = 200, num_frames: int = 16, patch_size: in
 @register_model("adafocus_v2_rn", HOOKS, default_frames=16, official_arch="AdaFocusV2-RN",
                 bench=BenchDefaults(skips_frames=False, frames=(16,), label="AdaFocusV2-RN/RN"))
 def adafocus_v2_rn(num_classes: int = 200, num_frames: int = 16, patch_size: int = 128, dropout: float = 0.2,
-                   frame_order: bool = True) -> AdaFocusV2:
+                   frame_order: bool = True, focus_frames: int | None = None) -> AdaFocusV2:
     """AdaFocusV2: ResNet-50 glance at 96², GRU policy, sub-pixel patch, ResNet-50 focus, per-step heads."""
+    _one_clip("adafocus_v2_rn", focus_frames)
     return AdaFocusV2("adafocus_v2_rn", "rn", num_classes, num_frames, patch_size, dropout=dropout,
                       frame_order=frame_order)
 
@@ -956,8 +984,9 @@ def adafocus_v2_tsm(num_classes: int = 174, num_frames: int = 8, focus_frames: i
 @register_model("adafocus_v1", HOOKS, default_frames=16, official_arch="AdaFocus",
                 bench=BenchDefaults(skips_frames=False, frames=(16,), label="AdaFocus-V1"))
 def adafocus_v1(num_classes: int = 200, num_frames: int = 16, patch_size: int = 128,
-                dropout: float = 0.2, frame_order: bool = False) -> AdaFocusV1:
+                dropout: float = 0.2, frame_order: bool = False, focus_frames: int | None = None) -> AdaFocusV1:
     """AdaFocus V1 (inference): MobileNetV2 glance, 7×7-grid actor (arg-max), integer crop, GRU classifier."""
+    _one_clip("adafocus_v1", focus_frames)
     _no_reordering("adafocus_v1", frame_order)
     return AdaFocusV1("adafocus_v1", num_classes, num_frames, patch_size, dropout)
 

@@ -106,9 +106,10 @@ class BLResNetTAM(nn.Module):
     :class:`BLModule` stages, layer4 of :class:`TamBottleneck` on one frame per pair; ``fc`` is the wrapper's
     Dropout."""
 
-    def __init__(self, layers: tuple, alpha: int, beta: int, blending_frames: int, dropout: float):
+    def __init__(self, layers: tuple, alpha: int, beta: int, blending_frames: int, dropout: float,
+                 base_width: int = STEM):
         super().__init__()
-        c, lc = STEM, STEM // alpha
+        c, lc = base_width, base_width // alpha
         self.conv1 = nn.Conv2d(3, c, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(c)
         self.b_conv0 = nn.Conv2d(c, c, 3, 2, 1, bias=False)
@@ -122,11 +123,11 @@ class BLResNetTAM(nn.Module):
         self.bl_init = nn.Conv2d(c, c, 1, bias=False)
         self.bn_bl_init = nn.BatchNorm2d(c)
         self.tam = TAM(c, blending_frames)
-        self.layer1 = BLModule(64, 256, layers[0], alpha, beta, 2, blending_frames)
-        self.layer2 = BLModule(256, 512, layers[1], alpha, beta, 2, blending_frames)
-        self.layer3 = BLModule(512, 1024, layers[2], alpha, beta, 1, blending_frames)
-        l4 = [TamBottleneck(1024, 2048, 2, ample_downsample(1024, 2048, 2), blending_frames)]
-        l4 += [TamBottleneck(2048, 2048, 1, None, blending_frames) for _ in range(layers[3] - 1)]
+        self.layer1 = BLModule(c, 4 * c, layers[0], alpha, beta, 2, blending_frames)
+        self.layer2 = BLModule(4 * c, 8 * c, layers[1], alpha, beta, 2, blending_frames)
+        self.layer3 = BLModule(8 * c, 16 * c, layers[2], alpha, beta, 1, blending_frames)
+        l4 = [TamBottleneck(16 * c, 32 * c, 2, ample_downsample(16 * c, 32 * c, 2), blending_frames)]
+        l4 += [TamBottleneck(32 * c, 32 * c, 1, None, blending_frames) for _ in range(layers[3] - 1)]
         self.layer4 = nn.Sequential(*l4)
         self.gappool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Dropout(dropout)
@@ -156,8 +157,9 @@ class BLResNetTAM(nn.Module):
                 x = layer.forward_official(x, num_frames, big_rows, little_rows)
             x = x[big_rows]
         else:
-            v = x.view((-1, 2) + tuple(x.shape[1:]))             # (B·P, 2, C, H, W): [:, 0] even, [:, 1] odd slot
-            x = self._layer0(v[:, 1], v[:, 0])
+            c = x.shape[1]
+            v = x.reshape(-1, 2 * c, x.shape[2], x.shape[3])     # (B·P, 2C, H, W): [:, :C] even, [:, C:] odd slot
+            x = self._layer0(v[:, c:], v[:, :c])                 # rank 4 and channel slices: exports as two Slices
             for layer in (self.layer1, self.layer2, self.layer3):
                 x = layer.forward_pair(x, pairs)
         for blk in self.layer4:
@@ -179,11 +181,14 @@ class BLVNetTAMVideo(VideoClassifier):
     """
 
     def __init__(self, arch: str, depth: int, num_classes: int = 174, num_frames: int = 16, alpha: int = 2,
-                 beta: int = 4, blending_frames: int = 3, dropout: float = 0.5):
+                 beta: int = 4, blending_frames: int = 3, dropout: float = 0.5, base_width: int = STEM):
         _check_int("num_frames", num_frames, lambda v: v >= 2 and v % 2 == 0,
                    "an even int >= 2 (frames per clip G = 2 × pairs; 16 for f8x2)")
-        _check_int("alpha", alpha, lambda v: v >= 1 and STEM % v == 0 and (256 // v) % 4 == 0,
-                   "a positive int dividing 64 (1, 2, 4, 8 or 16: the little branch has C/alpha channels)")
+        _check_int("base_width", base_width, lambda v: v >= 1,
+                   "a positive int (stem channels; stages 4×, 8×, 16×, 32× it; 64 in every release)")
+        _check_int("alpha", alpha, lambda v: v >= 1 and base_width % v == 0,
+                   f"a positive int dividing base_width={base_width} (the little branch has C/alpha channels; 1, 2, "
+                   f"4, 8 or 16 at the release's 64)")
         _check_int("beta", beta, lambda v: v >= 1, "a positive int (little branch: max(1, n // beta - 1) blocks)")
         _check_int("blending_frames", blending_frames, lambda v: v >= 1 and v % 2 == 1,
                    "an odd positive int (TAM taps; 3 in every release)")
@@ -192,9 +197,10 @@ class BLVNetTAMVideo(VideoClassifier):
         super().__init__(num_classes, num_frames)
         self.arch = arch
         self.depth, self.alpha, self.beta, self.blending_frames = depth, alpha, beta, blending_frames
+        self.base_width = base_width
         self.num_pairs = num_frames // 2
-        self.baseline_model = BLResNetTAM(DEPTHS[depth], alpha, beta, blending_frames, float(dropout))
-        self.new_fc = nn.Linear(FEATURES, num_classes)
+        self.baseline_model = BLResNetTAM(DEPTHS[depth], alpha, beta, blending_frames, float(dropout), base_width)
+        self.new_fc = nn.Linear(FEATURES * base_width // STEM, num_classes)
         nn.init.normal_(self.new_fc.weight, 0, 0.001)
         nn.init.zeros_(self.new_fc.bias)
 
@@ -238,12 +244,28 @@ def checkpoint_filter_fn(state_dict: StateDict, model: nn.Module) -> MappedCheck
                      f"bL-ResNet backbone ({', '.join(IMAGENET_MARKERS)})")
 
 
+def _options_of(state_dict: StateDict) -> dict:
+    """The ``create_model`` options a video checkpoint's shapes fix: ``base_width`` (``conv1`` channels), ``alpha``
+    (``l_conv0``: base_width / alpha channels) and ``blending_frames`` (the stem TAM's taps); β is not recoverable."""
+    p = VIDEO_PREFIX
+    out: dict = {}
+    if p + "conv1.weight" in state_dict and p + "l_conv0.weight" in state_dict:
+        width, little = int(state_dict[p + "conv1.weight"].shape[0]), int(state_dict[p + "l_conv0.weight"].shape[0])
+        out["base_width"] = width
+        if little and width % little == 0:
+            out["alpha"] = width // little
+    taps = sum(k.startswith(p + "tam.blending_layers.") and k.endswith(".weight") for k in state_dict)
+    out["blending_frames"] = 3 if p + "tam.prev.weight" in state_dict else taps or None
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def checkpoint_info(state_dict: StateDict) -> dict:
-    """Layout and classes of an official bLVNet-TAM file (G is not stored: TAM weights do not depend on it)."""
+    """Layout, classes and shape-fixed options (:func:`_options_of`) of a bLVNet-TAM file (G is not stored: TAM
+    weights do not depend on it)."""
     if any(k.startswith(VIDEO_PREFIX) for k in state_dict):
         cls = next((int(state_dict[k].shape[0]) for k in ("new_fc.weight", VIDEO_PREFIX + "fc.weight")
                     if k in state_dict), None)
-        return {"kind": "official_blvnet", "num_classes": cls, "num_frames": None}
+        return {"kind": "official_blvnet", "num_classes": cls, "num_frames": None, "options": _options_of(state_dict)}
     if all(k in state_dict for k in IMAGENET_MARKERS):
         return {"kind": "official_imagenet", "num_frames": None}
     return {}
@@ -315,10 +337,45 @@ def flops_walk(walk: FlopsWalk, model: BLVNetTAMVideo, size: int, head: str) -> 
             walk.off(walk.name(model.new_fc), model.new_fc.in_features * model.new_fc.out_features)
 
 
+# ------------------------------------------------------------------------------------------------------- export
+class ExportForward(nn.Module):
+    """What ``afnet-edge export`` traces for a bLVNet-TAM model (portable flavour): ``clip (B, G, 3, H, W)`` →
+    ``logits (B, classes)``, the pair-aware eval forward (spec §4.3) in standard ONNX ops.
+
+    Every TAM runs as depthwise convolutions over time on constant kernels (:meth:`TAM.conv_kernels`, taken when the
+    wrapper is built): the stem and layer4 TAMs as one Conv with kernel ``(K, 1)`` and ``groups=C`` on the rank-4
+    ``(B, C, T, H·W)`` view (Reshape + Transpose around it), each stage TAM as two such Convs (big and little branch
+    inputs, the folded weights of §4.3) sharing one view of the pair features. The pair split of the stem is a
+    Reshape to ``(B·P, 2C, H, W)`` and two channel Slices; the merge ``Resize`` (nearest) + ``Add`` + ``Relu``. No
+    zeros / index_put / ScatterND / Gather for pairs, no 5-D Pad, and no rank-5 tensor after the input's first
+    Reshape. The per-pair logits are averaged over the P pairs (``ReduceMean``), as the release does. BN stays
+    ``BatchNormalization`` (or is folded into the convs by the exporter); TensorRT folds it either way.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        if not isinstance(model, BLVNetTAMVideo):
+            raise ValueError(f"bLVNet-TAM export takes a BLVNetTAMVideo model, got {type(model).__name__}")
+        self.model = model
+        self.tams = [m for m in model.modules() if isinstance(m, TAM)]
+        self.kernels = [t.conv_kernels() for t in self.tams]
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        if clip.dim() != 5 or clip.shape[1] != m.num_frames or clip.shape[2] != 3:
+            raise ValueError(f"clip must be (B, {m.num_frames}, 3, H, W), got {tuple(clip.shape)}")
+        frames = clip.reshape(-1, 3, clip.shape[3], clip.shape[4])
+        with contextlib.ExitStack() as stack:
+            for tam, kernels in zip(self.tams, self.kernels):
+                stack.enter_context(tam.constant_kernels(kernels))
+            per_pair = m.new_fc(m.baseline_model(frames, m.num_frames))
+        return per_pair.reshape(-1, m.num_pairs, per_pair.shape[-1]).mean(dim=1)
+
+
 # ------------------------------------------------------------------------------------------------- registration
 def export_metadata(model: nn.Module) -> dict:
-    """ONNX metadata of a bLVNet-TAM model: no navigation, no TSM, its α, β and TAM width."""
-    options = {k: int(getattr(model, k)) for k in ("alpha", "beta", "blending_frames")}
+    """ONNX metadata of a bLVNet-TAM model: no navigation, no TSM, its α, β, TAM width and stem width."""
+    options = {k: int(getattr(model, k)) for k in ("alpha", "beta", "blending_frames", "base_width")}
     return {"num_navigation": 0, "tsm": False, **options}
 
 
@@ -333,13 +390,16 @@ HOOKS = FamilyHooks(
     checkpoint_info=checkpoint_info,
     flops_note=flops_note,
     cli_options=(CliOption("--alpha", "alpha", "positive_int", "bLVNet: little-branch channel divisor alpha"),
-                 CliOption("--beta", "beta", "positive_int", "bLVNet: little-branch depth divisor beta")),
+                 CliOption("--beta", "beta", "positive_int", "bLVNet: little-branch depth divisor beta"),
+                 CliOption("--blending-frames", "blending_frames", "positive_int",
+                           "bLVNet: TAM taps over neighbouring frames (odd; 3 in every release)"),
+                 CliOption("--base-width", "base_width", "positive_int",
+                           "bLVNet: stem channels, stages 4x..32x it (64 in every release; smaller for tests)")),
     flops_walk=flops_walk,
-    # The TorchScript ONNX exporter rejects the TAM's run-time weight (a depthwise conv whose kernel is stacked from
-    # the taps: "convolution for kernel of unknown shape"); export with folded constant weights is issue 13 item 4.
-    export=ExportAdapter(metadata=export_metadata, exportable=False,
-                         reason="ONNX export of bLVNet-TAM is not built yet (issue 13, item 4: TAM weights folded to "
-                                "constants, portable and plugin flavours)"),
+    export=ExportAdapter(metadata=export_metadata, wrapper=ExportForward, selects_frames=False,
+                         flavours=("portable",),
+                         flavour_reason="the TemporalAggregate / TemporalAggregatePair / BLMerge TensorRT plugins "
+                                        "are not built yet (issue 13); export --flavour portable"),
 )
 
 
@@ -347,14 +407,18 @@ HOOKS = FamilyHooks(
                 bench=BenchDefaults(skips_frames=False, frames=(16, 32), label="bLVNet-TAM-R50",
                                    operating_point=OperatingPoint(16, source="f8x2: 16 frames")))
 def blvnet_tam_r50(num_classes: int = 174, num_frames: int = 16, alpha: int = 2, beta: int = 4,
-                   blending_frames: int = 3, dropout: float = 0.5) -> BLVNetTAMVideo:
-    """bLVNet-TAM-50 (a2-b4 by default): big-little ResNet-50 on frame pairs + TAM; 16 frames = f8x2."""
-    return BLVNetTAMVideo("blvnet_tam_r50", 50, num_classes, num_frames, alpha, beta, blending_frames, dropout)
+                   blending_frames: int = 3, dropout: float = 0.5, base_width: int = STEM) -> BLVNetTAMVideo:
+    """bLVNet-TAM-50 (a2-b4 by default): big-little ResNet-50 on frame pairs + TAM; 16 frames = f8x2.
+    ``base_width``: stem channels (64 in the release; smaller for narrow test models)."""
+    return BLVNetTAMVideo("blvnet_tam_r50", 50, num_classes, num_frames, alpha, beta, blending_frames, dropout,
+                          base_width)
 
 
 @register_model("blvnet_tam_r101", HOOKS, default_frames=16, official_arch="bLVNet-TAM-101",
                 bench=BenchDefaults(skips_frames=False, frames=(16, 32, 48, 64), label="bLVNet-TAM-R101"))
 def blvnet_tam_r101(num_classes: int = 174, num_frames: int = 16, alpha: int = 2, beta: int = 4,
-                    blending_frames: int = 3, dropout: float = 0.5) -> BLVNetTAMVideo:
-    """bLVNet-TAM-101 (a2-b4 by default): big-little ResNet-101 on frame pairs + TAM; 16 frames = f8x2."""
-    return BLVNetTAMVideo("blvnet_tam_r101", 101, num_classes, num_frames, alpha, beta, blending_frames, dropout)
+                    blending_frames: int = 3, dropout: float = 0.5, base_width: int = STEM) -> BLVNetTAMVideo:
+    """bLVNet-TAM-101 (a2-b4 by default): big-little ResNet-101 on frame pairs + TAM; 16 frames = f8x2.
+    ``base_width``: stem channels (64 in the release; smaller for narrow test models)."""
+    return BLVNetTAMVideo("blvnet_tam_r101", 101, num_classes, num_frames, alpha, beta, blending_frames, dropout,
+                          base_width)

@@ -22,6 +22,11 @@ Forward contract::
 
 Streaming (§11.5): ``model.stream()`` returns a :class:`FullVideoStream`; ``push(frames)`` chunks of one video, then
 ``finish()`` gives the offline logits for the slope rule with O(K·D) memory.
+
+Export (§11.3): ``afnet-edge export`` traces :class:`ExportForward`, i.e. :meth:`FullVideoTSM.forward_portable` — the
+slope rule with static N (``num_frames``) and K in standard ONNX operators (:func:`portable_slope`), verified against
+the forward above. The cumulative rules, ragged batches and the plugin flavour need the ``SegmentCluster`` TensorRT
+plugin, which is not built: they are refused with the reason.
 """
 from __future__ import annotations
 
@@ -78,15 +83,20 @@ def frame_schedule(n_raw: int, max_frames: int | None = 1024) -> tuple[int, int]
 # ------------------------------------------------------------------------------------------------------ blocks
 def temporal_shift(x: torch.Tensor, n_segment: int, fold_div: int = SHIFT_DIV) -> torch.Tensor:
     """TSM shift of ``(B·K, C, H, W)`` over the K representations of each video (§2.2), out of place: channels
-    [0, C/8) of k take k+1 (last: zeros), [C/8, C/4) take k−1 (first: zeros)."""
+    [0, C/8) of k take k+1 (last: zeros), [C/8, C/4) take k−1 (first: zeros).
+
+    Written as slices and concatenations with zero blocks (no in-place slice assignment, no 5-D pads), so that the
+    traced ONNX graph is ``Slice`` + ``Concat`` (+ a constant zero block) and the batch axis stays symbolic."""
     nk, c, h, w = x.shape
     fold = c // fold_div
-    v = x.view(nk // n_segment, n_segment, c, h, w)
-    out = torch.zeros_like(v)
-    out[:, :-1, :fold] = v[:, 1:, :fold]
-    out[:, 1:, fold:2 * fold] = v[:, :-1, fold:2 * fold]
-    out[:, :, 2 * fold:] = v[:, :, 2 * fold:]
-    return out.view(nk, c, h, w)
+    v = x.reshape(-1, n_segment, c, h * w)
+    zero = torch.zeros_like(v[:, :1, :fold])
+    if n_segment > 1:
+        left = torch.cat([v[:, 1:, :fold], zero], 1)               # k takes k+1
+        right = torch.cat([zero, v[:, :-1, fold:2 * fold]], 1)     # k takes k−1
+    else:                                                          # a single representation: both folds are zero
+        left, right = zero, zero
+    return torch.cat([left, right, v[:, :, 2 * fold:]], 2).reshape(x.shape)
 
 
 class ShiftConv(nn.Module):
@@ -166,18 +176,19 @@ class Bottleneck(nn.Module):
 
 class SplitResNet(nn.Module):
     """ResNet backbone split at the clustering point: :meth:`per_frame` (stem + layer1, no shift) and
-    :meth:`per_cluster` (layers 2–4 with the shift over K, pooled features). ``fc`` is the TSN Dropout."""
+    :meth:`per_cluster` (layers 2–4 with the shift over K, pooled features). ``fc`` is the TSN Dropout.
+    ``widths``: the stage widths (torchvision's 64, 128, 256, 512; the stem has ``widths[0]`` channels)."""
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple, clusters: int, dropout: float,
-                 quirk: bool):
+                 quirk: bool, widths: tuple = (64, 128, 256, 512)):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(3, widths[0], 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        cin = 64
+        cin = widths[0]
         stages = []
-        for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512))):
+        for i, (n, width) in enumerate(zip(layers, widths)):
             blocks: list[nn.Module] = []
             for j in range(n):
                 blocks.append(block(cin, width, 2 if (j == 0 and i > 0) else 1, clusters if i > 0 else 0, quirk))
@@ -197,6 +208,94 @@ class SplitResNet(nn.Module):
         """``(B·K, C1, h, w)`` cluster means → ``(B·K, C4)`` pooled features after the TSN dropout."""
         z = self.layer4(self.layer3(self.layer2(z)))
         return self.fc(torch.flatten(self.avgpool(z), 1))
+
+
+# ------------------------------------------------------------------------------------ portable export graph (§11.3)
+#: Hamming counts are summed in fp32: exact while every partial sum is an integer below 2^24 (D = C·h·w < 2^24;
+#: ResNet-50 at 224² has D = 802,816).
+MAX_EXACT_BITS = 1 << 24
+
+
+def _static_assignment(n: int, k: int, even: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Assignment of the cases decided by N and K alone (graph constants): ``onehot (K, N)`` float (row j marks the
+    frames of segment j) and ``offsets (K+1,)`` int64 as :func:`~afnet_edge.kernels.fullvideo_reference
+    .segment_boundaries` gives them. ``even``: even segments (§4.4); else N < K (one segment per frame, the last
+    repeated, §4.1(4)) or K = 1 (one segment)."""
+    t = torch.arange(n)
+    j = torch.arange(k)
+    if even:
+        q, r = divmod(n, k)
+        offsets = torch.arange(k + 1) * q + torch.clamp(torch.arange(k + 1), max=r)
+        onehot = (t.unsqueeze(0) >= offsets[:-1].unsqueeze(1)) & (t.unsqueeze(0) < offsets[1:].unsqueeze(1))
+    else:                                  # K = 1: every frame; N < K: frame j for j < N, then frame N−1 repeated
+        if k == 1:
+            onehot = torch.ones(1, n, dtype=torch.bool)
+            offsets = torch.tensor([0, n])
+        else:
+            onehot = t.unsqueeze(0) == torch.clamp(j, max=n - 1).unsqueeze(1)
+            offsets = torch.clamp(torch.arange(k + 1), max=n)
+    return onehot.float(), offsets.to(torch.int64)
+
+
+def portable_slope(a: torch.Tensor, k: int, degenerate: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
+    """Slope clustering (spec §4.1) of ``a (B, N, D)`` (layer1 outputs, frames in order) in operators that export to
+    standard ONNX and build in TensorRT: no data-dependent shapes or control flow, no TopK/Scatter, no CumSum.
+
+    * bits ``a > 0`` (Greater, Cast) and ``h_t = Σ|b_{t+1} − b_t|`` (Sub, Abs, ReduceSum): exact integer counts in
+      fp32 for D < 2^24;
+    * the tie rule as a rank count: position t's rank is the number of positions s that beat it in the order (h
+      descending, later position first), ``#{s: h_s > h_t} + #{s > t: h_s = h_t}`` (a (B, N−1, N−1) comparison
+      against a constant "later" mask, ReduceSum); the cuts are the positions of rank < K−1 — exactly the K−1
+      largest (h, t) keys of the reference's two stable sorts;
+    * segment of frame t = number of cuts before t: a MatMul of the cut flags with a constant strictly-upper-
+      triangular (N−1, N) matrix (integer-valued, exact), one-hot against ``arange(K)`` (Equal);
+    * means: ``(onehot (B, K, N) @ a) / sizes`` (MatMul reads ``a`` once; fp32 accumulation);
+    * ``degenerate="even"``: Where(all distances equal, even segments, slope segments).
+    The rank count holds (N−1)² comparisons per video (4 MB in fp32 at N = 1,024, the default ``max_frames``).
+    The cases fixed by N and K (N < K, K = 1, N < 3 with ``degenerate="even"``) are graph constants.
+
+    Returns ``(z (B, K, D), offsets (B, K+1) int64)`` equal to
+    ``segment_mean(a, *segment_boundaries(adjacent_hamming(binarize_pack(a)), K, "slope"))`` (offsets exactly,
+    means to fp32 rounding; here every video has M = min(N, K) emitted segments).
+    """
+    if a.dim() != 3:
+        raise ValueError(f"portable_slope: a must be (B, N, D), got shape {tuple(a.shape)}")
+    n, dim = int(a.shape[1]), int(a.shape[2])
+    if n < 1 or dim < 1:
+        raise ValueError(f"portable_slope: a must have at least one frame and one element per frame, got "
+                         f"{tuple(a.shape)}")
+    if dim >= MAX_EXACT_BITS:
+        raise ValueError(f"portable_slope: D = {dim} activations per frame; the fp32 Hamming counts are exact only "
+                         f"for D < 2^24 (lower the input size)")
+    if degenerate not in ("none", "even"):
+        raise ValueError(f"degenerate must be 'none' or 'even', got {degenerate!r}")
+    acc = torch.promote_types(a.dtype, torch.float32)
+    if n < k or k == 1 or (degenerate == "even" and n < 3):
+        onehot, offsets = _static_assignment(n, k, degenerate == "even" and n >= k)
+        onehot = onehot.to(a.device, acc).unsqueeze(0)
+        offsets = offsets.to(a.device).unsqueeze(0).expand(a.shape[0], k + 1)
+    else:
+        bits = (a > 0).to(acc)
+        h = (bits[:, 1:] - bits[:, :-1]).abs().sum(-1)                       # (B, N−1) exact integer counts
+        pos = torch.arange(n - 1, device=a.device)
+        later = (pos.unsqueeze(0) > pos.unsqueeze(1)).to(acc)                # later[t, s] = s > t
+        hi, hs = h.unsqueeze(2), h.unsqueeze(1)                               # [b, t, s]: h_t, h_s
+        rank = ((hs > hi).to(acc) + (hs == hi).to(acc) * later).sum(-1)       # positions that beat t
+        cut = (rank < k - 1).to(acc)                                          # (B, N−1)
+        frames = torch.arange(n, device=a.device)
+        upper = (pos.unsqueeze(1) < frames.unsqueeze(0)).to(acc)              # upper[s, t] = s < t
+        seg = torch.matmul(cut, upper)                                        # (B, N): cuts before frame t
+        j = torch.arange(k + 1, device=a.device, dtype=acc).view(1, k + 1, 1)
+        onehot = (seg.unsqueeze(1) == j[:, :k]).to(acc)                       # (B, K, N)
+        offsets = (seg.unsqueeze(1) < j).to(acc).sum(-1).to(torch.int64)     # frames before segment j
+        if degenerate == "even":
+            flat = (h.amax(-1) <= h.amin(-1)).view(-1, 1, 1)
+            even_hot, even_off = _static_assignment(n, k, True)
+            onehot = torch.where(flat, even_hot.to(a.device, acc), onehot)
+            offsets = torch.where(flat.view(-1, 1), even_off.to(a.device), offsets)
+    sums = torch.matmul(onehot, a.to(acc))
+    z = sums / onehot.sum(-1, keepdim=True)
+    return z.to(a.dtype), offsets
 
 
 # -------------------------------------------------------------------------------------------------------- model
@@ -229,10 +328,12 @@ class FullVideoTSM(VideoClassifier):
         degenerate: ``"none"`` (release) or ``"even"`` (slope: even segments when all distances are equal, §4.4).
         release_shift_quirk: reproduce the release's TSM quirk (no shift when the batch holds one video, §2.2).
         dropout: TSN dropout before ``new_fc``.
+        widths: the ResNet stage widths (tests build narrow variants; the registered models use torchvision's).
     """
 
     def __init__(self, arch: str, block: type[BasicBlock] | type[Bottleneck], layers: tuple, num_classes: int, num_frames: int, clusters: int,
-                 rule: str, max_frames: int | None, dropout: float, degenerate: str, release_shift_quirk: bool):
+                 rule: str, max_frames: int | None, dropout: float, degenerate: str, release_shift_quirk: bool,
+                 widths: tuple = (64, 128, 256, 512)):
         super().__init__(num_classes, num_frames)
         if isinstance(clusters, bool) or not isinstance(clusters, int) or clusters < 1:
             raise ValueError(f"clusters (K) must be a positive integer, got {clusters!r}")
@@ -250,7 +351,7 @@ class FullVideoTSM(VideoClassifier):
         self.max_frames = max_frames
         self.degenerate = degenerate
         self.release_shift_quirk = bool(release_shift_quirk)
-        self.base_model = SplitResNet(block, layers, clusters, dropout, self.release_shift_quirk)
+        self.base_model = SplitResNet(block, layers, clusters, dropout, self.release_shift_quirk, widths)
         self.new_fc = nn.Linear(self.base_model.out_features, num_classes)
         nn.init.normal_(self.new_fc.weight, 0, 0.001)
         nn.init.zeros_(self.new_fc.bias)
@@ -321,7 +422,10 @@ class FullVideoTSM(VideoClassifier):
                 raise ValueError(f"video must be {form}; got shape {tuple(video.shape)}")
         else:
             raise TypeError(f"video must be a torch.Tensor or a list of tensors: {form}; got {type(video).__name__}")
-        if lengths is None:  # device offsets: frames used as given
+        if lengths is None:  # device offsets: frames used as given; only the shapes are checked (no device sync)
+            if frames.shape[0] < frame_offsets.numel() - 1:
+                raise ValueError(f"frames has {frames.shape[0]} rows for {frame_offsets.numel() - 1} videos in "
+                                 f"frame_offsets (B+1,); every video needs at least one frame")
             return frames.contiguous(), frame_offsets.to(frames.device, torch.int64)
         dev = frames.device
         if len(set(lengths)) == 1:  # uniform batch: index and offset tensors made on the device (graph-capturable)
@@ -372,6 +476,29 @@ class FullVideoTSM(VideoClassifier):
 
     def forward_frames(self, frames: torch.Tensor, ctx) -> torch.Tensor:
         raise NotImplementedError("FullVideoTSM clusters whole videos: call model(video)")
+
+    def forward_portable(self, clip: torch.Tensor) -> FullVideoOutput:
+        """The exported computation (spec §11.3): ``clip (B, N, 3, H, W)`` with static N and K, ``rule="slope"``,
+        every step in standard ONNX operators (:func:`portable_slope`; the frame-count policy as a static strided
+        slice). Same logits as :meth:`forward` (to fp32 rounding) and the same ``segments``; the batch axis is
+        never read, so it may be symbolic. Raises ValueError for the cumulative rules and for ragged input."""
+        check_portable(self)
+        if not isinstance(clip, torch.Tensor) or clip.dim() != 5:
+            raise ValueError(_RAGGED_REFUSAL)
+        self._check_tensor(clip, "clip")
+        n = int(clip.shape[1])
+        if clip.shape[0] < 1 or n < 1 or clip.shape[2] != 3:
+            raise ValueError(f"clip must be (B, N, 3, H, W) with B ≥ 1 and N ≥ 1, got {tuple(clip.shape)}")
+        stride, count = frame_schedule(n, self.max_frames)
+        if stride != 1 or count != n:
+            clip = clip[:, :(count - 1) * stride + 1:stride]
+        feats = self.base_model.per_frame(clip.reshape(-1, *clip.shape[2:]))
+        c, h, w = (int(v) for v in feats.shape[1:])
+        z, offsets = portable_slope(feats.reshape(-1, count, c * h * w), self.clusters, self.degenerate)
+        per = self.new_fc(self.base_model.per_cluster(z.reshape(-1, c, h, w)))
+        logits = per.reshape(-1, self.clusters, per.shape[-1]).mean(dim=1)
+        m = torch.full((offsets.shape[0],), min(count, self.clusters), dtype=torch.int64, device=offsets.device)
+        return FullVideoOutput(logits=logits, segments=offsets, num_segments=m)
 
     def stream(self) -> "FullVideoStream":
         """A streaming session over one video (slope rule only; see :class:`FullVideoStream`)."""
@@ -553,7 +680,47 @@ def flops_walk(walk: FlopsWalk, model: FullVideoTSM, size: int, head: str) -> No
 
 
 def export_metadata(model: nn.Module) -> dict:
-    return {"num_navigation": 0, "tsm": True, "clusters": model.clusters, "rule": model.rule}
+    return {"num_navigation": 0, "tsm": True, "clusters": model.clusters, "rule": model.rule,
+            "max_frames": "" if model.max_frames is None else model.max_frames, "degenerate": model.degenerate}
+
+
+_PLUGIN_NOTE = ("the SegmentCluster TensorRT plugin (cumulative rules, ragged batches) is not built yet; the portable "
+                "graph covers rule='slope' with static N and K (spec §11.3)")
+_RAGGED_REFUSAL = ("ragged input (a list of videos or frames with frame_offsets) cannot be exported: the portable "
+                   "graph takes clip (B, N, 3, H, W) with static N; " + _PLUGIN_NOTE)
+
+
+def check_portable(model: FullVideoTSM) -> None:
+    """Raise ValueError naming the option when ``model`` has no portable export (the cumulative rules)."""
+    if model.rule != "slope":
+        raise ValueError(f"rule={model.rule!r} (--rule) cannot be exported portably: the cumulative rules are a "
+                         f"sequential scan (ONNX Loop/Scan); export with --rule slope, or wait for the plugin "
+                         f"flavour: {_PLUGIN_NOTE}")
+
+
+class ExportForward(nn.Module):
+    """What ``afnet-edge export`` traces for a full-video model: ``clip (B, N, 3, H, W)`` → ``logits (B, classes)``
+    (``segments=True``: also ``segments (B, K+1)`` int64). Traced (ONNX export) it runs
+    :meth:`FullVideoTSM.forward_portable`, the standard-operator graph; called eagerly it runs the model's own
+    forward (the device clustering ops), which is therefore the reference every export is verified against."""
+
+    def __init__(self, model: nn.Module, segments: bool = False):
+        super().__init__()
+        if not isinstance(model, FullVideoTSM):
+            raise ValueError(f"{getattr(model, 'arch', type(model).__name__)} is not a full-video model")
+        check_portable(model)
+        self.model = model
+        self.segments = bool(segments)
+        self.train(model.training)     # exporters restore the wrapper's mode afterwards: keep the model's
+
+    def forward(self, clip: torch.Tensor):
+        if not isinstance(clip, torch.Tensor) or clip.dim() != 5:
+            raise ValueError(_RAGGED_REFUSAL)
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            out = self.model.forward_portable(clip)
+        else:
+            out = self.model(clip)
+        return (out.logits, out.segments) if self.segments else out.logits
 
 
 # ------------------------------------------------------------------------------------------------- registration
@@ -573,9 +740,8 @@ HOOKS = FamilyHooks(
                  CliOption("--max-frames", "max_frames", "positive_int",
                            "full-video: every frame up to this count, the release's stride schedule beyond")),
     flops_walk=flops_walk,
-    export=ExportAdapter(metadata=export_metadata, exportable=False,
-                         reason="full-video clustering export (static-N slope graph, SegmentCluster plugin) is not "
-                                "built yet (issue 14, item 5)"),
+    export=ExportAdapter(metadata=export_metadata, wrapper=ExportForward, selects_frames=False,
+                         flavours=("portable",), flavour_reason=_PLUGIN_NOTE),
 )
 
 

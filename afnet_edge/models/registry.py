@@ -105,7 +105,10 @@ class ExportAdapter:
     of the family it cannot export. None: the AFNet path (compact execution with ``topk`` selection).
     ``selects_frames``: False for families without frame selection: the export's ``ratio`` / ``k`` / ``selection``
     metadata then record that every frame is computed (1.0, T, ``"none"``).
-    ``flavours``: the export flavours the family supports (others are refused).
+    ``flavours``: the export flavours the family supports (others are refused, with ``flavour_reason`` when given).
+    ``input_frames(model) -> int``: frames of the exported ``clip`` input when it is not ``num_frames`` — families
+    whose forward takes several clips receive them concatenated along time (AdaFocus V2-TSM/V1-TSM: the glance
+    frames, then the focus frames); the family's metadata then records ``input_frames``. None: ``num_frames``.
     """
 
     metadata: Callable[[torch.nn.Module], dict[str, Any]] = _default_export_metadata
@@ -114,6 +117,8 @@ class ExportAdapter:
     wrapper: Callable[[torch.nn.Module], torch.nn.Module] | None = None
     selects_frames: bool = True
     flavours: tuple[str, ...] = ("portable", "plugin")
+    input_frames: Callable[[torch.nn.Module], int] | None = None
+    flavour_reason: str = ""
 
 
 # ------------------------------------------------------------------------------------------------------- CLI hooks

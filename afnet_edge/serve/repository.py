@@ -310,6 +310,12 @@ def write_repository(repo: str, model, *, checkpoint: str | None = None, size: i
 
     if not (torch_model or onnx or engine):
         raise ValueError("write_repository: nothing to write: enable the torch or onnx classifier or give an engine")
+    from afnet_edge.export.onnx_export import export_adapter
+
+    frames_in = export_adapter(model).input_frames
+    if frames_in is not None and int(frames_in(model)) != int(model.num_frames):
+        raise ValueError(f"--triton-repo: {model.arch} takes two independently sampled clips (glance and focus "
+                         f"frames); the repository's preprocess samples one clip — serve a one-clip model")
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
         raise ValueError(f"--max-batch must be a positive integer, got {max_batch!r}")
     if os.path.isdir(repo) and os.listdir(repo) and not overwrite:

@@ -11,7 +11,9 @@ from ..layers.navigation import set_navigation_gap
 from ..cli_args import add_model_args, build_model, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int, \
     positive_float as _pos_float, positive_int, ratio_arg, unit_float as _unit_float
 from . import distributed
-from .datasets import LIST_SIZE, SYNTHETIC_SIZE, list_dataset, synthetic_splits
+from ..data.move4mnist import move4mnist_splits
+from .datasets import LIST_SIZE, MOVE4MNIST_SIZE, SYNTHETIC_SIZE, VAL_SEED_OFFSET, list_dataset, \
+    synthetic_splits
 from .engine import TrainConfig, Trainer, evaluate, seed_everything
 from .finetune import load_for_finetuning
 
@@ -26,16 +28,18 @@ def _model_help(p: argparse.ArgumentParser, text: str) -> None:
 
 def _add_data_args(p: argparse.ArgumentParser, train: bool) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data", choices=("synthetic", "list"), default="synthetic",
-                   help="synthetic temporal benchmark (no files) or a TSN list file (default: %(default)s)")
+    g.add_argument("--data", choices=("synthetic", "move4mnist", "list"), default="synthetic",
+                   help="synthetic temporal benchmark (no files), Move4MNIST-style videos (4 directions, 32 frames, "
+                        "digits from scikit-learn: extra [data]) or a TSN list file (default: %(default)s)")
     g.add_argument("--num-classes", dest="classes", type=positive_int, default=None, help="alias of --classes")
     g.add_argument("--size", type=positive_int, default=None,
-                   help=f"frame side in pixels (default: {SYNTHETIC_SIZE} synthetic, {LIST_SIZE} list; official "
-                        f"FLOPs need a multiple of 32)")
+                   help=f"frame side in pixels (default: {SYNTHETIC_SIZE} synthetic, {MOVE4MNIST_SIZE} move4mnist, "
+                        f"{LIST_SIZE} list; official FLOPs need a multiple of 32)")
     if train:
-        g.add_argument("--train-samples", type=positive_int, default=2000, help="synthetic training clips (2000)")
+        g.add_argument("--train-samples", type=positive_int, default=2000,
+                       help="synthetic / move4mnist training clips (2000)")
         g.add_argument("--val-samples", type=_nonneg_int, default=500,
-                       help="synthetic validation clips, checked every --eval-every epochs (500; 0 = no validation)")
+                       help="synthetic / move4mnist validation clips, checked every --eval-every epochs (500; 0 = no validation)")
     else:
         g.add_argument("--val-samples", type=_nonneg_int, default=500,
                        help="synthetic clips to evaluate: the validation split train used with the same --data-seed "
@@ -43,7 +47,7 @@ def _add_data_args(p: argparse.ArgumentParser, train: bool) -> None:
     g.add_argument("--distractor-prob", type=_unit_float, default=None,
                    help="synthetic: probability that a frame is a distractor (dataset default 0.25)")
     g.add_argument("--data-seed", type=_nonneg_int, default=0,
-                   help="synthetic: seed of the training split; validation uses seed+1 (default 0)" if train else
+                   help="synthetic / move4mnist: seed of the training split; validation uses seed+1 (default 0)" if train else
                    "synthetic: the --data-seed the model was trained with; the evaluated clips are its validation "
                    "split, seed+1 (default 0)")
     g.add_argument("--list", dest="list_file", default=None,
@@ -106,6 +110,11 @@ def _resolve_model(args, source: str | None, option: str) -> None:
 
 def _datasets(args, model, train: bool):
     T, C = model.num_frames, model.num_classes
+    if args.data == "move4mnist":
+        if args.distractor_prob is not None:
+            raise ValueError("--distractor-prob is an option of --data synthetic; Move4MNIST fixes its frame mix")
+        return move4mnist_splits(T, C, args.train_samples if train else 0, args.val_samples,
+                                 args.size or MOVE4MNIST_SIZE, args.data_seed, VAL_SEED_OFFSET)
     if args.data == "synthetic":
         return synthetic_splits(T, C, args.train_samples if train else 0, args.val_samples,
                                 args.size or SYNTHETIC_SIZE, args.data_seed, args.distractor_prob)
@@ -116,6 +125,10 @@ def _datasets(args, model, train: bool):
         va = list_dataset(args.val_list, args.root, T, C, False, **kw) if args.val_list else None
         return tr, va
     return None, list_dataset(args.list_file, args.root, T, C, False, **kw)
+
+
+#: ``--classes`` when neither the option nor a checkpoint gives it.
+_DEFAULT_CLASSES = {"synthetic": 14, "move4mnist": 4}
 
 
 def _need_classes(args) -> None:
@@ -144,7 +157,7 @@ def _cmd_train(args) -> int:
     args.model = args.model or "af_mobilenetv3"
     _need_classes(args)
     if args.classes is None:
-        args.classes = 14 if args.data == "synthetic" else None
+        args.classes = _DEFAULT_CLASSES.get(args.data)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = _device(args)
@@ -209,7 +222,7 @@ def _evaluation_model(args):
         raise ValueError("--model is required when --checkpoint does not name the architecture")
     _need_classes(args)
     if args.classes is None:
-        args.classes = 14 if args.data == "synthetic" else None
+        args.classes = _DEFAULT_CLASSES.get(args.data)
     if args.threads:
         torch.set_num_threads(args.threads)
     return build_model(args), _device(args)

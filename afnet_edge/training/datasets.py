@@ -10,6 +10,7 @@ from ..data.video_list import VideoListDataset
 #: so the two splits are independent draws of the same distribution).
 VAL_SEED_OFFSET = 1
 SYNTHETIC_SIZE = 64
+MOVE4MNIST_SIZE = 64       # the release's frame side
 LIST_SIZE = 224
 
 

@@ -181,7 +181,7 @@ bool supportsLinear(int32_t pos, DynamicPluginTensorDesc const* inOut, bool isIn
   if (d.format != TensorFormat::kLINEAR) return false;
   if (isIndex) return isIndexType(d.type);
   if (!isFloatType(d.type)) return false;
-  // Every float tensor has the type of input 0 (a float tensor in all four plugins). TensorRT asks positions in
+  // Every float tensor has the type of input 0 (a float tensor in the four AFNet plugins). TensorRT asks positions in
   // order, so input 0's type is already fixed when a later position is queried.
   return pos == 0 || d.type == inOut[0].desc.type;
 }

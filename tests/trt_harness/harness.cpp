@@ -5,18 +5,21 @@
 //   trt_harness CASES_DIR        (CASES_DIR/cases.txt + one raw file per tensor)
 //
 // What it checks, in the order TensorRT would exercise a plugin:
-//   library   the static registrar put the four creators in the global registry (name, version, namespace);
+//   library   the static registrar put the creators in the global registry (name, version, namespace);
 //             getCreators() returns them and withdraws the static registration (so loadLibrary can register them);
 //             setLoggerFinder exists; registering them again (as loadLibrary does) succeeds;
 //   per case  the creator is found by (op type, plugin_version, plugin_namespace) of the exported ONNX node, declares
 //             exactly the node's attributes as scalar kINT32 fields, and creates the plugin from them (the ONNX
 //             parser's int attribute -> kINT32 field); bad field sets are refused with an error reported;
 //             output type; getOutputShapes with constant dims and with the symbolic batch axes of a dynamic-batch
-//             engine; supportsFormatCombination (fp32 and fp16, linear; mixed types, other formats, other types
-//             refused); configurePlugin (static and dynamic); getWorkspaceSize; serialisation round trip
+//             engine; supportsFormatCombination (the case's `floats` accepted — fp32/fp16, and bf16 for FocusCrop —
+//             the others refused; linear; mixed types, other formats, other types refused; FocusCrop's centres fp32
+//             only); configurePlugin (static and dynamic); getWorkspaceSize; serialisation round trip
 //             (getFieldsToSerialize -> createPlugin(kRUNTIME) -> same fields); clone and attachToContext;
 //             onShapeChange + enqueue on the emulated kernels (outputs and workspace poisoned first) against the
 //             float64 PyTorch reference within the case's tolerance; the clone's output is bitwise the same.
+//   crop      FocusCrop refuses (with an error reported) frames smaller than patch_size and centres that are not
+//             (N, 2) for x's N frames;
 //   chains    cases with a lazy constant chain (two trailing inputs chain_start int32, chain_consts; fields
 //             chain_relu_mask / chain_upto) compare with the reference computed in the plugin's own type (gather and
 //             scatter bit-exact) and check that a chain without its inputs, or with upto > L, is refused.
@@ -25,6 +28,7 @@
 #include <NvInferVersion.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -81,6 +85,7 @@ struct Field {
 
 struct Case {
   std::string id, op, dtype, version, ns;
+  std::vector<std::string> floats;  // frame types the plugin must accept (the others of f32/f16/bf16 refused)
   std::vector<Field> fields;
   std::vector<Tensor> inputs;
   Tensor output;  // reference, stored as f64
@@ -89,7 +94,7 @@ struct Case {
 
 size_t elemSize(std::string const& t) {
   if (t == "f32" || t == "i32") return 4;
-  if (t == "f16") return 2;
+  if (t == "f16" || t == "bf16") return 2;
   if (t == "f64" || t == "i64") return 8;
   return 0;
 }
@@ -97,6 +102,7 @@ size_t elemSize(std::string const& t) {
 DataType trtType(std::string const& t) {
   if (t == "f32") return DataType::kFLOAT;
   if (t == "f16") return DataType::kHALF;
+  if (t == "bf16") return DataType::kBF16;
   if (t == "i64") return DataType::kINT64;
   return DataType::kINT32;
 }
@@ -156,6 +162,11 @@ std::vector<Case> readCases(std::string const& dir) {
       ls >> c.version;
     } else if (key == "namespace") {
       ls >> c.ns;
+    } else if (key == "floats") {  // comma-separated
+      std::string list, t;
+      ls >> list;
+      std::istringstream items(list);
+      while (std::getline(items, t, ',')) c.floats.push_back(t);
     } else if (key == "field") {
       Field f;
       int n = 0;
@@ -189,6 +200,14 @@ double toDouble(std::string const& dtype, unsigned char const* p, size_t i) {
     __half h;
     std::memcpy(&h, p + 2 * i, 2);
     return __half2float(h);
+  }
+  if (dtype == "bf16") {  // the upper half of an fp32
+    uint16_t b;
+    std::memcpy(&b, p + 2 * i, 2);
+    uint32_t const w = static_cast<uint32_t>(b) << 16;
+    float v;
+    std::memcpy(&v, &w, 4);
+    return v;
   }
   double v;
   std::memcpy(&v, p + 8 * i, 8);
@@ -292,6 +311,8 @@ bool isIndex(Tensor const& t) { return t.name == "index"; }  // int64 as exporte
 // A lazy chain's chain_start: always int32 (never widened); chain_consts is a float tensor like the others.
 bool isChainStart(Tensor const& t) { return t.name == "chain_start"; }
 bool isIntInput(Tensor const& t) { return isIndex(t) || isChainStart(t); }
+// FocusCrop's centres: fp32 whatever the frames' type.
+bool isFp32Input(Tensor const& t) { return t.name == "centres"; }
 
 // ------------------------------------------------------------------------------------------------- checks
 void checkShapes(Case const& c, IPluginV3OneBuild* build, bool dynamic) {
@@ -339,7 +360,7 @@ std::vector<DynamicPluginTensorDesc> ioDescs(Case const& c, DataType floatType, 
   std::vector<DynamicPluginTensorDesc> io;
   for (auto const& t : c.inputs) {
     DataType ty = isIndex(t) ? (keepIndexType ? trtType(t.dtype) : indexType)
-                             : (isChainStart(t) ? DataType::kINT32 : floatType);
+                             : (isChainStart(t) ? DataType::kINT32 : (isFp32Input(t) ? DataType::kFLOAT : floatType));
     io.push_back(dyn(t.dims, ty, dynamic));
   }
   io.push_back(dyn(c.output.dims, floatType, dynamic));
@@ -348,12 +369,18 @@ std::vector<DynamicPluginTensorDesc> ioDescs(Case const& c, DataType floatType, 
 
 void checkFormats(Case const& c, IPluginV3OneBuild* build) {
   int32_t const nIn = static_cast<int32_t>(c.inputs.size());
-  for (DataType ft : {DataType::kFLOAT, DataType::kHALF}) {
+  for (char const* name : {"f32", "f16", "bf16"}) {
+    DataType const ft = trtType(name);
+    bool const accepted = std::find(c.floats.begin(), c.floats.end(), name) != c.floats.end();
     for (DataType it : {DataType::kINT64, DataType::kINT32}) {
       auto io = ioDescs(c, ft, false, it, false);
+      if (!accepted) {  // the frame type itself is refused at position 0
+        CHECK(!build->supportsFormatCombination(0, io.data(), nIn, 1), "pos 0 accepts %s", name);
+        continue;
+      }
       for (int32_t pos = 0; pos <= nIn; ++pos) {
-        CHECK(build->supportsFormatCombination(pos, io.data(), nIn, 1), "pos %d refused (float %d, index %d)", pos,
-              static_cast<int>(ft), static_cast<int>(it));
+        CHECK(build->supportsFormatCombination(pos, io.data(), nIn, 1), "pos %d refused (float %s, index %d)", pos,
+              name, static_cast<int>(it));
       }
     }
   }
@@ -375,6 +402,12 @@ void checkFormats(Case const& c, IPluginV3OneBuild* build) {
     if (index) {
       io[pos].desc.type = DataType::kFLOAT;
       CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "index pos %d accepts kFLOAT", pos);
+    } else if (pos < nIn && isFp32Input(c.inputs[pos])) {  // fp32 only, whatever the frames' type
+      for (DataType other : {DataType::kHALF, DataType::kBF16}) {
+        io[pos].desc.type = other;
+        CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "fp32-only pos %d accepts type %d", pos,
+              static_cast<int>(other));
+      }
     } else if (pos > 0) {  // a float tensor of another type than input 0
       io[pos].desc.type = base[0].desc.type == DataType::kFLOAT ? DataType::kHALF : DataType::kFLOAT;
       CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "pos %d accepts a type other than input 0's",
@@ -464,6 +497,34 @@ void checkChainRefusals(Case const& c, IPluginV3OneRuntime* rt, harness::ErrorCo
   }
 }
 
+// FocusCrop: frames smaller than the patch, and centres whose rows are not x's frames, are refused with an error.
+void checkCropRefusals(Case const& c, IPluginV3OneRuntime* rt, harness::ErrorCounter& errors) {
+  int32_t const nIn = static_cast<int32_t>(c.inputs.size());
+  int64_t const P = fieldValue(c, "patch_size");
+  if (c.op != "FocusCrop" || nIn != 2 || P < 1) return;
+  auto io = ioDescs(c, trtType(c.dtype), false);
+  std::vector<PluginTensorDesc> in{io[0].desc, io[1].desc};
+  PluginTensorDesc out = io[nIn].desc;
+  auto refused = [&](std::vector<PluginTensorDesc> const& bad, char const* what) {
+    int32_t const before = errors.getNbErrors();
+    CHECK(rt->onShapeChange(bad.data(), nIn, &out, 1) != 0, "%s accepted", what);
+    CHECK(errors.getNbErrors() > before, "%s refused without an error report", what);
+  };
+  auto bad = in;
+  bad[0].dims.d[2] = P - 1;
+  refused(bad, "frames lower than patch_size");
+  bad = in;
+  bad[0].dims.d[3] = P - 1;
+  refused(bad, "frames narrower than patch_size");
+  bad = in;
+  bad[1].dims.d[0] = in[0].dims.d[0] + 1;
+  refused(bad, "centres with another frame count");
+  bad = in;
+  bad[1].dims.d[1] = 3;
+  refused(bad, "centres (N, 3)");
+  CHECK(rt->onShapeChange(in.data(), nIn, &out, 1) == 0, "the case's own shapes refused after the bad ones");
+}
+
 IPluginCreatorV3One* findCreator(char const* name, char const* version, char const* ns) {
   IPluginCreatorInterface* c = harness::registry().getCreator(name, version, ns);
   if (c == nullptr || std::strcmp(c->getInterfaceInfo().kind, "PLUGIN CREATOR_V3ONE") != 0) return nullptr;
@@ -525,7 +586,9 @@ void runCase(Case const& c, harness::ErrorCounter& errors, std::map<std::string,
   int32_t const nIn = static_cast<int32_t>(c.inputs.size());
   CHECK(p.build->getNbOutputs() == 1, "getNbOutputs %d", p.build->getNbOutputs());
   std::vector<DataType> inTypes;
-  for (auto const& t : c.inputs) inTypes.push_back(isIntInput(t) ? trtType(t.dtype) : trtType(c.dtype));
+  for (auto const& t : c.inputs) {
+    inTypes.push_back(isIntInput(t) || isFp32Input(t) ? trtType(t.dtype) : trtType(c.dtype));
+  }
   DataType outType = DataType::kINT8;
   CHECK(p.build->getOutputDataTypes(&outType, 1, inTypes.data(), nIn) == 0 && outType == trtType(c.dtype),
         "output type %d", static_cast<int>(outType));
@@ -571,6 +634,7 @@ void runCase(Case const& c, harness::ErrorCounter& errors, std::map<std::string,
 
   // runtime: the deserialised plugin's context copy runs, then the clone on the same data
   if (a.runtime) checkChainRefusals(c, a.runtime, errors);
+  if (a.runtime) checkCropRefusals(c, a.runtime, errors);
   if (a.plugin && k.plugin) {
     std::vector<unsigned char> y = run(c, k.build, a.runtime);
     Result r = compare(c, y);

@@ -3,8 +3,9 @@ writes, random inputs, and the pure-PyTorch reference output of the same op on t
 
     python tests/trt_harness/make_cases.py OUT_DIR
 
-1. Exports small AF models (:data:`MODELS`, T=4, 64×64) in the ``plugin`` flavour with the project's own
-   exporter and takes every distinct (op type, attributes) of its plugin nodes — so the harness creates each plugin
+1. Exports small AF models (:data:`MODELS`, T=4, 64×64) and a narrow AdaFocusV2-MN2 (T=2, P=32: its ``FocusCrop``
+   node) in the ``plugin`` flavour with the project's own exporter and takes every distinct (op type, attributes) of
+   their plugin nodes — so the harness creates each plugin
    from what TensorRT's ONNX parser would hand its creator, not from a second copy of the field list.
 2. For each of those and each float type (fp32, fp16) and two shape sets (odd sizes that take the scalar tails,
    sizes that take the vector paths), draws fresh random inputs and computes
@@ -16,6 +17,8 @@ writes, random inputs, and the pure-PyTorch reference output of the same op on t
    to the chain's. Their reference is computed in the plugin's own type (the chain's per-block rounding is part of
    the semantics): gather and scatter must then match exactly; the scatter case also feeds a non-zero const, which
    a chained scatter must not read.
+   FocusCrop (:func:`make_crop_case`): fp32/fp16/bf16 frames, fp32 actions; the exported node plus the same node in
+   ``floor`` mode and with an odd patch size; reference :func:`afnet_edge.kernels.adafocus_reference.focus_crop`.
 3. Writes ``OUT_DIR/cases.txt`` (one block per case, whitespace-separated tokens) and one raw little-endian file per
    tensor. A dimension written ``N=8`` is the symbolic batch axis of a dynamic-batch engine (value 8 here).
 """
@@ -30,17 +33,37 @@ import torch
 import afnet_edge
 from afnet_edge.export import plugins as P
 from afnet_edge.export.onnx_export import export_onnx
+from afnet_edge.kernels import adafocus_reference as AR
 from afnet_edge.kernels import reference as R
+
+P_MODES = P.FOCUS_CROP_MODES
 
 T, SIZE = 4, 64
 #: Models whose plugin export supplies the fields (AF-MobileNetV3 fuses without ReLU, AF-ResNet50 with it).
 MODELS = ("af_mobilenetv3", "af_resnet50")
+#: AdaFocus' FocusCrop node comes from a narrow AdaFocusV2-MN2 (T=2, P=32; GRU 128, MLP 256: the same graph).
+ADA_NAME, ADA_T, ADA_P = "adafocus_v2_mn2_harness", 2, 32
 _ONNX_TYPES = {1: "FLOAT", 2: "INT", 3: "STRING", 6: "FLOATS", 7: "INTS"}
+
+
+def _adafocus_export(tmp: str) -> str:
+    """Plugin-flavour export of a narrow registered AdaFocusV2-MN2 (its one FocusCrop node)."""
+    from afnet_edge.models import adafocus
+    from afnet_edge.models.registry import BenchDefaults, registered
+
+    def small(num_classes: int = 5, num_frames: int = ADA_T, patch_size: int = ADA_P, frame_order: bool = True):
+        return adafocus.AdaFocusV2(ADA_NAME, "mn2", num_classes, num_frames, patch_size, hidden_dim=128,
+                                   frame_order=frame_order, classifier_dim=256)
+
+    with registered(ADA_NAME, small, adafocus.HOOKS, default_frames=ADA_T,
+                    bench=BenchDefaults(False, (ADA_T,), "harness")):
+        model = afnet_edge.create_model(ADA_NAME)
+        return export_onnx(model, os.path.join(tmp, "adafocus_plugin.onnx"), flavour="plugin").path
 
 
 def exported_plugin_nodes(tmp: str) -> list[tuple[str, str, str, list]]:
     """Distinct ``(op type, plugin_version, plugin_namespace, [(attr, ONNX type, values)])`` of the plugin nodes the
-    exporter writes for a small model, in graph order."""
+    exporter writes for small models (:data:`MODELS` and a narrow AdaFocusV2), in graph order."""
     import onnx
     seen, out = set(), []
     nodes = []
@@ -49,6 +72,7 @@ def exported_plugin_nodes(tmp: str) -> list[tuple[str, str, str, list]]:
         res = export_onnx(model, os.path.join(tmp, f"{arch}_plugin.onnx"), frames=T, ratio=0.5, batch=1,
                           flavour="plugin", size=SIZE)
         nodes += list(onnx.load(res.path).graph.node)
+    nodes += list(onnx.load(_adafocus_export(tmp)).graph.node)
     for node in nodes:
         if node.domain != P.PLUGIN_DOMAIN:
             continue
@@ -185,9 +209,70 @@ def make_case(op: str, fields: dict, dtype: str, shapes: str, index_dtype: str, 
     return ins, out, tol
 
 
+#: FocusCrop shape sets (P from the case's patch_size field): "odd" frames (C, H, W odd), "aligned" frames.
+_CROP_SHAPES = {"odd": dict(N=7, C=3, dH=7, dW=11), "aligned": dict(N=6, C=2, dH=8, dW=16)}
+_TORCH_TYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
+
+
+def make_crop_case(fields: dict, dtype: str, shapes: str, g: torch.Generator):
+    """A FocusCrop case: (inputs, output (name, float64 reference, dims), (atol, rtol)).
+
+    Frames exactly representable in the plugin's type; actions uniform in [0, 1] plus the edges (0, 1: the far-edge
+    taps read 0 with weight 0), values outside [0, 1] (clamped) and one integer pixel position. The reference is
+    :func:`afnet_edge.kernels.adafocus_reference.focus_crop` on float64 frames with the same float32 actions (the
+    window position in fp32, as the kernel; the blend in float64).
+    """
+    s = _CROP_SHAPES[shapes]
+    P = fields["patch_size"]
+    N, C, H, W = s["N"], s["C"], P + s["dH"], P + s["dW"]
+    x = torch.randn(N, C, H, W, generator=g).to(_TORCH_TYPES[dtype]).to(torch.float64)
+    a = torch.rand(N, 2, generator=g)
+    edges = torch.tensor([[0.0, 1.0], [1.0, 0.0], [-0.25, 1.5], [3.0 / (H - P), 0.3]])
+    a[1:1 + len(edges)] = edges                           # rows 0 and 5.. stay sub-pixel random
+    mode = next(k for k, v in P_MODES.items() if v == fields["mode"])
+    ref = AR.focus_crop(x, a, P, mode)
+    n_sym = f"N={N}"
+    ins = [("x", x, [n_sym, C, H, W]), ("centres", a, [n_sym, 2])]
+    out = ("patches", ref, [n_sym, C, P, P])
+    if mode == "floor":
+        tol = (0.0, 0.0)                                  # a copy: exact in every type
+    else:                                                 # fp32 blend, one rounding to the plugin's type
+        tol = {"f32": (1e-6, 1e-5), "f16": (1e-6, 2.0 ** -11), "bf16": (1e-6, 2.0 ** -8)}[dtype]
+    return ins, out, tol
+
+
 def _write(path: str, t: torch.Tensor, dtype: str) -> None:
+    if dtype == "bf16":  # numpy has no bfloat16: the raw 16-bit patterns (little-endian int16)
+        bits = t.detach().contiguous().to(torch.bfloat16).view(torch.int16).numpy()
+        bits.astype(np.dtype(np.int16).newbyteorder("<")).tofile(path)
+        return
     np_dtype = {"f32": np.float32, "f16": np.float16, "f64": np.float64, "i64": np.int64, "i32": np.int32}[dtype]
     t.detach().contiguous().numpy().astype(np.dtype(np_dtype).newbyteorder("<")).tofile(path)
+
+
+def _case_lines(cid: str, op: str, dtype: str, version: str, namespace: str, fields: list, ins: list, out: tuple,
+                tol: tuple, out_dir: str, floats: str, int_dtype=lambda name, t: "i64") -> list:
+    """One case block of cases.txt (and its tensor files)."""
+    lines = [f"case {cid} {op} {dtype}", f"version {version}", f"namespace {namespace}", f"floats {floats}"]
+    for name, kind, vals in fields:
+        lines.append(f"field {name} {kind} {len(vals)} " + " ".join(str(int(v)) for v in vals))
+    for name, t, dims in ins:
+        if name == "centres":
+            tdt = "f32"  # FocusCrop's positions: float32 whatever the frames' type
+        elif t.is_floating_point():
+            tdt = dtype
+        else:
+            tdt = int_dtype(name, t)
+        fname = f"{cid}_{name}.bin"
+        _write(os.path.join(out_dir, fname), t, tdt)
+        lines.append(f"in {name} {tdt} {len(dims)} " + " ".join(map(str, dims)) + f" {fname}")
+    oname, ref, odims = out
+    fname = f"{cid}_{oname}_ref.bin"
+    _write(os.path.join(out_dir, fname), ref, "f64")
+    lines.append(f"out {oname} {dtype} {len(odims)} " + " ".join(map(str, odims)) + f" {fname}")
+    lines.append(f"tol {tol[0]!r} {tol[1]!r}")
+    lines.append("end")
+    return lines
 
 
 def main(out_dir: str) -> int:
@@ -200,6 +285,22 @@ def main(out_dir: str) -> int:
     lines, n = [], 0
     for op, version, namespace, fields in nodes:
         values = {name: vals[0] for name, kind, vals in fields}
+        if op == "FocusCrop":
+            # the exported node (V2: bilinear, P from the export), then the same node with V1's floor mode and with
+            # an odd patch size (scalar tails), in fp32, fp16 and bf16
+            variants = [({}, dt, sh) for dt in ("f32", "f16", "bf16") for sh in ("odd", "aligned")]
+            variants += [({"mode": P_MODES["floor"]}, dt, "odd") for dt in ("f32", "f16", "bf16")]
+            variants += [({"patch_size": 7}, "f32", "odd"), ({"patch_size": 7}, "f16", "odd"),
+                         ({"patch_size": 7, "mode": P_MODES["floor"]}, "bf16", "odd")]
+            for change, dtype, shapes in variants:
+                case_fields = [(nm, kind, [change[nm]] if nm in change else vals) for nm, kind, vals in fields]
+                ins, out, tol = make_crop_case({**values, **change}, dtype, shapes, g)
+                tag = "_".join(f"{k}{v}" for k, v in change.items())
+                cid = f"c{n:02d}_{op}_{dtype}_{shapes}{'_' + tag if tag else ''}"
+                n += 1
+                lines += _case_lines(cid, op, dtype, version, namespace, case_fields, ins, out, tol, out_dir,
+                                     floats="f32,f16,bf16")
+            continue
         takes_index = "index" in P.BY_NAME[op].inputs
         variants = [(dt, sh, "i64", False) for dt in ("f32", "f16") for sh in ("odd", "aligned")]
         if takes_index:
@@ -216,24 +317,9 @@ def main(out_dir: str) -> int:
                 ins, (oname, ref, odims), (atol, rtol) = make_case(op, values, dtype, shapes, index_dtype, g)
             cid = f"c{n:02d}_{op}_{dtype}_{shapes}_{index_dtype}{'_chain' if chained else ''}"
             n += 1
-            lines.append(f"case {cid} {op} {dtype}")
-            lines.append(f"version {version}")
-            lines.append(f"namespace {namespace}")
-            for name, kind, vals in case_fields:
-                lines.append(f"field {name} {kind} {len(vals)} " + " ".join(str(int(v)) for v in vals))
-            for name, t, dims in ins:
-                if name == "chain_start":
-                    tdt = "i32"
-                else:
-                    tdt = index_dtype if not t.is_floating_point() else dtype
-                fname = f"{cid}_{name}.bin"
-                _write(os.path.join(out_dir, fname), t, tdt)
-                lines.append(f"in {name} {tdt} {len(dims)} " + " ".join(map(str, dims)) + f" {fname}")
-            fname = f"{cid}_{oname}_ref.bin"
-            _write(os.path.join(out_dir, fname), ref, "f64")
-            lines.append(f"out {oname} {dtype} {len(odims)} " + " ".join(map(str, odims)) + f" {fname}")
-            lines.append(f"tol {atol!r} {rtol!r}")
-            lines.append("end")
+            lines += _case_lines(cid, op, dtype, version, namespace, case_fields, ins, (oname, ref, odims),
+                                 (atol, rtol), out_dir, floats="f32,f16",
+                                 int_dtype=lambda name, t, idt=index_dtype: "i32" if name == "chain_start" else idt)
     with open(os.path.join(out_dir, "cases.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print(f"make_cases: {n} cases from {len(nodes)} exported plugin node kinds "

@@ -1,0 +1,168 @@
+"""The "no frame left behind" claim in miniature: full-video clustering vs uniform sampling vs every frame, on the
+Move4MNIST-style videos (:mod:`afnet_edge.data.move4mnist`), trained on a CPU.
+
+Schedule shape of the release (spec full-video-clustering.md §9, the Move4MNIST script): a TSM warm-up, then
+clustering. Per seed:
+
+1. **warm-up**: ``fullvideo_tsm_r18`` on K uniformly sampled frames (K clusters of one frame each = plain TSM),
+   ``--warmup-epochs`` epochs from scratch (the release starts from ImageNet weights; none can be downloaded here);
+2. from that checkpoint, ``--epochs`` more epochs in each of three settings, same data, seed and learning rate:
+
+   * ``uniform``: K uniformly sampled frames (TSN segment sampling: random in training, centres in validation);
+   * ``clustered``: all 32 frames through stem + layer1, clustered to K (slope rule), layers 2-4 on K;
+   * ``all frames``: all 32 frames through the whole network (K = 32: every frame its own cluster).
+
+Evaluated with ``afnet-edge eval`` on the validation split (unseen digit images). Writes
+``benchmarks/results/cpu/move4mnist.{json,md}``: top-1 per setting and seed, mean ± spread, official GFLOPs per
+video, wall times, the exact commands, machine and load.
+
+Run from the repository root::
+
+    python benchmarks/train_move4mnist.py                  # the committed experiment
+    python benchmarks/train_move4mnist.py --quick          # a smoke run (writes *_quick.*, not a result)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SETTINGS = ("uniform", "clustered", "all frames")
+
+
+def _cli(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "afnet_edge.cli", *args]
+
+
+def _run(cmd: list[str], log: str) -> float:
+    t0 = time.time()
+    with open(log, "w") as f:
+        f.write(shlex.join(cmd) + "\n")
+        f.flush()
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
+    if r.returncode:
+        raise SystemExit(f"failed ({r.returncode}): {shlex.join(cmd)}; see {log}")
+    return time.time() - t0
+
+
+def _frames_clusters(setting: str, k: int) -> tuple[int, int]:
+    return {"uniform": (k, k), "clustered": (32, k), "all frames": (32, 32)}[setting]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--clusters", type=int, default=8, help="K (8)")
+    p.add_argument("--size", type=int, default=32, help="frame side (32; the release: 64)")
+    p.add_argument("--train-samples", type=int, default=1200)
+    p.add_argument("--val-samples", type=int, default=400)
+    p.add_argument("--warmup-epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--parallel", type=int, default=2, help="training processes at a time, one thread each (2)")
+    p.add_argument("--work", default=os.path.join(REPO, "build", "move4mnist"))
+    p.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "cpu"))
+    p.add_argument("--quick", action="store_true", help="tiny smoke run, written as move4mnist_quick.*")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.seeds, a.train_samples, a.val_samples, a.warmup_epochs, a.epochs = [0], 32, 16, 1, 1
+    k = a.clusters
+    os.makedirs(a.work, exist_ok=True)
+    common = ["--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--classes", "4", "--rule", "slope",
+              "--size", str(a.size), "--train-samples", str(a.train_samples), "--val-samples", str(a.val_samples),
+              "--batch-size", str(a.batch_size), "--lr", str(a.lr), "--threads", "1", "--no-progress"]
+    started, load0 = time.time(), os.getloadavg()
+    commands: list[str] = []
+    walls: dict[str, float] = {}
+
+    def warm(seed: int) -> str:
+        out = os.path.join(a.work, f"seed{seed}", "warmup")
+        cmd = _cli(["train", *common, "--frames", str(k), "--clusters", str(k), "--epochs", str(a.warmup_epochs),
+                    "--lr-steps", str(a.warmup_epochs + 1), "--seed", str(seed), "--data-seed", str(seed),
+                    "--out", out])
+        commands.append(shlex.join(cmd[2:]))
+        walls[f"warmup/{seed}"] = _run(cmd, out + ".log")
+        return os.path.join(out, "last.pth")
+
+    def branch(seed: int, setting: str, start: str) -> dict:
+        n, kk = _frames_clusters(setting, k)
+        tag = setting.replace(" ", "_")
+        out = os.path.join(a.work, f"seed{seed}", tag)
+        cmd = _cli(["train", *common, "--frames", str(n), "--clusters", str(kk), "--epochs", str(a.epochs),
+                    "--lr-steps", str(max(1, a.epochs - 1)), "--seed", str(seed), "--data-seed", str(seed),
+                    "--finetune", start, "--no-fc-lr5", "--out", out])
+        commands.append(shlex.join(cmd[2:]))
+        walls[f"{tag}/{seed}"] = _run(cmd, out + ".log")
+        ev = _cli(["eval", "--data", "move4mnist", "--checkpoint", os.path.join(out, "last.pth"), "--size",
+                   str(a.size), "--val-samples", str(a.val_samples), "--data-seed", str(seed), "--threads", "1",
+                   "--json", "--no-progress"])
+        res = subprocess.run(ev, capture_output=True, text=True, cwd=REPO)
+        if res.returncode:
+            raise SystemExit(f"eval failed: {shlex.join(ev)}\n{res.stderr}")
+        rec = json.loads(res.stdout.strip().splitlines()[-1])
+        return {"seed": seed, "setting": setting, "frames": n, "clusters": kk, "top1": rec["top1"],
+                "gflops": rec.get("gflops"), "wall_s": round(walls[f"{tag}/{seed}"], 1)}
+
+    with ThreadPoolExecutor(a.parallel) as pool:
+        starts = dict(zip(a.seeds, pool.map(warm, a.seeds)))
+        jobs = [pool.submit(branch, s, st, starts[s]) for s in a.seeds for st in SETTINGS]
+        rows = [j.result() for j in jobs]
+
+    summary = {}
+    for st in SETTINGS:
+        t = np.array([r["top1"] for r in rows if r["setting"] == st], dtype=float)
+        g = [r["gflops"] for r in rows if r["setting"] == st]
+        summary[st] = {"top1_mean": round(float(t.mean()), 2), "top1_min": round(float(t.min()), 2),
+                       "top1_max": round(float(t.max()), 2), "gflops": g[0]}
+    res = {"experiment": "move4mnist", "quick": a.quick, "clusters": k, "size": a.size, "seeds": a.seeds,
+           "train_samples": a.train_samples, "val_samples": a.val_samples, "warmup_epochs": a.warmup_epochs,
+           "epochs": a.epochs, "lr": a.lr, "batch_size": a.batch_size, "rows": rows, "summary": summary,
+           "wall_s": {k_: round(v, 1) for k_, v in walls.items()}, "total_wall_s": round(time.time() - started, 1),
+           "command": "python benchmarks/train_move4mnist.py" + (" --quick" if a.quick else ""),
+           "commands": commands, "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+           "load_start": [round(x, 2) for x in load0], "load_end": [round(x, 2) for x in os.getloadavg()]}
+    os.makedirs(a.out, exist_ok=True)
+    stem = os.path.join(a.out, "move4mnist" + ("_quick" if a.quick else ""))
+    with open(stem + ".json.tmp", "w") as f:
+        json.dump(res, f, indent=1)
+    os.replace(stem + ".json.tmp", stem + ".json")
+    with open(stem + ".md.tmp", "w") as f:
+        f.write(render_md(res))
+    os.replace(stem + ".md.tmp", stem + ".md")
+    print(render_md(res))
+    return 0
+
+
+def render_md(res: dict) -> str:
+    k = res["clusters"]
+    lines = [f"# Move4MNIST-style videos: clustering 32 frames to K={k} vs uniform K vs all frames",
+             "",
+             f"`{res['command']}` — fullvideo_tsm_r18 from scratch, {res['size']}×{res['size']} px, "
+             f"{res['train_samples']} training / {res['val_samples']} validation videos (unseen digit images), "
+             f"warm-up {res['warmup_epochs']} epochs of TSM on {k} uniform frames, then {res['epochs']} epochs per "
+             f"setting from the same warm-up; seeds {', '.join(map(str, res['seeds']))}; "
+             f"{res['machine']}, load {res['load_start'][0]} → {res['load_end'][0]}, "
+             f"{res['total_wall_s'] / 60:.0f} min in all.",
+             "",
+             "| setting | frames in | clusters | top-1 % mean | min–max over seeds | official GFLOPs / video |",
+             "|---|---|---|---|---|---|"]
+    for st, s in res["summary"].items():
+        n, kk = _frames_clusters(st, k)
+        lines.append(f"| {st} | {n} | {kk} | {s['top1_mean']:.1f} | {s['top1_min']:.1f}–{s['top1_max']:.1f} | "
+                     f"{s['gflops']} |")
+    lines += ["", "Per seed: " + "; ".join(f"{r['setting']} s{r['seed']} {r['top1']:.1f}" for r in res["rows"]), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
