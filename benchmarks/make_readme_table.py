@@ -11,7 +11,9 @@ block between the same markers, the Jetson/H100 PROJECTION table between ``<!-- 
 ``<!-- projection:end -->``, and the bytes-per-plan PROJECTION (from ``benchmarks/results/projection/bytes_plans.json``,
 written by ``benchmarks/project_plans.py``) between ``<!-- plans:begin -->`` and ``<!-- plans:end -->``. README.md also gets the
 demo model's numbers (from ``benchmarks/results/cpu/demo_model.json``, written by ``benchmarks/train_demo_model.py``)
-between ``<!-- demo:begin -->`` and ``<!-- demo:end -->``.
+between ``<!-- demo:begin -->`` and ``<!-- demo:end -->``. docs/performance.md also gets the cross-family comparison
+(from ``benchmarks/results/cpu/cross_family.json``, written by ``afnet-edge bench --cross-family``) between
+``<!-- crossfamily:begin -->`` and ``<!-- crossfamily:end -->``.
 
 Sources: every ``benchmarks/results/<device>/*.json`` whose ``kind`` is ``measurement`` and ``schema``
 ``afnet_edge.bench/1``, except ``quick.json`` (the CI smoke grid).
@@ -33,6 +35,8 @@ PLBEGIN, PLEND = "<!-- plans:begin -->", "<!-- plans:end -->"
 PLANS_JSON = os.path.join(ROOT, "benchmarks", "results", "projection", "bytes_plans.json")
 DBEGIN, DEND = "<!-- demo:begin -->", "<!-- demo:end -->"
 DEMO_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "demo_model.json")
+CBEGIN, CEND = "<!-- crossfamily:begin -->", "<!-- crossfamily:end -->"
+CROSS_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "cross_family.json")
 PRETTY = {"af_resnet50": "AF-ResNet50", "af_mobilenetv3": "AF-MobileNetV3", "tsm_resnet50": "TSM-ResNet50",
           "tsn_resnet50": "TSN-ResNet50", "af_resnet101": "AF-ResNet101"}
 # headline rows: (model, T, ratio or None for the dense/masked rows, backends allowed)
@@ -205,6 +209,14 @@ def demo_block(path: str = DEMO_JSON) -> str:
     return "\n".join(out) + "\n"
 
 
+def crossfamily_block(path: str = CROSS_JSON) -> str:
+    """The cross-family comparison table, from the committed ``cross_family.json`` (``afnet-edge bench
+    --cross-family`` writes it)."""
+    from afnet_edge.bench.crossfamily import table_block
+    with open(path) as f:
+        return table_block(json.load(f), os.path.relpath(path, ROOT))
+
+
 def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> str | None:
     """``text`` with everything between the markers replaced by ``block``; None when the markers are missing."""
     i, j = text.find(begin), text.find(end)
@@ -242,6 +254,8 @@ def main(argv=None) -> int:
             targets.append((args.docs, PBEGIN, PEND, projection_block()))
         if PLBEGIN in open(args.docs).read() and os.path.exists(PLANS_JSON):
             targets.append((args.docs, PLBEGIN, PLEND, plans_block()))
+        if CBEGIN in open(args.docs).read() and os.path.exists(CROSS_JSON):
+            targets.append((args.docs, CBEGIN, CEND, crossfamily_block()))
     for path, b, e, content in targets:
         text = open(path).read() if os.path.exists(path) else ""
         new = replace_block(text, content, b, e)

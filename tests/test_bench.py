@@ -486,3 +486,122 @@ def test_readme_demo_block_equals_committed_results():
     assert current is not None, "README.md lost its <!-- demo:begin --> / <!-- demo:end --> markers"
     assert current == tool.demo_block().rstrip("\n") + "\n", \
         "README demo-model block is stale: run python benchmarks/make_readme_table.py"
+
+
+# ------------------------------------------------------------------------------------------------ cross-family
+from afnet_edge.bench import crossfamily  # noqa: E402
+
+TINY_FRAMES = {"af_resnet50": 4, "adafocus_v2_mn2": 1, "tsm_resnet50": 2, "blvnet_tam_r50": 2,
+               "fullvideo_tsm_r50": 6}
+TINY_OPTIONS = {"adafocus_v2_mn2": {"patch_size": 32}, "fullvideo_tsm_r50": {"clusters": 2},
+                "af_resnet50": {"width": 0.25}, "tsm_resnet50": {"width": 0.25}}
+
+
+@pytest.fixture(scope="module")
+def cross():
+    """The cross-family preset at tiny sizes (every family, both executions, batch 1 and 2, one timed run)."""
+    return crossfamily.run_cross_family(batches=(1, 2), size=64, warmup=0, repeats=1, threads=1, seed=3,
+                                        frames=TINY_FRAMES, options=TINY_OPTIONS, progress=False)
+
+
+def test_cross_family_rows_and_fields(cross):
+    doc = cross
+    assert crossfamily.validate_cross_family(doc) == []
+    assert doc["schema"] == crossfamily.SCHEMA and doc["kind"] == "measurement"
+    assert doc["load_average"]["before"] is not None and doc["environment"]["torch_threads"] == 1
+    got = {(r["model"], r["execution"]) for r in doc["rows"]}
+    assert got == {("af_resnet50", "official"), ("af_resnet50", "fused"), ("adafocus_v2_mn2", "official"),
+                   ("adafocus_v2_mn2", "fused"), ("tsm_resnet50", "dense"), ("blvnet_tam_r50", "official"),
+                   ("blvnet_tam_r50", "fused"), ("fullvideo_tsm_r50", "official"), ("fullvideo_tsm_r50", "fused")}
+    for r in doc["rows"]:
+        assert r["status"] == "ok", r.get("reason")
+        assert r["frames"] == TINY_FRAMES[r["model"]] and r["size"] == (224 if r["family"] == "adafocus" else 64)
+        assert r["batch"] == 1 and r["throughput_batch"] == 2
+        assert 0 < r["latency_ms"]["min"] <= r["latency_ms"]["p50"] and r["latency_per_clip_ms"] > 0
+        assert r["throughput_clips_s"] == pytest.approx(2 / (r["throughput_batch_ms"]["p50"] * 1e-3))
+        assert r["flops"]["official_gflops"] > 0 and r["flops"]["executed_gmacs"] > 0
+        t = r["traffic"]
+        assert t["kernels"] > 10 and t["activation_bytes"] > 0 and t["weight_bytes_read"] > 0
+        assert t["fp16_equivalent_bytes"] == pytest.approx(2 * t["float_elements_moved"])
+        assert r["peak_activation_mib"] > 0
+        # the fused execution computes what the official one computes (same clip)
+        assert r["check_max_rel_diff_vs_official"] <= 1e-4, r
+    rows = {(r["model"], r["execution"]): r for r in doc["rows"]}
+    assert rows[("af_resnet50", "official")]["ratio"] == 0.4
+    assert rows[("af_resnet50", "official")]["flops"]["executed_gmacs"] > \
+        rows[("af_resnet50", "fused")]["flops"]["executed_gmacs"]
+    # counted (not timed): the pair-aware bLVNet layout moves fewer activation bytes than the release's op sequence
+    assert rows[("blvnet_tam_r50", "fused")]["traffic"]["activation_bytes"] < \
+        rows[("blvnet_tam_r50", "official")]["traffic"]["activation_bytes"]
+    assert [c["patch_size"] for c in doc["adafocus_cost_per_patch"]] == [96, 128, 160]
+    # the clustering step alone, three ways on the same layer1 outputs: same means
+    cs = doc["clustering_stage"]["fullvideo_tsm_r50"]
+    assert cs["frames"] == 6 and cs["clusters"] == 2
+    for way in ("fused (on device)", "release host round trip", "naive bool ops"):
+        assert cs[way]["p50_ms"] > 0 and cs[way]["max_abs_diff_vs_fused"] <= 1e-5
+
+
+def test_cross_family_report_and_validation(cross):
+    md = crossfamily.format_markdown(cross)
+    for label in ("AF-ResNet50", "AdaFocusV2-MN2/RN", "TSM-ResNet50", "bLVNet-TAM-R50", "FullVideo-TSM-R50"):
+        assert label in md
+    broken = copy.deepcopy(cross)
+    broken["rows"][1]["check_max_rel_diff_vs_official"] = 0.5
+    broken["rows"][2]["throughput_clips_s"] = 0.0
+    probs = crossfamily.validate_cross_family(broken)
+    assert len(probs) == 2 and "logits differ" in " ".join(probs)
+
+
+def test_release_segments_match_the_device_clustering():
+    """The release-style host rules (the cross-family 'official' full-video row) pick the segments of the device
+    kernels, ties included (few bits per frame make equal distances common)."""
+    from afnet_edge.kernels.fullvideo_reference import adjacent_hamming, binarize_pack, segment_boundaries
+    g = torch.Generator().manual_seed(5)
+    for rule in ("slope", "cumulative", "cumulative_official"):
+        for n, k, d in ((32, 8, 6), (12, 4, 40), (5, 8, 9), (9, 3, 1)):
+            y = torch.relu(torch.randn(n, d, generator=g))
+            h = adjacent_hamming(binarize_pack(y))
+            offs, m = segment_boundaries(h, k, rule, torch.tensor([0, n]), num_bits=d)
+            off, m = offs[0].tolist(), int(m[0])
+            want = [(off[j], off[j + 1] - 1) for j in range(m)]
+            want += [want[-1]] * (k - m)
+            bits = np.sign(y.numpy())
+            mism = [bits[t] != bits[t + 1] for t in range(n - 1)]
+            got = crossfamily.release_segments([float(x.mean()) for x in mism], [int(x.sum()) for x in mism], k, rule)
+            if rule == "cumulative_official" and not any(int(x.sum()) for x in mism):
+                continue  # the release's all-identical fallback (first K frames, unaveraged) has no offsets form
+            assert got == want, (rule, n, k, d)
+
+
+def test_official_crop_switch():
+    from afnet_edge.kernels.adafocus_ops import focus_crop, official_crop, release_crop
+    g = torch.Generator().manual_seed(1)
+    x, a = torch.randn(3, 2, 40, 40, generator=g), torch.rand(3, 2, generator=g)
+    fused = focus_crop(x, a, 17, "bilinear", kernels="torch")
+    with official_crop():
+        off = focus_crop(x, a, 17, "bilinear", kernels="torch")
+        assert torch.equal(focus_crop(x, a, 17, "floor"), focus_crop(x, a, 17, "floor", kernels="torch"))
+    assert torch.equal(off, release_crop(x, a, 17)) and not torch.equal(off, fused)
+    assert (off - fused).abs().max() <= 2e-4
+
+
+@pytest.mark.parametrize("argv, word", [
+    (["--models", "tsn_resnet50"], "operating point"),
+    (["--batches", "1,2,4"], "--batches"),
+    (["--quick"], "--quick"),
+])
+def test_cross_family_bad_input_is_one_line_exit_2(argv, word, capsys, tmp_path):
+    rc = cli.main(["bench", "--cross-family", "--out", str(tmp_path), "--no-progress", *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and word in err
+
+
+def test_docs_crossfamily_block_equals_committed_results():
+    tool = _readme_tool()
+    path = os.path.join(tool.ROOT, "docs", "performance.md")
+    text = open(path).read()
+    current = tool.current_block(text, tool.CBEGIN, tool.CEND)
+    assert current is not None, "docs/performance.md lost its crossfamily markers"
+    assert os.path.exists(tool.CROSS_JSON), "benchmarks/results/cpu/cross_family.json is not committed"
+    assert current == tool.crossfamily_block().rstrip("\n") + "\n", \
+        "docs/performance.md cross-family block is stale: run python benchmarks/make_readme_table.py"

@@ -11,6 +11,8 @@ The package, one job per module:
 * :mod:`.results`     — :data:`SCHEMA`, :func:`derive`, :func:`validate_results`, :func:`best_rows`;
 * :mod:`.report`      — :func:`format_markdown`, :func:`make_plots`, :func:`write_outputs`;
 * :mod:`.profile`     — ``--profile``: :func:`profile_compact`, :func:`format_profile`;
+* :mod:`.crossfamily` — ``--cross-family``: every family at its published operating point, official-style vs fused
+  execution (:func:`~.crossfamily.run_cross_family`);
 * :mod:`.devices`, :mod:`.projection` — the roofline latency PROJECTION (``afnet-edge project``);
 * :mod:`.cli`, :mod:`.project_cli` — ``afnet-edge bench`` and ``afnet-edge project`` (each: ``register(subparsers)``).
 

@@ -92,6 +92,12 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--render", default=None, metavar="RESULTS_JSON",
                    help="measure nothing: re-derive and re-write the markdown and plots of an existing results file "
                         "(next to it)")
+    p.add_argument("--cross-family", action="store_true",
+                   help="instead of the grid: every family at its published operating point (AFNet-R50 12f r=0.4, "
+                        "AdaFocusV2-MN2/RN P=128, TSM-R50 8f, bLVNet-TAM-R50 f8x2, full-video TSM-R50 N=32->K=8; "
+                        "--models narrows it), the official-style execution next to the fused one: latency per clip "
+                        "at the first of --batches (default 1), clips/s at the last (default 8), GFLOPs, activation "
+                        "traffic; writes <out>/<name>.json and .md (name default: cross_family)")
     p.add_argument("--profile", action="store_true",
                    help="instead of the grid: profile the compact path on the CPU (first model, T, size, batch; "
                         "masked vs compact with the PyTorch ops vs compact with the extension's ops; page faults; "
@@ -202,6 +208,41 @@ def _cmd_profile(spec: GridSpec, args, argv: list[str], out: str) -> int:
     return 0
 
 
+def _cmd_cross_family(spec: GridSpec, args, argv: list[str], out: str) -> int:
+    from .crossfamily import CROSS_FAMILY, format_markdown as cf_markdown, run_cross_family, validate_cross_family
+    if args.quick or args.engine or args.render:
+        raise ValueError("--cross-family cannot be combined with --quick, --engine or --render")
+    models = args.models or list(CROSS_FAMILY)
+    batches = args.batches or ([1, 8])
+    if len(batches) > 2:
+        raise ValueError(f"--cross-family: --batches takes the latency batch and the throughput batch (two numbers), "
+                         f"got {','.join(map(str, batches))}")
+    cuda = torch.device(spec.device).type == "cuda"
+    warmup = args.warmup or (10 if cuda else 1)
+    repeats = args.repeats or (50 if cuda else 5)
+    doc = run_cross_family(models, (batches[0], batches[-1]), spec.size, spec.device, warmup, repeats,
+                           max(2, repeats // 2) if not cuda else repeats, spec.threads, spec.seed, argv=argv,
+                           progress=spec.progress)
+    name = args.name or "cross_family"
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    rel = os.path.relpath(os.path.abspath(path), os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    md = cf_markdown(doc, rel if not rel.startswith("..") else "")
+    with open(os.path.join(out, f"{name}.md"), "w") as f:
+        f.write(md)
+    print(md)
+    print(f"wrote {path} and {name}.md")
+    probs = validate_cross_family(doc)
+    if probs:
+        print("afnet-edge bench: results failed validation:\n  " + "\n  ".join(probs), file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_render(path: str, plots: bool) -> int:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--render {path}: file not found")
@@ -228,6 +269,8 @@ def _cmd_bench(args) -> int:
     out = args.out or os.path.join(DEFAULT_RESULTS, device_slug(spec.device, spec.threads))
     if args.profile:
         return _cmd_profile(spec, args, argv, out)
+    if args.cross_family:
+        return _cmd_cross_family(spec, args, argv, out)
     name = args.name or ("quick" if spec.quick else "models")
     doc = run_grid(spec, argv)
     probs = validate_results(doc)

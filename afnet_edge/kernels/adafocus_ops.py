@@ -17,19 +17,24 @@ ops), and inside ``with afnet_edge.kernels.use_ops("torch")``. The op has an aut
 Inside ``with use_crop(fn)`` every call goes to ``fn`` instead (same arguments and result): the ONNX exporter's
 ``plugin`` flavour installs there the marker that emits one ``FocusCrop`` node (:mod:`afnet_edge.export.ops`), so the
 models need not know about export.
+
+``with official_crop():`` is such a block for benchmarking: ``bilinear`` calls run :func:`release_crop`, the official
+V2 execution (θ built on the host and copied to the device, ``affine_grid`` + ``grid_sample``), the "official-style"
+row of ``afnet-edge bench --cross-family``; ``floor`` calls take the usual switch (``kernels="auto"``).
 """
 from __future__ import annotations
 
 import contextvars
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 
 from . import BACKENDS, current_ops, extension_available
 from . import adafocus_reference as _ref
 
-__all__ = ["focus_crop", "use_crop", "uses_kernel"]
+__all__ = ["focus_crop", "use_crop", "uses_kernel", "official_crop", "release_crop"]
 
 CropFn = Callable[[torch.Tensor, torch.Tensor, int, str], torch.Tensor]
 _CROP: contextvars.ContextVar[CropFn | None] = contextvars.ContextVar("afnet_edge_focus_crop", default=None)
@@ -78,3 +83,33 @@ def focus_crop(x: torch.Tensor, centres: torch.Tensor, patch: int, mode: str = "
         from . import ext
         return ext.focus_crop(x, centres, patch, mode)
     return _ref.focus_crop(x, centres, patch, mode)
+
+
+def release_crop(x: torch.Tensor, centres: torch.Tensor, patch: int) -> torch.Tensor:
+    """The official AdaFocusV2 crop as the release runs it (spec §2.3, §6.3): the affine matrix θ is created on the
+    host and copied to ``x``'s device, filled by small ops, then ``affine_grid`` materialises the (N, P, P, 2) grid
+    and ``grid_sample`` (bilinear, zero padding, ``align_corners=False``) reads it. Equal to ``focus_crop(...,
+    "bilinear")`` within 2e-4 on unit-variance inputs (tested)."""
+    n, c, h, w = x.shape
+    a = centres.to(x.dtype)
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype).to(x.device)      # host tensor + copy, as the release
+    theta[:, 0, 0] = patch / w
+    theta[:, 1, 1] = patch / h
+    theta[:, 0, 2] = -1 + (2 * (a[:, 1] * (w - patch)) + patch) / w
+    theta[:, 1, 2] = -1 + (2 * (a[:, 0] * (h - patch)) + patch) / h
+    grid = F.affine_grid(theta, [n, c, patch, patch], align_corners=False)
+    return F.grid_sample(x, grid, align_corners=False)
+
+
+def _official(x: torch.Tensor, centres: torch.Tensor, patch: int, mode: str) -> torch.Tensor:
+    if mode == "bilinear":
+        return release_crop(x, centres, patch)
+    with use_crop(None):
+        return focus_crop(x, centres, patch, mode)
+
+
+def official_crop() -> AbstractContextManager[None]:
+    """``with official_crop():`` — :func:`focus_crop` in ``bilinear`` mode runs :func:`release_crop` (the official
+    V2 crop) whatever the ``kernels`` setting (a :func:`use_crop` block); for timing the official execution against
+    the fused one."""
+    return use_crop(_official)

@@ -44,6 +44,7 @@ from .common import VideoClassifier
 from .flops_walk import FlopsWalk, Shape, Term, pool_out
 from .registry import (BenchDefaults, CliFlag, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
                        register_model)
+from .registry import OperatingPoint
 from .tsm_resnet import ResNet
 
 FRAME_SIZE = 224          # every AdaFocus checkpoint was trained on 224² frames; the policies' flatten sizes fix it
@@ -950,7 +951,9 @@ def _no_reordering(name: str, frame_order: bool) -> None:
 
 
 @register_model("adafocus_v2_mn2", HOOKS, default_frames=16, official_arch="AdaFocusV2-MN2",
-                bench=BenchDefaults(skips_frames=False, frames=(16,), label="AdaFocusV2-MN2/RN"))
+                bench=BenchDefaults(skips_frames=False, frames=(16,), label="AdaFocusV2-MN2/RN",
+                                   operating_point=OperatingPoint(16, options=(("patch_size", 128),),
+                                                                  source="AdaFocusV2 Table 4: 16 frames, P = 128")))
 def adafocus_v2_mn2(num_classes: int = 200, num_frames: int = 16, patch_size: int = 128, dropout: float = 0.2,
                     frame_order: bool = True, focus_frames: int | None = None) -> AdaFocusV2:
     """AdaFocusV2: MobileNetV2 glance at 224², GRU policy, sub-pixel patch, ResNet-50 focus, per-step heads."""

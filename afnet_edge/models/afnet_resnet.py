@@ -17,6 +17,7 @@ from ..kernels.reference import temporal_shift
 from .common import VideoClassifier, init_resnet_weights
 from .flops_walk import IMAGENET_CLASSES, FlopsWalk, Shape, pool_out
 from .registry import BenchDefaults, CliFlag, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
+from .registry import OperatingPoint
 from .tsn import map_tsn_checkpoint, tsn_checkpoint_info, tsn_export_metadata
 
 EXPANSION = 4
@@ -311,7 +312,8 @@ HOOKS = FamilyHooks(
 
 
 @register_model("af_resnet50", HOOKS, default_frames=12, official_arch="AF_resnet50",
-                bench=BenchDefaults(skips_frames=True, frames=(12,), label="AF-ResNet50"))
+                bench=BenchDefaults(skips_frames=True, frames=(12,), label="AF-ResNet50",
+                                   operating_point=OperatingPoint(12, 0.4, source="AFNet: 12 frames, r = 0.4")))
 def af_resnet50(num_classes: int = 174, num_frames: int = 12, tsm: bool = True, dropout: float = 0.5,
                 width: float = 1.0):
     """AF-ResNet50 (TSM on by default; ``tsm=False`` gives the TSN variant). 10 navigation modules. ``width`` scales

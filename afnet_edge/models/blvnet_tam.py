@@ -36,6 +36,7 @@ from .common import VideoClassifier, init_resnet_weights
 from .flops_walk import IMAGENET_CLASSES, FlopsWalk, Shape
 from .registry import (BenchDefaults, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
                        register_model)
+from .registry import OperatingPoint
 
 DEPTHS = {50: (3, 4, 6, 3), 101: (4, 8, 18, 3)}
 STEM = 64
@@ -403,7 +404,8 @@ HOOKS = FamilyHooks(
 
 
 @register_model("blvnet_tam_r50", HOOKS, default_frames=16, official_arch="bLVNet-TAM-50",
-                bench=BenchDefaults(skips_frames=False, frames=(16, 32), label="bLVNet-TAM-R50"))
+                bench=BenchDefaults(skips_frames=False, frames=(16, 32), label="bLVNet-TAM-R50",
+                                   operating_point=OperatingPoint(16, source="f8x2: 16 frames")))
 def blvnet_tam_r50(num_classes: int = 174, num_frames: int = 16, alpha: int = 2, beta: int = 4,
                    blending_frames: int = 3, dropout: float = 0.5, base_width: int = STEM) -> BLVNetTAMVideo:
     """bLVNet-TAM-50 (a2-b4 by default): big-little ResNet-50 on frame pairs + TAM; 16 frames = f8x2.

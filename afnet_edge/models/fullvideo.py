@@ -45,6 +45,7 @@ from .common import MIN_SIZE, VideoClassifier, VideoOutput, init_resnet_weights
 from .flops_walk import FlopsWalk, Term, pool_out
 from .registry import (BenchDefaults, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
                        register_model)
+from .registry import OperatingPoint
 from .tsn import BACKBONE, is_video_layout, map_tsn_checkpoint
 
 MODEL_RULES = ("slope", "cumulative", "cumulative_official")
@@ -751,7 +752,9 @@ def _make(arch, block, layers, num_classes, num_frames, clusters, rule, max_fram
 
 
 @register_model("fullvideo_tsm_r50", HOOKS, default_frames=32, official_arch="resnet50",
-                bench=BenchDefaults(skips_frames=False, frames=(32,), label="FullVideo-TSM-R50"))
+                bench=BenchDefaults(skips_frames=False, frames=(32,), label="FullVideo-TSM-R50",
+                                   operating_point=OperatingPoint(32, options=(("clusters", 8),),
+                                                                  source="spec §7: N = 32 -> K = 8")))
 def fullvideo_tsm_r50(num_classes: int = 174, num_frames: int = 32, clusters: int = 8, rule: str = "cumulative",
                       max_frames: int | None = 1024, dropout: float = 0.5, degenerate: str = "none",
                       release_shift_quirk: bool = False) -> FullVideoTSM:

@@ -182,11 +182,27 @@ class BenchDefaults:
     compact backends; False for dense baselines (one ``dense`` backend, ``ratio`` None).
     ``frames``: the clip lengths T of a default grid.
     ``label``: the name printed in tables and plots.
+    ``operating_point``: the published configuration that the cross-family comparison (``afnet-edge bench
+    --cross-family``) measures: clip length, selection ratio (frame-skipping families) and model options as
+    ``(name, value)`` pairs (e.g. ``(("patch_size", 128),)``); None: the model is not in that comparison.
     """
 
     skips_frames: bool
     frames: tuple[int, ...]
     label: str
+    operating_point: OperatingPoint | None = None
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A published configuration of a model (see :class:`BenchDefaults`): ``frames`` (T, or N for full-video),
+    ``ratio`` (None for models that skip no frames), ``options`` (factory keyword arguments as pairs), ``source``
+    (where it is published, for the tables)."""
+
+    frames: int
+    ratio: float | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+    source: str = ""
 
 
 @dataclass(frozen=True)

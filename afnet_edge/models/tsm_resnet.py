@@ -16,6 +16,7 @@ from .afnet_resnet import WIDTH_OPTION, AmpleBottleneck, bottleneck_flops, head_
 from .common import VideoClassifier, init_resnet_weights
 from .flops_walk import FlopsWalk, pool_out
 from .registry import BenchDefaults, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict, register_model
+from .registry import OperatingPoint
 from .tsn import map_tsn_checkpoint, tsn_checkpoint_info, tsn_export_metadata
 
 
@@ -126,7 +127,8 @@ def tsn_resnet50(num_classes: int = 174, num_frames: int = 8, dropout: float = 0
 
 
 @register_model("tsm_resnet50", HOOKS, default_frames=8,
-                bench=BenchDefaults(skips_frames=False, frames=(8, 16), label="TSM-ResNet50"))
+                bench=BenchDefaults(skips_frames=False, frames=(8, 16), label="TSM-ResNet50",
+                                   operating_point=OperatingPoint(8, source="TSM: 8 frames")))
 def tsm_resnet50(num_classes: int = 174, num_frames: int = 8, dropout: float = 0.5, width: float = 1.0):
     """TSM-ResNet50: temporal shift (fold 1/8) in every bottleneck, average consensus. ``width`` scales every channel
     count."""
