@@ -139,12 +139,21 @@ def test_missing_scikit_learn_names_the_extra(monkeypatch):
         bundled_digits.cache_clear()
 
 
-def test_train_cli_on_move4mnist(tmp_path, capsys):
+def test_train_cli_on_move4mnist(tmp_path, capsys, monkeypatch):
+    from afnet_edge.training import commands
+    built = []
+    real = commands.build_model
+    monkeypatch.setattr(commands, "build_model", lambda args, **kw: built.append(real(args, **kw)) or built[-1])
     out = tmp_path / "run"
     assert main(["train", "--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--clusters", "4", "--size", "32",
                  "--epochs", "1", "--train-samples", "8", "--val-samples", "4", "--batch-size", "4", "--out", str(out),
-                 "--no-progress", "--json"]) == 0
+                 "--dropout", "0.3", "--no-progress", "--json"]) == 0
     assert (out / "last.pth").exists()
+    drops = [m.p for m in built[0].modules() if isinstance(m, torch.nn.Dropout)]
+    assert drops and set(drops) == {0.3}                                          # --dropout reached the model
+    capsys.readouterr()
+    assert main(["train", "--data", "move4mnist", "--dropout", "1.5", "--out", str(tmp_path / "z")]) == 2
+    assert "--dropout" in capsys.readouterr().err
     capsys.readouterr()
     assert main(["train", "--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--classes", "5",
                  "--out", str(tmp_path / "x")]) == 2

@@ -178,7 +178,7 @@ def _train(args, device, info: distributed.DistInfo | None) -> int:
         t_end=args.t_end, fc_lr5=not args.no_fc_lr5, amp=args.amp, seed=args.seed, workers=args.workers,
         eval_every=args.eval_every, save_every=args.save_every, eval_selection=args.eval_selection)
     seed_everything(args.seed)
-    model = build_model(args)
+    model = build_model(args, **({} if args.dropout is None else {"dropout": args.dropout}))
     if args.nav_gap is not None and not args.resume:
         if set_navigation_gap(model, args.nav_gap) == 0:
             raise ValueError(f"--nav-gap: {model.arch} has no navigation modules")
@@ -387,6 +387,9 @@ def register(sub) -> None:
     o.add_argument("--momentum", type=_nonneg_float, default=0.9, help="SGD momentum (0.9)")
     o.add_argument("--weight-decay", "--wd", type=_nonneg_float, default=5e-4, help="SGD weight decay (5e-4)")
     o.add_argument("--gd", type=_nonneg_float, default=20.0, help="clip gradient norm (20; 0 = off)")
+    o.add_argument("--dropout", type=_unit_float, default=None,
+                   help="dropout before the classifier, in [0, 1) (default: the model's, e.g. 0.5 AFNet, 0.8 "
+                        "fullvideo_tsm_r18 as released)")
     o.add_argument("--rt", type=_unit_float, default=0.5, help="target selection ratio RT (0.5)")
     o.add_argument("--rt-begin", type=_nonneg_int, default=10,
                    help="epoch where the target ratio starts stepping down from 1 towards --rt (10)")
