@@ -20,6 +20,22 @@ HAVE_AV = importlib.util.find_spec("av") is not None
 needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV (extra afnet_edge[video]) is needed to read and write videos")
 
 
+
+def _tensorrt_rtx():
+    from afnet_edge.export.trt_backend import load_tensorrt
+    try:
+        return load_tensorrt("tensorrt_rtx")
+    except ImportError:
+        return None
+
+
+#: TensorRT for RTX (builds engines without a GPU), or None; the engine-build tests take ``@needs_rtx`` (CI installs
+#: it: such a skip fails CI)
+RTX = _tensorrt_rtx()
+needs_rtx = pytest.mark.skipif(RTX is None, reason="TensorRT for RTX not installed "
+                                                   "(pip install tensorrt-rtx-cu13-bindings tensorrt-rtx-cu13-libs)")
+
+
 @pytest.fixture
 def one_thread():
     """Run a test with one torch thread (small tensors, large graphs: faster and steadier on a shared machine)."""

@@ -23,14 +23,8 @@ from afnet_edge.cli import main  # noqa: E402
 from afnet_edge.models import adafocus  # noqa: E402
 from afnet_edge.models.registry import BenchDefaults, registered  # noqa: E402
 from afnet_edge.export.onnx_export import export_onnx  # noqa: E402
-from afnet_edge.export.trt_backend import load_tensorrt  # noqa: E402
 
-try:
-    RTX = load_tensorrt("tensorrt_rtx")
-except ImportError:
-    RTX = None
-needs_rtx = pytest.mark.skipif(RTX is None, reason="TensorRT for RTX not installed "
-                                                   "(pip install tensorrt-rtx-cu13-bindings tensorrt-rtx-cu13-libs)")
+from conftest import RTX, needs_rtx  # noqa: E402
 T, P, C, TARGET = 2, 32, 5, "SM86"          # the smallest variant: MN2 glance, 2 frames, 32² patches
 SMALL = "adafocus_v2_mn2_narrow_test"
 STANDARD = {"Conv", "Clip", "Add", "Relu", "MaxPool", "ReduceMean", "Tanh", "Flatten", "Gemm", "BatchNormalization",

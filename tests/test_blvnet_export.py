@@ -26,14 +26,8 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
 
 from afnet_edge.checkpoint import inspect_checkpoint, save_checkpoint  # noqa: E402
 from afnet_edge.cli import main  # noqa: E402
-from afnet_edge.export.trt_backend import load_tensorrt  # noqa: E402
 
-try:
-    RTX = load_tensorrt("tensorrt_rtx")
-except ImportError:
-    RTX = None
-needs_rtx = pytest.mark.skipif(RTX is None, reason="TensorRT for RTX not installed "
-                                                   "(pip install tensorrt-rtx-cu13-bindings tensorrt-rtx-cu13-libs)")
+from conftest import RTX, needs_rtx  # noqa: E402
 MODEL, G, C, S, WIDTH, BATCH, TARGET = "blvnet_tam_r50", 4, 5, 32, 8, 2, "SM86"
 STANDARD = {"Conv", "Relu", "Add", "Reshape", "Transpose", "Slice", "Resize", "AveragePool", "GlobalAveragePool",
             "Flatten", "Gemm", "ReduceMean", "BatchNormalization", "Constant"}

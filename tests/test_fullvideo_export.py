@@ -31,12 +31,7 @@ from afnet_edge.export.trt_backend import load_tensorrt  # noqa: E402
 from afnet_edge.models import fullvideo  # noqa: E402
 from afnet_edge.models.registry import BenchDefaults, registered  # noqa: E402
 
-try:
-    RTX = load_tensorrt("tensorrt_rtx")
-except ImportError:
-    RTX = None
-needs_rtx = pytest.mark.skipif(RTX is None, reason="TensorRT for RTX not installed "
-                                                   "(pip install tensorrt-rtx-cu13-bindings tensorrt-rtx-cu13-libs)")
+from conftest import RTX, needs_rtx  # noqa: E402
 N, K, C, H, TARGET = 10, 4, 5, 32, "SM86"
 SMALL = "fullvideo_tsm_narrow_test"
 STANDARD = {"Conv", "Relu", "MaxPool", "Add", "Reshape", "Slice", "Concat", "Greater", "Cast", "Sub", "Abs",

@@ -23,14 +23,9 @@ pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
 from afnet_edge.cli import main  # noqa: E402
 from afnet_edge.export.engine import build_engine, read_sidecar  # noqa: E402
 from afnet_edge.export.onnx_export import export_onnx  # noqa: E402
-from afnet_edge.export.trt_backend import TensorRTError, load_tensorrt  # noqa: E402
+from afnet_edge.export.trt_backend import TensorRTError  # noqa: E402
 
-try:
-    RTX = load_tensorrt("tensorrt_rtx")
-except ImportError:
-    RTX = None
-needs_rtx = pytest.mark.skipif(RTX is None, reason="TensorRT for RTX not installed "
-                                                   "(pip install tensorrt-rtx-cu13-bindings tensorrt-rtx-cu13-libs)")
+from conftest import RTX, needs_rtx  # noqa: E402
 T, SIZE, CLASSES, TARGET = 4, 64, 7, "SM86"
 
 
@@ -195,7 +190,8 @@ def test_rtx_onnx_parser_finds_our_creators_and_passes_exactly_their_fields(onnx
     import onnx_graphsurgeon as gs
     from test_export_onnx import cpp_plugin_fields
 
-    from afnet_edge.export.plugins import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
+    from afnet_edge.export.plugins import AFNET_PLUGINS, FOCUS_CROP_MODES, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, \
+        PLUGIN_VERSION
     mod = RTX.module
     declared = cpp_plugin_fields()
     received: list = []
@@ -221,6 +217,13 @@ def test_rtx_onnx_parser_finds_our_creators_and_passes_exactly_their_fields(onnx
         for node in graph.nodes:
             if node.domain == PLUGIN_DOMAIN:
                 first.setdefault(node.op, node)
+        assert set(first) == set(AFNET_PLUGINS)
+        # AdaFocus' FocusCrop as its plugin flavour writes it (tests/test_adafocus_plugin.py checks that export)
+        x, centres = gs.Variable("x", np.float32, (4, 3, 64, 64)), gs.Variable("centres", np.float32, (4, 2))
+        first["FocusCrop"] = gs.Node("FocusCrop", inputs=[x, centres],
+                                     outputs=[gs.Variable("patches", np.float32, (4, 3, 32, 32))], domain=PLUGIN_DOMAIN,
+                                     attrs={"plugin_version": PLUGIN_VERSION, "plugin_namespace": PLUGIN_NAMESPACE,
+                                            "mode": FOCUS_CROP_MODES["floor"], "patch_size": 32})
         assert set(first) == set(declared)
         for op, node in first.items():
             inputs = [t for t in node.inputs if isinstance(t, gs.Variable)]

@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..video import normalize_frames
+from .synthetic import check_index
 
 #: Class names, index = label (the release's ``classInd.txt`` order, 0-based as in its split files).
 MOVE4MNIST_CLASSES: tuple[str, ...] = ("left", "right", "up", "down")
@@ -163,12 +164,7 @@ class Move4MNISTDataset(Dataset):
         return np.arange(self.num_samples, dtype=np.int64) % len(MOVE4MNIST_CLASSES)
 
     def _check_index(self, index: int) -> int:
-        index = int(index)
-        if index < 0:
-            index += self.num_samples
-        if not 0 <= index < self.num_samples:
-            raise IndexError(f"index {index} out of range for a dataset of {self.num_samples} samples")
-        return index
+        return check_index(index, self.num_samples)
 
     def frame_indices(self, index: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """The ``num_frames`` frame indices given to the model (segment centres, or random within segments)."""

@@ -120,6 +120,16 @@ def _texture(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.nda
     return (base * (1 - w) + alt * w).astype(np.float32)
 
 
+def check_index(index: int, num_samples: int) -> int:
+    """``index`` (negative counts from the end) as an index in ``[0, num_samples)``; IndexError otherwise."""
+    index = int(index)
+    if index < 0:
+        index += num_samples
+    if not 0 <= index < num_samples:
+        raise IndexError(f"index {index} out of range for a dataset of {num_samples} samples")
+    return index
+
+
 class SyntheticVideoDataset(Dataset):
     """Seeded synthetic videos whose class depends on temporal order (see the module docstring).
 
@@ -187,12 +197,7 @@ class SyntheticVideoDataset(Dataset):
         return np.array([self.label_of(i) for i in range(self.num_samples)], dtype=np.int64)
 
     def _check_index(self, index: int) -> int:
-        index = int(index)
-        if index < 0:
-            index += self.num_samples
-        if not 0 <= index < self.num_samples:
-            raise IndexError(f"index {index} out of range for a dataset of {self.num_samples} samples")
-        return index
+        return check_index(index, self.num_samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         sample = self.render(index)
