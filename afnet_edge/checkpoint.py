@@ -166,8 +166,9 @@ def inspect_checkpoint(path) -> dict:
         sd = _strip(sd, "module.")
     d = _describe(sd, obj.get("arch") if own else None)
     kind = "afnet_edge" if own else (d["kind"] or "official")
+    stored = (obj.get("model_options") or {}) if own else {}
     info = {"kind": kind, "num_tensors": len(sd), "num_frames": d["num_frames"], "num_classes": None,
-            "options": d["options"] or {}}
+            "options": {**stored, **(d["options"] or {})}}          # what the weights fix wins
     if kind != "official_imagenet":
         info["num_classes"] = d["num_classes"]
     if own:
@@ -295,7 +296,8 @@ def _atomic_save(obj, path) -> None:
 def save_checkpoint(model: torch.nn.Module, path, **extra) -> None:
     """Save ``model`` in afnet_edge's format (atomically). ``extra`` entries (epoch, optimizer state, …) are stored
     alongside and returned in ``LoadReport.meta`` on load; they must be tensors or plain Python values."""
-    reserved = {"format", "format_version", "arch", "num_frames", "num_classes", "tsm", "config", "state_dict"}
+    reserved = {"format", "format_version", "arch", "num_frames", "num_classes", "tsm", "config", "state_dict",
+                "model_options"}
     clash = reserved & set(extra)
     if clash:
         raise ValueError(f"save_checkpoint: extra keys {sorted(clash)} are reserved")
@@ -303,8 +305,20 @@ def save_checkpoint(model: torch.nn.Module, path, **extra) -> None:
            "num_frames": getattr(model, "num_frames", None), "num_classes": getattr(model, "num_classes", None),
            "tsm": getattr(model, "tsm", None),
            "config": model.config() if hasattr(model, "config") else {},
+           "model_options": _model_options(model),
            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
     _atomic_save(obj, path)
+
+
+def _model_options(model: torch.nn.Module) -> dict:
+    """The family's ``create_model`` options (its CLI options: ``clusters``, ``patch_size``, …) as the model holds
+    them, for those the weights do not fix (a full-video model's K): :func:`inspect_checkpoint` reports them under
+    ``options`` and the CLI rebuilds the same model from the file."""
+    entry = entry_of(model)
+    if entry is None:
+        return {}
+    values = {o.option: getattr(model, o.option, None) for o in entry.hooks.cli_options}
+    return {k: v for k, v in values.items() if isinstance(v, (bool, int, float, str))}
 
 
 def to_official_state_dict(model: torch.nn.Module) -> dict:

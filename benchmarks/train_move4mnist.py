@@ -45,6 +45,7 @@ def _cli(args: list[str]) -> list[str]:
 
 def _run(cmd: list[str], log: str) -> float:
     t0 = time.time()
+    os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "w") as f:
         f.write(shlex.join(cmd) + "\n")
         f.flush()
@@ -70,6 +71,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--parallel", type=int, default=2, help="training processes at a time, one thread each (2)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (cpu)")
+    p.add_argument("--dropout", type=float, default=0.2, help="classifier dropout (0.2; the release: 0.8)")
     p.add_argument("--work", default=os.path.join(REPO, "build", "move4mnist"))
     p.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "cpu"))
     p.add_argument("--quick", action="store_true", help="tiny smoke run, written as move4mnist_quick.*")
@@ -80,7 +83,8 @@ def main(argv=None) -> int:
     os.makedirs(a.work, exist_ok=True)
     common = ["--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--classes", "4", "--rule", "slope",
               "--size", str(a.size), "--train-samples", str(a.train_samples), "--val-samples", str(a.val_samples),
-              "--batch-size", str(a.batch_size), "--lr", str(a.lr), "--threads", "1", "--no-progress"]
+              "--batch-size", str(a.batch_size), "--lr", str(a.lr), "--threads", "1", "--no-progress",
+              "--device", a.device, "--dropout", str(a.dropout), "--no-fc-lr5"]
     started, load0 = time.time(), os.getloadavg()
     commands: list[str] = []
     walls: dict[str, float] = {}
@@ -100,18 +104,18 @@ def main(argv=None) -> int:
         out = os.path.join(a.work, f"seed{seed}", tag)
         cmd = _cli(["train", *common, "--frames", str(n), "--clusters", str(kk), "--epochs", str(a.epochs),
                     "--lr-steps", str(max(1, a.epochs - 1)), "--seed", str(seed), "--data-seed", str(seed),
-                    "--finetune", start, "--no-fc-lr5", "--out", out])
+                    "--finetune", start, "--out", out])
         commands.append(shlex.join(cmd[2:]))
         walls[f"{tag}/{seed}"] = _run(cmd, out + ".log")
         ev = _cli(["eval", "--data", "move4mnist", "--checkpoint", os.path.join(out, "last.pth"), "--size",
                    str(a.size), "--val-samples", str(a.val_samples), "--data-seed", str(seed), "--threads", "1",
-                   "--json", "--no-progress"])
+                   "--device", a.device, "--json", "--no-progress"])
         res = subprocess.run(ev, capture_output=True, text=True, cwd=REPO)
         if res.returncode:
             raise SystemExit(f"eval failed: {shlex.join(ev)}\n{res.stderr}")
-        rec = json.loads(res.stdout.strip().splitlines()[-1])
+        rec = json.loads(res.stdout)
         return {"seed": seed, "setting": setting, "frames": n, "clusters": kk, "top1": rec["top1"],
-                "gflops": rec.get("gflops"), "wall_s": round(walls[f"{tag}/{seed}"], 1)}
+                "gflops": round(rec["official_gflops"], 3), "wall_s": round(walls[f"{tag}/{seed}"], 1)}
 
     with ThreadPoolExecutor(a.parallel) as pool:
         starts = dict(zip(a.seeds, pool.map(warm, a.seeds)))
@@ -126,7 +130,7 @@ def main(argv=None) -> int:
                        "top1_max": round(float(t.max()), 2), "gflops": g[0]}
     res = {"experiment": "move4mnist", "quick": a.quick, "clusters": k, "size": a.size, "seeds": a.seeds,
            "train_samples": a.train_samples, "val_samples": a.val_samples, "warmup_epochs": a.warmup_epochs,
-           "epochs": a.epochs, "lr": a.lr, "batch_size": a.batch_size, "rows": rows, "summary": summary,
+           "epochs": a.epochs, "lr": a.lr, "batch_size": a.batch_size, "dropout": a.dropout, "device": a.device, "rows": rows, "summary": summary,
            "wall_s": {k_: round(v, 1) for k_, v in walls.items()}, "total_wall_s": round(time.time() - started, 1),
            "command": "python benchmarks/train_move4mnist.py" + (" --quick" if a.quick else ""),
            "commands": commands, "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",

@@ -3,12 +3,14 @@ digit moves in the class direction at the documented speed, splits use disjoint 
 and ``afnet-edge train --data move4mnist`` runs with clear errors for a wrong class or frame count."""
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
 import pytest
 import torch
 
+import afnet_edge
 from afnet_edge.cli import main
 from afnet_edge.data import move4mnist as m4
 from afnet_edge.data.move4mnist import BACKGROUND, BLANK, INFORMATIVE, Move4MNISTDataset, bundled_digits
@@ -151,6 +153,21 @@ def test_train_cli_on_move4mnist(tmp_path, capsys, monkeypatch):
     assert (out / "last.pth").exists()
     drops = [m.p for m in built[0].modules() if isinstance(m, torch.nn.Dropout)]
     assert drops and set(drops) == {0.3}                                          # --dropout reached the model
+    # K is no weight shape: the checkpoint records it, and eval rebuilds the K=4 model (not the default 16)
+    from afnet_edge.checkpoint import inspect_checkpoint
+    assert inspect_checkpoint(str(out / "last.pth"))["options"]["clusters"] == 4
+    capsys.readouterr()
+    assert main(["eval", "--data", "move4mnist", "--checkpoint", str(out / "last.pth"), "--size", "32",
+                 "--val-samples", "4", "--json", "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    k4 = afnet_edge.count_flops(afnet_edge.create_model("fullvideo_tsm_r18", num_classes=4, clusters=4),
+                                image_size=32)["official_gflops"]
+    assert res["official_gflops"] == pytest.approx(k4)
+    # the release's schedule shape: fine-tune the full-video TSM's own checkpoint into another K (the TSM wrapper's
+    # .conv1.net. names kept, not mapped to AFNet's)
+    assert main(["train", "--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--clusters", "2", "--size", "32",
+                 "--epochs", "1", "--train-samples", "4", "--val-samples", "0", "--batch-size", "4", "--finetune",
+                 str(out / "last.pth"), "--out", str(tmp_path / "ft"), "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["train", "--data", "move4mnist", "--dropout", "1.5", "--out", str(tmp_path / "z")]) == 2
     assert "--dropout" in capsys.readouterr().err

@@ -27,6 +27,18 @@ def classifier_keys(model: nn.Module) -> list[str]:
     return [f"{name}.{p}" for p, _ in model.get_submodule(name).named_parameters()]
 
 
+def _model_key(key: str, target: dict) -> str:
+    """``key`` as the model names it: the official TSM wrapper's ``.conv1.net.`` where the model has plain
+    ``.conv1.`` (AFNet), and back where the model keeps the wrapper's name (full-video TSM)."""
+    if key in target:
+        return key
+    for a, b in ((".conv1.net.", ".conv1."), (".conv1.", ".conv1.net.")):
+        alt = key.replace(a, b)
+        if alt in target:
+            return alt
+    return key
+
+
 def load_for_finetuning(model: nn.Module, path: str | os.PathLike) -> dict:
     """Load the weights of an afnet_edge or official TSN checkpoint into ``model`` except a classifier of another
     size. Returns ``{"kind", "loaded": n, "reset": [classifier keys left at their initialisation]}``.
@@ -42,8 +54,8 @@ def load_for_finetuning(model: nn.Module, path: str | os.PathLike) -> dict:
     sd = obj["state_dict"] if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict) else obj
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
-    sd = {k.replace(".conv1.net.", ".conv1."): v for k, v in sd.items()}  # official TSM wrapper names
     target = model.state_dict()
+    sd = {_model_key(k, target): v for k, v in sd.items()}
     head = set(classifier_keys(model))
     reset = sorted(k for k in head if k not in sd or tuple(sd[k].shape) != tuple(target[k].shape))
     body_t = {k for k in target if k not in reset}
