@@ -11,7 +11,9 @@ AdaFocus' crop is not one of the seven seam ops: the models call it through
 :func:`afnet_edge.kernels.adafocus_ops.focus_crop`, and :data:`CROPS` holds what each flavour installs there with
 :func:`~afnet_edge.kernels.adafocus_ops.use_crop` while exporting (:func:`flavour_scope`): nothing in ``portable``
 (the reference lowers to Pad, Gather(Elements), Floor and a 4-tap blend), one ``FocusCrop`` node per call in
-``plugin``.
+``plugin``. bLVNet-TAM's TAM and merge go the same way (:data:`BLVNET`, through
+:func:`afnet_edge.kernels.blvnet_ops.use_impl`): nothing in ``portable`` (depthwise temporal Convs, Resize + Add +
+Relu), one ``TemporalAggregate`` / ``TemporalAggregatePair`` / ``BLMerge`` node per call in ``plugin``.
 
 Lazy constant chains (``chain=``, the ``"lazy"`` / ``"fused"`` plans, issue 16) and the two fused 1×1 GEMMs
 (``gather_conv1x1``, ``conv1x1_scatter``) lower in :data:`PORTABLE` to the reference composition in standard ops
@@ -37,7 +39,8 @@ from typing import Iterator
 
 import torch
 
-from afnet_edge.kernels import LazyChain, SelectResult, adafocus_reference, make_ops, reference, torch_ops
+from afnet_edge.kernels import LazyChain, SelectResult, adafocus_reference, blvnet_reference, make_ops, reference, \
+    torch_ops
 from afnet_edge.kernels._common import select_out, to_out
 
 from .plugins import FOCUS_CROP_MODES, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, PLUGINS
@@ -170,14 +173,16 @@ def _plugin_node(g, op: str, inputs: list, like, sizes: list, **fields):
     spec = PLUGINS[op]
     assert tuple(fields) == spec.fields, (op, tuple(fields), spec.fields)
     attrs = {f"{k}_i": int(v) for k, v in fields.items()}
+    n_out = len(spec.outputs)  # TemporalAggregatePair: two outputs of the same type and sizes
     out = g.op(f"{PLUGIN_DOMAIN}::{spec.name}", *inputs, plugin_version_s=PLUGIN_VERSION,
-               plugin_namespace_s=PLUGIN_NAMESPACE, **attrs)
+               plugin_namespace_s=PLUGIN_NAMESPACE, outputs=n_out, **attrs)
     if sizes is not None and DYNAMIC_BATCH.get():
         sizes = [None] + list(sizes[1:])
-    try:
-        out.setType(like.type().with_sizes(sizes))
-    except (RuntimeError, AttributeError):  # sizes unknown (dynamic batch): TensorRT computes them itself
-        pass
+    for o in (out if n_out > 1 else (out,)):
+        try:
+            o.setType(like.type().with_sizes(sizes))
+        except (RuntimeError, AttributeError):  # sizes unknown (dynamic batch): TensorRT computes them itself
+            pass
     return out
 
 
@@ -351,6 +356,67 @@ def plugin_focus_crop(x: torch.Tensor, centres: torch.Tensor, patch: int, mode: 
     return _dynamic(y, x.shape[0], x.shape[1], patch, patch)
 
 
+class _TemporalAggregate(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, num_frames: int, relu: bool):
+        return blvnet_reference.temporal_aggregate(x, weight, num_frames, relu)
+
+    @staticmethod
+    def symbolic(g, x, weight, num_frames, relu):
+        return _plugin_node(g, "temporal_aggregate", [x, weight], x, _sizes(x), num_frames=num_frames, relu=relu)
+
+
+class _TemporalAggregatePair(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, y, w_big, w_little, num_pairs: int, relu: bool):
+        return blvnet_reference.temporal_aggregate_pair(y, w_big, w_little, num_pairs, relu)
+
+    @staticmethod
+    def symbolic(g, y, w_big, w_little, num_pairs, relu):
+        return _plugin_node(g, "temporal_aggregate_pair", [y, w_big, w_little], y, _sizes(y), num_pairs=num_pairs,
+                            relu=relu)
+
+
+class _BLMerge(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, big, little, relu: bool):
+        return blvnet_reference.bl_merge(big, little, relu)
+
+    @staticmethod
+    def symbolic(g, big, little, relu):
+        return _plugin_node(g, "bl_merge", [big, little], little, _sizes(little), relu=relu)
+
+
+def _fp32_weight(w: torch.Tensor) -> torch.Tensor:
+    return w if w.dtype == torch.float32 else w.float()  # the plugins take fp32 weights (a traced cast: a Cast node)
+
+
+class BLVNetPluginOps:
+    """bLVNet-TAM's three ops as plugin nodes (installed by :func:`flavour_scope` for ``plugin``); eagerly (outside
+    an export) each is :mod:`afnet_edge.kernels.blvnet_reference`. Same arguments as the references (which also
+    raise the ValueErrors for bad arguments, eagerly); the TAM weights are passed to the plugins as float32. No
+    :func:`_dynamic` re-derivation of the outputs' shapes: the model reads no batch size of them (its reshapes take
+    -1 there), so a dynamic-batch graph keeps its symbolic batch without extra Shape / Reshape nodes."""
+
+    @staticmethod
+    def temporal_aggregate(x: torch.Tensor, weight: torch.Tensor, num_frames: int, relu: bool = True) -> torch.Tensor:
+        """One ``TemporalAggregate`` node (fields ``num_frames``, ``relu``)."""
+        return _TemporalAggregate.apply(x, _fp32_weight(weight), int(num_frames), bool(relu))
+
+    @staticmethod
+    def temporal_aggregate_pair(y: torch.Tensor, w_big: torch.Tensor, w_little: torch.Tensor, num_pairs: int,
+                                relu: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ``TemporalAggregatePair`` node with two outputs (fields ``num_pairs``, ``relu``)."""
+        big, little = _TemporalAggregatePair.apply(y, _fp32_weight(w_big), _fp32_weight(w_little), int(num_pairs),
+                                                   bool(relu))
+        return big, little
+
+    @staticmethod
+    def bl_merge(big: torch.Tensor, little: torch.Tensor, relu: bool = True) -> torch.Tensor:
+        """One ``BLMerge`` node (field ``relu``)."""
+        return _BLMerge.apply(big, little, bool(relu))
+
+
 PLUGIN = make_ops("export-plugin", focal_gather=_plugin_focal_gather, focal_scatter=_plugin_focal_scatter,
                   ample_fuse_pool=_plugin_ample_fuse_pool, ample_fuse_blend=_plugin_ample_fuse_blend,
                   select_frames=select_frames, gather_conv1x1=_plugin_gather_conv1x1,
@@ -359,12 +425,16 @@ PLUGIN = make_ops("export-plugin", focal_gather=_plugin_focal_gather, focal_scat
 FLAVOURS = {"portable": PORTABLE, "plugin": PLUGIN}
 #: AdaFocus' crop per flavour (None: the model's own switch, whose reference lowers to standard ops while tracing).
 CROPS = {"portable": None, "plugin": plugin_focus_crop}
+#: bLVNet-TAM's TAM / merge per flavour (None: the model's own switch, whose reference lowers to standard ops).
+BLVNET = {"portable": None, "plugin": BLVNetPluginOps}
 
 
 @contextlib.contextmanager
 def flavour_scope(flavour: str) -> Iterator[None]:
     """Install ``flavour``'s implementations of the ops outside the :class:`~afnet_edge.kernels.FusedOps` seam
-    (AdaFocus' crop, :data:`CROPS`) for the forwards run inside the block (the eager reference pass and the trace)."""
+    (AdaFocus' crop, :data:`CROPS`; bLVNet-TAM's TAM and merge, :data:`BLVNET`) for the forwards run inside the
+    block (the eager reference pass and the trace)."""
     from afnet_edge.kernels.adafocus_ops import use_crop
-    with use_crop(CROPS[flavour]):
+    from afnet_edge.kernels.blvnet_ops import use_impl
+    with use_crop(CROPS[flavour]), use_impl(BLVNET[flavour]):
         yield

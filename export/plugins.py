@@ -21,12 +21,24 @@ AmpleFusePool      xl (N, C, h, w), xb (N, C, H, W)                     pooled (
 AmpleFuseBlend     xl (N, C, h, w), xb (N, C, H, W), a (N, C)           out (N, C, H, W)                  relu
 FocusCrop          x (N, C, H, W), centres float32 (N, 2)               patches (N, C, P, P)              mode,
                                                                                                           patch_size
+TemporalAggregate  x (N, C, H, W), weight float32 (K, C)                out (N, C, H, W)                  num_frames,
+                                                                                                          relu
+TemporalAggregate  y (N, C, H, W), w_big float32 (K, C), w_little        big_in (N, C, H, W),              num_pairs,
+Pair               float32 (K, C)                                       little_in (N, C, H, W)            relu
+BLMerge            big (N, C, h, w), little (N, C, H, W)                out (N, C, H, W)                  relu
 =================  ===================================================  ================================  ===========
 
 The first four are AFNet's (reference :mod:`afnet_edge.kernels.reference`); ``FocusCrop`` is AdaFocus' patch crop
 (:func:`afnet_edge.kernels.adafocus_reference.focus_crop`: ``mode`` 0 = ``bilinear`` (V2), 1 = ``floor`` (V1),
 ``patch_size`` = P; ``centres`` are the (row, col) actions in [0, 1], float32 whatever the frames' type). Its frames
 may also be bf16, and it has no lazy-chain fields or inputs (chains are an AFNet execution plan).
+
+The last three are bLVNet-TAM's (:mod:`afnet_edge.kernels.blvnet_reference`, spec blvnet-tam.md §4, §8.2):
+``TemporalAggregate`` is the TAM ``act(Σ_i weight[i] ⊙ x_{t+i−K/2})`` over the ``num_frames`` rows of each clip
+(zero padding in time at the clip's ends, K odd ≤ 63), ``TemporalAggregatePair`` the stage TAM on pair features
+(``num_pairs`` rows per clip, the folded weights of §4.3; its TWO outputs, big and little branch input, come from one
+read), ``BLMerge`` ``act(nearest_up(big) + little)``; ``relu`` 1 = act is ReLU. Tensors fp32, fp16 or bf16, the TAM
+weights float32 whatever the frames' type; no lazy-chain fields or inputs.
 
 Every AFNet plugin also has the fields ``chain_relu_mask`` and ``chain_upto`` and two optional trailing inputs
 ``chain_start`` int32 ``(N,)`` and ``chain_consts`` ``(L, C, H, W)`` (a lazy constant chain, issue 16:
@@ -79,12 +91,19 @@ PLUGINS: dict = {
     "ample_fuse_blend": PluginSpec("AmpleFuseBlend", "ample_fuse_blend", ("xl", "xb", "a"), ("out",),
                                    (*CHAIN_FIELDS, "relu")),
     "focus_crop": PluginSpec("FocusCrop", "focus_crop", ("x", "centres"), ("patches",), ("mode", "patch_size")),
+    "temporal_aggregate": PluginSpec("TemporalAggregate", "temporal_aggregate", ("x", "weight"), ("out",),
+                                     ("num_frames", "relu")),
+    "temporal_aggregate_pair": PluginSpec("TemporalAggregatePair", "temporal_aggregate_pair",
+                                          ("y", "w_big", "w_little"), ("big_in", "little_in"), ("num_pairs", "relu")),
+    "bl_merge": PluginSpec("BLMerge", "bl_merge", ("big", "little"), ("out",), ("relu",)),
 }
 
 #: The plugins of AFNet's compact path (the ``plugin`` flavour of an AF model emits exactly these).
 AFNET_PLUGINS = ("FocalGather", "FocalScatter", "AmpleFusePool", "AmpleFuseBlend")
 #: ``FocusCrop``'s ``mode`` field: the crop mode of :func:`afnet_edge.kernels.adafocus_reference.focus_crop` → value.
 FOCUS_CROP_MODES = {"bilinear": 0, "floor": 1}
+#: The plugins of bLVNet-TAM's pair-aware path (its ``plugin`` flavour emits exactly these).
+BLVNET_PLUGINS = ("TemporalAggregate", "TemporalAggregatePair", "BLMerge")
 
 #: TensorRT plugin name -> spec.
 BY_NAME: dict = {s.name: s for s in PLUGINS.values()}

@@ -8,7 +8,8 @@
 #      entry points getCreators and setLoggerFinder;
 #   3. run the plugin harness (tests/trt_harness): every plugin created through its creator from the fields of an
 #      actual ONNX export, shape/format/workspace/serialisation/clone checks, enqueue on the emulated kernels against
-#      the PyTorch reference in fp32 and fp16 (cases from tests/trt_harness/make_cases.py).
+#      the PyTorch reference in fp32 and fp16 (and bf16 for FocusCrop and the bLVNet plugins; cases from
+#      tests/trt_harness/make_cases.py).
 #
 # Usage: scripts/trt_plugin_check.sh [TensorRT include dir...]
 #   Without arguments: the folders in $TENSORRT_INCLUDE_DIRS (':'-separated), else third_party/TensorRT-*/include.
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${TRT_CHECK_BUILD_DIR:-build/trt-plugin-check}
 CUDA_INCLUDE=${CUDA_INCLUDE:-/usr/local/cuda/include}
-KERNELS=(focal_gather focal_scatter ample_fuse_pool ample_fuse_blend focus_crop)
+KERNELS=(focal_gather focal_scatter ample_fuse_pool ample_fuse_blend focus_crop temporal_aggregate bl_merge)
 
 dirs=()
 explicit=0

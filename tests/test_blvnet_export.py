@@ -1,14 +1,13 @@
-"""bLVNet-TAM export through the generic driver (the family's ExportAdapter: ``ExportForward``, no frame selection,
-portable flavour only; spec blvnet-tam.md §4, §8): the TAM as depthwise temporal convolutions on constant kernels,
-standard ONNX operators at opset 17 with none of the release graph's ScatterND / Gather / 5-D Pad, no rank-5 tensor
-after the input, ONNX Runtime against the official-semantics PyTorch forward ≤ 1e-4 (random convs, random BN
-statistics, random TAM taps, two clips so that the TAM's zero padding at the clip boundary counts), the CLI round trip
-(export from a checkpoint whose shapes give the narrow model's options, verify), the plugin flavour refused, and a
-TensorRT for RTX engine built on the CPU with its sidecar. The exported model is a narrow R50 (``base_width=8``: the
-graph and the ops of the release, 1/64 of its weights) at 32 px with G = 4 frames."""
+"""bLVNet-TAM export through the generic driver (the family's ExportAdapter: ``ExportForward``, no frame selection;
+the portable flavour here, the plugin flavour in tests/test_blvnet_plugin.py; spec blvnet-tam.md §4, §8): the TAM as
+depthwise temporal convolutions on constant kernels, standard ONNX operators at opset 17 with none of the release
+graph's ScatterND / Gather / 5-D Pad, no rank-5 tensor after the input, ONNX Runtime against the official-semantics
+PyTorch forward ≤ 1e-4 (random convs, random BN statistics, random TAM taps, two clips so that the TAM's zero padding
+at the clip boundary counts), the CLI round trip (export from a checkpoint whose shapes give the narrow model's
+options, verify), and a TensorRT for RTX engine built on the CPU with its sidecar. The exported model is a narrow R50
+(``base_width=8``: the graph and the ops of the release, 1/64 of its weights) at 32 px with G = 4 frames."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
@@ -141,24 +140,6 @@ def test_cli_verify_onnx_runtime_matches_pytorch(exported, capsys):
     assert main(["verify", "--onnx", path, "--checkpoint", ckpt, "--json"]) == 0   # options from the metadata
     res = json.loads(capsys.readouterr().out)
     assert res["ok"] and res["max_rel_error"] <= 1e-4 and res["top1_agreement"] == 1.0 and res["clips"] == 2 * BATCH
-
-
-def test_plugin_flavour_is_refused_in_one_line(exported, tmp_path, capsys):
-    _, ckpt, _ = exported
-    out = str(tmp_path / "p.onnx")
-    capsys.readouterr()
-    assert main(["export", MODEL, "--checkpoint", ckpt, "--size", str(S), "--flavour", "plugin", "--onnx", out]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "exports only the portable flavour" in err
-    assert "plugins are not built yet" in err and not os.path.exists(out)
-
-
-def test_plugins_auto_chooses_the_portable_graph():
-    """``--trt --plugins auto`` picks the portable graph for a family without plugin flavour, before it looks for
-    TensorRT or the plugin library (else a machine with both would get the refusal above)."""
-    from afnet_edge.export.cli import _plugins_available
-    args = argparse.Namespace(model=MODEL, backend="tensorrt", plugin_library="/nonexistent/libplugins.so")
-    assert _plugins_available(args) == "portable"
 
 
 @needs_rtx

@@ -290,14 +290,6 @@ def test_input_layouts_and_errors(r50, rng):
         afnet_edge.create_model("blvnet_tam_r101", blending_frames=2)
 
 
-def test_onnx_plugin_flavour_refuses_with_a_reason(r50, tmp_path):
-    """The portable export is tests/test_blvnet_export.py; the plugin flavour waits for the TensorRT plugins."""
-    from afnet_edge.export.onnx_export import export_onnx
-    with pytest.raises(ValueError, match="exports only the portable flavour, not 'plugin': the TemporalAggregate"):
-        export_onnx(r50, str(tmp_path / "m.onnx"), size=32, flavour="plugin")
-    assert not (tmp_path / "m.onnx").exists()
-
-
 # ------------------------------------------------------------------------------------------------- checkpoints
 SPEC_KEYS = {  # §6 examples: name → shape
     "baseline_model.tam.prev.weight": (64, 1, 1, 1),

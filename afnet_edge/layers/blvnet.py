@@ -19,7 +19,7 @@ from typing import Iterator, cast
 import torch
 import torch.nn as nn
 
-from ..kernels.blvnet_ops import temporal_aggregate, temporal_aggregate_pair
+from ..kernels.blvnet_ops import impl_active, temporal_aggregate, temporal_aggregate_pair
 from ..kernels.blvnet_reference import fold_pair_weights, tam_official, temporal_conv
 
 
@@ -32,6 +32,12 @@ class TapWeight(nn.Module):
         self.weight = nn.Parameter(torch.empty(channels, 1, 1, 1))
         # The release's Kaiming-normal (fan_out = C, ReLU gain): std √(2/C) — TAM does not start as the identity.
         nn.init.normal_(self.weight, 0.0, math.sqrt(2.0 / channels))
+
+
+def _taps_of(kernel: torch.Tensor) -> torch.Tensor:
+    """A depthwise temporal kernel ``(C, 1, K, 1)`` (:meth:`TAM.conv_kernels`) as the fused op's ``(K, C)`` weight
+    (of a constant kernel: a constant in a traced graph)."""
+    return kernel.reshape(kernel.shape[0], kernel.shape[2]).t().contiguous()
 
 
 class TAM(nn.Module):
@@ -90,11 +96,15 @@ class TAM(nn.Module):
         if official:
             return tam_official(x, self.taps(), num_frames)
         if self._constant is not None:
+            if impl_active():                # the export's plugin flavour: one TemporalAggregate node
+                return temporal_aggregate(x, _taps_of(self._constant[0]), num_frames)
             return temporal_conv(x, [self._constant[0]], num_frames)[0]
         return temporal_aggregate(x, self.weight(), num_frames)
 
     def pair(self, y: torch.Tensor, num_pairs: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Pair features ``(B·P, C, H, W)`` → (big input, little input), each ``(B·P, C, H, W)`` (spec §4.3)."""
+        if self._constant is not None and impl_active():    # plugin flavour: one TemporalAggregatePair node
+            return temporal_aggregate_pair(y, _taps_of(self._constant[1]), _taps_of(self._constant[2]), num_pairs)
         if self._constant is not None:       # two depthwise convs on one view of y: no rank-5 split of the outputs
             big, little = temporal_conv(y, [self._constant[1], self._constant[2]], num_pairs)
             return big, little

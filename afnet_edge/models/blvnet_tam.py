@@ -339,7 +339,7 @@ def flops_walk(walk: FlopsWalk, model: BLVNetTAMVideo, size: int, head: str) -> 
 
 # ------------------------------------------------------------------------------------------------------- export
 class ExportForward(nn.Module):
-    """What ``afnet-edge export`` traces for a bLVNet-TAM model (portable flavour): ``clip (B, G, 3, H, W)`` →
+    """What ``afnet-edge export`` traces for a bLVNet-TAM model: ``clip (B, G, 3, H, W)`` →
     ``logits (B, classes)``, the pair-aware eval forward (spec §4.3) in standard ONNX ops.
 
     Every TAM runs as depthwise convolutions over time on constant kernels (:meth:`TAM.conv_kernels`, taken when the
@@ -350,6 +350,11 @@ class ExportForward(nn.Module):
     zeros / index_put / ScatterND / Gather for pairs, no 5-D Pad, and no rank-5 tensor after the input's first
     Reshape. The per-pair logits are averaged over the P pairs (``ReduceMean``), as the release does. BN stays
     ``BatchNormalization`` (or is folded into the convs by the exporter); TensorRT folds it either way.
+
+    In the ``plugin`` flavour (the exporter's :func:`~afnet_edge.export.ops.flavour_scope` installs the plugin markers
+    through :func:`afnet_edge.kernels.blvnet_ops.use_impl`) the same forward emits one ``TemporalAggregate`` node per
+    stem / layer4 TAM, one two-output ``TemporalAggregatePair`` per stage TAM (the same constant kernels as ``(K, C)``
+    float32 weights) and one ``BLMerge`` per merge; everything else stays as above.
     """
 
     def __init__(self, model: nn.Module):
@@ -369,7 +374,8 @@ class ExportForward(nn.Module):
             for tam, kernels in zip(self.tams, self.kernels):
                 stack.enter_context(tam.constant_kernels(kernels))
             per_pair = m.new_fc(m.baseline_model(frames, m.num_frames))
-        return per_pair.reshape(-1, m.num_pairs, per_pair.shape[-1]).mean(dim=1)
+        # the class count as a Python int: behind plugin nodes ONNX shape inference cannot fold a Shape of the logits
+        return per_pair.reshape(-1, m.num_pairs, m.new_fc.out_features).mean(dim=1)
 
 
 # ------------------------------------------------------------------------------------------------- registration
@@ -397,9 +403,7 @@ HOOKS = FamilyHooks(
                            "bLVNet: stem channels, stages 4x..32x it (64 in every release; smaller for tests)")),
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=export_metadata, wrapper=ExportForward, selects_frames=False,
-                         flavours=("portable",),
-                         flavour_reason="the TemporalAggregate / TemporalAggregatePair / BLMerge TensorRT plugins "
-                                        "are not built yet (issue 13); export --flavour portable"),
+                         flavours=("portable", "plugin")),   # plugin: TemporalAggregate(Pair) / BLMerge nodes
 )
 
 

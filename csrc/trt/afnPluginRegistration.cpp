@@ -9,7 +9,7 @@
 //     loadLibrary takes it; the legacy getPluginCreators() (IPluginCreator, V2 plugins only) is not needed for
 //     IPluginV3 creators and is not exported.
 //   * Plain dlopen (ctypes.CDLL in export/trt_backend.py, `trtexec --staticPlugins`, LD_PRELOAD): the static
-//     registrar below adds the five creators to the global registry under kPluginNamespace at load time. (The
+//     registrar below adds the eight creators to the global registry under kPluginNamespace at load time. (The
 //     REGISTER_TENSORRT_PLUGIN macro would register them with an empty namespace.)
 // loadLibrary refuses a library whose plugins are already registered, and it dlopens the library first (running the
 // static registrar), so getCreators() hands the statically registered creators over: it deregisters them from the
@@ -25,6 +25,9 @@
 #include "FocalGatherPlugin.h"
 #include "FocalScatterPlugin.h"
 #include "FocusCropPlugin.h"
+#include "BLMergePlugin.h"
+#include "TemporalAggregatePairPlugin.h"
+#include "TemporalAggregatePlugin.h"
 
 #define AFN_STR2(x) #x
 #define AFN_STR(x) AFN_STR2(x)
@@ -39,10 +42,14 @@ FocalScatterPluginCreator gFocalScatter;
 AmpleFusePoolPluginCreator gAmpleFusePool;
 AmpleFuseBlendPluginCreator gAmpleFuseBlend;
 FocusCropPluginCreator gFocusCrop;
+TemporalAggregatePluginCreator gTemporalAggregate;
+TemporalAggregatePairPluginCreator gTemporalAggregatePair;
+BLMergePluginCreator gBLMerge;
 
-constexpr int32_t kNbCreators = 5;
+constexpr int32_t kNbCreators = 8;
 nvinfer1::IPluginCreatorInterface* const gCreators[kNbCreators] = {&gFocalGather, &gFocalScatter, &gAmpleFusePool,
-                                                                   &gAmpleFuseBlend, &gFocusCrop};
+                                                                   &gAmpleFuseBlend, &gFocusCrop, &gTemporalAggregate,
+                                                                   &gTemporalAggregatePair, &gBLMerge};
 
 std::mutex gMutex;
 // gStatic[i]: creator i is in the global registry because the static registrar put it there.

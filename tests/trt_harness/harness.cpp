@@ -20,6 +20,9 @@
 //             float64 PyTorch reference within the case's tolerance; the clone's output is bitwise the same.
 //   crop      FocusCrop refuses (with an error reported) frames smaller than patch_size and centres that are not
 //             (N, 2) for x's N frames;
+//   bLVNet    TemporalAggregate(Pair) refuses rows that are not whole clips and weights with an even K, K > 63, another
+//             C or (pair) another K than the first weight; BLMerge big / little with another N or C. A case may have
+//             several outputs (TemporalAggregatePair: big_in, little_in), all compared with their references;
 //   chains    cases with a lazy constant chain (two trailing inputs chain_start int32, chain_consts; fields
 //             chain_relu_mask / chain_upto) compare with the reference computed in the plugin's own type (gather and
 //             scatter bit-exact) and check that a chain without its inputs, or with upto > L, is refused.
@@ -88,7 +91,7 @@ struct Case {
   std::vector<std::string> floats;  // frame types the plugin must accept (the others of f32/f16/bf16 refused)
   std::vector<Field> fields;
   std::vector<Tensor> inputs;
-  Tensor output;  // reference, stored as f64
+  std::vector<Tensor> outputs;  // references, stored as f64 (TemporalAggregatePair has two)
   double atol = 0, rtol = 0;
 };
 
@@ -180,7 +183,7 @@ std::vector<Case> readCases(std::string const& dir) {
     } else if (key == "in") {
       c.inputs.push_back(readTensor(ls, false));
     } else if (key == "out") {
-      c.output = readTensor(ls, true);
+      c.outputs.push_back(readTensor(ls, true));
     } else if (key == "tol") {
       ls >> c.atol >> c.rtol;
     } else if (key == "end") {
@@ -311,10 +314,15 @@ bool isIndex(Tensor const& t) { return t.name == "index"; }  // int64 as exporte
 // A lazy chain's chain_start: always int32 (never widened); chain_consts is a float tensor like the others.
 bool isChainStart(Tensor const& t) { return t.name == "chain_start"; }
 bool isIntInput(Tensor const& t) { return isIndex(t) || isChainStart(t); }
-// FocusCrop's centres: fp32 whatever the frames' type.
-bool isFp32Input(Tensor const& t) { return t.name == "centres"; }
+// FocusCrop's centres and the TAM weights: fp32 whatever the frames' type.
+bool isFp32Input(Tensor const& t) {
+  return t.name == "centres" || t.name == "weight" || t.name == "w_big" || t.name == "w_little";
+}
+int32_t nbOut(Case const& c) { return static_cast<int32_t>(c.outputs.size()); }
 
 // ------------------------------------------------------------------------------------------------- checks
+void checkOutputShape(std::vector<DimTok> const& want, DimsExprs const& out, bool dynamic);
+
 void checkShapes(Case const& c, IPluginV3OneBuild* build, bool dynamic) {
   harness::ExprBuilder eb;
   std::vector<DimsExprs> ins(c.inputs.size());
@@ -333,11 +341,15 @@ void checkShapes(Case const& c, IPluginV3OneBuild* build, bool dynamic) {
       ins[i].d[j] = e;
     }
   }
-  DimsExprs out{};
-  int32_t const rc = build->getOutputShapes(ins.data(), static_cast<int32_t>(ins.size()), nullptr, 0, &out, 1, eb);
+  std::vector<DimsExprs> outs(c.outputs.size());
+  int32_t const rc = build->getOutputShapes(ins.data(), static_cast<int32_t>(ins.size()), nullptr, 0, outs.data(),
+                                            nbOut(c), eb);
   CHECK(rc == 0, "getOutputShapes (%s) returned %d", dynamic ? "dynamic" : "static", rc);
   if (rc != 0) return;
-  auto const& want = c.output.dims;
+  for (size_t o = 0; o < outs.size(); ++o) checkOutputShape(c.outputs[o].dims, outs[o], dynamic);
+}
+
+void checkOutputShape(std::vector<DimTok> const& want, DimsExprs const& out, bool dynamic) {
   CHECK(out.nbDims == static_cast<int32_t>(want.size()), "output rank %d, expected %zu", out.nbDims, want.size());
   for (int32_t j = 0; j < out.nbDims && j < static_cast<int32_t>(want.size()); ++j) {
     IDimensionExpr const* e = out.d[j];
@@ -363,78 +375,84 @@ std::vector<DynamicPluginTensorDesc> ioDescs(Case const& c, DataType floatType, 
                              : (isChainStart(t) ? DataType::kINT32 : (isFp32Input(t) ? DataType::kFLOAT : floatType));
     io.push_back(dyn(t.dims, ty, dynamic));
   }
-  io.push_back(dyn(c.output.dims, floatType, dynamic));
+  for (auto const& o : c.outputs) io.push_back(dyn(o.dims, floatType, dynamic));
   return io;
 }
 
 void checkFormats(Case const& c, IPluginV3OneBuild* build) {
-  int32_t const nIn = static_cast<int32_t>(c.inputs.size());
+  int32_t const nIn = static_cast<int32_t>(c.inputs.size()), nOut = nbOut(c);
   for (char const* name : {"f32", "f16", "bf16"}) {
     DataType const ft = trtType(name);
     bool const accepted = std::find(c.floats.begin(), c.floats.end(), name) != c.floats.end();
     for (DataType it : {DataType::kINT64, DataType::kINT32}) {
       auto io = ioDescs(c, ft, false, it, false);
       if (!accepted) {  // the frame type itself is refused at position 0
-        CHECK(!build->supportsFormatCombination(0, io.data(), nIn, 1), "pos 0 accepts %s", name);
+        CHECK(!build->supportsFormatCombination(0, io.data(), nIn, nOut), "pos 0 accepts %s", name);
         continue;
       }
-      for (int32_t pos = 0; pos <= nIn; ++pos) {
-        CHECK(build->supportsFormatCombination(pos, io.data(), nIn, 1), "pos %d refused (float %s, index %d)", pos,
+      for (int32_t pos = 0; pos < nIn + nOut; ++pos) {
+        CHECK(build->supportsFormatCombination(pos, io.data(), nIn, nOut), "pos %d refused (float %s, index %d)", pos,
               name, static_cast<int>(it));
       }
     }
   }
   auto const base = ioDescs(c, trtType(c.dtype), false);
-  for (int32_t pos = 0; pos <= nIn; ++pos) {
+  for (int32_t pos = 0; pos < nIn + nOut; ++pos) {
     bool const index = pos < nIn && isIntInput(c.inputs[pos]);
     auto io = base;
     io[pos].desc.format = TensorFormat::kCHW32;
-    CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "pos %d accepts kCHW32", pos);
+    CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, nOut), "pos %d accepts kCHW32", pos);
     io = base;
     io[pos].desc.type = DataType::kINT8;
-    CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "pos %d accepts kINT8", pos);
+    CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, nOut), "pos %d accepts kINT8", pos);
     io = base;
     if (pos < nIn && isChainStart(c.inputs[pos])) {  // int32 only: an int64 start is not widened
       io[pos].desc.type = DataType::kINT64;
-      CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "chain_start pos %d accepts kINT64", pos);
+      CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, nOut), "chain_start pos %d accepts kINT64", pos);
       io = base;
     }
     if (index) {
       io[pos].desc.type = DataType::kFLOAT;
-      CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "index pos %d accepts kFLOAT", pos);
+      CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, nOut), "index pos %d accepts kFLOAT", pos);
     } else if (pos < nIn && isFp32Input(c.inputs[pos])) {  // fp32 only, whatever the frames' type
       for (DataType other : {DataType::kHALF, DataType::kBF16}) {
         io[pos].desc.type = other;
-        CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "fp32-only pos %d accepts type %d", pos,
+        CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, nOut), "fp32-only pos %d accepts type %d", pos,
               static_cast<int>(other));
       }
     } else if (pos > 0) {  // a float tensor of another type than input 0
       io[pos].desc.type = base[0].desc.type == DataType::kFLOAT ? DataType::kHALF : DataType::kFLOAT;
-      CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, 1), "pos %d accepts a type other than input 0's",
+      CHECK(!build->supportsFormatCombination(pos, io.data(), nIn, nOut), "pos %d accepts a type other than input 0's",
             pos);
     }
   }
-  CHECK(!build->supportsFormatCombination(nIn + 1, base.data(), nIn, 1), "position past the outputs accepted");
+  CHECK(!build->supportsFormatCombination(nIn + nOut, base.data(), nIn, nOut), "position past the outputs accepted");
 }
 
-// Run onShapeChange + enqueue; returns the output bytes (empty on failure).
+// Run onShapeChange + enqueue; returns the outputs' bytes one after the other (empty on failure).
 std::vector<unsigned char> run(Case const& c, IPluginV3OneBuild* build, IPluginV3OneRuntime* rt) {
-  int32_t const nIn = static_cast<int32_t>(c.inputs.size());
+  int32_t const nIn = static_cast<int32_t>(c.inputs.size()), nOut = nbOut(c);
   auto io = ioDescs(c, trtType(c.dtype), false);
-  std::vector<PluginTensorDesc> in;
+  std::vector<PluginTensorDesc> in, out;
   for (int32_t i = 0; i < nIn; ++i) in.push_back(io[i].desc);
-  PluginTensorDesc out = io[nIn].desc;
-  size_t const ws = build->getWorkspaceSize(io.data(), nIn, &io[nIn], 1);
-  CHECK(rt->onShapeChange(in.data(), nIn, &out, 1) == 0, "onShapeChange failed");
+  for (int32_t o = 0; o < nOut; ++o) out.push_back(io[nIn + o].desc);
+  size_t const ws = build->getWorkspaceSize(io.data(), nIn, &io[nIn], nOut);
+  CHECK(rt->onShapeChange(in.data(), nIn, out.data(), nOut) == 0, "onShapeChange failed");
   std::vector<void const*> ptrs;
   std::vector<std::vector<unsigned char>> copies;  // the plugin must not write its inputs: check after the run
   for (auto const& t : c.inputs) copies.push_back(t.bytes);
   for (auto const& b : copies) ptrs.push_back(b.data());
-  size_t const outBytes = static_cast<size_t>(volume(c.output.dims)) * elemSize(c.dtype);
-  std::vector<unsigned char> y(outBytes, 0xFF);        // NaN in fp32 and fp16
+  size_t outBytes = 0;
+  for (auto const& o : c.outputs) outBytes += static_cast<size_t>(volume(o.dims)) * elemSize(c.dtype);
+  std::vector<unsigned char> y(outBytes, 0xFF);        // NaN in fp32, fp16 and bf16
   std::vector<unsigned char> workspace(ws + 1, 0xA5);  // poisoned; one canary byte past the end
-  void* outs[] = {y.data()};
-  int32_t const rc = rt->enqueue(in.data(), &out, ptrs.data(), outs, ws ? workspace.data() : nullptr, nullptr);
+  std::vector<void*> outs;
+  for (size_t o = 0, off = 0; o < c.outputs.size(); ++o) {
+    outs.push_back(y.data() + off);
+    off += static_cast<size_t>(volume(c.outputs[o].dims)) * elemSize(c.dtype);
+  }
+  int32_t const rc =
+      rt->enqueue(in.data(), out.data(), ptrs.data(), outs.data(), ws ? workspace.data() : nullptr, nullptr);
   CHECK(rc == 0, "enqueue returned %d", rc);
   CHECK(workspace[ws] == 0xA5, "enqueue wrote past its %zu-byte workspace", ws);
   for (size_t i = 0; i < copies.size(); ++i) {
@@ -451,16 +469,22 @@ struct Result {
 Result compare(Case const& c, std::vector<unsigned char> const& y) {
   Result r;
   if (y.empty()) return r;
-  size_t const n = static_cast<size_t>(volume(c.output.dims));
-  size_t bad = 0;
-  for (size_t i = 0; i < n; ++i) {
-    double const got = toDouble(c.dtype, y.data(), i);
-    double const want = toDouble("f64", c.output.bytes.data(), i);
-    double const err = std::fabs(got - want);
-    if (!(err <= c.atol + c.rtol * std::fabs(want))) {  // NaN (an unwritten element) fails too
-      if (bad++ < 3) std::fprintf(stderr, "  [%s] element %zu: got %.9g, reference %.9g\n", c.id.c_str(), i, got, want);
+  size_t bad = 0, n = 0;  // the outputs lie one after the other in y (run)
+  for (auto const& o : c.outputs) {
+    size_t const m = static_cast<size_t>(volume(o.dims));
+    for (size_t i = 0; i < m; ++i) {
+      double const got = toDouble(c.dtype, y.data(), n + i);
+      double const want = toDouble("f64", o.bytes.data(), i);
+      double const err = std::fabs(got - want);
+      if (!(err <= c.atol + c.rtol * std::fabs(want))) {  // NaN (an unwritten element) fails too
+        if (bad++ < 3) {
+          std::fprintf(stderr, "  [%s] %s element %zu: got %.9g, reference %.9g\n", c.id.c_str(), o.name.c_str(), i,
+                       got, want);
+        }
+      }
+      if (!(err <= r.maxErr)) r.maxErr = std::isnan(err) ? INFINITY : err;
     }
-    if (!(err <= r.maxErr)) r.maxErr = std::isnan(err) ? INFINITY : err;
+    n += m;
   }
   CHECK(bad == 0, "%zu of %zu outputs outside atol %g + rtol %g", bad, n, c.atol, c.rtol);
   r.ok = bad == 0;
@@ -525,6 +549,52 @@ void checkCropRefusals(Case const& c, IPluginV3OneRuntime* rt, harness::ErrorCou
   CHECK(rt->onShapeChange(in.data(), nIn, &out, 1) == 0, "the case's own shapes refused after the bad ones");
 }
 
+// bLVNet's plugins: rows that are not whole clips, an even / too long / mismatched TAM weight, and big / little maps
+// of other N or C are refused with an error reported.
+void checkBlvnetRefusals(Case const& c, IPluginV3OneRuntime* rt, harness::ErrorCounter& errors) {
+  bool const tam = c.op == "TemporalAggregate" || c.op == "TemporalAggregatePair";
+  if (!tam && c.op != "BLMerge") return;
+  int32_t const nIn = static_cast<int32_t>(c.inputs.size()), nOut = nbOut(c);
+  auto io = ioDescs(c, trtType(c.dtype), false);
+  std::vector<PluginTensorDesc> in, out;
+  for (int32_t i = 0; i < nIn; ++i) in.push_back(io[i].desc);
+  for (int32_t o = 0; o < nOut; ++o) out.push_back(io[nIn + o].desc);
+  auto refused = [&](std::vector<PluginTensorDesc> const& bad, char const* what) {
+    int32_t const before = errors.getNbErrors();
+    CHECK(rt->onShapeChange(bad.data(), nIn, out.data(), nOut) != 0, "%s accepted", what);
+    CHECK(errors.getNbErrors() > before, "%s refused without an error report", what);
+  };
+  auto bad = in;
+  if (tam) {
+    int64_t const T = fieldValue(c, c.op == "TemporalAggregate" ? "num_frames" : "num_pairs");
+    bad[0].dims.d[0] = in[0].dims.d[0] + 1;
+    if (T > 1) refused(bad, "rows that are not whole clips");
+    for (int32_t w = 1; w < nIn; ++w) {
+      bad = in;
+      bad[w].dims.d[0] = in[w].dims.d[0] + 1;
+      refused(bad, "a weight with an even K");
+      bad = in;
+      bad[w].dims.d[0] = 65;
+      refused(bad, "a weight with K = 65 > 63");
+      bad = in;
+      bad[w].dims.d[1] = in[w].dims.d[1] + 1;
+      refused(bad, "a weight of another channel count");
+    }
+    if (nIn == 3) {
+      bad = in;
+      bad[2].dims.d[0] = in[1].dims.d[0] + 2;
+      refused(bad, "w_little with another K than w_big");
+    }
+  } else {
+    bad[0].dims.d[0] = in[1].dims.d[0] + 1;
+    refused(bad, "big with another N than little");
+    bad = in;
+    bad[0].dims.d[1] = in[1].dims.d[1] + 1;
+    refused(bad, "big with another C than little");
+  }
+  CHECK(rt->onShapeChange(in.data(), nIn, out.data(), nOut) == 0, "the case's own shapes refused after the bad ones");
+}
+
 IPluginCreatorV3One* findCreator(char const* name, char const* version, char const* ns) {
   IPluginCreatorInterface* c = harness::registry().getCreator(name, version, ns);
   if (c == nullptr || std::strcmp(c->getInterfaceInfo().kind, "PLUGIN CREATOR_V3ONE") != 0) return nullptr;
@@ -584,26 +654,27 @@ void runCase(Case const& c, harness::ErrorCounter& errors, std::map<std::string,
 
   // build phase
   int32_t const nIn = static_cast<int32_t>(c.inputs.size());
-  CHECK(p.build->getNbOutputs() == 1, "getNbOutputs %d", p.build->getNbOutputs());
+  int32_t const nOut = nbOut(c);
+  CHECK(p.build->getNbOutputs() == nOut, "getNbOutputs %d, expected %d", p.build->getNbOutputs(), nOut);
   std::vector<DataType> inTypes;
   for (auto const& t : c.inputs) {
     inTypes.push_back(isIntInput(t) || isFp32Input(t) ? trtType(t.dtype) : trtType(c.dtype));
   }
-  DataType outType = DataType::kINT8;
-  CHECK(p.build->getOutputDataTypes(&outType, 1, inTypes.data(), nIn) == 0 && outType == trtType(c.dtype),
-        "output type %d", static_cast<int>(outType));
+  std::vector<DataType> outTypes(static_cast<size_t>(nOut), DataType::kINT8);
+  CHECK(p.build->getOutputDataTypes(outTypes.data(), nOut, inTypes.data(), nIn) == 0, "getOutputDataTypes failed");
+  for (DataType t : outTypes) CHECK(t == trtType(c.dtype), "output type %d", static_cast<int>(t));
   checkShapes(c, p.build, false);
   checkShapes(c, p.build, true);
   checkFormats(c, p.build);
   for (bool dynamic : {false, true}) {
     auto io = ioDescs(c, trtType(c.dtype), dynamic);
-    CHECK(p.build->configurePlugin(io.data(), nIn, &io[nIn], 1) == 0, "configurePlugin (%s) failed",
+    CHECK(p.build->configurePlugin(io.data(), nIn, &io[nIn], nOut) == 0, "configurePlugin (%s) failed",
           dynamic ? "dynamic" : "static");
     size_t expectWs = 0;
     for (int32_t i = 0; i < nIn; ++i) {
       if (isIndex(c.inputs[i]) && c.inputs[i].dtype == "i32") expectWs += static_cast<size_t>(io[i].max.d[0]) * sizeof(int64_t);
     }
-    size_t const ws = p.build->getWorkspaceSize(io.data(), nIn, &io[nIn], 1);
+    size_t const ws = p.build->getWorkspaceSize(io.data(), nIn, &io[nIn], nOut);
     CHECK(ws == expectWs, "getWorkspaceSize %zu, expected %zu (int64 copy of an int32 index at its max length)", ws,
           expectWs);
   }
@@ -635,6 +706,7 @@ void runCase(Case const& c, harness::ErrorCounter& errors, std::map<std::string,
   // runtime: the deserialised plugin's context copy runs, then the clone on the same data
   if (a.runtime) checkChainRefusals(c, a.runtime, errors);
   if (a.runtime) checkCropRefusals(c, a.runtime, errors);
+  if (a.runtime) checkBlvnetRefusals(c, a.runtime, errors);
   if (a.plugin && k.plugin) {
     std::vector<unsigned char> y = run(c, k.build, a.runtime);
     Result r = compare(c, y);

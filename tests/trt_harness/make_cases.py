@@ -19,6 +19,10 @@ writes, random inputs, and the pure-PyTorch reference output of the same op on t
    a chained scatter must not read.
    FocusCrop (:func:`make_crop_case`): fp32/fp16/bf16 frames, fp32 actions; the exported node plus the same node in
    ``floor`` mode and with an odd patch size; reference :func:`afnet_edge.kernels.adafocus_reference.focus_crop`.
+   bLVNet-TAM (:func:`make_blvnet_case`; nodes from a narrow ``blvnet_tam_r50``, G=4, base width 8, 32 px): every
+   exported TemporalAggregate (num_frames 4 and 2), TemporalAggregatePair (two outputs) and BLMerge node in fp32,
+   fp16 and bf16 on odd and aligned maps, plus relu=0, K=5 taps (wider than a 2-row clip) and, for BLMerge, equal
+   sizes (layer0) and a non-2× nearest map; fp32 weights; reference :mod:`afnet_edge.kernels.blvnet_reference`.
 3. Writes ``OUT_DIR/cases.txt`` (one block per case, whitespace-separated tokens) and one raw little-endian file per
    tensor. A dimension written ``N=8`` is the symbolic batch axis of a dynamic-batch engine (value 8 here).
 """
@@ -34,6 +38,7 @@ import afnet_edge
 from afnet_edge.export import plugins as P
 from afnet_edge.export.onnx_export import export_onnx
 from afnet_edge.kernels import adafocus_reference as AR
+from afnet_edge.kernels import blvnet_reference as BR
 from afnet_edge.kernels import reference as R
 
 P_MODES = P.FOCUS_CROP_MODES
@@ -61,6 +66,16 @@ def _adafocus_export(tmp: str) -> str:
         return export_onnx(model, os.path.join(tmp, "adafocus_plugin.onnx"), flavour="plugin").path
 
 
+#: bLVNet-TAM's plugin nodes come from a narrow R50 (G=4 frames: stem TAM num_frames=4, layer4 TAMs num_frames=2).
+BLV_G, BLV_WIDTH, BLV_SIZE = 4, 8, 32
+
+
+def _blvnet_export(tmp: str) -> str:
+    """Plugin-flavour export of a narrow ``blvnet_tam_r50`` (its TemporalAggregate(Pair) / BLMerge nodes)."""
+    model = afnet_edge.create_model("blvnet_tam_r50", num_classes=5, num_frames=BLV_G, base_width=BLV_WIDTH)
+    return export_onnx(model, os.path.join(tmp, "blvnet_plugin.onnx"), flavour="plugin", size=BLV_SIZE).path
+
+
 def exported_plugin_nodes(tmp: str) -> list[tuple[str, str, str, list]]:
     """Distinct ``(op type, plugin_version, plugin_namespace, [(attr, ONNX type, values)])`` of the plugin nodes the
     exporter writes for small models (:data:`MODELS` and a narrow AdaFocusV2), in graph order."""
@@ -73,6 +88,7 @@ def exported_plugin_nodes(tmp: str) -> list[tuple[str, str, str, list]]:
                           flavour="plugin", size=SIZE)
         nodes += list(onnx.load(res.path).graph.node)
     nodes += list(onnx.load(_adafocus_export(tmp)).graph.node)
+    nodes += list(onnx.load(_blvnet_export(tmp)).graph.node)
     for node in nodes:
         if node.domain != P.PLUGIN_DOMAIN:
             continue
@@ -241,6 +257,59 @@ def make_crop_case(fields: dict, dtype: str, shapes: str, g: torch.Generator):
     return ins, out, tol
 
 
+#: bLVNet shape sets. TAM: B clips of T rows (T from the node), C channels, H×W maps (odd: scalar tails; aligned:
+#: vectors). BLMerge: big (N, C, h, w) → little (N, C, H, W); "same" is layer0's merge, "uneven" a non-2× nearest map.
+_TAM_SHAPES = {"odd": dict(B=2, C=3, H=5, W=7), "aligned": dict(B=2, C=4, H=4, W=8)}
+_MERGE_SHAPES = {"odd": dict(N=3, C=3, h=3, w=5, H=6, W=10), "aligned": dict(N=2, C=4, h=4, w=8, H=8, W=16),
+                 "same": dict(N=3, C=2, h=5, w=7, H=5, W=7), "uneven": dict(N=2, C=3, h=3, w=4, H=5, W=7)}
+#: (atol, rtol): fp32 accumulation, one rounding to the plugin's type (half an ulp).
+_BLV_TOL = {"f32": (2e-6, 1e-5), "f16": (2e-6, 2.0 ** -11), "bf16": (2e-6, 2.0 ** -8)}
+
+
+def make_blvnet_case(op: str, fields: dict, dtype: str, shapes: str, taps: int, g: torch.Generator):
+    """A bLVNet case: (inputs, [outputs (name, float64 reference, dims)], (atol, rtol)).
+
+    Maps exactly representable in the plugin's type, random fp32 weights ``(taps, C)``; the reference is
+    :mod:`afnet_edge.kernels.blvnet_reference` in float64 on the same values."""
+    tdt = _TORCH_TYPES[dtype]
+
+    def rnd(*shape):
+        return torch.randn(*shape, generator=g).to(tdt).to(torch.float64)
+
+    relu = bool(fields["relu"])
+    if op == "BLMerge":
+        s = _MERGE_SHAPES[shapes]
+        N, C = s["N"], s["C"]
+        big, little = rnd(N, C, s["h"], s["w"]), rnd(N, C, s["H"], s["W"])
+        n_sym = f"N={N}"
+        ins = [("big", big, [n_sym, C, s["h"], s["w"]]), ("little", little, [n_sym, C, s["H"], s["W"]])]
+        outs = [("out", BR.bl_merge(big, little, relu), [n_sym, C, s["H"], s["W"]])]
+        return ins, outs, _BLV_TOL[dtype]
+    s = _TAM_SHAPES[shapes]
+    T = fields["num_frames"] if op == "TemporalAggregate" else fields["num_pairs"]
+    N, C, H, W = s["B"] * T, s["C"], s["H"], s["W"]
+    n_sym = f"N={N}"
+    x = rnd(N, C, H, W)
+
+    def weight():  # float32 values (the plugin's weights), used in float64 by the reference
+        return (0.7 * torch.randn(taps, C, generator=g)).float()
+    dims = [n_sym, C, H, W]
+    if op == "TemporalAggregate":
+        w = weight()
+        ins = [("x", x, dims), ("weight", w, [taps, C])]
+        outs = [("out", BR.temporal_aggregate(x, w.double(), T, relu), dims)]
+    else:
+        wb, wl = weight(), weight()
+        ins = [("y", x, dims), ("w_big", wb, [taps, C]), ("w_little", wl, [taps, C])]
+        big_in, little_in = BR.temporal_aggregate_pair(x, wb.double(), wl.double(), T, relu)
+        outs = [("big_in", big_in, dims), ("little_in", little_in, dims)]
+    return ins, outs, _BLV_TOL[dtype]
+
+
+#: inputs that are float32 whatever the plugin's float type (FocusCrop's positions, the TAM weights)
+FP32_INPUTS = ("centres", "weight", "w_big", "w_little")
+
+
 def _write(path: str, t: torch.Tensor, dtype: str) -> None:
     if dtype == "bf16":  # numpy has no bfloat16: the raw 16-bit patterns (little-endian int16)
         bits = t.detach().contiguous().to(torch.bfloat16).view(torch.int16).numpy()
@@ -257,8 +326,8 @@ def _case_lines(cid: str, op: str, dtype: str, version: str, namespace: str, fie
     for name, kind, vals in fields:
         lines.append(f"field {name} {kind} {len(vals)} " + " ".join(str(int(v)) for v in vals))
     for name, t, dims in ins:
-        if name == "centres":
-            tdt = "f32"  # FocusCrop's positions: float32 whatever the frames' type
+        if name in FP32_INPUTS:
+            tdt = "f32"  # FocusCrop's positions, TAM weights: float32 whatever the frames' type
         elif t.is_floating_point():
             tdt = dtype
         else:
@@ -266,10 +335,10 @@ def _case_lines(cid: str, op: str, dtype: str, version: str, namespace: str, fie
         fname = f"{cid}_{name}.bin"
         _write(os.path.join(out_dir, fname), t, tdt)
         lines.append(f"in {name} {tdt} {len(dims)} " + " ".join(map(str, dims)) + f" {fname}")
-    oname, ref, odims = out
-    fname = f"{cid}_{oname}_ref.bin"
-    _write(os.path.join(out_dir, fname), ref, "f64")
-    lines.append(f"out {oname} {dtype} {len(odims)} " + " ".join(map(str, odims)) + f" {fname}")
+    for oname, ref, odims in (out if isinstance(out, list) else [out]):  # a list: several outputs, in order
+        fname = f"{cid}_{oname}_ref.bin"
+        _write(os.path.join(out_dir, fname), ref, "f64")
+        lines.append(f"out {oname} {dtype} {len(odims)} " + " ".join(map(str, odims)) + f" {fname}")
     lines.append(f"tol {tol[0]!r} {tol[1]!r}")
     lines.append("end")
     return lines
@@ -299,6 +368,27 @@ def main(out_dir: str) -> int:
                 cid = f"c{n:02d}_{op}_{dtype}_{shapes}{'_' + tag if tag else ''}"
                 n += 1
                 lines += _case_lines(cid, op, dtype, version, namespace, case_fields, ins, out, tol, out_dir,
+                                     floats="f32,f16,bf16")
+            continue
+        if op in P.BLVNET_PLUGINS:
+            # each exported node in fp32/fp16/bf16 on odd and aligned maps (K = the export's 3 taps), then relu=0,
+            # K=5 (TAMs: wider than a 2-row clip), and for BLMerge equal sizes (layer0) and a non-2× nearest map
+            shape_sets = ("odd", "aligned")
+            variants = [({}, dt, sh, 3) for dt in ("f32", "f16", "bf16") for sh in shape_sets]
+            variants += [({"relu": 0}, "f32", "odd", 3), ({"relu": 0}, "bf16", "aligned", 3)]
+            if op == "BLMerge":
+                variants += [({}, "f32", "same", 3), ({}, "f16", "same", 3), ({}, "f32", "uneven", 3),
+                             ({}, "bf16", "uneven", 3)]
+            else:
+                variants += [({}, "f32", "odd", 5), ({}, "f16", "aligned", 5)]
+            for change, dtype, shapes, taps in variants:
+                case_fields = [(nm, kind, [change[nm]] if nm in change else vals) for nm, kind, vals in fields]
+                ins, outs, tol = make_blvnet_case(op, {**values, **change}, dtype, shapes, taps, g)
+                tag = "_".join(f"{k}{v}" for k, v in change.items()) + ("" if taps == 3 else f"K{taps}")
+                t_tag = "".join(f"_{k[:1]}{v}" for k, v in values.items() if k in ("num_frames", "num_pairs"))
+                cid = f"c{n:02d}_{op}{t_tag}_{dtype}_{shapes}{'_' + tag if tag else ''}"
+                n += 1
+                lines += _case_lines(cid, op, dtype, version, namespace, case_fields, ins, outs, tol, out_dir,
                                      floats="f32,f16,bf16")
             continue
         takes_index = "index" in P.BY_NAME[op].inputs
