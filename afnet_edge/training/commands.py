@@ -395,8 +395,9 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train with the official objective and schedules (synthetic benchmark or TSN lists)",
         description="Official AFNet training (cross-entropy + lambda_rt·mean_l(rt_e − ratio_l)², target-ratio and "
-                    "temperature schedules, official optimiser groups, step LR, --gd clipping, AMP on CUDA). "
-                    "Defaults are the release scripts' values. Writes OUT/last.pth (resumable), OUT/best.pth and "
+                    "temperature schedules, official optimiser groups, step LR, --gd clipping, AMP on CUDA); other "
+                    "families with their release's recipe (bLVNet-TAM: one SGD group with Nesterov, cosine LR, no "
+                    "clipping, one random phase per clip). Defaults are the release scripts' values. Writes OUT/last.pth (resumable), OUT/best.pth and "
                     "OUT/log.jsonl. A resumed run continues exactly (data order, random streams, temperature). "
                     "Several processes/GPUs: torchrun --nproc-per-node N -m afnet_edge.cli train ... "
                     "(DistributedDataParallel, gloo on CPU / NCCL on GPU; --batch-size is the global batch; "
