@@ -206,3 +206,5 @@ def test_cli_trains_with_the_family_recipe(tmp_path, capsys):
     assert "resumed from" in capsys.readouterr().out
     assert main(args[:-2] + ["--video-frames", "3", "--out", str(tmp_path / "bad")]) == 2
     assert "--video-frames must be >= the clip's frames T=4" in capsys.readouterr().err
+    assert main(args[:-2] + ["--lr-steps", "1", "--out", str(tmp_path / "bad2")]) == 2
+    assert "--lr-steps applies to --lr-policy step" in capsys.readouterr().err

@@ -196,6 +196,9 @@ def _train(args, device, info: distributed.DistInfo | None) -> int:
         t_end=args.t_end, fc_lr5=False if args.no_fc_lr5 else None, amp=args.amp, seed=args.seed,
         workers=args.workers, eval_every=args.eval_every, save_every=args.save_every,
         eval_selection=args.eval_selection)
+    if args.lr_steps and cfg.lr_policy != "step":
+        raise ValueError(f"--lr-steps applies to --lr-policy step, but {model.arch} trains with the {cfg.lr_policy} "
+                         f"policy; add --lr-policy step to use steps")
     if args.nav_gap is not None and not args.resume:
         if set_navigation_gap(model, args.nav_gap) == 0:
             raise ValueError(f"--nav-gap: {model.arch} has no navigation modules")
