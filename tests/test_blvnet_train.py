@@ -19,7 +19,7 @@ from afnet_edge.data import SyntheticVideoDataset, VideoListDataset, write_synth
 from afnet_edge.data.transforms import train_augment
 from afnet_edge.models import registry
 from afnet_edge.training import TrainConfig, Trainer, evaluate, get_optim_policies, seed_everything
-from afnet_edge.training.datasets import synthetic_splits
+from afnet_edge.training.datasets import list_dataset, synthetic_splits
 from afnet_edge.training.schedules import cosine_lr_at, policy_lr_at
 from afnet_edge import video as V
 
@@ -108,6 +108,26 @@ def test_list_dataset_phase_sampling_and_flip(frames_list):
     assert kinds == {"same", "mirrored"}
     with pytest.raises(ValueError, match="sampling: expected one of"):
         VideoListDataset(root, flist, num_frames=4, sampling="dense")
+
+
+def test_list_data_shorter_side_resize_of_the_recipe(frames_list):
+    """bLVNet-TAM's frames: shorter side 256 for training, 224 for evaluation (--disable_scaleup), scaled to --size;
+    the aspect ratio kept as torchvision's Resize(int) keeps it."""
+    ds, flist = frames_list
+    root = os.path.dirname(flist)
+    short = registry.train_recipe(narrow()).short_side
+    assert short == (256, 224)
+    ev = list_dataset(flist, root, 4, 14, False, size=24, short_side=short)
+    tr = list_dataset(flist, root, 4, 14, True, size=24, short_side=short, sampling="phase")
+    assert (ev.scale_short, tr.scale_short) == (24, 27)                 # round(224·24/224), round(256·24/224)
+    frames = np.zeros((1, 32, 48, 3), np.uint8)                         # the written frames are 32×48
+    assert ev.resize_to(frames) == (24, 36) and tr.resize_to(frames) == (27, 40)
+    assert tr.resize_to(np.zeros((1, 48, 32, 3), np.uint8)) == (40, 27)
+    fixed = VideoListDataset(root, flist, num_frames=4, size=24, scale_size=(24, 36))
+    torch.testing.assert_close(ev[1][0], fixed[1][0], rtol=0, atol=0)
+    assert list_dataset(flist, root, 4, 14, False, size=24).scale_short is None     # AFNet/TSN: 240×320 resize
+    with pytest.raises(ValueError, match="scale_short: expected a shorter side >= size=24"):
+        VideoListDataset(root, flist, num_frames=4, size=24, scale_short=20)
 
 
 def test_synthetic_longer_videos_use_the_family_sampling():
@@ -208,3 +228,12 @@ def test_cli_trains_with_the_family_recipe(tmp_path, capsys):
     assert "--video-frames must be >= the clip's frames T=4" in capsys.readouterr().err
     assert main(args[:-2] + ["--lr-steps", "1", "--out", str(tmp_path / "bad2")]) == 2
     assert "--lr-steps applies to --lr-policy step" in capsys.readouterr().err
+
+
+def test_cli_list_data_with_the_family_recipe(frames_list, tmp_path, capsys):
+    _, flist = frames_list
+    assert main(["train", "--model", MODEL, "--base-width", str(WIDTH), "--data", "list", "--list", flist,
+                 "--val-list", flist, "--classes", "14", "--frames", str(G), "--size", str(S), "--batch-size", "2",
+                 "--epochs", "1", "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    text = capsys.readouterr().out
+    assert "sampling phase" in text and "val top1" in text

@@ -128,6 +128,9 @@ class VideoListDataset(Dataset):
         image_tmpl: file-name template of frame folders, formatted with the 1-based frame number.
         size: output side in pixels (224 officially).
         scale_size: (height, width) every frame is resized to first (240x320 officially), or None.
+        scale_short: resize every frame so that its shorter side is this many pixels, keeping the aspect ratio
+            (longer side ``int(scale_short · long / short)``, as torchvision's ``Resize(int)``) instead of
+            ``scale_size`` (bLVNet-TAM: 256 for training, 224 for evaluation).
         scales: multi-scale crop scales for training.
         short: policy for videos with too few frames, ``"official"`` or ``"spread"``
             (:func:`afnet_edge.video.official_val_indices`).
@@ -157,7 +160,10 @@ class VideoListDataset(Dataset):
         check_files: bool = True,
         sampling: str = "tsn",
         flip: bool = False,
+        scale_short: int | None = None,
     ) -> None:
+        if scale_short is not None and int(scale_short) < int(size):
+            raise ValueError(f"scale_short: expected a shorter side >= size={size}, got {scale_short}")
         if sampling not in TRAIN_SAMPLINGS:
             raise ValueError(f"sampling: expected one of {TRAIN_SAMPLINGS}, got {sampling!r}")
         if int(num_frames) < 1:
@@ -176,6 +182,7 @@ class VideoListDataset(Dataset):
         self.image_tmpl = image_tmpl
         self.size = int(size)
         self.scale_size = scale_size
+        self.scale_short = None if scale_short is None else int(scale_short)
         self.scales = tuple(scales)
         self.short = short
         self.sampling = sampling
@@ -241,6 +248,15 @@ class VideoListDataset(Dataset):
             raise ValueError(f"{where}: frames of '{folder}' differ in size: {sorted(shapes)}")
         return np.stack([cache[i] for i in indices])
 
+    def resize_to(self, frames: np.ndarray) -> tuple[int, int] | None:
+        """(height, width) the frames ``(T, H, W, 3)`` are resized to before cropping: ``scale_size``, or with
+        ``scale_short`` the shorter side set to it, the aspect ratio kept."""
+        if self.scale_short is None:
+            return self.scale_size
+        h, w = int(frames.shape[1]), int(frames.shape[2])
+        s = self.scale_short
+        return (s, int(s * w / h)) if h <= w else (int(s * h / w), s)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         rec = self.records[index]
         rng = None
@@ -249,7 +265,7 @@ class VideoListDataset(Dataset):
         indices = self.sample_indices(rec, rng)
         frames = self.load_frames(rec, indices)
         if self.train:
-            clip = train_augment(frames, rng, self.size, self.scale_size, self.scales, flip=self.flip)
+            clip = train_augment(frames, rng, self.size, self.resize_to(frames), self.scales, flip=self.flip)
         else:
-            clip = preprocess_frames(frames, self.size, self.scale_size)
+            clip = preprocess_frames(frames, self.size, self.resize_to(frames))
         return clip, rec.label

@@ -386,12 +386,13 @@ def flops_note(model: BLVNetTAMVideo) -> str:
 #: The release's training recipe (spec §5.3, README command): SGD momentum 0.9 with Nesterov over ``model.parameters()``
 #: (one group: no lr multipliers, weight decay 5e-4 on every parameter, BN and TAM included), cosine schedule to 0
 #: over 50 epochs stepped per epoch, lr 0.01, batch 64, no gradient clipping, cross-entropy; Dropout 0.5 is the
-#: model's ``dropout`` default. Frames: one random phase per clip (§2), random horizontal flip.
+#: model's ``dropout`` default. Frames: one random phase per clip (§2), random horizontal flip; list-data frames resized
+#: to shorter side 256 for training (the release's stored frames) and 224 for evaluation (``--disable_scaleup``).
 TRAIN_RECIPE = TrainRecipe(
     defaults={"epochs": 50, "batch_size": 64, "lr": 0.01, "lr_policy": "cosine", "lr_steps": (), "momentum": 0.9,
               "nesterov": True,
               "weight_decay": 5e-4, "clip_grad": None, "fc_lr5": False},
-    param_groups=uniform_param_groups, sampling="phase", flip=True,
+    param_groups=uniform_param_groups, sampling="phase", flip=True, short_side=(256, 224),
     note="bLVNet-TAM release recipe (spec blvnet-tam.md §5.3)")
 
 HOOKS = FamilyHooks(

@@ -204,6 +204,9 @@ class TrainRecipe:
     rendered with more frames than T): ``"tsn"`` one random frame per segment (TSN/AFNet), ``"phase"`` equal spacing
     with one random phase per clip (bLVNet-TAM).
     ``flip``: random horizontal flip of list-data training clips (the whole clip, probability 0.5).
+    ``short_side``: ``(train, eval)`` shorter side in pixels that list-data frames are resized to (aspect kept) before
+    the crop, for a 224 crop (scaled with ``--size``); None = the AFNet/TSN fixed 240×320 resize. bLVNet-TAM:
+    (256, 224), its frames stored at shorter side 256 and ``--disable_scaleup`` evaluation.
     ``note``: one line describing the recipe, printed by ``afnet-edge train``.
     """
 
@@ -211,6 +214,7 @@ class TrainRecipe:
     param_groups: ParamGroups | None = None
     sampling: str = "tsn"
     flip: bool = False
+    short_side: tuple[int, int] | None = None
     note: str = "official AFNet/TSN recipe"
 
     def __post_init__(self) -> None:

@@ -115,7 +115,8 @@ def _resolve_model(args, source: str | None, option: str) -> None:
 
 def _datasets(args, model, train: bool, sampling: str = "tsn", flip: bool = False):
     """``(train, val)`` datasets of ``args.data``; ``sampling`` / ``flip``: the training split's frame sampling and
-    horizontal flip (the model family's :class:`~afnet_edge.models.registry.TrainRecipe`)."""
+    horizontal flip (the model family's :class:`~afnet_edge.models.registry.TrainRecipe`, whose ``short_side`` sets
+    the list-data resize of both splits)."""
     T, C = model.num_frames, model.num_classes
     video_frames = getattr(args, "video_frames", None)
     if video_frames is not None and args.data != "synthetic":
@@ -132,7 +133,7 @@ def _datasets(args, model, train: bool, sampling: str = "tsn", flip: bool = Fals
                                 args.size or SYNTHETIC_SIZE, args.data_seed, args.distractor_prob,
                                 video_frames=video_frames, sampling=sampling)
     size = args.size or LIST_SIZE
-    kw = dict(size=size, image_tmpl=args.image_tmpl, short=args.short)
+    kw = dict(size=size, image_tmpl=args.image_tmpl, short=args.short, short_side=train_recipe(model).short_side)
     if train:
         tr = list_dataset(args.list_file, args.root, T, C, True, sampling=sampling, flip=flip, **kw)
         va = list_dataset(args.val_list, args.root, T, C, False, **kw) if args.val_list else None

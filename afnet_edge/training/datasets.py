@@ -42,9 +42,10 @@ def scale_size_for(size: int) -> tuple[int, int]:
 
 def list_dataset(list_file: str, root: str | None, num_frames: int, num_classes: int, train: bool,
                  size: int = LIST_SIZE, image_tmpl: str = "img_{:05d}.jpg", short: str = "official",
-                 sampling: str = "tsn", flip: bool = False):
+                 sampling: str = "tsn", flip: bool = False, short_side: tuple[int, int] | None = None):
     """A :class:`~afnet_edge.data.VideoListDataset` (``sampling`` — TSN segments or bLVNet-TAM's one random phase — and
-    optional ``flip`` for training, the official segment centres otherwise).
+    optional ``flip`` for training, the official segment centres otherwise). ``short_side``: ``(train, eval)`` shorter
+    sides for a 224 crop (scaled to ``size``), replacing the 240×320 resize (a family's ``TrainRecipe.short_side``).
 
     ``root`` defaults to the list file's directory. Frames are resized to the official 240×320 scaled to ``size``
     (:func:`scale_size_for`), then cropped to ``size``. Labels must be in ``[0, num_classes)``; the dataset raises a
@@ -59,4 +60,6 @@ def list_dataset(list_file: str, root: str | None, num_frames: int, num_classes:
         raise FileNotFoundError(f"--root: no such directory '{root}'")
     return VideoListDataset(root, list_file, num_frames, train=train, num_classes=num_classes, image_tmpl=image_tmpl,
                             size=size, scale_size=scale_size_for(size), short=short,
-                            sampling=sampling, flip=flip)
+                            sampling=sampling, flip=flip,
+                            scale_short=None if short_side is None else
+                            round(short_side[0 if train else 1] * size / 224))
