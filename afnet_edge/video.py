@@ -304,6 +304,45 @@ def tsn_train_indices(
     return [min(n - 1, int(np.floor((x + u[x]) * n / t))) for x in range(t)]
 
 
+def phase_train_indices(num_frames: int, num_segments: int, rng: np.random.Generator | None = None) -> list[int]:
+    """bLVNet-TAM training sampling (spec blvnet-tam.md §2): equal spacing with **one** random phase per clip.
+
+    With ``L = num_frames``, ``G = num_segments`` and ``s = L // G``, when ``s >= 1``::
+
+        o        = randint(0, s)        (drawn once per clip)
+        index[g] = g * s + o            (0-based; the release's file number is index + 1), g = 0..G-1
+
+    so consecutive frames, and the two frames of a bLVNet pair, are exactly ``s`` frames apart (TSN draws an
+    independent offset per segment instead, :func:`tsn_train_indices`). When ``L < G``: G indices drawn uniformly
+    with replacement from ``[0, L)``, sorted (the release's short-video rule).
+
+    Returns:
+        ``G`` 0-based frame indices in ``[0, L)``, non-decreasing.
+    """
+    _check_counts(num_frames, num_segments, "official")
+    n, t = int(num_frames), int(num_segments)
+    rng = np.random.default_rng() if rng is None else rng
+    s = n // t
+    if s > 0:
+        return [int(v) for v in np.arange(t) * s + int(rng.integers(0, s))]
+    return sorted(int(v) for v in rng.integers(0, n, size=t))
+
+
+#: Training samplings by name (a model family's ``TrainRecipe.sampling``).
+TRAIN_SAMPLINGS = ("tsn", "phase")
+
+
+def train_indices(num_frames: int, num_segments: int, rng: np.random.Generator | None = None, *,
+                  sampling: str = "tsn", short: str = "official") -> list[int]:
+    """The T training frame indices of a video of ``num_frames`` frames: :func:`tsn_train_indices` (``"tsn"``,
+    ``short`` applies) or :func:`phase_train_indices` (``"phase"``, its own short-video rule)."""
+    if sampling == "tsn":
+        return tsn_train_indices(num_frames, num_segments, rng, short=short)
+    if sampling == "phase":
+        return phase_train_indices(num_frames, num_segments, rng)
+    raise ValueError(f"sampling: expected one of {TRAIN_SAMPLINGS}, got {sampling!r}")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Preprocessing (§6, §10)
 # ---------------------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..video import normalize_frames, write_test_video
+from ..video import TRAIN_SAMPLINGS, normalize_frames, official_val_indices, train_indices, write_test_video
 
 #: Class names, in reverse pairs: class ``2k + 1`` is class ``2k`` played backwards.
 CLASS_NAMES: tuple[str, ...] = (
@@ -141,6 +141,13 @@ class SyntheticVideoDataset(Dataset):
             have every class together with its reverse.
         seed: dataset seed; sample ``i`` depends only on ``(seed, i)`` and the arguments.
         distractor_prob: probability that a frame is replaced by a distractor, in [0, 1).
+        video_frames: render each video with L = ``video_frames`` >= T frames (the same motion sampled more densely)
+            and take the T frames of a clip from it: with ``sampling`` (training; random, drawn from torch's
+            generator like :class:`~afnet_edge.data.VideoListDataset`, so :class:`~afnet_edge.training.EpochSeeded`
+            makes it a function of (seed, epoch, index)) or, when ``sampling`` is None, at the segment centres
+            (:func:`~afnet_edge.video.official_val_indices`; deterministic). None: render exactly T frames.
+        sampling: ``"tsn"`` (one random frame per segment) or ``"phase"`` (equal spacing, one random phase per clip:
+            bLVNet-TAM, spec blvnet-tam.md §2), or None (segment centres); used only with ``video_frames``.
 
     ``dataset[i]`` returns ``(clip, label)``: clip float32 ``(T, 3, H, W)`` normalised like the real pipeline
     (``(x / 255 - MEAN) / STD``, :func:`afnet_edge.video.normalize_frames`), label an int. Labels are exactly
@@ -155,6 +162,8 @@ class SyntheticVideoDataset(Dataset):
         num_classes: int = len(CLASS_NAMES),
         seed: int = 0,
         distractor_prob: float = 0.25,
+        video_frames: int | None = None,
+        sampling: str | None = None,
     ) -> None:
         if int(num_samples) < 1:
             raise ValueError(f"num_samples: expected >= 1, got {num_samples}")
@@ -167,6 +176,12 @@ class SyntheticVideoDataset(Dataset):
             raise ValueError(f"num_classes: expected 2..{len(CLASS_NAMES)}, got {num_classes}")
         if not 0.0 <= float(distractor_prob) < 1.0:
             raise ValueError(f"distractor_prob: expected a probability in [0, 1), got {distractor_prob}")
+        if video_frames is not None and int(video_frames) < int(num_frames):
+            raise ValueError(f"video_frames: expected L >= num_frames={num_frames}, got {video_frames}")
+        if sampling is not None and sampling not in TRAIN_SAMPLINGS:
+            raise ValueError(f"sampling: expected one of {TRAIN_SAMPLINGS} or None, got {sampling!r}")
+        self.video_frames = None if video_frames is None else int(video_frames)
+        self.sampling = sampling
         self.num_samples = int(num_samples)
         self.num_frames = int(num_frames)
         self.height, self.width = height, width
@@ -199,9 +214,25 @@ class SyntheticVideoDataset(Dataset):
     def _check_index(self, index: int) -> int:
         return check_index(index, self.num_samples)
 
+    def frame_indices(self, rng: np.random.Generator | None = None) -> list[int] | None:
+        """The T frames a clip takes from its ``video_frames``-frame video (``rng`` draws the training sampling), or
+        None when clips are rendered with exactly T frames."""
+        if self.video_frames is None or self.video_frames == self.num_frames:
+            return None
+        if self.sampling is None:
+            return official_val_indices(self.video_frames, self.num_frames)
+        return train_indices(self.video_frames, self.num_frames, rng, sampling=self.sampling)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        sample = self.render(index)
-        return normalize_frames(sample.frames), sample.label
+        rng = None
+        if self.sampling is not None and self.video_frames not in (None, self.num_frames):
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+        indices = self.frame_indices(rng)
+        if indices is None:
+            sample = self.render(index)
+            return normalize_frames(sample.frames), sample.label
+        sample = self.render(index, num_frames=self.video_frames)
+        return normalize_frames(sample.frames[indices]), sample.label
 
     # -----------------------------------------------------------------------------------------------------------
 

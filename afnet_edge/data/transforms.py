@@ -9,7 +9,8 @@ output size snaps to it); a (width, height) pair is drawn uniformly among the pa
 most 1, its corner uniformly among 13 fixed positions (4 corners, centre, 4 edge centres, 4 quarter points on a
 grid of steps ``(W - crop_w) // 4`` and ``(H - crop_h) // 4``), and the crop is resized to ``size x size`` with
 bilinear interpolation. The same crop is applied to every frame of the clip. Something-Something is trained without
-horizontal flip (flipping would swap "left" and "right" classes), so there is none here.
+horizontal flip (flipping would swap "left" and "right" classes), so there is none by default; bLVNet-TAM's release
+flips anyway (its recipe passes ``flip=True``, spec blvnet-tam.md §2).
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ def train_augment(
     size: int = 224,
     scale_size: tuple[int, int] | None = SCALE_SIZE,
     scales: Sequence[float] = SCALES,
+    flip: bool = False,
 ) -> torch.Tensor:
     """Official training preprocessing of one clip.
 
@@ -67,6 +69,7 @@ def train_augment(
         size: output side in pixels.
         scale_size: (height, width) to resize to first (official 240x320), or None.
         scales: crop scales relative to the shorter side.
+        flip: flip every frame of the clip left-right with probability 0.5 (one draw from ``rng`` after the crop's).
 
     Returns:
         float32 tensor ``(T, 3, size, size)``, normalised with :data:`afnet_edge.video.MEAN` / ``STD``.
@@ -75,5 +78,8 @@ def train_augment(
     if scale_size is not None:
         frames = resize_frames(frames, int(scale_size[0]), int(scale_size[1]))
     top, left, ch, cw = multiscale_crop_params(frames.shape[1], frames.shape[2], size, rng, scales)
-    crop = np.ascontiguousarray(frames[:, top : top + ch, left : left + cw])
+    crop = frames[:, top : top + ch, left : left + cw]
+    if flip and rng.random() < 0.5:
+        crop = crop[:, :, ::-1]
+    crop = np.ascontiguousarray(crop)
     return normalize_frames(resize_frames(crop, size, size))

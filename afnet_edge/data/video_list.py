@@ -15,12 +15,14 @@ what was expected. Nothing is skipped silently (unlike the official TSM loader, 
 with fewer than 3 frames).
 
 Sampling (:mod:`afnet_edge.video`): training uses TSN segment sampling (:func:`~afnet_edge.video.tsn_train_indices`,
-one random frame per segment), evaluation the official middle-of-segment sampling
+one random frame per segment; ``sampling="tsn"``) or bLVNet-TAM's equal spacing with one random phase per clip
+(:func:`~afnet_edge.video.phase_train_indices`; ``sampling="phase"``), evaluation the official middle-of-segment sampling
 (:func:`~afnet_edge.video.official_val_indices`). Videos with ``num_frames <= T`` (``< T`` for training) get frame 0
 repeated T times under the default ``short="official"`` (what the official code does), or each frame repeated about
 ``T / num_frames`` times in order with ``short="spread"``.
 
-Preprocessing: training = resize 240x320, multi-scale crop to ``size`` (:func:`.transforms.train_augment`, no flip);
+Preprocessing: training = resize 240x320, multi-scale crop to ``size`` (:func:`.transforms.train_augment`; no flip
+unless ``flip=True``, bLVNet-TAM's recipe);
 evaluation = resize 240x320, centre crop ``size`` (:func:`afnet_edge.video.preprocess_frames`).
 """
 from __future__ import annotations
@@ -36,10 +38,11 @@ from ..video import (
     CROP_SIZE,
     SCALE_SIZE,
     SHORT_POLICIES,
+    TRAIN_SAMPLINGS,
     official_val_indices,
     preprocess_frames,
     read_frames,
-    tsn_train_indices,
+    train_indices,
 )
 from .transforms import SCALES, train_augment
 
@@ -125,9 +128,15 @@ class VideoListDataset(Dataset):
         image_tmpl: file-name template of frame folders, formatted with the 1-based frame number.
         size: output side in pixels (224 officially).
         scale_size: (height, width) every frame is resized to first (240x320 officially), or None.
+        scale_short: resize every frame so that its shorter side is this many pixels, keeping the aspect ratio
+            (longer side ``int(scale_short · long / short)``, as torchvision's ``Resize(int)``) instead of
+            ``scale_size`` (bLVNet-TAM: 256 for training, 224 for evaluation).
         scales: multi-scale crop scales for training.
         short: policy for videos with too few frames, ``"official"`` or ``"spread"``
             (:func:`afnet_edge.video.official_val_indices`).
+        sampling: training frame sampling, ``"tsn"`` (one random frame per segment) or ``"phase"`` (equal spacing,
+            one random phase per clip: bLVNet-TAM); evaluation always takes the segment centres.
+        flip: training only: flip the whole clip horizontally with probability 0.5.
         check_files: check at construction that every listed path exists (one ``stat`` per line).
 
     ``dataset[i]`` returns ``(clip, label)``: clip float32 ``(T, 3, size, size)``, label an int.
@@ -149,7 +158,14 @@ class VideoListDataset(Dataset):
         scales: tuple[float, ...] = SCALES,
         short: str = "official",
         check_files: bool = True,
+        sampling: str = "tsn",
+        flip: bool = False,
+        scale_short: int | None = None,
     ) -> None:
+        if scale_short is not None and int(scale_short) < int(size):
+            raise ValueError(f"scale_short: expected a shorter side >= size={size}, got {scale_short}")
+        if sampling not in TRAIN_SAMPLINGS:
+            raise ValueError(f"sampling: expected one of {TRAIN_SAMPLINGS}, got {sampling!r}")
         if int(num_frames) < 1:
             raise ValueError(f"num_frames: expected T >= 1, got {num_frames}")
         if short not in SHORT_POLICIES:
@@ -166,8 +182,11 @@ class VideoListDataset(Dataset):
         self.image_tmpl = image_tmpl
         self.size = int(size)
         self.scale_size = scale_size
+        self.scale_short = None if scale_short is None else int(scale_short)
         self.scales = tuple(scales)
         self.short = short
+        self.sampling = sampling
+        self.flip = bool(flip)
         self.records = parse_video_list(self.list_file, num_classes)
         if check_files:
             for rec in self.records:
@@ -185,9 +204,10 @@ class VideoListDataset(Dataset):
         return os.path.join(self.root, rec.path)
 
     def sample_indices(self, rec: VideoRecord, rng: np.random.Generator | None = None) -> list[int]:
-        """The T 0-based frame indices for ``rec``: TSN random sampling when training, official otherwise."""
+        """The T 0-based frame indices for ``rec``: the training sampling (``sampling``) when training, the official
+        segment centres otherwise."""
         if self.train:
-            return tsn_train_indices(rec.num_frames, self.num_frames, rng, short=self.short)
+            return train_indices(rec.num_frames, self.num_frames, rng, sampling=self.sampling, short=self.short)
         return official_val_indices(rec.num_frames, self.num_frames, short=self.short)
 
     def load_frames(self, rec: VideoRecord, indices: list[int]) -> np.ndarray:
@@ -228,6 +248,15 @@ class VideoListDataset(Dataset):
             raise ValueError(f"{where}: frames of '{folder}' differ in size: {sorted(shapes)}")
         return np.stack([cache[i] for i in indices])
 
+    def resize_to(self, frames: np.ndarray) -> tuple[int, int] | None:
+        """(height, width) the frames ``(T, H, W, 3)`` are resized to before cropping: ``scale_size``, or with
+        ``scale_short`` the shorter side set to it, the aspect ratio kept."""
+        if self.scale_short is None:
+            return self.scale_size
+        h, w = int(frames.shape[1]), int(frames.shape[2])
+        s = self.scale_short
+        return (s, int(s * w / h)) if h <= w else (int(s * h / w), s)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         rec = self.records[index]
         rng = None
@@ -236,7 +265,7 @@ class VideoListDataset(Dataset):
         indices = self.sample_indices(rec, rng)
         frames = self.load_frames(rec, indices)
         if self.train:
-            clip = train_augment(frames, rng, self.size, self.scale_size, self.scales)
+            clip = train_augment(frames, rng, self.size, self.resize_to(frames), self.scales, flip=self.flip)
         else:
-            clip = preprocess_frames(frames, self.size, self.scale_size)
+            clip = preprocess_frames(frames, self.size, self.resize_to(frames))
         return clip, rec.label

@@ -35,7 +35,7 @@ from .afnet_resnet import AmpleBottleneck, ample_downsample, bottleneck_flops
 from .common import VideoClassifier, init_resnet_weights
 from .flops_walk import IMAGENET_CLASSES, FlopsWalk, Shape
 from .registry import (BenchDefaults, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
-                       register_model)
+                       TrainRecipe, register_model, uniform_param_groups)
 from .registry import OperatingPoint
 
 DEPTHS = {50: (3, 4, 6, 3), 101: (4, 8, 18, 3)}
@@ -390,6 +390,18 @@ def flops_note(model: BLVNetTAMVideo) -> str:
     return f"big-little network once per frame pair ({model.num_pairs} pairs), every frame used"
 
 
+#: The release's training recipe (spec §5.3, README command): SGD momentum 0.9 with Nesterov over ``model.parameters()``
+#: (one group: no lr multipliers, weight decay 5e-4 on every parameter, BN and TAM included), cosine schedule to 0
+#: over 50 epochs stepped per epoch, lr 0.01, batch 64, no gradient clipping, cross-entropy; Dropout 0.5 is the
+#: model's ``dropout`` default. Frames: one random phase per clip (§2), random horizontal flip; list-data frames resized
+#: to shorter side 256 for training (the release's stored frames) and 224 for evaluation (``--disable_scaleup``).
+TRAIN_RECIPE = TrainRecipe(
+    defaults={"epochs": 50, "batch_size": 64, "lr": 0.01, "lr_policy": "cosine", "lr_steps": (), "momentum": 0.9,
+              "nesterov": True,
+              "weight_decay": 5e-4, "clip_grad": None, "fc_lr5": False},
+    param_groups=uniform_param_groups, sampling="phase", flip=True, short_side=(256, 224),
+    note="bLVNet-TAM release recipe (spec blvnet-tam.md §5.3)")
+
 HOOKS = FamilyHooks(
     family="blvnet",
     checkpoint_filter=checkpoint_filter_fn,
@@ -402,6 +414,7 @@ HOOKS = FamilyHooks(
                  CliOption("--base-width", "base_width", "positive_int",
                            "bLVNet: stem channels, stages 4x..32x it (64 in every release; smaller for tests)")),
     flops_walk=flops_walk,
+    train=TRAIN_RECIPE,
     export=ExportAdapter(metadata=export_metadata, wrapper=ExportForward, selects_frames=False,
                          flavours=("portable", "plugin")),   # plugin: TemporalAggregate(Pair) / BLMerge nodes
 )

@@ -12,6 +12,8 @@ A family (one models file) registers each of its models with :func:`register_mod
 * ``read_state_dict`` — optional: one state dict from a file layout the generic reader does not know (multi-part
   files);
 * ``flops_note`` — optional: the cost line ``afnet-edge flops`` prints for a model without frame selection;
+* ``train`` — the family's training recipe (:class:`TrainRecipe`: optimiser groups, schedule and defaults, frame
+  sampling) used by :mod:`afnet_edge.training`; the default is the official AFNet/TSN recipe;
 
 and per model ``default_frames``, ``default_size``, ``official_arch`` and :class:`BenchDefaults`. The drivers
 (checkpoint, flops, the CLI, export, bench) look these up by ``model.arch`` / the model name and never dispatch on
@@ -173,6 +175,53 @@ class CliOption:
         return self.flag.lstrip("-").replace("-", "_")
 
 
+# -------------------------------------------------------------------------------------------------- training hooks
+ParamGroups = Callable[[torch.nn.Module, bool], list[dict]]
+"""``param_groups(model, fc_lr5) -> [{"params", "lr_mult", "decay_mult", "name"}, ...]``: the optimiser parameter
+groups of a family's training recipe (every parameter in exactly one group; the group lr is ``lr · lr_mult``, its
+weight decay ``weight_decay · decay_mult``)."""
+
+def uniform_param_groups(model: torch.nn.Module, fc_lr5: bool = True) -> list[dict]:
+    """One group ``"all"`` with every parameter, lr×1 and decay×1 (``fc_lr5`` ignored): recipes that train every
+    parameter alike, e.g. bLVNet-TAM's ``SGD(model.parameters(), ...)`` with weight decay on BN and TAM too."""
+    return [{"params": list(model.parameters()), "lr_mult": 1, "decay_mult": 1, "name": "all"}]
+
+
+#: Training-time frame samplings a :class:`TrainRecipe` may name (see :func:`afnet_edge.video.train_indices`).
+TRAIN_SAMPLINGS = ("tsn", "phase")
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    """How ``afnet-edge train`` trains a family when the command line does not say otherwise.
+
+    ``defaults``: :class:`~afnet_edge.training.TrainConfig` fields the family sets (e.g. ``{"lr_policy": "cosine",
+    "nesterov": True, "clip_grad": None, "epochs": 50}``); fields not named keep the TrainConfig defaults (the
+    official AFNet scripts' values). Options given explicitly (command line, ``TrainConfig(...)``) win.
+    ``param_groups``: the optimiser groups (:data:`ParamGroups`); None = the official AFNet/TSN groups
+    (:func:`afnet_edge.training.get_optim_policies`: first conv, BN without decay, Linear lr×5/×10, …).
+    ``sampling``: how a training clip's T frames are drawn from a longer video (list data, and synthetic videos
+    rendered with more frames than T): ``"tsn"`` one random frame per segment (TSN/AFNet), ``"phase"`` equal spacing
+    with one random phase per clip (bLVNet-TAM).
+    ``flip``: random horizontal flip of list-data training clips (the whole clip, probability 0.5).
+    ``short_side``: ``(train, eval)`` shorter side in pixels that list-data frames are resized to (aspect kept) before
+    the crop, for a 224 crop (scaled with ``--size``); None = the AFNet/TSN fixed 240×320 resize. bLVNet-TAM:
+    (256, 224), its frames stored at shorter side 256 and ``--disable_scaleup`` evaluation.
+    ``note``: one line describing the recipe, printed by ``afnet-edge train``.
+    """
+
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    param_groups: ParamGroups | None = None
+    sampling: str = "tsn"
+    flip: bool = False
+    short_side: tuple[int, int] | None = None
+    note: str = "official AFNet/TSN recipe"
+
+    def __post_init__(self) -> None:
+        if self.sampling not in TRAIN_SAMPLINGS:
+            raise ValueError(f"TrainRecipe sampling must be one of {TRAIN_SAMPLINGS}, got {self.sampling!r}")
+
+
 # ----------------------------------------------------------------------------------------------------- bench hooks
 @dataclass(frozen=True)
 class BenchDefaults:
@@ -218,6 +267,7 @@ class FamilyHooks:
     cli_options: tuple[CliOption, ...] = ()
     read_state_dict: StateDictReader | None = None
     flops_note: FlopsNote | None = None
+    train: TrainRecipe = TrainRecipe()
 
 
 @dataclass(frozen=True)
@@ -288,6 +338,13 @@ def registered(name: str, factory: Callable[..., torch.nn.Module], hooks: Family
         yield _REGISTRY[name]
     finally:
         _REGISTRY.pop(name, None)
+
+
+def train_recipe(model: torch.nn.Module) -> TrainRecipe:
+    """The :class:`TrainRecipe` of a model built by :func:`create_model` (the default AFNet/TSN recipe for a model
+    without a registry entry)."""
+    entry = entry_of(model)
+    return entry.hooks.train if entry is not None else TrainRecipe()
 
 
 def list_models() -> list[str]:

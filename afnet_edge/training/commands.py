@@ -14,6 +14,7 @@ from . import distributed
 from ..data.move4mnist import move4mnist_splits
 from .datasets import LIST_SIZE, MOVE4MNIST_SIZE, SYNTHETIC_SIZE, VAL_SEED_OFFSET, list_dataset, \
     synthetic_splits
+from ..models.registry import train_recipe
 from .engine import TrainConfig, Trainer, evaluate, seed_everything
 from .finetune import load_for_finetuning
 
@@ -46,6 +47,10 @@ def _add_data_args(p: argparse.ArgumentParser, train: bool) -> None:
                             "(500)")
     g.add_argument("--distractor-prob", type=_unit_float, default=None,
                    help="synthetic: probability that a frame is a distractor (dataset default 0.25)")
+    g.add_argument("--video-frames", type=positive_int, default=None, metavar="L",
+                   help="synthetic: render videos of L >= T frames and draw the T frames of a clip from them with the "
+                        "model family's training sampling (TSN segments for AFNet/TSN, one random phase per clip for "
+                        "bLVNet-TAM) and segment centres for validation (default: T, every rendered frame)")
     g.add_argument("--data-seed", type=_nonneg_int, default=0,
                    help="synthetic / move4mnist: seed of the training split; validation uses seed+1 (default 0)" if train else
                    "synthetic: the --data-seed the model was trained with; the evaluated clips are its validation "
@@ -62,7 +67,7 @@ def _add_data_args(p: argparse.ArgumentParser, train: bool) -> None:
 
 
 #: ``--batch-size`` of ``train``: what it means with several processes.
-TRAIN_BATCH_HELP = ("clips per optimisation step (32). Under torchrun this is the GLOBAL batch over all N processes, "
+TRAIN_BATCH_HELP = ("clips per optimisation step (the family's recipe: 32 AFNet/TSN, 64 bLVNet-TAM). Under torchrun this is the GLOBAL batch over all N processes, "
                     "split evenly (batch/N per process, must divide), as the official --batch-size 32 was split by "
                     "DataParallel over 2 GPUs; the same value gives the same schedule and data order for any N")
 
@@ -108,8 +113,16 @@ def _resolve_model(args, source: str | None, option: str) -> None:
         raise ValueError(f"{option} '{source}' has {info['num_classes']} classes, but --classes is {args.classes}")
 
 
-def _datasets(args, model, train: bool):
+def _datasets(args, model, train: bool, sampling: str = "tsn", flip: bool = False):
+    """``(train, val)`` datasets of ``args.data``; ``sampling`` / ``flip``: the training split's frame sampling and
+    horizontal flip (the model family's :class:`~afnet_edge.models.registry.TrainRecipe`, whose ``short_side`` sets
+    the list-data resize of both splits)."""
     T, C = model.num_frames, model.num_classes
+    video_frames = getattr(args, "video_frames", None)
+    if video_frames is not None and args.data != "synthetic":
+        raise ValueError("--video-frames is an option of --data synthetic (list data has its own frame counts)")
+    if video_frames is not None and video_frames < T:
+        raise ValueError(f"--video-frames must be >= the clip's frames T={T}, got {video_frames}")
     if args.data == "move4mnist":
         if args.distractor_prob is not None:
             raise ValueError("--distractor-prob is an option of --data synthetic; Move4MNIST fixes its frame mix")
@@ -117,11 +130,12 @@ def _datasets(args, model, train: bool):
                                  args.size or MOVE4MNIST_SIZE, args.data_seed, VAL_SEED_OFFSET)
     if args.data == "synthetic":
         return synthetic_splits(T, C, args.train_samples if train else 0, args.val_samples,
-                                args.size or SYNTHETIC_SIZE, args.data_seed, args.distractor_prob)
+                                args.size or SYNTHETIC_SIZE, args.data_seed, args.distractor_prob,
+                                video_frames=video_frames, sampling=sampling)
     size = args.size or LIST_SIZE
-    kw = dict(size=size, image_tmpl=args.image_tmpl, short=args.short)
+    kw = dict(size=size, image_tmpl=args.image_tmpl, short=args.short, short_side=train_recipe(model).short_side)
     if train:
-        tr = list_dataset(args.list_file, args.root, T, C, True, **kw)
+        tr = list_dataset(args.list_file, args.root, T, C, True, sampling=sampling, flip=flip, **kw)
         va = list_dataset(args.val_list, args.root, T, C, False, **kw) if args.val_list else None
         return tr, va
     return None, list_dataset(args.list_file, args.root, T, C, False, **kw)
@@ -171,14 +185,21 @@ def _cmd_train(args) -> int:
 def _train(args, device, info: distributed.DistInfo | None) -> int:
     main = info is None or info.is_main
     say = print if main else (lambda *a, **k: None)
-    cfg = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size or 32, lr=args.lr, lr_steps=tuple(args.lr_steps),
-        momentum=args.momentum, weight_decay=args.weight_decay, clip_grad=args.gd or None, rt=args.rt,
-        rt_begin=args.rt_begin, rt_end=args.rt_end, lambda_rt=args.lambda_rt, t0=args.t0, t1=args.t1,
-        t_end=args.t_end, fc_lr5=not args.no_fc_lr5, amp=args.amp, seed=args.seed, workers=args.workers,
-        eval_every=args.eval_every, save_every=args.save_every, eval_selection=args.eval_selection)
     seed_everything(args.seed)
     model = build_model(args, **({} if args.dropout is None else {"dropout": args.dropout}))
+    # the family's recipe (TrainRecipe.defaults) fills what the command line leaves unset (None)
+    cfg = TrainConfig.for_model(
+        model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        lr_steps=None if args.lr_steps is None else tuple(args.lr_steps), lr_policy=args.lr_policy,
+        momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay,
+        clip_grad=None if args.gd is None else (args.gd or 0.0), rt=args.rt,
+        rt_begin=args.rt_begin, rt_end=args.rt_end, lambda_rt=args.lambda_rt, t0=args.t0, t1=args.t1,
+        t_end=args.t_end, fc_lr5=False if args.no_fc_lr5 else None, amp=args.amp, seed=args.seed,
+        workers=args.workers, eval_every=args.eval_every, save_every=args.save_every,
+        eval_selection=args.eval_selection)
+    if args.lr_steps and cfg.lr_policy != "step":
+        raise ValueError(f"--lr-steps applies to --lr-policy step, but {model.arch} trains with the {cfg.lr_policy} "
+                         f"policy; add --lr-policy step to use steps")
     if args.nav_gap is not None and not args.resume:
         if set_navigation_gap(model, args.nav_gap) == 0:
             raise ValueError(f"--nav-gap: {model.arch} has no navigation modules")
@@ -186,7 +207,8 @@ def _train(args, device, info: distributed.DistInfo | None) -> int:
         rep = load_for_finetuning(model, args.finetune)
         say(f"fine-tuning from '{args.finetune}': {rep['loaded']} tensors loaded" +
             (f", new classifier ({', '.join(rep['reset'])})" if rep["reset"] else ""))
-    train_set, val_set = _datasets(args, model, train=True)
+    recipe = train_recipe(model)
+    train_set, val_set = _datasets(args, model, train=True, sampling=recipe.sampling, flip=recipe.flip)
     out = args.out or os.path.join("runs", f"{model.arch}-{args.data}")
     trainer = Trainer(model, train_set, cfg, val_set, device=device, out_dir=out, progress=not args.no_progress,
                       official_layout=args.official_layout, distributed=info is not None,
@@ -196,6 +218,12 @@ def _train(args, device, info: distributed.DistInfo | None) -> int:
     say(f"train: {model.arch} T={model.num_frames} classes={model.num_classes} on {len(train_set)} clips "
         f"({trainer.iters_per_epoch} iterations/epoch), {device}{procs}, amp={'on' if trainer.amp else 'off'} "
         f"-> {out}")
+    say(f"recipe: {recipe.note}: SGD momentum {cfg.momentum}{' nesterov' if cfg.nesterov else ''}, "
+        f"lr {cfg.lr:g} " + (f"cosine to 0 over {cfg.epochs} epochs" if cfg.lr_policy == "cosine" else
+                             f"x0.1 at epochs {list(cfg.lr_steps)} of {cfg.epochs}") +
+        f", weight decay {cfg.weight_decay:g}, optimiser groups {'/'.join(trainer.group_names)}, "
+        f"gradient clipping {cfg.clip_grad if cfg.clip_grad else 'off'}, batch {cfg.batch_size}, "
+        f"training sampling {recipe.sampling}")
     if args.resume:
         tr = trainer.resume(args.resume)
         say(f"resumed from '{args.resume}' at epoch {tr['epoch']} iteration {tr['step']} "
@@ -371,8 +399,9 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train with the official objective and schedules (synthetic benchmark or TSN lists)",
         description="Official AFNet training (cross-entropy + lambda_rt·mean_l(rt_e − ratio_l)², target-ratio and "
-                    "temperature schedules, official optimiser groups, step LR, --gd clipping, AMP on CUDA). "
-                    "Defaults are the release scripts' values. Writes OUT/last.pth (resumable), OUT/best.pth and "
+                    "temperature schedules, official optimiser groups, step LR, --gd clipping, AMP on CUDA); other "
+                    "families with their release's recipe (bLVNet-TAM: one SGD group with Nesterov, cosine LR, no "
+                    "clipping, one random phase per clip). Defaults are the release scripts' values. Writes OUT/last.pth (resumable), OUT/best.pth and "
                     "OUT/log.jsonl. A resumed run continues exactly (data order, random streams, temperature). "
                     "Several processes/GPUs: torchrun --nproc-per-node N -m afnet_edge.cli train ... "
                     "(DistributedDataParallel, gloo on CPU / NCCL on GPU; --batch-size is the global batch; "
@@ -380,13 +409,21 @@ def register(sub) -> None:
     add_model_args(p, model_default=None)
     _model_help(p, "model name (default: the --resume/--checkpoint file's, else af_mobilenetv3)")
     _add_data_args(p, train=True)
-    o = p.add_argument_group("optimisation (spec §7; defaults = official scripts)")
-    o.add_argument("--epochs", type=positive_int, default=55, help="training epochs (55)")
-    o.add_argument("--lr", type=_nonneg_float, default=0.01, help="base learning rate (0.01)")
-    o.add_argument("--lr-steps", type=_nonneg_int, nargs="*", default=[25, 45], help="epochs of ×0.1 (25 45)")
-    o.add_argument("--momentum", type=_nonneg_float, default=0.9, help="SGD momentum (0.9)")
-    o.add_argument("--weight-decay", "--wd", type=_nonneg_float, default=5e-4, help="SGD weight decay (5e-4)")
-    o.add_argument("--gd", type=_nonneg_float, default=20.0, help="clip gradient norm (20; 0 = off)")
+    o = p.add_argument_group("optimisation (defaults = the model family's official recipe: AFNet/TSN spec §7, "
+                             "bLVNet-TAM blvnet-tam.md §5.3; values for AFNet / bLVNet-TAM in brackets)")
+    o.add_argument("--epochs", type=positive_int, default=None, help="training epochs (55 / 50)")
+    o.add_argument("--lr", type=_nonneg_float, default=None, help="base learning rate (0.01 / 0.01)")
+    o.add_argument("--lr-policy", choices=("step", "cosine"), default=None,
+                   help="learning-rate policy: step (x0.1 at --lr-steps) or cosine (to 0 over --epochs, per epoch) "
+                        "(step / cosine)")
+    o.add_argument("--lr-steps", type=_nonneg_int, nargs="*", default=None,
+                   help="epochs of ×0.1 for --lr-policy step (25 45 / -)")
+    o.add_argument("--momentum", type=_nonneg_float, default=None, help="SGD momentum (0.9 / 0.9)")
+    o.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nesterov momentum (off / on)")
+    o.add_argument("--weight-decay", "--wd", type=_nonneg_float, default=None,
+                   help="SGD weight decay (5e-4 / 5e-4, bLVNet on every parameter)")
+    o.add_argument("--gd", type=_nonneg_float, default=None, help="clip gradient norm (20 / off; 0 = off)")
     o.add_argument("--dropout", type=_unit_float, default=None,
                    help="dropout before the classifier, in [0, 1) (default: the model's, e.g. 0.5 AFNet, 0.8 "
                         "fullvideo_tsm_r18 as released)")

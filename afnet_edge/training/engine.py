@@ -52,10 +52,11 @@ from ..checkpoint import inspect_checkpoint, load_checkpoint, save_checkpoint, s
 from ..flops import SIZE_MULTIPLE, count_flops
 from ..layers.navigation import SELECTIONS
 from ..models.common import VideoClassifier
+from ..models.registry import TrainRecipe, train_recipe
 from . import distributed as _dist
 from .metrics import check_targets, ratio_loss, topk_correct
-from .optim import GROUPS, adjust_learning_rate, build_optimizer
-from .schedules import adjust_ratio, check_schedule, lr_at, temperature_at
+from .optim import adjust_learning_rate, build_optimizer
+from .schedules import LR_POLICIES, adjust_ratio, check_schedule, policy_lr_at, temperature_at
 
 TRAINER_FORMAT = 1
 
@@ -70,8 +71,10 @@ class TrainConfig:
         batch_size: clips per iteration (the last incomplete batch of an epoch is dropped, as officially); with
             several processes (torchrun) the global batch, split evenly: ``batch_size / world_size`` per process,
             as the official ``--batch-size`` split by ``nn.DataParallel`` over the GPUs.
-        lr, lr_steps: base learning rate and the epochs where it is multiplied by 0.1.
+        lr, lr_steps: base learning rate and the epochs where it is multiplied by 0.1 (``lr_policy="step"``).
+        lr_policy: ``"step"`` (AFNet/TSN) or ``"cosine"`` (to 0 over ``epochs``, stepped per epoch; bLVNet-TAM).
         momentum, weight_decay: SGD settings (decay scaled by each group's ``decay_mult``).
+        nesterov: Nesterov momentum (bLVNet-TAM's recipe).
         clip_grad: maximum gradient norm (official ``--gd``); None or 0 disables clipping.
         rt, rt_begin, rt_end, lambda_rt: target ratio schedule and weight of the ratio loss.
         t0, t1, t_end: Gumbel temperature schedule (exponential from t0 toward t1 until epoch t_end).
@@ -89,7 +92,9 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 0.01
     lr_steps: tuple = (25, 45)
+    lr_policy: str = "step"
     momentum: float = 0.9
+    nesterov: bool = False
     weight_decay: float = 5e-4
     clip_grad: float | None = 20.0
     rt: float = 0.5
@@ -128,10 +133,18 @@ class TrainConfig:
             raise ValueError(f"lambda_rt must be a finite number >= 0, got {self.lambda_rt!r}")
         check_schedule(rt=self.rt, rt_begin=self.rt_begin, rt_end=self.rt_end, t0=self.t0, t1=self.t1,
                        t_end=self.t_end)
+        if self.lr_policy not in LR_POLICIES:
+            raise ValueError(f"lr_policy must be one of {LR_POLICIES}, got {self.lr_policy!r}")
         if self.eval_selection not in SELECTIONS:
             raise ValueError(f"eval_selection must be one of {SELECTIONS}, got {self.eval_selection!r}")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
             raise ValueError(f"eval_batch_size must be a positive integer, got {self.eval_batch_size!r}")
+
+    @classmethod
+    def for_model(cls, model: torch.nn.Module, **overrides) -> "TrainConfig":
+        """The config of ``model``'s family recipe (:class:`~afnet_edge.models.registry.TrainRecipe` ``defaults``),
+        with ``overrides`` (fields given explicitly; None values are ignored) on top."""
+        return cls(**{**dict(train_recipe(model).defaults), **{k: v for k, v in overrides.items() if v is not None}})
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -372,7 +385,8 @@ class Trainer:
                  out_dir: str | os.PathLike | None = None, progress: bool = False,
                  log: Callable[[str], None] | None = print, official_layout: bool = False,
                  distributed: bool | None = None, step_log_file: str | os.PathLike | None = None):
-        self.config = cfg = config or TrainConfig()
+        self.recipe: TrainRecipe = train_recipe(model)
+        self.config = cfg = config or TrainConfig.for_model(model)
         self.dist = _dist.current() if distributed is not False else None
         if distributed and self.dist is None:
             raise ValueError("distributed=True needs an initialised process group of 2 or more processes "
@@ -404,7 +418,9 @@ class Trainer:
         self.train_set = EpochSeeded(train_set, cfg.seed)
         self.val_set = val_set
         self.iters_per_epoch = len(train_set) // cfg.batch_size
-        self.optimizer = build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.fc_lr5)
+        self.optimizer = build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.fc_lr5, cfg.nesterov,
+                                         self.recipe.param_groups)
+        self.group_names = [g["name"] for g in self.optimizer.param_groups]
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self.state = TrainState()
         self.out_dir = os.fspath(out_dir) if out_dir is not None else None
@@ -423,6 +439,11 @@ class Trainer:
     def temperature(self, epoch: int, step: int) -> float:
         c = self.config
         return temperature_at(epoch, step, self.iters_per_epoch, c.t0, c.t1, c.t_end)
+
+    def learning_rate(self, epoch: int) -> float:
+        """Base learning rate of ``epoch`` (before each group's ``lr_mult``) under the config's policy."""
+        c = self.config
+        return policy_lr_at(epoch, c.lr, c.lr_policy, c.lr_steps, c.epochs)
 
     def target_ratio(self, epoch: int) -> float:
         c = self.config
@@ -519,7 +540,7 @@ class Trainer:
         """Run the rest of the current epoch (at most ``max_steps`` iterations); returns the iterations run."""
         c, st, model = self.config, self.state, self.model
         e = st.epoch
-        lr = adjust_learning_rate(self.optimizer, e, c.lr, c.lr_steps, c.weight_decay)
+        lr = adjust_learning_rate(self.optimizer, e, c.lr, c.lr_steps, c.weight_decay, c.lr_policy, c.epochs)
         rt_e = self.target_ratio(e)
         if st.step == 0 or not st.meters:
             st.meters = {"loss": 0.0, "loss_cls": 0.0, "loss_rt": 0.0, "ratio": 0.0, "correct1": 0, "correct5": 0,
@@ -574,7 +595,7 @@ class Trainer:
         e = st.epoch
         m = st.meters
         n = max(m.get("n", 0), 1)
-        rec = {"epoch": e, "lr": lr_at(e, c.lr, c.lr_steps),
+        rec = {"epoch": e, "lr": self.learning_rate(e),
                "rt": self.target_ratio(e), "temperature_end": self.temperature(e, self.iters_per_epoch - 1),
                "train_loss": m["loss"] / n, "train_loss_cls": m["loss_cls"] / n, "train_loss_rt": m["loss_rt"] / n,
                "train_ratio": m["ratio"] / n, "train_top1": 100.0 * m["correct1"] / n,
@@ -720,8 +741,9 @@ class Trainer:
                              f"{tr['iters_per_epoch']} iterations, but this run has {self.iters_per_epoch} "
                              f"iterations per epoch; use the same data and --batch-size")
         names = [g["name"] for g in meta["optimizer"]["param_groups"]]
-        if names != [g[0] for g in GROUPS]:
-            raise ValueError(f"--resume: '{path}' optimizer groups {names} are not the official groups")
+        if names != self.group_names:
+            raise ValueError(f"--resume: '{path}' optimizer groups {names} are not this model's training groups "
+                             f"{self.group_names}")
         try:
             self.optimizer.load_state_dict(meta["optimizer"])
         except ValueError as e:

@@ -14,7 +14,8 @@ import torch
 import torch.nn as nn
 
 from ..layers.navigation import Navigation
-from .schedules import lr_at
+from ..models.registry import ParamGroups, uniform_param_groups  # noqa: F401  (re-exported)
+from .schedules import policy_lr_at
 
 #: (name, lr_mult, decay_mult) of the official groups, in the official order.
 GROUPS: tuple[tuple[str, float, float], ...] = (
@@ -100,13 +101,20 @@ def get_optim_policies(model: nn.Module, fc_lr5: bool = True) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4,
-                    fc_lr5: bool = True) -> torch.optim.SGD:
-    """SGD over :func:`get_optim_policies` groups, with the epoch-0 learning rate and decay already applied."""
+                    fc_lr5: bool = True, nesterov: bool = False,
+                    param_groups: ParamGroups | None = None) -> torch.optim.SGD:
+    """SGD over ``param_groups(model, fc_lr5)`` (default :func:`get_optim_policies`, the official AFNet/TSN groups;
+    a family's :class:`~afnet_edge.models.registry.TrainRecipe` may give others), with the epoch-0 learning rate and
+    decay already applied. ``nesterov``: Nesterov momentum (bLVNet-TAM's recipe; needs ``momentum > 0``)."""
     for name, v in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v != v or v == float("inf"):
             raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    if nesterov and momentum == 0:
+        raise ValueError("nesterov needs momentum > 0 (--momentum)")
+    groups = (param_groups or get_optim_policies)(model, fc_lr5)
+    _check_groups(model, groups)
     # Empty groups are kept (not dropped) so the group list always has the official 11 entries.
-    opt = torch.optim.SGD(get_optim_policies(model, fc_lr5), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
     set_learning_rate(opt, lr, weight_decay)
     return opt
 
@@ -118,9 +126,25 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float, weight_decay:
         g["weight_decay"] = weight_decay * g.get("decay_mult", 1)
 
 
+def _check_groups(model: nn.Module, groups: list[dict]) -> None:
+    """Every parameter of ``model`` in exactly one group, each group named and with its multipliers."""
+    seen: dict[int, str] = {}
+    for g in groups:
+        if not {"params", "lr_mult", "decay_mult", "name"} <= set(g):
+            raise ValueError(f"optimiser group {g.get('name')!r} needs params, lr_mult, decay_mult and name")
+        for p in g["params"]:
+            if id(p) in seen:
+                raise ValueError(f"a parameter is in optimiser groups {seen[id(p)]!r} and {g['name']!r}")
+            seen[id(p)] = g["name"]
+    missing = [n for n, p in model.named_parameters() if id(p) not in seen]
+    if missing:
+        raise ValueError(f"parameters without an optimiser group: {missing[:5]}")
+
+
 def adjust_learning_rate(optimizer: torch.optim.Optimizer, epoch: int, base_lr: float, lr_steps: Sequence[int],
-                         weight_decay: float) -> float:
-    """Official 'step' policy for ``epoch``; returns the base learning rate now in use (before ``lr_mult``)."""
-    lr = lr_at(epoch, base_lr, lr_steps)
+                         weight_decay: float, policy: str = "step", epochs: int = 1) -> float:
+    """Set the learning rate of ``epoch`` under ``policy`` (official 'step' policy by default, or ``"cosine"`` over
+    ``epochs``); returns the base learning rate now in use (before ``lr_mult``)."""
+    lr = policy_lr_at(epoch, base_lr, policy, lr_steps, epochs)
     set_learning_rate(optimizer, lr, weight_decay)
     return lr

@@ -67,6 +67,31 @@ def lr_at(epoch: int, base_lr: float, lr_steps: Sequence[int]) -> float:
     return base_lr * 0.1 ** sum(1 for s in lr_steps if epoch >= s)
 
 
+#: Learning-rate policies: ``"step"`` (×0.1 at each of ``lr_steps``, AFNet/TSN) and ``"cosine"`` (bLVNet-TAM).
+LR_POLICIES = ("step", "cosine")
+
+
+def cosine_lr_at(epoch: int, base_lr: float, epochs: int) -> float:
+    """Cosine policy stepped once per epoch, reaching 0 at ``epochs``: ``base_lr · (1 + cos(π · epoch / epochs)) / 2``
+    (the closed form of ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=epochs, eta_min=0)`` stepped with the epoch
+    index, as the bLVNet-TAM release does; spec blvnet-tam.md §5.3)."""
+    _check_epoch("epoch", epoch)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    return base_lr * (1.0 + math.cos(math.pi * epoch / epochs)) / 2.0
+
+
+def policy_lr_at(epoch: int, base_lr: float, policy: str = "step", lr_steps: Sequence[int] = (),
+                 epochs: int = 1) -> float:
+    """The base learning rate of ``epoch`` (before each group's ``lr_mult``) under ``policy`` (:data:`LR_POLICIES`):
+    :func:`lr_at` for ``"step"``, :func:`cosine_lr_at` over ``epochs`` for ``"cosine"``."""
+    if policy == "step":
+        return lr_at(epoch, base_lr, lr_steps)
+    if policy == "cosine":
+        return cosine_lr_at(epoch, base_lr, epochs)
+    raise ValueError(f"lr_policy must be one of {LR_POLICIES}, got {policy!r}")
+
+
 def check_schedule(*, rt: float | None = None, rt_begin: int | None = None, rt_end: int | None = None,
                    t0: float | None = None, t1: float | None = None, t_end: int | None = None) -> None:
     """Validate schedule hyper-parameters; raises ``ValueError`` naming the bad one."""
