@@ -190,8 +190,7 @@ def test_rtx_onnx_parser_finds_our_creators_and_passes_exactly_their_fields(onnx
     import onnx_graphsurgeon as gs
     from test_export_onnx import cpp_plugin_fields
 
-    from afnet_edge.export.plugins import AFNET_PLUGINS, FOCUS_CROP_MODES, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, \
-        PLUGIN_VERSION
+    from afnet_edge.export.plugins import AFNET_PLUGINS, BY_NAME, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
     mod = RTX.module
     declared = cpp_plugin_fields()
     received: list = []
@@ -218,12 +217,16 @@ def test_rtx_onnx_parser_finds_our_creators_and_passes_exactly_their_fields(onnx
             if node.domain == PLUGIN_DOMAIN:
                 first.setdefault(node.op, node)
         assert set(first) == set(AFNET_PLUGINS)
-        # AdaFocus' FocusCrop as its plugin flavour writes it (tests/test_adafocus_plugin.py checks that export)
-        x, centres = gs.Variable("x", np.float32, (4, 3, 64, 64)), gs.Variable("centres", np.float32, (4, 2))
-        first["FocusCrop"] = gs.Node("FocusCrop", inputs=[x, centres],
-                                     outputs=[gs.Variable("patches", np.float32, (4, 3, 32, 32))], domain=PLUGIN_DOMAIN,
-                                     attrs={"plugin_version": PLUGIN_VERSION, "plugin_namespace": PLUGIN_NAMESPACE,
-                                            "mode": FOCUS_CROP_MODES["floor"], "patch_size": 32})
+        # the other families' plugins (AdaFocus, bLVNet-TAM: their exports are checked in tests/test_adafocus_plugin.py
+        # and tests/test_blvnet_plugin.py) as nodes with their spec's inputs, outputs and fields
+        for spec in BY_NAME.values():
+            if spec.name in first:
+                continue
+            ins = [gs.Variable(f"{spec.name}_{i}", np.float32, (4, 8, 8, 8)) for i in spec.inputs]
+            outs = [gs.Variable(f"{spec.name}_{o}", np.float32, (4, 8, 8, 8)) for o in spec.outputs]
+            attrs = {"plugin_version": PLUGIN_VERSION, "plugin_namespace": PLUGIN_NAMESPACE}
+            attrs.update({f: j + 1 for j, f in enumerate(spec.fields)})
+            first[spec.name] = gs.Node(spec.name, inputs=ins, outputs=outs, domain=PLUGIN_DOMAIN, attrs=attrs)
         assert set(first) == set(declared)
         for op, node in first.items():
             inputs = [t for t in node.inputs if isinstance(t, gs.Variable)]
