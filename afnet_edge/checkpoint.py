@@ -166,7 +166,7 @@ def inspect_checkpoint(path) -> dict:
         sd = _strip(sd, "module.")
     d = _describe(sd, obj.get("arch") if own else None)
     kind = "afnet_edge" if own else (d["kind"] or "official")
-    stored = (obj.get("model_options") or {}) if own else {}
+    stored = (cast(dict, obj).get("model_options") or {}) if own else {}
     info = {"kind": kind, "num_tensors": len(sd), "num_frames": d["num_frames"], "num_classes": None,
             "options": {**stored, **(d["options"] or {})}}          # what the weights fix wins
     if kind != "official_imagenet":

@@ -92,7 +92,9 @@ def test_constant_kernels_equal_the_taps(k, rng):
 
 def test_checkpoint_gives_the_narrow_options(exported):
     _, ckpt, _ = exported
-    assert inspect_checkpoint(ckpt)["options"] == {"base_width": WIDTH, "alpha": 2, "blending_frames": 3}
+    # base_width, alpha and blending_frames from the weights' shapes; beta (no weight shape) from the options the
+    # checkpoint records
+    assert inspect_checkpoint(ckpt)["options"] == {"base_width": WIDTH, "alpha": 2, "blending_frames": 3, "beta": 4}
 
 
 def test_portable_graph_is_standard_pair_aware_and_matches_the_official_forward(exported, rng):
