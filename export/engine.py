@@ -18,6 +18,8 @@ import time
 
 from afnet_edge import __version__
 
+from afnet_edge.models.registry import find_entry
+
 from .onnx_export import GENERIC_KEYS, file_sha256, read_metadata
 from .trt_backend import TensorRT, TensorRTError, gpu_info, load_plugins, load_tensorrt
 
@@ -107,6 +109,9 @@ def build_engine(onnx_path: str, engine_path: str, *, fp16: bool = False, worksp
     meta = read_metadata(onnx_path)
     if not meta:
         raise ValueError(f"{onnx_path} has no afnet_edge metadata: export it with `afnet-edge export MODEL --onnx`")
+    entry = find_entry(meta.get("model"))
+    if fp16 and entry is not None and entry.hooks.export.fp16_reason:
+        raise ValueError(f"--fp16: {meta.get('model')} engines build in fp32: {entry.hooks.export.fp16_reason}")
     flavour = meta.get("flavour")
     if flavour == "plugin" and plugins == "off":
         raise ValueError(f"{onnx_path} is the plugin flavour but --plugins off was given: export with "

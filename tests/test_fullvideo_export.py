@@ -198,6 +198,13 @@ def test_export_refusals_name_the_option(small_registered, exported, tmp_path, c
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and ("--rule" in err or "SegmentCluster" in err), err
     assert not os.path.exists(tmp_path / "x.onnx")
+    # fp16 engines would round and overflow the Hamming counts: refused before TensorRT is even looked for
+    _, _, path = exported
+    capsys.readouterr()
+    assert main(["export", SMALL, "--from-onnx", path, "--trt", str(tmp_path / "h.engine"), "--fp16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--fp16" in err and "Hamming" in err, err
+    assert not os.path.exists(tmp_path / "h.engine")
 
 
 def test_trt_auto_flavour_stays_portable_for_the_family(small_registered, monkeypatch):

@@ -741,7 +741,10 @@ HOOKS = FamilyHooks(
                            "full-video: every frame up to this count, the release's stride schedule beyond")),
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=export_metadata, wrapper=ExportForward, selects_frames=False,
-                         flavours=("portable",), flavour_reason=_PLUGIN_NOTE),
+                         flavours=("portable",), flavour_reason=_PLUGIN_NOTE,
+                         fp16_reason="the portable graph counts Hamming distances in floating point, exact in fp32 "
+                                     "(D < 2^24 bits) but not in fp16 (over 2048 bits a count is rounded, over "
+                                     "65504 it overflows), and the slope rule's ties would change"),
 )
 
 

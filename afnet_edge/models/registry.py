@@ -111,6 +111,7 @@ class ExportAdapter:
     ``input_frames(model) -> int``: frames of the exported ``clip`` input when it is not ``num_frames`` — families
     whose forward takes several clips receive them concatenated along time (AdaFocus V2-TSM/V1-TSM: the glance
     frames, then the focus frames); the family's metadata then records ``input_frames``. None: ``num_frames``.
+    ``fp16_reason``: why the family's engines must build in fp32 (``--fp16`` is refused with it); "" allows fp16.
     """
 
     metadata: Callable[[torch.nn.Module], dict[str, Any]] = _default_export_metadata
@@ -121,6 +122,7 @@ class ExportAdapter:
     flavours: tuple[str, ...] = ("portable", "plugin")
     input_frames: Callable[[torch.nn.Module], int] | None = None
     flavour_reason: str = ""
+    fp16_reason: str = ""
 
 
 # ------------------------------------------------------------------------------------------------------- CLI hooks
