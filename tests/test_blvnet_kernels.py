@@ -249,8 +249,12 @@ def _samples():
 
 
 @pytest.mark.parametrize("i", range(5))
-def test_opcheck(i):
+@pytest.mark.parametrize("grad", [False, True])
+def test_opcheck(i, grad):
     name, args = _samples()[i]
+    if grad:    # the autograd registration too (floating inputs that require grad)
+        args = tuple(a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+                     for a in args)
     torch.library.opcheck(getattr(E, name).default, args)
 
 
@@ -266,10 +270,52 @@ def test_entry_points(gen):
     big = rand((6, 8, 2, 2), torch.float32, "cpu", gen)
     assert torch.equal(ext.bl_merge(big, x), E.bl_merge(big, x, True))
     wg = w.float().requires_grad_()
-    out = ext.temporal_aggregate(x, wg, 3)  # reference path: differentiable
+    out = ext.temporal_aggregate(x, wg, 3)  # the kernel with its autograd formula (training runs it too)
     out.sum().backward()
     assert wg.grad is not None and bool(wg.grad.abs().sum() > 0)
-    torch.testing.assert_close(out.detach(), E.temporal_aggregate(x, w.float(), 3, True), rtol=1e-5, atol=1e-5)
+    assert torch.equal(out.detach(), E.temporal_aggregate(x, w.float(), 3, True))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# autograd: gradcheck (float64) and the gradients of the differentiable reference
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("frames, taps", [(4, 3), (2, 5), (1, 3), (4, 1)])
+def test_temporal_aggregate_gradients(gen, relu, frames, taps):
+    x = rand((8, 5, 3, 2), torch.float64, "cpu", gen).requires_grad_()
+    w = rand((taps, 5), torch.float32, "cpu", gen).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v: E.temporal_aggregate(v, w.detach(), frames, relu), (x,))
+    out = E.temporal_aggregate(x, w, frames, relu)
+    g = rand(tuple(out.shape), torch.float64, "cpu", gen)
+    got = torch.autograd.grad(out, (x, w), g)
+    want = torch.autograd.grad(ref.temporal_aggregate(x, w.double(), frames, relu), (x, w), g)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+def test_temporal_aggregate_pair_gradients(gen, relu):
+    y = rand((8, 6, 2, 3), torch.float64, "cpu", gen).requires_grad_()
+    wb, wl = (t.detach().requires_grad_() for t in ref.fold_pair_weights(rand((5, 6), torch.float32, "cpu", gen)))
+    assert torch.autograd.gradcheck(lambda v: E.temporal_aggregate_pair(v, wb.detach(), wl.detach(), 4, relu), (y,))
+    outs = E.temporal_aggregate_pair(y, wb, wl, 4, relu)
+    gs = [rand(tuple(o.shape), torch.float64, "cpu", gen) for o in outs]
+    got = torch.autograd.grad(outs, (y, wb, wl), gs)
+    want = torch.autograd.grad(ref.temporal_aggregate_pair(y, wb.double(), wl.double(), 4, relu), (y, wb, wl), gs)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+    # only the big output used: the little output's gradient is None in the backward
+    got = torch.autograd.grad(E.temporal_aggregate_pair(y, wb, wl, 4, relu)[0], (y, wb), gs[0])
+    want = torch.autograd.grad(ref.temporal_aggregate_pair(y, wb.double(), wl.double(), 4, relu)[0], (y, wb), gs[0])
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("big_hw, little_hw", [((3, 4), (6, 8)), ((3, 5), (7, 9)), ((4, 4), (4, 4))])
+def test_bl_merge_gradients(gen, big_hw, little_hw):
+    big = rand((2, 3, *big_hw), torch.float64, "cpu", gen).requires_grad_()
+    little = rand((2, 3, *little_hw), torch.float64, "cpu", gen).requires_grad_()
+    for relu in (True, False):
+        assert torch.autograd.gradcheck(lambda b, v: E.bl_merge(b, v, relu), (big, little))
 
 
 def test_ulp_helper_can_fail():

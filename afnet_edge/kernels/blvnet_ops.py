@@ -1,8 +1,9 @@
 """The switch through which bLVNet-TAM's layers call their three fused-op-shaped functions (issue 13).
 
 :func:`temporal_aggregate`, :func:`temporal_aggregate_pair` and :func:`bl_merge` run the compiled kernels of
-``afnet_edge._C`` (through :mod:`.ext`'s entry points, which themselves fall back to the reference on a device without
-kernels and when autograd is needed) when the extension has them, else :mod:`.blvnet_reference`. The reference also
+``afnet_edge._C`` (through :mod:`.ext`'s entry points, which fall back to the reference on a device without kernels;
+the ops have autograd formulas, so training runs them too) when the extension has them, else
+:mod:`.blvnet_reference`. The reference also
 runs while a TorchScript tracer or an ONNX export is active (the exported graph must hold standard ops), or after
 ``use_kernels(False)``. Same arguments and shapes as the reference; results equal within the kernels' documented
 tolerance (bl_merge bit-identical; TAM ≤ 1e-5 relative in float32, ≤ 1 ulp + float accumulation error in 16-bit).

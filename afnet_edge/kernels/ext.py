@@ -828,9 +828,10 @@ __all__ += ["binarize_pack", "adjacent_hamming", "segment_boundaries", "segment_
 # bLVNet-TAM kernels (issue 13): temporal_aggregate, temporal_aggregate_pair, bl_merge. Semantics:
 # :mod:`.blvnet_reference` (same names, same arguments). Not part of the FusedOps protocol (seam.py): the model calls
 # these entry points directly. Each runs the compiled op when the extension has it for the device, else the
-# reference; with inputs that require grad (training) it runs the reference too (the ops have no autograd formula, the
-# reference is differentiable and defines the same values). Weights are converted to float32 (the kernels' weight
-# type); arithmetic in float (double for float64) with one rounding to the frame dtype.
+# reference. The ops have autograd formulas (registered below), so training runs the kernels too: the gradient of a
+# TAM w.r.t. its input is the same op with the taps reversed (no activation) on the masked output gradient, its
+# weight gradient one product-sum per tap, the merge's a block sum of the nearest upsampling. Weights are converted to
+# float32 (the kernels' weight type); arithmetic in float (double for float64) with one rounding to the frame dtype.
 from . import blvnet_reference as _blvnet_ref  # noqa: E402
 
 
@@ -852,8 +853,11 @@ def has_blvnet_kernels(device: str | torch.device) -> bool:
     return _BLVNET_KERNELS.get(dtype, False)
 
 
-def _blvnet_kernel(x: torch.Tensor, *tensors: torch.Tensor) -> bool:
-    return isinstance(x, torch.Tensor) and has_blvnet_kernels(x.device) and not _needs_grad(x, *tensors)
+def _blvnet_kernel(x: torch.Tensor, *weights: torch.Tensor) -> bool:
+    """The compiled op runs for ``x`` on its device, except for a float64 model (float64 frames and taps: gradient
+    checks, reference runs), which keeps its taps unrounded on the reference — the kernels take float32 weights."""
+    return isinstance(x, torch.Tensor) and has_blvnet_kernels(x.device) and not (
+        x.dtype == torch.float64 and any(isinstance(w, torch.Tensor) and w.dtype == torch.float64 for w in weights))
 
 
 def _f32(w: torch.Tensor) -> torch.Tensor:
@@ -885,7 +889,7 @@ def bl_merge(big: torch.Tensor, little: torch.Tensor, relu: bool = True) -> torc
     """Big-little merge: ``(N, C, h, w)``, ``(N, C, H, W)`` → ``(N, C, H, W)`` = ``act(nearest_up(big) + little)``
     (PyTorch's legacy nearest; the identity when the sizes agree), act = ReLU if ``relu``. Bit-identical to the
     reference in every dtype (one add in float, one rounding)."""
-    if not _blvnet_kernel(little, big):
+    if not _blvnet_kernel(little):
         return _blvnet_ref.bl_merge(big, little, relu)
     return torch.ops.afnet_edge.bl_merge(big, little, relu)
 
@@ -940,6 +944,96 @@ if _BLVNET_KERNELS["meta"]:
                              f"{tuple(little.shape)}")
         return torch.empty_like(little, memory_format=torch.contiguous_format)
 
+
+# --- autograd -------------------------------------------------------------------------------------------------------
+def _act_grad(grad: torch.Tensor, out: torch.Tensor, relu: bool) -> torch.Tensor:
+    """The gradient before the activation: ``grad`` where the ReLU passed (``out > 0``), all of it without ReLU."""
+    return grad * (out > 0).to(grad.dtype) if relu else grad
+
+
+def _tap_weight_grad(gz: torch.Tensor, x: torch.Tensor, taps: int, frames: int) -> torch.Tensor:
+    """``∂/∂w[i, c] = Σ_{n,h,w} gz[n] · x[n + i − r]`` within each clip of ``frames`` rows (zero outside), float32
+    ``(taps, C)``, accumulated in float64 for float64 inputs."""
+    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    n, c = x.shape[:2]
+    g = gz.to(acc).reshape(n // frames, frames, c, -1)
+    v = x.to(acc).reshape(n // frames, frames, c, -1)
+    r = taps // 2
+    out = []
+    for i in range(taps):
+        d = i - r                                     # gz[t] pairs with x[t + d]
+        if abs(d) >= frames:
+            out.append(torch.zeros(c, dtype=acc, device=x.device))
+        elif d >= 0:
+            out.append((g[:, :frames - d] * v[:, d:]).sum(dim=(0, 1, 3)))
+        else:
+            out.append((g[:, -d:] * v[:, :frames + d]).sum(dim=(0, 1, 3)))
+    return torch.stack(out).to(torch.float32)
+
+
+def _tam_setup(ctx, inputs, output):
+    x, weight, num_frames, relu = inputs
+    ctx.save_for_backward(x, weight, output)
+    ctx.num_frames, ctx.relu = num_frames, relu
+
+
+def _tam_backward(ctx, grad):
+    x, weight, out = ctx.saved_tensors
+    gz = _act_grad(grad, out, ctx.relu).contiguous()
+    gx = torch.ops.afnet_edge.temporal_aggregate(gz, weight.flip(0).contiguous(), ctx.num_frames, False) \
+        if ctx.needs_input_grad[0] else None
+    gw = _tap_weight_grad(gz, x, weight.shape[0], ctx.num_frames) if ctx.needs_input_grad[1] else None
+    return gx, gw, None, None
+
+
+def _tam_pair_setup(ctx, inputs, output):
+    y, w_big, w_little, num_pairs, relu = inputs
+    ctx.save_for_backward(y, w_big, w_little, *output)
+    ctx.num_pairs, ctx.relu = num_pairs, relu
+
+
+def _tam_pair_backward(ctx, grad_big, grad_little):
+    y, w_big, w_little, big, little = ctx.saved_tensors
+    taps, p = w_big.shape[0], ctx.num_pairs
+    gzs = [None if g is None else _act_grad(g, o, ctx.relu).contiguous()
+           for g, o in ((grad_big, big), (grad_little, little))]
+    gy = None
+    if ctx.needs_input_grad[0]:
+        for gz, w in zip(gzs, (w_big, w_little)):
+            if gz is not None:
+                part = torch.ops.afnet_edge.temporal_aggregate(gz, w.flip(0).contiguous(), p, False)
+                gy = part if gy is None else gy + part
+    gws = [_tap_weight_grad(gz, y, taps, p) if gz is not None and ctx.needs_input_grad[1 + j] else None
+           for j, gz in enumerate(gzs)]
+    return gy, gws[0], gws[1], None, None
+
+
+def _bl_merge_setup(ctx, inputs, output):
+    big, little, relu = inputs
+    ctx.save_for_backward(output)
+    ctx.big_shape, ctx.relu = tuple(big.shape), relu
+
+
+def _bl_merge_backward(ctx, grad):
+    (out,) = ctx.saved_tensors
+    gz = _act_grad(grad, out, ctx.relu)
+    g_big = None
+    if ctx.needs_input_grad[0]:
+        if ctx.big_shape == tuple(out.shape):
+            g_big = gz
+        else:   # the nearest upsampling's adjoint: each big pixel collects the gradient of the pixels it filled
+            probe = torch.zeros(ctx.big_shape, dtype=gz.dtype, device=gz.device, requires_grad=True)
+            with torch.enable_grad():
+                up = torch.nn.functional.interpolate(probe, size=tuple(out.shape[2:]), mode="nearest")
+            (g_big,) = torch.autograd.grad(up, probe, gz)
+    return g_big, gz if ctx.needs_input_grad[1] else None, None
+
+
+if _BLVNET_KERNELS["meta"]:
+    torch.library.register_autograd(f"{_LIB}::temporal_aggregate", _tam_backward, setup_context=_tam_setup)
+    torch.library.register_autograd(f"{_LIB}::temporal_aggregate_pair", _tam_pair_backward,
+                                    setup_context=_tam_pair_setup)
+    torch.library.register_autograd(f"{_LIB}::bl_merge", _bl_merge_backward, setup_context=_bl_merge_setup)
 
 __all__ += ["temporal_aggregate", "temporal_aggregate_pair", "bl_merge", "has_blvnet_kernels"]
 
