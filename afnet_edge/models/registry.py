@@ -12,6 +12,8 @@ A family (one models file) registers each of its models with :func:`register_mod
 * ``read_state_dict`` — optional: one state dict from a file layout the generic reader does not know (multi-part
   files);
 * ``flops_note`` — optional: the cost line ``afnet-edge flops`` prints for a model without frame selection;
+* ``training`` — optional: the family's training objective and optimiser groups (:class:`TrainingHooks`) used by
+  :mod:`afnet_edge.training` instead of AFNet's;
 
 and per model ``default_frames``, ``default_size``, ``official_arch`` and :class:`BenchDefaults`. The drivers
 (checkpoint, flops, the CLI, export, bench) look these up by ``model.arch`` / the model name and never dispatch on
@@ -205,6 +207,30 @@ class OperatingPoint:
     source: str = ""
 
 
+# -------------------------------------------------------------------------------------------------- training hooks
+TrainingLoss = Callable[[torch.nn.Module, Any, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""``loss(net, model, clip, target) -> (loss, logits)``: the family's training objective on one batch. ``net`` is
+the module to call for the forward pass (the model, or its DistributedDataParallel wrapper: call it once), ``model``
+the bare model, ``clip`` the batch as the dataset gives it ``(B, T, 3, H, W)``, ``target (B,)`` int64. Returns the
+0-dim loss to minimise and the ``(B, classes)`` logits counted as the training accuracy."""
+
+ParamGroups = Callable[[Any], list[dict[str, Any]]]
+"""``param_groups(model) -> [{'params', 'lr_mult', 'decay_mult', 'name'}, ...]``: the family's optimiser groups
+(every trainable parameter in exactly one); the trainer sets ``lr = lr · lr_mult`` and ``weight_decay = wd ·
+decay_mult`` per group."""
+
+
+@dataclass(frozen=True)
+class TrainingHooks:
+    """How ``afnet-edge train`` trains a family whose objective is not AFNet's (cross-entropy on ``logits`` + the
+    ratio loss over ``masks``, the official TSN optimiser groups). ``loss``: :data:`TrainingLoss` (None: AFNet's
+    objective); ``param_groups``: :data:`ParamGroups` (None: the official TSN groups of
+    :func:`afnet_edge.training.optim.get_optim_policies`)."""
+
+    loss: TrainingLoss | None = None
+    param_groups: ParamGroups | None = None
+
+
 @dataclass(frozen=True)
 class FamilyHooks:
     """Everything the generic drivers know about one model family (shared by all its registered models)."""
@@ -218,6 +244,7 @@ class FamilyHooks:
     cli_options: tuple[CliOption, ...] = ()
     read_state_dict: StateDictReader | None = None
     flops_note: FlopsNote | None = None
+    training: TrainingHooks | None = None       # None: AFNet's objective and optimiser groups
 
 
 @dataclass(frozen=True)

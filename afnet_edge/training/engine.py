@@ -52,9 +52,10 @@ from ..checkpoint import inspect_checkpoint, load_checkpoint, save_checkpoint, s
 from ..flops import SIZE_MULTIPLE, count_flops
 from ..layers.navigation import SELECTIONS
 from ..models.common import VideoClassifier
+from ..models.registry import entry_of
 from . import distributed as _dist
 from .metrics import check_targets, ratio_loss, topk_correct
-from .optim import GROUPS, adjust_learning_rate, build_optimizer
+from .optim import adjust_learning_rate, build_optimizer
 from .schedules import adjust_ratio, check_schedule, lr_at, temperature_at
 
 TRAINER_FORMAT = 1
@@ -404,7 +405,12 @@ class Trainer:
         self.train_set = EpochSeeded(train_set, cfg.seed)
         self.val_set = val_set
         self.iters_per_epoch = len(train_set) // cfg.batch_size
-        self.optimizer = build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.fc_lr5)
+        # a family's own objective and optimiser groups (registry TrainingHooks, e.g. AdaFocusV2), else AFNet's
+        hooks = entry_of(model)
+        self.training_hooks = hooks.hooks.training if hooks is not None else None
+        groups = (self.training_hooks.param_groups(model)
+                  if self.training_hooks is not None and self.training_hooks.param_groups is not None else None)
+        self.optimizer = build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.fc_lr5, groups=groups)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self.state = TrainState()
         self.out_dir = os.fspath(out_dir) if out_dir is not None else None
@@ -457,17 +463,24 @@ class Trainer:
         clip = clip.to(self.device, non_blocking=True)
         target = target.to(self.device, non_blocking=True)
         opt.zero_grad(set_to_none=True)
+        family_loss = self.training_hooks.loss if self.training_hooks is not None else None
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
-            out = self.net(clip)
-        loss_cls = F.cross_entropy(out.logits.float(), target)
-        loss_rt, ratio = ratio_loss(out.masks, target_ratio, c.lambda_rt,
+            if family_loss is not None:   # the family's objective (reported as loss_cls), no frame selection
+                loss_cls, logits = family_loss(self.net, model, clip, target)
+                masks: list = []
+            else:
+                out = self.net(clip)
+                logits, masks = out.logits, out.masks
+        if family_loss is None:
+            loss_cls = F.cross_entropy(logits.float(), target)
+        loss_rt, ratio = ratio_loss(masks, target_ratio, c.lambda_rt,
                                     reduce=_dist.all_mean if self.dist is not None else None)
         loss = loss_cls + loss_rt.to(loss_cls.device)
         values = torch.stack([loss.detach(), loss_cls.detach(), loss_rt.detach().to(loss.device),
                               ratio.to(loss.device)]).tolist()  # one device sync per step
         hits = None
         if self.dist is not None:  # global cross-entropy and hits (loss_rt and ratio are global already)
-            c1, c5 = topk_correct(out.logits.detach().float(), target, (1, 5))
+            c1, c5 = topk_correct(logits.detach().float(), target, (1, 5))
             n = int(target.shape[0])
             s = _dist.all_sum([values[1] * n, c1, c5, n], self.device)
             values[1] = s[0] / s[3]
@@ -492,7 +505,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip_grad)
             opt.step()
         if hits is None:
-            c1, c5 = topk_correct(out.logits.detach().float(), target, (1, 5))
+            c1, c5 = topk_correct(logits.detach().float(), target, (1, 5))
             hits = (c1, c5, int(target.shape[0]))
         return {"loss": values[0], "loss_cls": values[1], "loss_rt": values[2], "ratio": values[3],
                 "correct1": hits[0], "correct5": hits[1], "n": hits[2]}
@@ -720,8 +733,8 @@ class Trainer:
                              f"{tr['iters_per_epoch']} iterations, but this run has {self.iters_per_epoch} "
                              f"iterations per epoch; use the same data and --batch-size")
         names = [g["name"] for g in meta["optimizer"]["param_groups"]]
-        if names != [g[0] for g in GROUPS]:
-            raise ValueError(f"--resume: '{path}' optimizer groups {names} are not the official groups")
+        if names != [g["name"] for g in self.optimizer.param_groups]:
+            raise ValueError(f"--resume: '{path}' optimizer groups {names} are not this model's groups")
         try:
             self.optimizer.load_state_dict(meta["optimizer"])
         except ValueError as e:

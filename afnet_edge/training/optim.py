@@ -100,13 +100,15 @@ def get_optim_policies(model: nn.Module, fc_lr5: bool = True) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4,
-                    fc_lr5: bool = True) -> torch.optim.SGD:
-    """SGD over :func:`get_optim_policies` groups, with the epoch-0 learning rate and decay already applied."""
+                    fc_lr5: bool = True, groups: list[dict] | None = None) -> torch.optim.SGD:
+    """SGD over :func:`get_optim_policies` groups (or ``groups``, a family's own, e.g. AdaFocusV2's per-network
+    learning rates), with the epoch-0 learning rate and decay already applied."""
     for name, v in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v != v or v == float("inf"):
             raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
     # Empty groups are kept (not dropped) so the group list always has the official 11 entries.
-    opt = torch.optim.SGD(get_optim_policies(model, fc_lr5), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = torch.optim.SGD(get_optim_policies(model, fc_lr5) if groups is None else groups, lr=lr, momentum=momentum,
+                          weight_decay=weight_decay)
     set_learning_rate(opt, lr, weight_decay)
     return opt
 
