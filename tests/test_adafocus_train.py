@@ -215,3 +215,39 @@ def test_cli_train_synthetic_end_to_end_and_checkpoint_loads(small_registered, t
                str(B), "--epochs", "2", "--max-steps", "1", "--lr-steps", "--no-progress", "--threads", "1",
                "--out", str(out), "--resume", str(out / "last.pth")])
     assert rc == 0
+
+
+def test_v2_tsm_objective_and_policy_gradient_path():
+    """§3.7: per branch CE(fused logits) + CE(f_G aux per frame) + CE(f_L aux per frame), mean of the two branches;
+    the fused logits use detached features, so π learns only through the policy branch's f_L aux loss. The two clips
+    travel concatenated along time (glance frames, then focus frames), as in the export."""
+    torch.manual_seed(4)
+    tg, tl = 2, 3
+    model = A.AdaFocusV2TSM("adafocus_v2_tsm", C, tg, tl, PATCH, dropout=0.5)
+    for i in range(1, 5):
+        stage = getattr(model.local_CNN.base_model, f"layer{i}")
+        setattr(model.local_CNN.base_model, f"layer{i}", stage[:1])
+    model.train()
+    g = torch.Generator().manual_seed(8)
+    clip, y = torch.randn(B, tg + tl, 3, 224, 224, generator=g), torch.tensor([0, 2])
+    torch.manual_seed(12)
+    loss, logits = A.train_loss(model, model, clip, y)
+    torch.manual_seed(12)
+    rand = torch.rand(B, 1, 2)
+    out = model(clip[:, :tg], clip[:, tg:], random_locations=rand)
+    rb = out.random_branch
+    assert torch.equal(logits, out.logits) and torch.equal(rb.locations, rand)
+
+    def branch(o):
+        return _ce(o.logits[:, None], y) + _ce(o.aux["global"], y) + _ce(o.aux["local"], y)
+    torch.testing.assert_close(loss, (branch(out) + branch(rb)) / 2, rtol=1e-6, atol=1e-6)
+    pol = model.policy_stn
+    assert _nonzero(_grads(_ce(out.aux["local"], y), pol))
+    for term in (_ce(out.logits[:, None], y), _ce(out.aux["global"], y), branch(rb)):
+        assert _none(_grads(term, pol))
+    assert _none(_grads(_ce(out.logits[:, None], y), model.global_CNN.base_model))   # fused: detached features
+    with pytest.raises(ValueError, match="glance"):
+        A.train_loss(model, model, clip[:, :tg], y)
+    model.eval()                                # the one-clip layout (training data, eval) = the two clips
+    with torch.no_grad():
+        assert torch.equal(model(clip).logits, model(clip[:, :tg], clip[:, tg:]).logits)

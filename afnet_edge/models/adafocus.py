@@ -458,14 +458,20 @@ class AdaFocusV2TSM(VideoClassifier):
                 locations: torch.Tensor | None = None, masks=None, generator: torch.Generator | None = None,
                 random_locations: torch.Tensor | None = None) -> AdaFocusOutput:
         """``glance_clip (B, T_G, 3, 224, 224)``, ``focus_clip (B, T_L, 3, 224, 224)`` (independently sampled
-        frames); ``locations (B, 1, 2)`` replaces the policy; ``random_locations (B, 1, 2)`` (training only): also
+        frames), or ``glance_clip (B, T_G + T_L, 3, 224, 224)`` alone holding both (the layout of the training data
+        and of the export); ``locations (B, 1, 2)`` replaces the policy; ``random_locations (B, 1, 2)`` (training only): also
         run the random-patch branch of §3.7, returned as ``random_branch``; ``generator`` is unused. Returns
         :class:`AdaFocusOutput` (no step logits)."""
         if masks:
             raise ValueError("AdaFocus selects no frames: masks must be None or []")
+        both = self.num_frames + self.focus_frames
+        if focus_clip is None and isinstance(glance_clip, torch.Tensor) and glance_clip.dim() == 5 \
+                and glance_clip.shape[1] == both:      # one clip: T_G glance frames, then T_L focus frames
+            glance_clip, focus_clip = glance_clip[:, :self.num_frames], glance_clip[:, self.num_frames:]
         if focus_clip is None:
             raise ValueError(f"{self.arch} takes two clips: model(glance_clip (B, {self.num_frames}, 3, 224, 224), "
-                             f"focus_clip (B, {self.focus_frames}, 3, 224, 224))")
+                             f"focus_clip (B, {self.focus_frames}, 3, 224, 224)), or one clip (B, {both}, 3, 224, "
+                             f"224) holding them one after the other")
         g_frames, b = self._clip(glance_clip, self.num_frames, "glance_clip")
         f_frames, b2 = self._clip(focus_clip, self.focus_frames, "focus_clip")
         if b2 != b:
@@ -1060,7 +1066,7 @@ HOOKS = FamilyHooks(
                          flavours=("portable", "plugin"), input_frames=_input_frames),   # plugin: FocusCrop nodes
     cli_flags=(CliFlag("--no-frame-order", "frame_order", False,
                        "AdaFocusV2: process frames in temporal order, not the official coarse-to-fine order"),),
-    training=TrainingHooks(loss=train_loss, param_groups=train_param_groups),
+    training=TrainingHooks(loss=train_loss, param_groups=train_param_groups, clip_frames=_input_frames),
 )
 
 

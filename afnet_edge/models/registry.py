@@ -225,10 +225,12 @@ class TrainingHooks:
     """How ``afnet-edge train`` trains a family whose objective is not AFNet's (cross-entropy on ``logits`` + the
     ratio loss over ``masks``, the official TSN optimiser groups). ``loss``: :data:`TrainingLoss` (None: AFNet's
     objective); ``param_groups``: :data:`ParamGroups` (None: the official TSN groups of
-    :func:`afnet_edge.training.optim.get_optim_policies`)."""
+    :func:`afnet_edge.training.optim.get_optim_policies`); ``clip_frames(model) -> int``: frames of one training /
+    evaluation clip when not ``num_frames`` (AdaFocusV2-TSM: its glance and focus frames one after the other)."""
 
     loss: TrainingLoss | None = None
     param_groups: ParamGroups | None = None
+    clip_frames: Callable[[Any], int] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import sys
 
 from ..checkpoint import inspect_checkpoint
 from ..layers.navigation import set_navigation_gap
+from ..models.registry import entry_of
 from ..cli_args import add_model_args, build_model, nonneg_float as _nonneg_float, nonneg_int as _nonneg_int, \
     positive_float as _pos_float, positive_int, ratio_arg, unit_float as _unit_float
 from . import distributed
@@ -108,8 +109,15 @@ def _resolve_model(args, source: str | None, option: str) -> None:
         raise ValueError(f"{option} '{source}' has {info['num_classes']} classes, but --classes is {args.classes}")
 
 
+def _clip_frames(model) -> int:
+    """Frames per dataset clip: ``num_frames``, or the family's own count (registry ``TrainingHooks.clip_frames``)."""
+    entry = entry_of(model)
+    hooks = entry.hooks.training if entry is not None else None
+    return hooks.clip_frames(model) if hooks is not None and hooks.clip_frames is not None else model.num_frames
+
+
 def _datasets(args, model, train: bool):
-    T, C = model.num_frames, model.num_classes
+    T, C = _clip_frames(model), model.num_classes
     if args.data == "move4mnist":
         if args.distractor_prob is not None:
             raise ValueError("--distractor-prob is an option of --data synthetic; Move4MNIST fixes its frame mix")
