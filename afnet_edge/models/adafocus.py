@@ -936,13 +936,14 @@ def train_param_groups(model: Any) -> list[dict]:
     in their backbone's group (they get no gradient, so SGD leaves them unchanged)."""
     _trainable(model)
     spec = V2_LR_GROUPS if isinstance(model, AdaFocusV2) else V2_TSM_LR_GROUPS
-    groups = [{"params": [p for a in attrs for p in getattr(model, a).parameters()], "lr_mult": mult,
-               "decay_mult": 1.0, "name": name} for name, mult, attrs in spec]
-    placed = {id(p) for g in groups for p in g["params"]}
+    params: list[list[nn.Parameter]] = [[p for a in attrs for p in getattr(model, a).parameters()]
+                                        for _, _, attrs in spec]
+    placed = {id(p) for ps in params for p in ps}
     missing = [n for n, p in model.named_parameters() if id(p) not in placed]
-    if missing or len(placed) != sum(len(g["params"]) for g in groups):
+    if missing or len(placed) != sum(len(ps) for ps in params):
         raise ValueError(f"{model.arch}: parameters outside the V2 optimiser groups: {missing[:5]}")
-    return groups
+    return [{"params": ps, "lr_mult": mult, "decay_mult": 1.0, "name": name}
+            for ps, (name, mult, _) in zip(params, spec)]
 
 
 def _ce_per_frame(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
