@@ -406,8 +406,8 @@ class Trainer:
         self.val_set = val_set
         self.iters_per_epoch = len(train_set) // cfg.batch_size
         # a family's own objective and optimiser groups (registry TrainingHooks, e.g. AdaFocusV2), else AFNet's
-        hooks = entry_of(model)
-        self.training_hooks = hooks.hooks.training if hooks is not None else None
+        entry = entry_of(model)
+        self.training_hooks = entry.hooks.training if entry is not None else None
         groups = (self.training_hooks.param_groups(model)
                   if self.training_hooks is not None and self.training_hooks.param_groups is not None else None)
         self.optimizer = build_optimizer(model, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.fc_lr5, groups=groups)
