@@ -1,13 +1,14 @@
 """Does AdaFocusV2's policy learn where to look? A tiny CPU experiment with the one-stage objective (issue 12 item 6).
 
-Synthetic task: 224² frames of Gaussian noise (std 0.5); only one 128×128 quadrant of every frame carries the class,
-as an oriented grating (class k: orientation k·π/C, random phase per frame). The informative quadrant is the top-left
-(``--region tl``) or, as the control that the policy follows the content and not a drift of its own, the
-bottom-right (``--region br``). A narrow AdaFocusV2-MN2 (policy GRU 128, classifier MLP 256, one bottleneck per local
+Synthetic task: 224² frames of Gaussian noise (std 0.5); only one 96×96 corner of every frame carries the class,
+as an oriented grating (class k: orientation k·π/C, random phase per frame). The informative corner is the top-left
+(``--region tl``: rows and columns 0..95) or, as the control that the policy follows the content and not a drift of
+its own, the bottom-right (``--region br``: 128..223); the untrained policy looks at the centre (≈ 0.5), inside
+neither. A narrow AdaFocusV2-MN2 (policy GRU 128, classifier MLP 256, one bottleneck per local
 ResNet stage; P = 32, T = 2) is trained from scratch with the family's objective through :class:`Trainer` (two
 branches, aux heads, stop-gradient into π, the per-network learning rates of spec §2.9). Measured on held-out clips
 in eval mode, before and after training: the policy's mean action (row, col) and the fraction of patches that lie
-entirely inside the informative quadrant. Writes ``benchmarks/results/cpu/adafocus_region.json``.
+entirely inside the informative corner. Writes ``benchmarks/results/cpu/adafocus_region.json``.
 
 Run from the repository root::
 
@@ -32,7 +33,7 @@ from afnet_edge.models.registry import BenchDefaults, registered
 from afnet_edge.training import TrainConfig, Trainer
 
 NAME = "adafocus_v2_mn2_region_experiment"
-T, P, C, H, Q = 2, 32, 4, 224, 128
+T, P, C, H, Q = 2, 32, 4, 224, 96
 
 
 def narrow(num_classes: int = C, num_frames: int = T, patch_size: int = P, frame_order: bool = True,
@@ -45,7 +46,7 @@ def narrow(num_classes: int = C, num_frames: int = T, patch_size: int = P, frame
 
 
 class RegionGratings(Dataset):
-    """Clip ``i``: label ``i mod C``; noise everywhere, the class grating only inside the ``region`` quadrant."""
+    """Clip ``i``: label ``i mod C``; noise everywhere, the class grating only inside the ``region`` corner."""
 
     def __init__(self, n: int, region: str, seed: int):
         self.n, self.region, self.seed = n, region, seed
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
     p.add_argument("--region", choices=("tl", "br"), default="tl")
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--lr", type=float, default=0.002)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val", type=int, default=32)
     p.add_argument("--threads", type=int, default=1)
@@ -131,7 +132,7 @@ def main(argv=None) -> int:
                 runs = json.load(f).get("runs", [])
         runs = [r for r in runs if (r["region"], r["seed"]) != (args.region, args.seed)] + [rec]
         with open(args.out, "w") as f:
-            json.dump({"experiment": "AdaFocusV2 policy location on a one-quadrant synthetic task", "runs": runs},
+            json.dump({"experiment": "AdaFocusV2 policy location on a one-corner synthetic task", "runs": runs},
                       f, indent=1)
     return 0
 
