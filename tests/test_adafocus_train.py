@@ -182,7 +182,7 @@ def test_sgd_steps_lower_the_objective_on_a_fixed_batch(small_registered):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(123)                  # the same random actions and dropout masks every time
             model.train()
-            return float(A.train_loss(model, model, clip, y)[0])
+            return float(A.train_loss(model, model, clip, y)[0].detach())
 
     before = objective()
     steps = [tr.train_step(clip, y, 1.0)["loss"] for _ in range(3)]
