@@ -116,7 +116,6 @@ def _none(gs: list) -> bool:
 def test_policy_gradient_comes_only_through_the_policy_branch_crop():
     torch.manual_seed(1)
     model = _small().train()
-    # sub-pixel actions away from the integer positions where the crop gradient jumps: perturb the policy output bias
     clip, y = _batch(6)
     rand = torch.rand(B, T, 2)
     out = model(clip, random_locations=rand)
