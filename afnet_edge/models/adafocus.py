@@ -43,7 +43,7 @@ from .afnet_resnet import bottleneck_flops
 from .common import VideoClassifier
 from .flops_walk import FlopsWalk, Shape, Term, pool_out
 from .registry import (BenchDefaults, CliFlag, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
-                       register_model)
+                       TrainRecipe, register_model)
 from .registry import OperatingPoint
 from .tsm_resnet import ResNet
 
@@ -61,7 +61,9 @@ class AdaFocusOutput:
     ``step_logits (B, T, classes)`` for the per-step families (None otherwise); ``aux``: training-only auxiliary
     logits (``{"global": (B, T, classes), "local": ...}``), empty in eval; ``masks`` is ``[]`` (no frame skipping).
     With early exit (V2, §2.8): ``exit_steps (B,)`` int64, the processing step each clip exited at (it used
-    ``exit_steps + 1`` frames; ``logits`` are that step's); None without early exit."""
+    ``exit_steps + 1`` frames; ``logits`` are that step's); None without early exit. ``random_branch``: in training
+    with ``random_locations`` (V2's diversity branch, §2.9 / §3.7), the output of the same f_G pass with the patches
+    cropped at those locations (its ``aux["global"]`` is this output's: f_G runs once); None otherwise."""
 
     logits: torch.Tensor
     locations: torch.Tensor
@@ -69,6 +71,7 @@ class AdaFocusOutput:
     aux: dict = field(default_factory=dict)
     masks: list = field(default_factory=list)
     exit_steps: torch.Tensor | None = None
+    random_branch: "AdaFocusOutput | None" = None
 
     @property
     def frames_used(self) -> torch.Tensor | None:
@@ -288,9 +291,13 @@ class AdaFocusV2(VideoClassifier):
         return self.global_CNN(frames)
 
     def forward(self, clip: torch.Tensor, locations: torch.Tensor | None = None,  # type: ignore[override]
-                masks=None) -> AdaFocusOutput:
+                masks=None, generator: torch.Generator | None = None,
+                random_locations: torch.Tensor | None = None) -> AdaFocusOutput:
         """``clip (B, T, 3, 224, 224)`` in temporal order (or the (B, 3T, H, W) / (B·T, 3, H, W) layouts);
-        ``locations (B, T, 2)`` (temporal order) replaces the policy. Returns :class:`AdaFocusOutput`."""
+        ``locations (B, T, 2)`` (temporal order) replaces the policy. ``random_locations (B, T, 2)`` (training only):
+        also run the diversity branch of §2.9 (f_L, f_C and the local aux head on patches at these locations, same
+        f_G pass), returned as ``random_branch``. ``generator`` is accepted for the generic drivers and unused (no
+        randomness at inference). Returns :class:`AdaFocusOutput`."""
         if masks:
             raise ValueError("AdaFocus selects no frames: masks must be None or []")
         frames, b = self.frames_from_clip(clip)
@@ -303,18 +310,34 @@ class AdaFocusV2(VideoClassifier):
             actions = self.policy_stn(maps.detach(), b)                       # (B, T, 2), processing order
         else:
             actions = _check_locations(locations, b, T).to(frames.dtype).index_select(1, self.order)
-        patches = focus_crop(frames, actions.reshape(b * T, 2), self.patch_size, "bilinear", kernels=self.kernels)
-        l = self.local_CNN(patches).mean(dim=(2, 3))
-        step_logits = self.classifier(torch.cat([g, l], dim=1), b)
+        step_logits, l = self._focus(frames, actions, g, b)
         aux = {}
+        rnd = None
         if self.training:
             aux = {"global": self.global_CNN_fc(g).view(b, T, -1), "local": self.local_CNN_fc(l).view(b, T, -1)}
+        if random_locations is not None:
+            if not self.training:
+                raise ValueError("random_locations (the diversity branch of training) needs model.train()")
+            r_act = _check_locations(random_locations, b, T, "random_locations").to(frames.dtype)
+            r_steps, r_l = self._focus(frames, r_act.index_select(1, self.order), g, b)
+            rnd = AdaFocusOutput(logits=r_steps[:, -1], locations=r_act, step_logits=r_steps,
+                                 aux={"global": aux["global"], "local": self.local_CNN_fc(r_l).view(b, T, -1)})
         logits, steps = step_logits[:, -1], None
         if self.exit_thresholds is not None and not self.training:
             steps = exit_steps(step_logits, self.exit_thresholds)
             logits = exit_logits(step_logits, steps)
         return AdaFocusOutput(logits=logits, locations=actions.index_select(1, self.inverse_order),
-                              step_logits=step_logits, aux=aux, exit_steps=steps)
+                              step_logits=step_logits, aux=aux, exit_steps=steps, random_branch=rnd)
+
+    def _focus(self, frames: torch.Tensor, actions: torch.Tensor, g: torch.Tensor,
+               b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Crop, f_L and f_C of one branch: per-step logits ``(B, T, classes)`` and local features ``(B·T, 2048)``
+        from frames ``(B·T, 3, 224, 224)``, actions ``(B, T, 2)`` and glance features ``g (B·T, C_g)``, all in
+        processing order."""
+        patches = focus_crop(frames, actions.reshape(b * self.num_frames, 2), self.patch_size, "bilinear",
+                             kernels=self.kernels)
+        l = self.local_CNN(patches).mean(dim=(2, 3))
+        return self.classifier(torch.cat([g, l], dim=1), b), l
 
     @torch.no_grad()
     def stream(self, clip: torch.Tensor, thresholds: Any = None,
@@ -432,14 +455,23 @@ class AdaFocusV2TSM(VideoClassifier):
         return out, b
 
     def forward(self, glance_clip: torch.Tensor, focus_clip: torch.Tensor | None = None,  # type: ignore[override]
-                locations: torch.Tensor | None = None, masks=None) -> AdaFocusOutput:
+                locations: torch.Tensor | None = None, masks=None, generator: torch.Generator | None = None,
+                random_locations: torch.Tensor | None = None) -> AdaFocusOutput:
         """``glance_clip (B, T_G, 3, 224, 224)``, ``focus_clip (B, T_L, 3, 224, 224)`` (independently sampled
-        frames); ``locations (B, 1, 2)`` replaces the policy. Returns :class:`AdaFocusOutput` (no step logits)."""
+        frames), or ``glance_clip (B, T_G + T_L, 3, 224, 224)`` alone holding both (the layout of the training data
+        and of the export); ``locations (B, 1, 2)`` replaces the policy; ``random_locations (B, 1, 2)`` (training only): also
+        run the random-patch branch of §3.7, returned as ``random_branch``; ``generator`` is unused. Returns
+        :class:`AdaFocusOutput` (no step logits)."""
         if masks:
             raise ValueError("AdaFocus selects no frames: masks must be None or []")
+        both = self.num_frames + self.focus_frames
+        if focus_clip is None and isinstance(glance_clip, torch.Tensor) and glance_clip.dim() == 5 \
+                and glance_clip.shape[1] == both:      # one clip: T_G glance frames, then T_L focus frames
+            glance_clip, focus_clip = glance_clip[:, :self.num_frames], glance_clip[:, self.num_frames:]
         if focus_clip is None:
             raise ValueError(f"{self.arch} takes two clips: model(glance_clip (B, {self.num_frames}, 3, 224, 224), "
-                             f"focus_clip (B, {self.focus_frames}, 3, 224, 224))")
+                             f"focus_clip (B, {self.focus_frames}, 3, 224, 224)), or one clip (B, {both}, 3, 224, "
+                             f"224) holding them one after the other")
         g_frames, b = self._clip(glance_clip, self.num_frames, "glance_clip")
         f_frames, b2 = self._clip(focus_clip, self.focus_frames, "focus_clip")
         if b2 != b:
@@ -450,16 +482,33 @@ class AdaFocusV2TSM(VideoClassifier):
             action = self.policy_stn(maps.detach().reshape(b, -1, *maps.shape[2:]))   # (B, 2); channel t·1280 + c
         else:
             action = _check_locations(locations, b, 1).to(maps.dtype)[:, 0]
+        gl = self.global_CNN.new_fc(self.global_CNN.dropout(g.detach())).view(b, self.num_frames, -1).mean(1)
+        ll, local_aux = self._focus(f_frames, action, b, self.training)
+        aux = {}
+        rnd = None
+        if self.training:
+            aux = {"global": self.global_CNN.new_new_fc(self.global_CNN.dropout(g)).view(b, self.num_frames, -1),
+                   "local": local_aux}
+        if random_locations is not None:
+            if not self.training:
+                raise ValueError("random_locations (the random-patch branch of training) needs model.train()")
+            r_act = _check_locations(random_locations, b, 1, "random_locations").to(maps.dtype)
+            r_ll, r_aux = self._focus(f_frames, r_act[:, 0], b, True)
+            rnd = AdaFocusOutput(logits=gl + r_ll, locations=r_act, aux={"global": aux["global"], "local": r_aux})
+        return AdaFocusOutput(logits=gl + ll, locations=action.view(b, 1, 2), aux=aux, random_branch=rnd)
+
+    def _focus(self, f_frames: torch.Tensor, action: torch.Tensor, b: int,
+               aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One branch's crop (the clip's action ``(B, 2)`` on each of its focus frames ``(B·T_L, 3, 224, 224)``)
+        and f_L: the clip-mean ``new_fc`` logits of the detached features ``(B, classes)`` and, with ``aux``, the
+        aux logits ``(B, T_L, classes)`` (``new_new_fc``, not detached)."""
         per_frame = action.repeat_interleave(self.focus_frames, dim=0)        # the clip's action on each frame
         patches = focus_crop(f_frames, per_frame, self.patch_size, "bilinear", kernels=self.kernels)
         l = self.local_CNN.base_model(patches).mean(dim=(2, 3))
-        gl = self.global_CNN.new_fc(self.global_CNN.dropout(g.detach())).view(b, self.num_frames, -1).mean(1)
         ll = self.local_CNN.new_fc(self.local_CNN.dropout(l.detach())).view(b, self.focus_frames, -1).mean(1)
-        aux = {}
-        if self.training:
-            aux = {"global": self.global_CNN.new_new_fc(self.global_CNN.dropout(g)).view(b, self.num_frames, -1),
-                   "local": self.local_CNN.new_new_fc(self.local_CNN.dropout(l)).view(b, self.focus_frames, -1)}
-        return AdaFocusOutput(logits=gl + ll, locations=action.view(b, 1, 2), aux=aux)
+        if not aux:
+            return ll, None
+        return ll, self.local_CNN.new_new_fc(self.local_CNN.dropout(l)).view(b, self.focus_frames, -1)
 
 
 # --------------------------------------------------------------------------------------------------- V1 modules
@@ -864,6 +913,101 @@ def flops_walk(walk: FlopsWalk, model: Any, size: int, head: str) -> None:
         _linear(walk, model.fc.fc)
 
 
+# --------------------------------------------------------------------------------------------------- training
+#: lr multipliers of the official one-stage V2 training (§2.9): (group, lr_mult, module attributes).
+V2_LR_GROUPS = (("policy", 0.1, ("policy_stn",)), ("glance", 0.5, ("global_CNN", "global_CNN_fc")),
+                ("local", 1.0, ("local_CNN", "local_CNN_fc")), ("classifier", 5.0, ("classifier",)))
+#: V2-TSM (§3.7): the TSN wrappers hold each backbone with its two heads.
+V2_TSM_LR_GROUPS = (("policy", 0.01, ("policy_stn",)), ("glance", 0.5, ("global_CNN",)), ("local", 1.0, ("local_CNN",)))
+
+
+def _trainable(model: Any) -> None:
+    if not isinstance(model, (AdaFocusV2, AdaFocusV2TSM)):
+        arch = getattr(model, "arch", type(model).__name__)
+        raise ValueError(f"{arch}: training is implemented for AdaFocusV2 (adafocus_v2_mn2/rn/tsm, one-stage "
+                         f"objective of spec §2.9 / §3.7); AdaFocus V1 is inference only here (its three-stage "
+                         f"PPO training is not implemented)")
+
+
+def train_defaults(model: Any) -> dict:
+    """The official optimiser settings (TrainConfig fields): V2 §2.9 SGD 0.9, wd 1e-4, lr 0.002, cosine, 50 epochs,
+    batch 32, no clipping; V2-TSM §3.7 lr 0.01, wd 5e-4, cosine, 50 epochs, batch 32, clipping 20."""
+    common = {"lr_policy": "cosine", "epochs": 50, "batch_size": 32, "momentum": 0.9, "fc_lr5": False}
+    if isinstance(model, AdaFocusV2TSM):
+        return {**common, "lr": 0.01, "weight_decay": 5e-4, "clip_grad": 20.0}
+    return {**common, "lr": 0.002, "weight_decay": 1e-4, "clip_grad": None}
+
+
+def train_param_groups(model: Any, fc_lr5: bool = True) -> list[dict]:
+    """The official per-group learning rates of V2 (§2.9: π 0.1, f_G + its aux head 0.5, f_L + its aux head 1.0,
+    f_C 5.0) and V2-TSM (§3.7: π 0.01, f_G 0.5, f_L 1.0), every group with weight decay × 1. Groups
+    ``{'params', 'lr_mult', 'decay_mult', 'name'}`` in that order; the unused ImageNet heads of the backbones sit
+    in their backbone's group (they get no gradient, so SGD leaves them unchanged). ``fc_lr5`` (the AFNet/TSN
+    Linear multipliers) does not apply."""
+    _trainable(model)
+    spec = V2_LR_GROUPS if isinstance(model, AdaFocusV2) else V2_TSM_LR_GROUPS
+    params: list[list[nn.Parameter]] = [[p for a in attrs for p in getattr(model, a).parameters()]
+                                        for _, _, attrs in spec]
+    placed = {id(p) for ps in params for p in ps}
+    missing = [n for n, p in model.named_parameters() if id(p) not in placed]
+    if missing or len(placed) != sum(len(ps) for ps in params):
+        raise ValueError(f"{model.arch}: parameters outside the V2 optimiser groups: {missing[:5]}")
+    return [{"params": ps, "lr_mult": mult, "decay_mult": 1.0, "name": name}
+            for ps, (name, mult, _) in zip(params, spec)]
+
+
+def _ce_per_frame(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of per-frame / per-step logits ``(B, T, classes)``, the clip label repeated T times."""
+    return F.cross_entropy(logits.flatten(0, 1).float(), target.repeat_interleave(logits.shape[1]))
+
+
+def v2_objective(out: AdaFocusOutput, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """The one-stage V2 loss of an output with its ``random_branch`` (§2.9, §3.7); returns ``(loss, terms)``.
+
+    Per branch (policy patches, random patches): V2 ``CE(L_t for all T steps, label repeated T)``, V2-TSM
+    ``CE(fused logits)``; plus ``CE(f_G aux logits per frame) + CE(f_L aux logits per frame)``. Total = mean of
+    the two branches. f_G runs once, so both branches share its aux logits. ``terms``: the six detached terms
+    (``main``, ``global``, ``local`` with suffix ``_policy`` / ``_random``)."""
+    if out.random_branch is None or not out.aux:
+        raise ValueError("v2_objective needs a training output with its random branch: "
+                         "model.train(); model(clip, random_locations=...)")
+    terms: dict[str, torch.Tensor] = {}
+    total = torch.zeros((), device=target.device)
+    for name, o in (("policy", out), ("random", out.random_branch)):
+        main = _ce_per_frame(o.step_logits, target) if o.step_logits is not None             else F.cross_entropy(o.logits.float(), target)
+        parts = {"main": main, "global": _ce_per_frame(o.aux["global"], target),
+                 "local": _ce_per_frame(o.aux["local"], target)}
+        total = total + sum(parts.values())
+        terms.update({f"{k}_{name}": v.detach() for k, v in parts.items()})
+    return total / 2, terms
+
+
+def random_actions(batch: int, steps: int, device: torch.device | str) -> torch.Tensor:
+    """Uniform actions ``(batch, steps, 2)`` in [0, 1) for the random branch (torch's global generator, whose state
+    the trainer saves in its checkpoints)."""
+    return torch.rand(batch, steps, 2, device=device)
+
+
+def train_loss(net: nn.Module, model: Any, clip: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor,
+                                                                                              torch.Tensor]:
+    """The training objective (:class:`~afnet_edge.models.registry.TrainRecipe` ``loss``): one forward of ``net`` on ``clip``
+    with uniformly random actions for the second branch, then :func:`v2_objective`. V2-TSM takes its two clips
+    concatenated along time (``T_G`` glance frames, then ``T_L`` focus frames), as its export does. Returns
+    ``(loss, logits of the policy branch)``."""
+    _trainable(model)
+    b = clip.shape[0]
+    if isinstance(model, AdaFocusV2TSM):
+        t = model.num_frames
+        if clip.dim() != 5 or clip.shape[1] != t + model.focus_frames:
+            raise ValueError(f"{model.arch} training clips: (B, {t} glance + {model.focus_frames} focus frames, 3, "
+                             f"224, 224), got {tuple(clip.shape)}")
+        out = net(clip[:, :t], clip[:, t:], random_locations=random_actions(b, 1, clip.device))
+    else:
+        out = net(clip, random_locations=random_actions(b, model.num_frames, clip.device))
+    loss, _ = v2_objective(out, target)
+    return loss, out.logits
+
+
 # ------------------------------------------------------------------------------------------------- registration
 def _export_metadata(model: Any) -> dict:
     meta = {"num_navigation": 0, "patch_size": int(model.patch_size),
@@ -933,6 +1077,10 @@ HOOKS = FamilyHooks(
                          flavours=("portable", "plugin"), input_frames=_input_frames),   # plugin: FocusCrop nodes
     cli_flags=(CliFlag("--no-frame-order", "frame_order", False,
                        "AdaFocusV2: process frames in temporal order, not the official coarse-to-fine order"),),
+    train=TrainRecipe(defaults=train_defaults, loss=train_loss, param_groups=train_param_groups,
+                      clip_frames=_input_frames,
+                      note="AdaFocusV2 one-stage objective (policy and random-patch branches, aux heads, "
+                           "stop-gradient into the policy), per-network lr multipliers"),
 )
 
 

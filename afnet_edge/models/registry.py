@@ -178,6 +178,12 @@ class CliOption:
 
 
 # -------------------------------------------------------------------------------------------------- training hooks
+TrainingLoss = Callable[[torch.nn.Module, Any, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""``loss(net, model, clip, target) -> (loss, logits)``: a family's own training objective on one batch. ``net`` is
+the module to call for the forward pass (the model, or its DistributedDataParallel wrapper: call it once), ``model``
+the bare model, ``clip`` the batch as the dataset gives it ``(B, T, 3, H, W)``, ``target (B,)`` int64. Returns the
+0-dim loss to minimise and the ``(B, classes)`` logits counted as the training accuracy."""
+
 ParamGroups = Callable[[torch.nn.Module, bool], list[dict]]
 """``param_groups(model, fc_lr5) -> [{"params", "lr_mult", "decay_mult", "name"}, ...]``: the optimiser parameter
 groups of a family's training recipe (every parameter in exactly one group; the group lr is ``lr · lr_mult``, its
@@ -197,7 +203,8 @@ TRAIN_SAMPLINGS = ("tsn", "phase")
 class TrainRecipe:
     """How ``afnet-edge train`` trains a family when the command line does not say otherwise.
 
-    ``defaults``: :class:`~afnet_edge.training.TrainConfig` fields the family sets (e.g. ``{"lr_policy": "cosine",
+    ``defaults``: :class:`~afnet_edge.training.TrainConfig` fields the family sets, or ``defaults(model)`` giving
+    them per model (e.g. ``{"lr_policy": "cosine",
     "nesterov": True, "clip_grad": None, "epochs": 50}``); fields not named keep the TrainConfig defaults (the
     official AFNet scripts' values). Options given explicitly (command line, ``TrainConfig(...)``) win.
     ``param_groups``: the optimiser groups (:data:`ParamGroups`); None = the official AFNet/TSN groups
@@ -210,14 +217,20 @@ class TrainRecipe:
     the crop, for a 224 crop (scaled with ``--size``); None = the AFNet/TSN fixed 240×320 resize. bLVNet-TAM:
     (256, 224), its frames stored at shorter side 256 and ``--disable_scaleup`` evaluation.
     ``note``: one line describing the recipe, printed by ``afnet-edge train``.
+    ``loss``: the family's objective (:data:`TrainingLoss`) instead of AFNet's (cross-entropy on ``logits`` + the
+    ratio loss over ``masks``); AdaFocusV2's two-branch objective is the example.
+    ``clip_frames(model) -> int``: frames of one training / evaluation clip when not ``num_frames`` (AdaFocusV2-TSM:
+    its glance and focus frames one after the other, as its export takes them).
     """
 
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] = field(default_factory=dict)
     param_groups: ParamGroups | None = None
     sampling: str = "tsn"
     flip: bool = False
     short_side: tuple[int, int] | None = None
     note: str = "official AFNet/TSN recipe"
+    loss: TrainingLoss | None = None
+    clip_frames: Callable[[Any], int] | None = None
 
     def __post_init__(self) -> None:
         if self.sampling not in TRAIN_SAMPLINGS:

@@ -117,7 +117,8 @@ def _datasets(args, model, train: bool, sampling: str = "tsn", flip: bool = Fals
     """``(train, val)`` datasets of ``args.data``; ``sampling`` / ``flip``: the training split's frame sampling and
     horizontal flip (the model family's :class:`~afnet_edge.models.registry.TrainRecipe`, whose ``short_side`` sets
     the list-data resize of both splits)."""
-    T, C = model.num_frames, model.num_classes
+    recipe = train_recipe(model)
+    T, C = (recipe.clip_frames(model) if recipe.clip_frames is not None else model.num_frames), model.num_classes
     video_frames = getattr(args, "video_frames", None)
     if video_frames is not None and args.data != "synthetic":
         raise ValueError("--video-frames is an option of --data synthetic (list data has its own frame counts)")

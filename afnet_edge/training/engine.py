@@ -144,7 +144,9 @@ class TrainConfig:
     def for_model(cls, model: torch.nn.Module, **overrides) -> "TrainConfig":
         """The config of ``model``'s family recipe (:class:`~afnet_edge.models.registry.TrainRecipe` ``defaults``),
         with ``overrides`` (fields given explicitly; None values are ignored) on top."""
-        return cls(**{**dict(train_recipe(model).defaults), **{k: v for k, v in overrides.items() if v is not None}})
+        defaults = train_recipe(model).defaults
+        defaults = defaults(model) if callable(defaults) else defaults      # per model of the family, or one mapping
+        return cls(**{**dict(defaults), **{k: v for k, v in overrides.items() if v is not None}})
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -478,17 +480,24 @@ class Trainer:
         clip = clip.to(self.device, non_blocking=True)
         target = target.to(self.device, non_blocking=True)
         opt.zero_grad(set_to_none=True)
+        family_loss = self.recipe.loss
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
-            out = self.net(clip)
-        loss_cls = F.cross_entropy(out.logits.float(), target)
-        loss_rt, ratio = ratio_loss(out.masks, target_ratio, c.lambda_rt,
+            if family_loss is not None:   # the family's objective (reported as loss_cls), no frame selection
+                loss_cls, logits = family_loss(self.net, model, clip, target)
+                masks: list = []
+            else:
+                out = self.net(clip)
+                logits, masks = out.logits, out.masks
+        if family_loss is None:
+            loss_cls = F.cross_entropy(logits.float(), target)
+        loss_rt, ratio = ratio_loss(masks, target_ratio, c.lambda_rt,
                                     reduce=_dist.all_mean if self.dist is not None else None)
         loss = loss_cls + loss_rt.to(loss_cls.device)
         values = torch.stack([loss.detach(), loss_cls.detach(), loss_rt.detach().to(loss.device),
                               ratio.to(loss.device)]).tolist()  # one device sync per step
         hits = None
         if self.dist is not None:  # global cross-entropy and hits (loss_rt and ratio are global already)
-            c1, c5 = topk_correct(out.logits.detach().float(), target, (1, 5))
+            c1, c5 = topk_correct(logits.detach().float(), target, (1, 5))
             n = int(target.shape[0])
             s = _dist.all_sum([values[1] * n, c1, c5, n], self.device)
             values[1] = s[0] / s[3]
@@ -513,7 +522,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip_grad)
             opt.step()
         if hits is None:
-            c1, c5 = topk_correct(out.logits.detach().float(), target, (1, 5))
+            c1, c5 = topk_correct(logits.detach().float(), target, (1, 5))
             hits = (c1, c5, int(target.shape[0]))
         return {"loss": values[0], "loss_cls": values[1], "loss_rt": values[2], "ratio": values[3],
                 "correct1": hits[0], "correct5": hits[1], "n": hits[2]}
