@@ -45,6 +45,39 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def plugin_graph_session(proto, ortx):
+    """ONNX Runtime session (CPU, one intra-op thread) for a copy of ``proto`` whose afnet_edge plugin nodes are moved
+    to onnxruntime-extensions' ``ai.onnx.contrib`` domain, where the caller's Python custom ops (the pure-PyTorch
+    references, registered with ``ortx.onnx_op``) run them."""
+    import onnx
+    import onnxruntime as ort
+
+    from afnet_edge.export.plugins import PLUGIN_DOMAIN
+    bound = onnx.ModelProto()
+    bound.CopyFrom(proto)
+    for n in bound.graph.node:
+        if n.domain == PLUGIN_DOMAIN:
+            n.domain = "ai.onnx.contrib"
+    bound.opset_import.append(onnx.helper.make_opsetid("ai.onnx.contrib", 1))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.register_custom_ops_library(ortx.get_library_path())
+    return ort.InferenceSession(bound.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def single_threaded_module():
+    """An autouse module-scoped fixture (bind it in a test module: ``_single_thread = single_threaded_module()``):
+    the module's tests run with one torch thread, restored afterwards — tiny tensors through large graphs are faster
+    on one thread and immune to OpenMP spin-waits on a shared machine."""
+    @pytest.fixture(autouse=True, scope="module")
+    def _single_thread():
+        n = torch.get_num_threads()
+        torch.set_num_threads(1)
+        yield
+        torch.set_num_threads(n)
+    return _single_thread
+
+
 def randomize_model(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     """Give every BN random affine parameters and running statistics, every conv/linear fresh weights of a
     variance-preserving scale, and the navigation random logits, so that no block is an identity and the

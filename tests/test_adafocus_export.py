@@ -24,7 +24,7 @@ from afnet_edge.models import adafocus  # noqa: E402
 from afnet_edge.models.registry import BenchDefaults, registered  # noqa: E402
 from afnet_edge.export.onnx_export import export_onnx  # noqa: E402
 
-from conftest import RTX, needs_rtx  # noqa: E402
+from conftest import RTX, needs_rtx, single_threaded_module  # noqa: E402
 T, P, C, TARGET = 2, 32, 5, "SM86"          # the smallest variant: MN2 glance, 2 frames, 32² patches
 SMALL = "adafocus_v2_mn2_narrow_test"
 STANDARD = {"Conv", "Clip", "Add", "Relu", "MaxPool", "ReduceMean", "Tanh", "Flatten", "Gemm", "BatchNormalization",
@@ -33,12 +33,7 @@ STANDARD = {"Conv", "Clip", "Add", "Relu", "MaxPool", "ReduceMean", "Tanh", "Fla
 V1_STANDARD = STANDARD | {"ArgMax", "Div", "Mod", "Softmax"}      # V1: the 7×7-grid actor and its arg-max
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_single_thread = single_threaded_module()
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import afnet_edge
+from conftest import plugin_graph_session, single_threaded_module
 
 onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install afnet_edge[onnx])")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install afnet_edge[onnx])")
@@ -34,15 +35,9 @@ from test_export_onnx import cpp_plugin_fields  # noqa: E402
 
 T, PATCH, C, H = 2, 32, 5, 224
 SMALL = "adafocus_v2_mn2_plugin_test"
-CONTRIB = "ai.onnx.contrib"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_single_thread = single_threaded_module()
 
 
 def _small(num_classes: int = C, num_frames: int = T, patch_size: int = PATCH, frame_order: bool = True):
@@ -93,16 +88,7 @@ def _bind(proto) -> "ort.InferenceSession":
                                  modes[int(kw["mode"])]).numpy()
 
         _REGISTERED.append(True)
-    bound = onnx.ModelProto()
-    bound.CopyFrom(proto)
-    for n in bound.graph.node:
-        if n.domain == P.PLUGIN_DOMAIN:
-            n.domain = CONTRIB
-    bound.opset_import.append(onnx.helper.make_opsetid(CONTRIB, 1))
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.register_custom_ops_library(ortx.get_library_path())
-    return ort.InferenceSession(bound.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return plugin_graph_session(proto, ortx)
 
 
 def _dims(vi) -> list:

@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 import afnet_edge
+from conftest import single_threaded_module
 from afnet_edge.checkpoint import load_checkpoint
 from afnet_edge.cli import main
 from afnet_edge.models import adafocus as A
@@ -29,12 +30,7 @@ T, PATCH, C, B = 2, 32, 4, 2
 SMALL = "adafocus_v2_mn2_train_test"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_single_thread = single_threaded_module()
 
 
 def _small(num_classes: int = C, num_frames: int = T, patch_size: int = PATCH, frame_order: bool = True,

@@ -26,7 +26,7 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
 from afnet_edge.checkpoint import inspect_checkpoint, save_checkpoint  # noqa: E402
 from afnet_edge.cli import main  # noqa: E402
 
-from conftest import RTX, needs_rtx  # noqa: E402
+from conftest import RTX, needs_rtx, single_threaded_module  # noqa: E402
 MODEL, G, C, S, WIDTH, BATCH, TARGET = "blvnet_tam_r50", 4, 5, 32, 8, 2, "SM86"
 STANDARD = {"Conv", "Relu", "Add", "Reshape", "Transpose", "Slice", "Resize", "AveragePool", "GlobalAveragePool",
             "Flatten", "Gemm", "ReduceMean", "BatchNormalization", "Constant"}
@@ -36,12 +36,7 @@ FORBIDDEN = {"ScatterND", "Gather", "GatherElements", "GatherND", "Pad", "Consta
 TAMS = 1 + 2 * 3 + 3        # stem, two convs (big / little input) per bL stage, three layer4 blocks
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_single_thread = single_threaded_module()
 
 
 def random_model(seed: int = 0, **kw) -> torch.nn.Module:

@@ -18,6 +18,7 @@ import argparse
 import numpy as np
 import pytest
 import torch
+from conftest import plugin_graph_session, single_threaded_module
 
 onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install afnet_edge[onnx])")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install afnet_edge[onnx])")
@@ -34,19 +35,13 @@ from test_blvnet_export import G, MODEL, STANDARD, S, WIDTH, random_model  # noq
 from test_blvnet_tam import rel_err  # noqa: E402
 from test_export_onnx import cpp_plugin_fields  # noqa: E402
 
-CONTRIB = "ai.onnx.contrib"
 P_ = G // 2
 #: (op, T field value) of the plugin nodes in graph order: stem TAM, layer0 merge, 3 × (stage TAM, merge), layer4
 EXPECTED = ([("TemporalAggregate", G), ("BLMerge", None)] + [("TemporalAggregatePair", P_), ("BLMerge", None)] * 3
             + [("TemporalAggregate", P_)] * 3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_single_thread = single_threaded_module()
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +85,7 @@ def _bind(proto) -> "ort.InferenceSession":
             return BR.bl_merge(t(big), t(little), bool(kw["relu"])).numpy()
 
         _REGISTERED.append(True)
-    bound = onnx.ModelProto()
-    bound.CopyFrom(proto)
-    for n in bound.graph.node:
-        if n.domain == P.PLUGIN_DOMAIN:
-            n.domain = CONTRIB
-    bound.opset_import.append(onnx.helper.make_opsetid(CONTRIB, 1))
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.register_custom_ops_library(ortx.get_library_path())
-    return ort.InferenceSession(bound.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return plugin_graph_session(proto, ortx)
 
 
 def test_plugin_graph_is_standard_ops_plus_exactly_the_blvnet_plugins(exported):

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import afnet_edge
-from conftest import randomize_model
+from conftest import plugin_graph_session, randomize_model, single_threaded_module
 
 onnx = pytest.importorskip("onnx", reason="onnx not installed (pip install afnet_edge[onnx])")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install afnet_edge[onnx])")
@@ -32,14 +32,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRT_DIR = os.path.join(REPO, "csrc", "trt")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """These tests push tiny tensors (T=4, 64×64) through large graphs: one thread is faster than two and immune to
-    OpenMP spin-waits on a shared machine. Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_single_thread = single_threaded_module()
 
 
 def _session(path_or_bytes, so=None):
@@ -191,15 +184,7 @@ def _bind_reference_plugins(proto):
     ortx = pytest.importorskip("onnxruntime_extensions",
                                reason="onnxruntime-extensions not installed (needed to run plugin nodes on CPU)")
     _register_reference_ops(ortx)
-    bound = onnx.ModelProto()
-    bound.CopyFrom(proto)
-    for n in bound.graph.node:
-        if n.domain == P.PLUGIN_DOMAIN:
-            n.domain = "ai.onnx.contrib"
-    bound.opset_import.append(onnx.helper.make_opsetid("ai.onnx.contrib", 1))
-    so = ort.SessionOptions()
-    so.register_custom_ops_library(ortx.get_library_path())
-    return _session(bound.SerializeToString(), so)
+    return plugin_graph_session(proto, ortx)
 
 
 def test_plugin_graph_computes_the_model(exported):

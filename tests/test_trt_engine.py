@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import afnet_edge
-from conftest import randomize_model
+from conftest import randomize_model, single_threaded_module
 from skip_reasons import CUDA_PRESENT
 
 pytest.importorskip("onnx", reason="onnx not installed (pip install afnet_edge[onnx])")
@@ -29,14 +29,7 @@ from conftest import RTX, needs_rtx  # noqa: E402
 T, SIZE, CLASSES, TARGET = 4, 64, 7, "SM86"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """These tests push tiny tensors (T=4, 64×64) through large graphs: one thread is faster than two and immune to
-    OpenMP spin-waits on a shared machine. Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_single_thread = single_threaded_module()
 
 
 @pytest.fixture(scope="module")
