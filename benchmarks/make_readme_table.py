@@ -36,6 +36,8 @@ PLANS_JSON = os.path.join(ROOT, "benchmarks", "results", "projection", "bytes_pl
 DBEGIN, DEND = "<!-- demo:begin -->", "<!-- demo:end -->"
 DEMO_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "demo_model.json")
 CBEGIN, CEND = "<!-- crossfamily:begin -->", "<!-- crossfamily:end -->"
+MBEGIN, MEND = "<!-- demomasks:begin -->", "<!-- demomasks:end -->"
+MASKS_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "demo_model_masks.json")
 CROSS_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "cross_family.json")
 PRETTY = {"af_resnet50": "AF-ResNet50", "af_mobilenetv3": "AF-MobileNetV3", "tsm_resnet50": "TSM-ResNet50",
           "tsn_resnet50": "TSN-ResNet50", "af_resnet101": "AF-ResNet101"}
@@ -209,6 +211,17 @@ def demo_block(path: str = DEMO_JSON) -> str:
     return "\n".join(out) + "\n"
 
 
+def demo_masks_block(path: str = MASKS_JSON) -> str:
+    """The demo model's accuracy with its own selections vs the informative-frames oracle, from the committed
+    ``demo_model_masks.json`` (``benchmarks/demo_model_masks.py`` writes it)."""
+    with open(path) as f:
+        doc = json.load(f)
+    top1 = {r["selection"]: r["top1"] for r in doc["rows"]}
+    return (f"with its own selections it is right on {top1['own']:.0f} % of the held-out clips, with the oracle that "
+            f"sends exactly the informative frames to the focal branch on {top1['informative frames only']:.0f} % "
+            f"(`{doc['command']}`, [details](benchmarks/results/cpu/demo_model_masks.md)).\n")
+
+
 def crossfamily_block(path: str = CROSS_JSON) -> str:
     """The cross-family comparison table, from the committed ``cross_family.json`` (``afnet-edge bench
     --cross-family`` writes it)."""
@@ -248,6 +261,8 @@ def main(argv=None) -> int:
     targets = [(args.readme, BEGIN, END, block)]
     if os.path.exists(DEMO_JSON):
         targets.append((args.readme, DBEGIN, DEND, demo_block()))
+    if os.path.exists(MASKS_JSON):
+        targets.append((args.readme, MBEGIN, MEND, demo_masks_block()))
     if os.path.exists(args.docs):
         targets.append((args.docs, BEGIN, END, block))
         if not args.no_projection and PBEGIN in open(args.docs).read():
