@@ -32,6 +32,11 @@ def test_frames_shapes_and_determinism(data):
     assert clip.shape == (32, 3, 64, 64) and clip.dtype == torch.float32 and label == s.label
     grey = np.repeat(s.frames[..., None], 3, axis=-1)
     assert torch.equal(clip, normalize_frames(grey))                              # three equal channels, normalised
+    assert data._cache is not None and 5 in data._cache                          # rendered once, then cached
+    assert torch.equal(data[5][0], clip)
+    uncached = Move4MNISTDataset(24, seed=3, cache_mb=0)
+    assert uncached._cache is None and torch.equal(uncached[5][0], clip)
+    assert Move4MNISTDataset(24, seed=3, cache_mb=0.5)._cache is None            # 24 videos of 128 KiB do not fit
     assert data.labels().tolist() == [data.label_of(i) for i in range(len(data))]
     assert np.bincount(data.labels(), minlength=4).tolist() == [6, 6, 6, 6]
 
@@ -149,18 +154,20 @@ def test_train_cli_on_move4mnist(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert main(["train", "--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--clusters", "4", "--size", "32",
                  "--epochs", "1", "--train-samples", "8", "--val-samples", "4", "--batch-size", "4", "--out", str(out),
-                 "--dropout", "0.3", "--no-progress", "--json"]) == 0
+                 "--dropout", "0.3", "--width-mult", "0.25", "--no-progress", "--json"]) == 0
     assert (out / "last.pth").exists()
     drops = [m.p for m in built[0].modules() if isinstance(m, torch.nn.Dropout)]
     assert drops and set(drops) == {0.3}                                          # --dropout reached the model
     # K is no weight shape: the checkpoint records it, and eval rebuilds the K=4 model (not the default 16)
     from afnet_edge.checkpoint import inspect_checkpoint
-    assert inspect_checkpoint(str(out / "last.pth"))["options"]["clusters"] == 4
+    assert built[0].base_model.conv1.out_channels == 16                            # --width-mult 0.25 reached it
+    opts = inspect_checkpoint(str(out / "last.pth"))["options"]
+    assert opts["clusters"] == 4 and opts["width"] == 0.25
     capsys.readouterr()
     assert main(["eval", "--data", "move4mnist", "--checkpoint", str(out / "last.pth"), "--size", "32",
                  "--val-samples", "4", "--json", "--no-progress"]) == 0
     res = json.loads(capsys.readouterr().out)
-    k4 = afnet_edge.count_flops(afnet_edge.create_model("fullvideo_tsm_r18", num_classes=4, clusters=4),
+    k4 = afnet_edge.count_flops(afnet_edge.create_model("fullvideo_tsm_r18", num_classes=4, clusters=4, width=0.25),
                                 image_size=32)["official_gflops"]
     assert res["official_gflops"] == pytest.approx(k4)
     # the release's schedule shape: fine-tune the full-video TSM's own checkpoint into another K (the TSM wrapper's
