@@ -125,6 +125,20 @@ def test_sparse_sampling_is_tsn_segment_sampling():
     assert all(len(np.unique(picks[:, k])) == 4 for k in range(8))               # every frame of it drawn
 
 
+def test_informative_only_draws_informative_frames_in_time_order():
+    d = Move4MNISTDataset(6, num_frames=8, size=32, seed=2, informative_only=True)
+    for i in range(len(d)):
+        s = d.render(i)
+        clip, label = d[i]
+        frames = {bytes(normalize_frames(np.repeat(f[None, ..., None], 3, axis=-1)).numpy()): t
+                  for t, f in enumerate(s.frames)}
+        picks = [frames[bytes(c[None].numpy())] for c in clip]                    # which frame each one is
+        assert label == s.label and picks == sorted(picks)
+        assert all(s.kind[t] == INFORMATIVE for t in picks)
+        if (s.kind == INFORMATIVE).sum() >= 8:
+            assert len(set(picks)) == 8                                          # no repeats when enough
+
+
 @pytest.mark.parametrize("kw, match", [(dict(num_frames=33), "num_frames"), (dict(size=8), "size"),
                                        (dict(split="test"), "split"), (dict(num_samples=0), "num_samples")])
 def test_bad_arguments_name_themselves(kw, match):
@@ -174,10 +188,12 @@ def test_train_cli_on_move4mnist(tmp_path, capsys, monkeypatch):
     # .conv1.net. names kept, not mapped to AFNet's)
     assert main(["train", "--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--clusters", "2", "--size", "32",
                  "--epochs", "1", "--train-samples", "4", "--val-samples", "0", "--batch-size", "4", "--finetune",
-                 str(out / "last.pth"), "--out", str(tmp_path / "ft"), "--no-progress"]) == 0
+                 str(out / "last.pth"), "--width-mult", "0.25", "--out", str(tmp_path / "ft"), "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["train", "--data", "move4mnist", "--dropout", "1.5", "--out", str(tmp_path / "z")]) == 2
     assert "--dropout" in capsys.readouterr().err
+    assert main(["train", "--data", "synthetic", "--informative-only", "--out", str(tmp_path / "z")]) == 2
+    assert "--informative-only" in capsys.readouterr().err
     capsys.readouterr()
     assert main(["train", "--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--classes", "5",
                  "--out", str(tmp_path / "x")]) == 2
