@@ -118,7 +118,11 @@ def render_md(res: dict) -> str:
            f"{res['total_wall_s']:.0f} s in all. TSM on K = {k} frames: {res['tsm_k_gflops']} official GFLOPs.", "",
            "| N | per-frame part ms | frames/s | clustered ms | TSM on K frames ms | all frames, unclustered ms "
            "| clustered GFLOPs | unclustered GFLOPs |", "|---|---|---|---|---|---|---|---|"]
+    ref = min(r["TSM on K frames"]["p50_ms"] for r in res["rows"])
+    hit = []
     for r in res["rows"]:
+        if r["TSM on K frames"]["p50_ms"] > 1.5 * ref:      # the same K-frame network: only the load changed
+            hit.append(r["frames"])
         d = r.get("all frames, unclustered")
         g = r["official_gflops"]
         out.append(f"| {r['frames']} | {r['per-frame part']['p50_ms']:.1f} | {r['per-frame part']['frames_per_s']:.1f}"
@@ -127,6 +131,10 @@ def render_md(res: dict) -> str:
                    f"| {r['frames']} | {r['per-frame part']['p50_ms']:.1f} | {r['per-frame part']['frames_per_s']:.1f}"
                    f" | {r['clustered']['p50_ms']:.1f} | {r['TSM on K frames']['p50_ms']:.1f} | – | ")
         out[-1] += f"{g['clustered']} | {g.get('all frames, unclustered', '–')} |"
+    out += ["", ("Load-affected rows (TSM on K frames, the same network in every row, above 1.5× its fastest row): "
+                 f"N = {', '.join(map(str, hit))}; their times are not comparable." if hit else
+                 "No row load-affected (TSM on K frames, the same network in every row, within 1.5× of its fastest "
+                 "row).")]
     return "\n".join(out) + "\n"
 
 
