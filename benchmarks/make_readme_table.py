@@ -13,7 +13,9 @@ written by ``benchmarks/project_plans.py``) between ``<!-- plans:begin -->`` and
 demo model's numbers (from ``benchmarks/results/cpu/demo_model.json``, written by ``benchmarks/train_demo_model.py``)
 between ``<!-- demo:begin -->`` and ``<!-- demo:end -->``. docs/performance.md also gets the cross-family comparison
 (from ``benchmarks/results/cpu/cross_family.json``, written by ``afnet-edge bench --cross-family``) between
-``<!-- crossfamily:begin -->`` and ``<!-- crossfamily:end -->``.
+``<!-- crossfamily:begin -->`` and ``<!-- crossfamily:end -->``. README.md also gets the Move4MNIST-style experiment
+of the full-video family (from ``benchmarks/results/cpu/move4mnist.json``, written by
+``benchmarks/train_move4mnist.py``) between ``<!-- move4mnist:begin -->`` and ``<!-- move4mnist:end -->``.
 
 Sources: every ``benchmarks/results/<device>/*.json`` whose ``kind`` is ``measurement`` and ``schema``
 ``afnet_edge.bench/1``, except ``quick.json`` (the CI smoke grid).
@@ -38,6 +40,8 @@ DEMO_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "demo_model.json"
 CBEGIN, CEND = "<!-- crossfamily:begin -->", "<!-- crossfamily:end -->"
 MBEGIN, MEND = "<!-- demomasks:begin -->", "<!-- demomasks:end -->"
 MASKS_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "demo_model_masks.json")
+M4BEGIN, M4END = "<!-- move4mnist:begin -->", "<!-- move4mnist:end -->"
+M4M_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "move4mnist.json")
 CROSS_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "cross_family.json")
 PRETTY = {"af_resnet50": "AF-ResNet50", "af_mobilenetv3": "AF-MobileNetV3", "tsm_resnet50": "TSM-ResNet50",
           "tsn_resnet50": "TSN-ResNet50", "af_resnet101": "AF-ResNet101"}
@@ -222,6 +226,26 @@ def demo_masks_block(path: str = MASKS_JSON) -> str:
             f"(`{doc['command']}`, [details](benchmarks/results/cpu/demo_model_masks.md)).\n")
 
 
+def move4mnist_block(path: str = M4M_JSON) -> str:
+    """The full-video family's Move4MNIST-style experiment (clustered K of 32 vs uniform K vs all 32 frames; mean ±
+    std over seeds), from the committed ``move4mnist.json`` (``benchmarks/train_move4mnist.py`` writes it)."""
+    with open(path) as f:
+        doc = json.load(f)
+    k = doc["clusters"]
+    frames = {"uniform": (k, k), "clustered": (32, k), "all frames": (32, 32)}
+    out = [f"Measured (`{doc['command']}`, {doc['total_wall_s'] / 60:.0f} min on the shared 2-core CPU machine; "
+           f"fullvideo_tsm_r18 ×{doc['width']:g} width from scratch at {doc['size']}×{doc['size']} px, "
+           f"{doc['pretrain_epochs']} epochs of pre-training on informative frames, {doc['warmup_epochs']} of TSM "
+           f"warm-up on {k} uniform frames, then {doc['epochs']} per setting; {doc['val_samples']} validation "
+           f"videos of unseen digit images, chance 25 %; mean ± std over {len(doc['seeds'])} seeds; "
+           f"[details](benchmarks/results/cpu/move4mnist.md)):", "",
+           "| setting | frames in | clusters | top-1 % | official GFLOPs / video |", "|---|---|---|---|---|"]
+    for st, s in doc["summary"].items():
+        n, kk = frames[st]
+        out.append(f"| {st} | {n} | {kk} | {s['top1_mean']:.1f} ± {s['top1_std']:.1f} | {s['gflops']} |")
+    return "\n".join(out) + "\n"
+
+
 def crossfamily_block(path: str = CROSS_JSON) -> str:
     """The cross-family comparison table, from the committed ``cross_family.json`` (``afnet-edge bench
     --cross-family`` writes it)."""
@@ -263,6 +287,8 @@ def main(argv=None) -> int:
         targets.append((args.readme, DBEGIN, DEND, demo_block()))
     if os.path.exists(MASKS_JSON):
         targets.append((args.readme, MBEGIN, MEND, demo_masks_block()))
+    if os.path.exists(M4M_JSON):
+        targets.append((args.readme, M4BEGIN, M4END, move4mnist_block()))
     if os.path.exists(args.docs):
         targets.append((args.docs, BEGIN, END, block))
         if not args.no_projection and PBEGIN in open(args.docs).read():

@@ -360,6 +360,9 @@ def test_bad_inputs_name_the_argument():
         afnet_edge.create_model("fullvideo_tsm_r50", clusters=0)
     with pytest.raises(ValueError, match="max_frames"):
         afnet_edge.create_model("fullvideo_tsm_r50", max_frames=0)
+    for width in (0, 0.3, "0.25"):
+        with pytest.raises(ValueError, match="width"):
+            afnet_edge.create_model("fullvideo_tsm_r18", width=width)
 
 
 # ------------------------------------------------------------------------------------------------- checkpoints

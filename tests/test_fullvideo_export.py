@@ -40,11 +40,11 @@ STANDARD = {"Conv", "Relu", "MaxPool", "Add", "Reshape", "Slice", "Concat", "Gre
 
 
 def _small(num_classes: int = C, num_frames: int = N, clusters: int = K, rule: str = "slope",
-           max_frames: int | None = 1024, degenerate: str = "none") -> fullvideo.FullVideoTSM:
+           max_frames: int | None = 1024, degenerate: str = "none", width: float = 0.25) -> fullvideo.FullVideoTSM:
     """ResNet-18 layout with one block per stage and stages 16/32/64/128 wide: the graph and its operators are the
     registered models' (BasicBlock, shift-wrapped conv1 in layers 2–4), the file and the engine ~50x smaller."""
     return fullvideo.FullVideoTSM(SMALL, fullvideo.BasicBlock, (1, 1, 1, 1), num_classes, num_frames, clusters, rule,
-                                  max_frames, 0.5, degenerate, False, widths=(16, 32, 64, 128))
+                                  max_frames, 0.5, degenerate, False, width=width)
 
 
 @pytest.fixture(scope="module")

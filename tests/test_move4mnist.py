@@ -32,6 +32,11 @@ def test_frames_shapes_and_determinism(data):
     assert clip.shape == (32, 3, 64, 64) and clip.dtype == torch.float32 and label == s.label
     grey = np.repeat(s.frames[..., None], 3, axis=-1)
     assert torch.equal(clip, normalize_frames(grey))                              # three equal channels, normalised
+    assert data._cache is not None and 5 in data._cache                          # rendered once, then cached
+    assert torch.equal(data[5][0], clip)
+    uncached = Move4MNISTDataset(24, seed=3, cache_mb=0)
+    assert uncached._cache is None and torch.equal(uncached[5][0], clip)
+    assert Move4MNISTDataset(24, seed=3, cache_mb=0.5)._cache is None            # 24 videos of 128 KiB do not fit
     assert data.labels().tolist() == [data.label_of(i) for i in range(len(data))]
     assert np.bincount(data.labels(), minlength=4).tolist() == [6, 6, 6, 6]
 
@@ -120,6 +125,20 @@ def test_sparse_sampling_is_tsn_segment_sampling():
     assert all(len(np.unique(picks[:, k])) == 4 for k in range(8))               # every frame of it drawn
 
 
+def test_informative_only_draws_informative_frames_in_time_order():
+    d = Move4MNISTDataset(6, num_frames=8, size=32, seed=2, informative_only=True)
+    for i in range(len(d)):
+        s = d.render(i)
+        clip, label = d[i]
+        frames = {bytes(normalize_frames(np.repeat(f[None, ..., None], 3, axis=-1)).numpy()): t
+                  for t, f in enumerate(s.frames)}
+        picks = [frames[bytes(c[None].numpy())] for c in clip]                    # which frame each one is
+        assert label == s.label and picks == sorted(picks)
+        assert all(s.kind[t] == INFORMATIVE for t in picks)
+        if (s.kind == INFORMATIVE).sum() >= 8:
+            assert len(set(picks)) == 8                                          # no repeats when enough
+
+
 @pytest.mark.parametrize("kw, match", [(dict(num_frames=33), "num_frames"), (dict(size=8), "size"),
                                        (dict(split="test"), "split"), (dict(num_samples=0), "num_samples")])
 def test_bad_arguments_name_themselves(kw, match):
@@ -149,28 +168,32 @@ def test_train_cli_on_move4mnist(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert main(["train", "--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--clusters", "4", "--size", "32",
                  "--epochs", "1", "--train-samples", "8", "--val-samples", "4", "--batch-size", "4", "--out", str(out),
-                 "--dropout", "0.3", "--no-progress", "--json"]) == 0
+                 "--dropout", "0.3", "--width-mult", "0.25", "--no-progress", "--json"]) == 0
     assert (out / "last.pth").exists()
     drops = [m.p for m in built[0].modules() if isinstance(m, torch.nn.Dropout)]
     assert drops and set(drops) == {0.3}                                          # --dropout reached the model
     # K is no weight shape: the checkpoint records it, and eval rebuilds the K=4 model (not the default 16)
     from afnet_edge.checkpoint import inspect_checkpoint
-    assert inspect_checkpoint(str(out / "last.pth"))["options"]["clusters"] == 4
+    assert built[0].base_model.conv1.out_channels == 16                            # --width-mult 0.25 reached it
+    opts = inspect_checkpoint(str(out / "last.pth"))["options"]
+    assert opts["clusters"] == 4 and opts["width"] == 0.25
     capsys.readouterr()
     assert main(["eval", "--data", "move4mnist", "--checkpoint", str(out / "last.pth"), "--size", "32",
                  "--val-samples", "4", "--json", "--no-progress"]) == 0
     res = json.loads(capsys.readouterr().out)
-    k4 = afnet_edge.count_flops(afnet_edge.create_model("fullvideo_tsm_r18", num_classes=4, clusters=4),
+    k4 = afnet_edge.count_flops(afnet_edge.create_model("fullvideo_tsm_r18", num_classes=4, clusters=4, width=0.25),
                                 image_size=32)["official_gflops"]
     assert res["official_gflops"] == pytest.approx(k4)
     # the release's schedule shape: fine-tune the full-video TSM's own checkpoint into another K (the TSM wrapper's
     # .conv1.net. names kept, not mapped to AFNet's)
     assert main(["train", "--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--clusters", "2", "--size", "32",
                  "--epochs", "1", "--train-samples", "4", "--val-samples", "0", "--batch-size", "4", "--finetune",
-                 str(out / "last.pth"), "--out", str(tmp_path / "ft"), "--no-progress"]) == 0
+                 str(out / "last.pth"), "--width-mult", "0.25", "--out", str(tmp_path / "ft"), "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["train", "--data", "move4mnist", "--dropout", "1.5", "--out", str(tmp_path / "z")]) == 2
     assert "--dropout" in capsys.readouterr().err
+    assert main(["train", "--data", "synthetic", "--informative-only", "--out", str(tmp_path / "z")]) == 2
+    assert "--informative-only" in capsys.readouterr().err
     capsys.readouterr()
     assert main(["train", "--data", "move4mnist", "--model", "fullvideo_tsm_r18", "--classes", "5",
                  "--out", str(tmp_path / "x")]) == 2

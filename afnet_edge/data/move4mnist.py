@@ -124,12 +124,19 @@ class Move4MNISTDataset(Dataset):
         split: ``"train"`` or ``"val"``: which bundled digit images are drawn (disjoint sets).
         video_frames: frames per video (32 as released).
         random_sampling: draw the T frames at random within their segments (needs T < ``video_frames``).
+        informative_only: draw the T frames (sorted, in time order) from the video's informative frames only,
+            with repetition when it has fewer than T: a clean pre-training input that needs the generator's
+            knowledge of each frame's kind (the CPU experiment's stand-in for the release's ImageNet weights).
+        cache_mb: keep rendered videos (uint8, all ``video_frames``) in memory when they fit in this many MiB
+            (default 1024; 0 = never): rendering costs ~30 ms a video on one core, often more than a small model's
+            training step, and a video depends only on its index. Frame sampling is still drawn per access.
 
     ``dataset[i]`` returns ``(clip, label)``: clip float32 ``(T, 3, H, W)`` normalised like the real pipeline.
     """
 
     def __init__(self, num_samples: int, num_frames: int = VIDEO_FRAMES, size: int = 64, seed: int = 0,
-                 split: str = "train", video_frames: int = VIDEO_FRAMES, random_sampling: bool = False) -> None:
+                 split: str = "train", video_frames: int = VIDEO_FRAMES, random_sampling: bool = False,
+                 cache_mb: float = 1024, informative_only: bool = False) -> None:
         if int(num_samples) < 1:
             raise ValueError(f"num_samples: expected >= 1, got {num_samples}")
         if int(video_frames) < 2:
@@ -144,6 +151,12 @@ class Move4MNISTDataset(Dataset):
         self.num_samples, self.num_frames, self.size = int(num_samples), int(num_frames), int(size)
         self.seed, self.split, self.video_frames = int(seed), split, int(video_frames)
         self.random_sampling = bool(random_sampling)
+        self.informative_only = bool(informative_only)
+        if not cache_mb >= 0:
+            raise ValueError(f"cache_mb: expected >= 0 MiB, got {cache_mb}")
+        video_bytes = self.video_frames * self.size * self.size
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = (
+            {} if self.num_samples * video_bytes <= cache_mb * 2 ** 20 else None)
         bundled_digits()                                  # fail here, not in a DataLoader worker
 
     @property
@@ -179,9 +192,22 @@ class Move4MNISTDataset(Dataset):
         return np.minimum(np.floor((edges[:-1] + edges[1:]) / 2).astype(np.int64), n - 1)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        sample = self.render(index)
-        frames = sample.frames[self.frame_indices(index)]
-        return normalize_frames(np.repeat(frames[..., None], 3, axis=-1)), sample.label
+        index = self._check_index(index)
+        hit = self._cache.get(index) if self._cache is not None else None
+        if hit is None:
+            sample = self.render(index)
+            hit = (sample.frames, sample.kind)
+            if self._cache is not None:
+                self._cache[index] = hit
+        video, kind = hit
+        if self.informative_only:
+            rng = np.random.default_rng()
+            informative = np.flatnonzero(kind == INFORMATIVE)
+            picks = np.sort(rng.choice(informative, self.num_frames, replace=len(informative) < self.num_frames))
+        else:
+            picks = self.frame_indices(index)
+        frames = video[picks]
+        return normalize_frames(np.repeat(frames[..., None], 3, axis=-1)), self.label_of(index)
 
     def render(self, index: int) -> Move4MNISTSample:
         """Render all ``video_frames`` frames of video ``index`` (uint8, no normalisation)."""
@@ -229,7 +255,7 @@ class Move4MNISTDataset(Dataset):
         alpha = _draw(images[a], positions[:, 0], positions[:, 1], side, s) * (kind == INFORMATIVE)[:, None, None]
         frames = frames * (1 - alpha) + alpha
         b_top, b_left = (rng.uniform(margin, s - side - margin) for _ in range(2))
-        beta = _draw(images[b], np.full(n, b_top, np.float32), np.full(n, b_left, np.float32), side, s)
+        beta = _draw(images[b], np.full(1, b_top, np.float32), np.full(1, b_left, np.float32), side, s)  # still
         beta = beta * distractor[:, None, None]
         frames = frames * (1 - beta) + beta
         frames = frames + rng.normal(0, 0.015, frames.shape).astype(np.float32)
@@ -240,9 +266,10 @@ class Move4MNISTDataset(Dataset):
 
 
 def move4mnist_splits(num_frames: int, num_classes: int, train_samples: int, val_samples: int, size: int = 64,
-                      seed: int = 0, val_seed_offset: int = 1):
+                      seed: int = 0, val_seed_offset: int = 1, informative_only: bool = False):
     """``(train, val)`` Move4MNIST-style splits: training videos from the training digits with random frame
-    sampling (when T < 32), validation from the validation digits with segment centres (seed ``seed + 1``)."""
+    sampling (when T < 32; from the informative frames only with ``informative_only``), validation from the
+    validation digits with segment centres (seed ``seed + 1``), always every kind of frame."""
     if num_classes != len(MOVE4MNIST_CLASSES):
         raise ValueError(f"--data move4mnist has {len(MOVE4MNIST_CLASSES)} classes ({', '.join(MOVE4MNIST_CLASSES)}), "
                          f"but the model has num_classes={num_classes}; pass --classes 4")
@@ -250,6 +277,7 @@ def move4mnist_splits(num_frames: int, num_classes: int, train_samples: int, val
         raise ValueError(f"--data move4mnist videos have {VIDEO_FRAMES} frames; the model takes T={num_frames} "
                          f"(pass --frames 1..{VIDEO_FRAMES})")
     train = Move4MNISTDataset(train_samples, num_frames, size, seed, "train",
-                              random_sampling=num_frames < VIDEO_FRAMES) if train_samples else None
+                              random_sampling=num_frames < VIDEO_FRAMES,
+                              informative_only=informative_only) if train_samples else None
     val = Move4MNISTDataset(val_samples, num_frames, size, seed + val_seed_offset, "val") if val_samples else None
     return train, val

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 # kernels/ext.py, per call; the reference also serves the cumulative rules, degenerate="even" and autograd).
 from ..kernels.ext import adjacent_hamming, binarize_pack, segment_boundaries, segment_mean
 from ..kernels.fullvideo_reference import RULES, popcount32
+from .afnet_resnet import WIDTH_OPTION
 from .common import MIN_SIZE, VideoClassifier, VideoOutput, init_resnet_weights
 from .flops_walk import FlopsWalk, Term, pool_out
 from .registry import (BenchDefaults, CliOption, ExportAdapter, FamilyHooks, MappedCheckpoint, StateDict,
@@ -333,8 +334,9 @@ class FullVideoTSM(VideoClassifier):
 
     def __init__(self, arch: str, block: type[BasicBlock] | type[Bottleneck], layers: tuple, num_classes: int, num_frames: int, clusters: int,
                  rule: str, max_frames: int | None, dropout: float, degenerate: str, release_shift_quirk: bool,
-                 widths: tuple = (64, 128, 256, 512)):
+                 width: float = 1.0):
         super().__init__(num_classes, num_frames)
+        widths = fullvideo_widths(width)
         if isinstance(clusters, bool) or not isinstance(clusters, int) or clusters < 1:
             raise ValueError(f"clusters (K) must be a positive integer, got {clusters!r}")
         if rule not in MODEL_RULES:
@@ -345,6 +347,7 @@ class FullVideoTSM(VideoClassifier):
         if degenerate not in ("none", "even"):
             raise ValueError(f"degenerate must be 'none' or 'even', got {degenerate!r}")
         self.arch = arch
+        self.width = float(width)
         self.tsm = True
         self.clusters = clusters
         self.rule = rule
@@ -738,7 +741,8 @@ HOOKS = FamilyHooks(
     cli_options=(CliOption("--clusters", "clusters", "positive_int", "full-video: K cluster representations"),
                  CliOption("--rule", "rule", "str", "full-video: clustering rule", choices=MODEL_RULES),
                  CliOption("--max-frames", "max_frames", "positive_int",
-                           "full-video: every frame up to this count, the release's stride schedule beyond")),
+                           "full-video: every frame up to this count, the release's stride schedule beyond"),
+                 WIDTH_OPTION),
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=export_metadata, wrapper=ExportForward, selects_frames=False,
                          flavours=("portable",), flavour_reason=_PLUGIN_NOTE,
@@ -748,10 +752,22 @@ HOOKS = FamilyHooks(
 )
 
 
+def fullvideo_widths(width: float) -> tuple[int, int, int, int]:
+    """Stage widths ``(64, 128, 256, 512)·width`` (``width`` 1.0 = torchvision's); each must be a whole number of
+    channels (``width`` a multiple of 1/64, e.g. 0.25 → 16, 32, 64, 128)."""
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise ValueError(f"width: expected a positive channel multiplier (1.0 = torchvision's ResNet), got {width!r}")
+    c = 64 * float(width)
+    if c != int(c):
+        raise ValueError(f"width: {width} gives {c:g} stem channels; expected a multiple of 1/64 (e.g. 1.0, 0.5, "
+                         f"0.25)")
+    return int(c), 2 * int(c), 4 * int(c), 8 * int(c)
+
+
 def _make(arch, block, layers, num_classes, num_frames, clusters, rule, max_frames, dropout, degenerate,
-          release_shift_quirk):
+          release_shift_quirk, width=1.0):
     return FullVideoTSM(arch, block, layers, num_classes, num_frames, clusters, rule, max_frames, dropout,
-                        degenerate, release_shift_quirk)
+                        degenerate, release_shift_quirk, width)
 
 
 @register_model("fullvideo_tsm_r50", HOOKS, default_frames=32, official_arch="resnet50",
@@ -760,17 +776,18 @@ def _make(arch, block, layers, num_classes, num_frames, clusters, rule, max_fram
                                                                   source="spec §7: N = 32 -> K = 8")))
 def fullvideo_tsm_r50(num_classes: int = 174, num_frames: int = 32, clusters: int = 8, rule: str = "cumulative",
                       max_frames: int | None = 1024, dropout: float = 0.5, degenerate: str = "none",
-                      release_shift_quirk: bool = False) -> FullVideoTSM:
+                      release_shift_quirk: bool = False, width: float = 1.0) -> FullVideoTSM:
     """Full-video TSM-ResNet50: all frames to layer1, Hamming clustering to K, layers 2-4 on K."""
     return _make("fullvideo_tsm_r50", Bottleneck, (3, 4, 6, 3), num_classes, num_frames, clusters, rule,
-                 max_frames, dropout, degenerate, release_shift_quirk)
+                 max_frames, dropout, degenerate, release_shift_quirk, width)
 
 
 @register_model("fullvideo_tsm_r18", HOOKS, default_frames=32, official_arch="resnet18",
                 bench=BenchDefaults(skips_frames=False, frames=(32,), label="FullVideo-TSM-R18"))
 def fullvideo_tsm_r18(num_classes: int = 174, num_frames: int = 32, clusters: int = 16, rule: str = "slope",
                       max_frames: int | None = 1024, dropout: float = 0.8, degenerate: str = "none",
-                      release_shift_quirk: bool = False) -> FullVideoTSM:
-    """Full-video TSM-ResNet18 (the release's Move4MNIST script: slope rule, 32 -> 16)."""
+                      release_shift_quirk: bool = False, width: float = 1.0) -> FullVideoTSM:
+    """Full-video TSM-ResNet18 (the release's Move4MNIST script: slope rule, 32 -> 16); ``width`` < 1 scales every
+    channel count (the CPU Move4MNIST experiment uses 0.25)."""
     return _make("fullvideo_tsm_r18", BasicBlock, (2, 2, 2, 2), num_classes, num_frames, clusters, rule,
-                 max_frames, dropout, degenerate, release_shift_quirk)
+                 max_frames, dropout, degenerate, release_shift_quirk, width)

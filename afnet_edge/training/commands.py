@@ -51,6 +51,10 @@ def _add_data_args(p: argparse.ArgumentParser, train: bool) -> None:
                    help="synthetic: render videos of L >= T frames and draw the T frames of a clip from them with the "
                         "model family's training sampling (TSN segments for AFNet/TSN, one random phase per clip for "
                         "bLVNet-TAM) and segment centres for validation (default: T, every rendered frame)")
+    if train:
+        g.add_argument("--informative-only", action="store_true",
+                       help="move4mnist: training clips drawn from each video's informative frames only (a clean "
+                            "pre-training stage; validation keeps every kind of frame)")
     g.add_argument("--data-seed", type=_nonneg_int, default=0,
                    help="synthetic / move4mnist: seed of the training split; validation uses seed+1 (default 0)" if train else
                    "synthetic: the --data-seed the model was trained with; the evaluated clips are its validation "
@@ -124,11 +128,15 @@ def _datasets(args, model, train: bool, sampling: str = "tsn", flip: bool = Fals
         raise ValueError("--video-frames is an option of --data synthetic (list data has its own frame counts)")
     if video_frames is not None and video_frames < T:
         raise ValueError(f"--video-frames must be >= the clip's frames T={T}, got {video_frames}")
+    if getattr(args, "informative_only", False) and args.data != "move4mnist":
+        raise ValueError("--informative-only is an option of --data move4mnist (only its generator knows which "
+                         "frames are informative)")
     if args.data == "move4mnist":
         if args.distractor_prob is not None:
             raise ValueError("--distractor-prob is an option of --data synthetic; Move4MNIST fixes its frame mix")
         return move4mnist_splits(T, C, args.train_samples if train else 0, args.val_samples,
-                                 args.size or MOVE4MNIST_SIZE, args.data_seed, VAL_SEED_OFFSET)
+                                 args.size or MOVE4MNIST_SIZE, args.data_seed, VAL_SEED_OFFSET,
+                                 informative_only=bool(getattr(args, "informative_only", False)))
     if args.data == "synthetic":
         return synthetic_splits(T, C, args.train_samples if train else 0, args.val_samples,
                                 args.size or SYNTHETIC_SIZE, args.data_seed, args.distractor_prob,
