@@ -120,8 +120,6 @@ def check_export_args(model, frames, ratio, batch, flavour, opset, selection) ->
         raise TypeError(f"model must be an afnet_edge VideoClassifier, got {type(model).__name__}")
     if not adapter.exportable:
         raise ValueError(f"model {getattr(model, 'arch', type(model).__name__)} cannot be exported: {adapter.reason}")
-    if adapter.wrapper is not None:
-        adapter.wrapper(model)                     # raises ValueError with the reason where the family cannot
     if selection != "topk":
         raise ValueError(
             f"selection={selection!r} cannot be exported: with threshold/gumbel selection the number of selected "
@@ -140,6 +138,9 @@ def check_export_args(model, frames, ratio, batch, flavour, opset, selection) ->
         why = f": {adapter.flavour_reason}" if adapter.flavour_reason else ""
         raise ValueError(f"model {getattr(model, 'arch', type(model).__name__)} exports only the "
                          f"{'/'.join(adapter.flavours)} flavour, not {flavour!r}{why}")
+    if adapter.wrapper is not None:
+        with flavour_scope(flavour):               # (a wrapper may depend on the flavour: full-video clustering)
+            adapter.wrapper(model)                 # raises ValueError with the reason where the family cannot
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be an integer in [{MIN_OPSET}, {MAX_OPSET}], got {opset!r}")
 
@@ -182,8 +183,9 @@ def export_onnx(model: nn.Module, path: str, frames: int | None = None, ratio: f
                          f"model.float().cpu() first — TensorRT chooses fp16 itself with --fp16")
     model.eval()
     adapter = export_adapter(model)
-    wrapper = (ExportWrapper(model, FLAVOURS[flavour], ratio) if adapter.wrapper is None
-               else adapter.wrapper(model)).eval()
+    with flavour_scope(flavour):
+        wrapper = (ExportWrapper(model, FLAVOURS[flavour], ratio) if adapter.wrapper is None
+                   else adapter.wrapper(model)).eval()
     g = torch.Generator().manual_seed(seed)
     n_in = int(adapter.input_frames(model)) if adapter.input_frames else frames
     clip = torch.randn(batch, n_in, 3, h, w, generator=g)

@@ -13,7 +13,9 @@ AdaFocus' crop is not one of the seven seam ops: the models call it through
 (the reference lowers to Pad, Gather(Elements), Floor and a 4-tap blend), one ``FocusCrop`` node per call in
 ``plugin``. bLVNet-TAM's TAM and merge go the same way (:data:`BLVNET`, through
 :func:`afnet_edge.kernels.blvnet_ops.use_impl`): nothing in ``portable`` (depthwise temporal Convs, Resize + Add +
-Relu), one ``TemporalAggregate`` / ``TemporalAggregatePair`` / ``BLMerge`` node per call in ``plugin``.
+Relu), one ``TemporalAggregate`` / ``TemporalAggregatePair`` / ``BLMerge`` node per call in ``plugin``. Full-video
+clustering's step likewise (:data:`FULLVIDEO`, through :func:`afnet_edge.kernels.fullvideo_ops.use_cluster`): the
+model's portable slope graph in ``portable``, one ``SegmentCluster`` node (:func:`plugin_segment_cluster`) in ``plugin``.
 
 Lazy constant chains (``chain=``, the ``"lazy"`` / ``"fused"`` plans, issue 16) and the two fused 1×1 GEMMs
 (``gather_conv1x1``, ``conv1x1_scatter``) lower in :data:`PORTABLE` to the reference composition in standard ops
@@ -39,11 +41,11 @@ from typing import Iterator
 
 import torch
 
-from afnet_edge.kernels import LazyChain, SelectResult, adafocus_reference, blvnet_reference, make_ops, reference, \
-    torch_ops
+from afnet_edge.kernels import LazyChain, SelectResult, adafocus_reference, blvnet_reference, fullvideo_reference, \
+    make_ops, reference, torch_ops
 from afnet_edge.kernels._common import select_out, to_out
 
-from .plugins import FOCUS_CROP_MODES, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, PLUGINS
+from .plugins import FOCUS_CROP_MODES, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, PLUGINS, SEGMENT_CLUSTER_RULES
 
 
 def _tracing() -> bool:
@@ -417,6 +419,49 @@ class BLVNetPluginOps:
         return _BLMerge.apply(big, little, bool(relu))
 
 
+class _SegmentCluster(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, frame_offsets, k: int, rule: int):
+        name = next(r for r, v in SEGMENT_CLUSTER_RULES.items() if v == rule)
+        h = fullvideo_reference.adjacent_hamming(fullvideo_reference.binarize_pack(a))
+        offsets, m = fullvideo_reference.segment_boundaries(h, k, name, frame_offsets)
+        return fullvideo_reference.segment_mean(a, offsets, m, frame_offsets), offsets
+
+    @staticmethod
+    def symbolic(g, a, frame_offsets, k, rule):
+        spec = PLUGINS["segment_cluster"]
+        means, offsets = g.op(f"{PLUGIN_DOMAIN}::{spec.name}", a, frame_offsets, plugin_version_s=PLUGIN_VERSION,
+                              plugin_namespace_s=PLUGIN_NAMESPACE, outputs=2, clusters_i=int(k), rule_i=int(rule))
+        asz, osz = _sizes(a), _sizes(frame_offsets)
+        b = osz[0] - 1 if osz and osz[0] is not None else None
+        if DYNAMIC_BATCH.get():
+            b = None
+        for v, like, sizes in ((means, a, [b * k if b is not None else None] + list(asz[1:]) if asz else None),
+                               (offsets, frame_offsets, [b, k + 1])):
+            try:
+                v.setType(like.type().with_sizes(sizes))
+            except (RuntimeError, AttributeError):  # sizes unknown: TensorRT computes them itself
+                pass
+        return means, offsets
+
+
+def plugin_segment_cluster(a: torch.Tensor, k: int, rule: str,
+                           frame_offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full-video clustering of ``a (ΣN_i, C, h, w)`` (frames of the videos in ``frame_offsets (B+1,)`` int64) as one
+    ``SegmentCluster`` plugin node (fields ``clusters`` K, ``rule`` :data:`~.plugins.SEGMENT_CLUSTER_RULES`) →
+    ``(means (B·K, C, h, w), offsets (B, K+1) int64)``. Eagerly (outside an export) it is
+    :mod:`afnet_edge.kernels.fullvideo_reference`. ValueError for a rule without a kernel (``cumulative_official``)."""
+    if rule not in SEGMENT_CLUSTER_RULES:
+        raise ValueError(f"rule={rule!r} has no SegmentCluster plugin rule (one of {tuple(SEGMENT_CLUSTER_RULES)}): "
+                         f"cumulative_official is the release's float64 rule, kept as a PyTorch reference only")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k (clusters) must be a positive integer, got {k!r}")
+    if not isinstance(frame_offsets, torch.Tensor) or frame_offsets.dtype != torch.int64 or frame_offsets.dim() != 1:
+        raise ValueError("frame_offsets must be an int64 tensor of shape (B+1,)")
+    means, offsets = _SegmentCluster.apply(a, frame_offsets, int(k), SEGMENT_CLUSTER_RULES[rule])
+    return means, offsets
+
+
 PLUGIN = make_ops("export-plugin", focal_gather=_plugin_focal_gather, focal_scatter=_plugin_focal_scatter,
                   ample_fuse_pool=_plugin_ample_fuse_pool, ample_fuse_blend=_plugin_ample_fuse_blend,
                   select_frames=select_frames, gather_conv1x1=_plugin_gather_conv1x1,
@@ -427,14 +472,17 @@ FLAVOURS = {"portable": PORTABLE, "plugin": PLUGIN}
 CROPS = {"portable": None, "plugin": plugin_focus_crop}
 #: bLVNet-TAM's TAM / merge per flavour (None: the model's own switch, whose reference lowers to standard ops).
 BLVNET = {"portable": None, "plugin": BLVNetPluginOps}
+#: Full-video clustering per flavour (None: the portable slope graph of the model's ExportForward).
+FULLVIDEO = {"portable": None, "plugin": plugin_segment_cluster}
 
 
 @contextlib.contextmanager
 def flavour_scope(flavour: str) -> Iterator[None]:
     """Install ``flavour``'s implementations of the ops outside the :class:`~afnet_edge.kernels.FusedOps` seam
     (AdaFocus' crop, :data:`CROPS`; bLVNet-TAM's TAM and merge, :data:`BLVNET`) for the forwards run inside the
-    block (the eager reference pass and the trace)."""
+    block (the eager reference pass and the trace), and full-video clustering's step (:data:`FULLVIDEO`)."""
     from afnet_edge.kernels.adafocus_ops import use_crop
     from afnet_edge.kernels.blvnet_ops import use_impl
-    with use_crop(CROPS[flavour]), use_impl(BLVNET[flavour]):
+    from afnet_edge.kernels.fullvideo_ops import use_cluster
+    with use_crop(CROPS[flavour]), use_impl(BLVNET[flavour]), use_cluster(FULLVIDEO[flavour]):
         yield

@@ -26,6 +26,8 @@ TemporalAggregate  x (N, C, H, W), weight float32 (K, C)                out (N, 
 TemporalAggregate  y (N, C, H, W), w_big float32 (K, C), w_little        big_in (N, C, H, W),              num_pairs,
 Pair               float32 (K, C)                                       little_in (N, C, H, W)            relu
 BLMerge            big (N, C, h, w), little (N, C, H, W)                out (N, C, H, W)                  relu
+SegmentCluster     a (N, C, h, w), frame_offsets int64 (B+1,)           means (B·K, C, h, w),             clusters,
+                                                                        offsets int64 (B, K+1)            rule
 =================  ===================================================  ================================  ===========
 
 The first four are AFNet's (reference :mod:`afnet_edge.kernels.reference`); ``FocusCrop`` is AdaFocus' patch crop
@@ -39,6 +41,13 @@ The last three are bLVNet-TAM's (:mod:`afnet_edge.kernels.blvnet_reference`, spe
 (``num_pairs`` rows per clip, the folded weights of §4.3; its TWO outputs, big and little branch input, come from one
 read), ``BLMerge`` ``act(nearest_up(big) + little)``; ``relu`` 1 = act is ReLU. Tensors fp32, fp16 or bf16, the TAM
 weights float32 whatever the frames' type; no lazy-chain fields or inputs.
+
+``SegmentCluster`` is full-video clustering (:mod:`afnet_edge.kernels.fullvideo_reference`, spec
+full-video-clustering.md §3, §4, §4.6, §11.3): bits ``a > 0``, neighbour Hamming distances, K contiguous segments per
+video by ``rule`` (:data:`SEGMENT_CLUSTER_RULES`: 0 slope, 1 even, 2 cumulative — the repaired rule in exact
+integers; ``cumulative_official`` has no kernel), the fp32-accumulated mean of every segment. ``frame_offsets`` are
+the CSR rows of a ragged batch (the C++ plugin also runs without that input: one video); ``a`` fp32, fp16 or bf16;
+two outputs, the means (a's type) and the segments' local frame offsets (int64). No lazy-chain fields or inputs.
 
 Every AFNet plugin also has the fields ``chain_relu_mask`` and ``chain_upto`` and two optional trailing inputs
 ``chain_start`` int32 ``(N,)`` and ``chain_consts`` ``(L, C, H, W)`` (a lazy constant chain, issue 16:
@@ -96,6 +105,8 @@ PLUGINS: dict = {
     "temporal_aggregate_pair": PluginSpec("TemporalAggregatePair", "temporal_aggregate_pair",
                                           ("y", "w_big", "w_little"), ("big_in", "little_in"), ("num_pairs", "relu")),
     "bl_merge": PluginSpec("BLMerge", "bl_merge", ("big", "little"), ("out",), ("relu",)),
+    "segment_cluster": PluginSpec("SegmentCluster", "segment_cluster", ("a", "frame_offsets"), ("means", "offsets"),
+                                  ("clusters", "rule")),
 }
 
 #: The plugins of AFNet's compact path (the ``plugin`` flavour of an AF model emits exactly these).
@@ -104,6 +115,12 @@ AFNET_PLUGINS = ("FocalGather", "FocalScatter", "AmpleFusePool", "AmpleFuseBlend
 FOCUS_CROP_MODES = {"bilinear": 0, "floor": 1}
 #: The plugins of bLVNet-TAM's pair-aware path (its ``plugin`` flavour emits exactly these).
 BLVNET_PLUGINS = ("TemporalAggregate", "TemporalAggregatePair", "BLMerge")
+
+#: ``SegmentCluster``'s ``rule`` field: the clustering rule of :mod:`afnet_edge.kernels.fullvideo_reference` → value
+#: (BoundaryRule of csrc/kernels/fullvideo_cluster.h).
+SEGMENT_CLUSTER_RULES = {"slope": 0, "even": 1, "cumulative": 2}
+#: The plugin of full-video clustering's plugin flavour.
+FULLVIDEO_PLUGINS = ("SegmentCluster",)
 
 #: TensorRT plugin name -> spec.
 BY_NAME: dict = {s.name: s for s in PLUGINS.values()}

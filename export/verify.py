@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .engine import read_sidecar
+from .ops import flavour_scope
 from .onnx_export import INPUT_NAME, check_model_matches, clip_frames, export_adapter, file_sha256, read_metadata
 from .runtime import TRTRunner
 
@@ -21,10 +22,14 @@ TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
 
 
 def _reference(model, clips: torch.Tensor, ratio: float) -> np.ndarray:
-    wrapper = export_adapter(model).wrapper
-    if wrapper is not None:                       # the family's exported computation (e.g. AdaFocus: plain forward)
+    adapter = export_adapter(model)
+    if adapter.wrapper is not None:               # the family's exported computation (e.g. AdaFocus: plain forward)
+        # made in the widest flavour the family exports (eagerly every flavour runs the model's own forward; a
+        # full-video model with the cumulative rule has only a plugin export)
+        with flavour_scope("plugin" if "plugin" in adapter.flavours else "portable"):
+            wrapper = adapter.wrapper(model).eval()
         with torch.no_grad():
-            return wrapper(model).eval()(clips).float().numpy()
+            return wrapper(clips).float().numpy()
     saved = model.config()
     model.configure(execution="compact", selection="topk", ratio=ratio, kernels="torch")
     try:

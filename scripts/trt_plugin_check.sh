@@ -24,7 +24,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${TRT_CHECK_BUILD_DIR:-build/trt-plugin-check}
 CUDA_INCLUDE=${CUDA_INCLUDE:-/usr/local/cuda/include}
-KERNELS=(focal_gather focal_scatter ample_fuse_pool ample_fuse_blend focus_crop temporal_aggregate bl_merge)
+KERNELS=(focal_gather focal_scatter ample_fuse_pool ample_fuse_blend focus_crop temporal_aggregate bl_merge
+         fullvideo_cluster)
 
 dirs=()
 explicit=0

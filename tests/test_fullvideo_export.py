@@ -2,8 +2,8 @@
 frame selection, portable flavour only): static N and K, slope rule, standard ONNX operators at opset 17 (no TopK,
 Scatter, CumSum, Loop or Pad), ONNX Runtime against the model's own forward (the device clustering ops) on random
 clips with random BN statistics — logits ≤ 1e-4 relative and the segment boundaries equal, tie cases included — a
-TensorRT for RTX engine built on the CPU with its sidecar, and the refusals (cumulative rules, plugin flavour,
-ragged input)."""
+TensorRT for RTX engine built on the CPU with its sidecar, and the portable flavour's refusals (cumulative rules,
+ragged input; both export in the plugin flavour: tests/test_fullvideo_plugin.py)."""
 from __future__ import annotations
 
 import argparse
@@ -180,10 +180,8 @@ def test_temporal_shift_matches_the_index_definition():
 # ------------------------------------------------------------------------------------------------------- refusals
 def test_export_refusals_name_the_option(small_registered, exported, tmp_path, capsys):
     model, _, _ = exported
-    with pytest.raises(ValueError, match="SegmentCluster"):
-        export_onnx(model, str(tmp_path / "p.onnx"), flavour="plugin")
-    for rule in ("cumulative", "cumulative_official"):
-        with pytest.raises(ValueError, match=f"rule='{rule}'.*--rule"):
+    for rule, hint in (("cumulative", "--flavour plugin"), ("cumulative_official", "no kernel")):
+        with pytest.raises(ValueError, match=f"rule='{rule}'.*--rule.*{hint}"):
             export_onnx(_model(num_frames=N, clusters=K, rule=rule), str(tmp_path / "c.onnx"))
     with pytest.raises(ValueError, match="ragged"):
         fullvideo.ExportForward(model)([torch.randn(3, 3, H, H), torch.randn(5, 3, H, H)])
@@ -191,12 +189,12 @@ def test_export_refusals_name_the_option(small_registered, exported, tmp_path, c
         model.forward_portable(torch.randn(8, 3, H, H))
     with pytest.raises(ValueError, match="B ≥ 1 and N ≥ 1"):
         model.forward_portable(torch.randn(1, 0, 3, H, H))
-    for argv in (["--rule", "cumulative"], ["--flavour", "plugin"]):
+    for argv in (["--rule", "cumulative"], ["--rule", "cumulative_official", "--flavour", "plugin"]):
         capsys.readouterr()
         assert main(["export", SMALL, "--random-weights", "--frames", str(N), "--size", str(H), *argv,
                      "--onnx", str(tmp_path / "x.onnx")]) == 2
         err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and ("--rule" in err or "SegmentCluster" in err), err
+        assert len(err.splitlines()) == 1 and "--rule" in err, err
     assert not os.path.exists(tmp_path / "x.onnx")
     # fp16 engines would round and overflow the Hamming counts: refused before TensorRT is even looked for
     _, _, path = exported
@@ -207,17 +205,20 @@ def test_export_refusals_name_the_option(small_registered, exported, tmp_path, c
     assert not os.path.exists(tmp_path / "h.engine")
 
 
-def test_trt_auto_flavour_stays_portable_for_the_family(small_registered, monkeypatch):
-    """``--trt`` with ``--plugins auto`` where the plugin library exists: plugins for AFNet, the portable graph for a
-    family without a plugin flavour (instead of refusing the build)."""
+def test_trt_auto_flavour_follows_the_plugin_library(small_registered, monkeypatch):
+    """``--trt`` with ``--plugins auto``: the plugin graph (SegmentCluster) where the plugin library exists, as for
+    AFNet; the portable graph without it."""
     from afnet_edge.export import cli as export_cli
     monkeypatch.setattr(export_cli, "load_tensorrt", lambda backend: argparse.Namespace(supports_plugins=True))
     monkeypatch.setattr(export_cli, "find_plugin_library", lambda path: "/plugins/libafnet_edge_trt.so")
     args = argparse.Namespace(trt="x.engine", plugins="auto", flavour=None, model=SMALL, backend="tensorrt",
                               plugin_library=None)
-    assert export_cli._choose_flavour(args) == "portable"
+    assert export_cli._choose_flavour(args) == "plugin"
     args.model = "af_resnet50"
     assert export_cli._choose_flavour(args) == "plugin"
+    monkeypatch.setattr(export_cli, "find_plugin_library", lambda path: None)
+    args.model = SMALL
+    assert export_cli._choose_flavour(args) == "portable"
 
 
 def test_empty_inputs_give_clear_errors(small_registered):

@@ -179,12 +179,84 @@ def test_segment_mean_matches_reference(device, dtype, rule, lengths, k):
         torch.testing.assert_close(got.double(), exact, rtol=1e-6, atol=1e-6)
 
 
-def test_segment_mean_ext_autograd_uses_reference(device):
-    a = torch.randn(10, 4, dtype=torch.float64, device=device, requires_grad=True)
-    offsets, m = ref.segment_boundaries(ref.adjacent_hamming(ref.binarize_pack(a)), 3, "slope")
-    out = ext.segment_mean(a, offsets, m)
-    assert out.requires_grad
-    torch.autograd.gradcheck(lambda x: ext.segment_mean(x, offsets, m), (a,))
+def _grad_case(lengths, k, rule, dtype, device, seed, frame=(3, 5)):
+    """Activations (N_total, *frame) and segments of a ragged batch (rule's boundaries from the reference)."""
+    g = _gen(seed)
+    n = sum(lengths)
+    a = (_activations((n, *frame), torch.float64, g, "cpu") * 3 + 0.5).to(device=device, dtype=dtype)
+    fo = _ragged(lengths, device) if len(lengths) > 1 else None
+    h = ref.adjacent_hamming(ref.binarize_pack(a))
+    offsets, m = ref.segment_boundaries(h, k, rule, fo, num_bits=15)
+    return a, offsets, m, fo
+
+
+# Ragged batches with N < K videos (padded duplicates share a frame's gradient), 1-frame videos, and
+# cumulative_official (frames of the dropped final band get zero gradient).
+_GRAD_CASES = [([12, 1, 7, 3, 20], 4, "slope"), ([3], 5, "cumulative"), ([9, 30, 2], 8, "cumulative_official"),
+               ([16], 4, "even"), ([5, 14], 3, "cumulative")]
+
+
+@pytest.mark.parametrize("lengths,k,rule", _GRAD_CASES)
+def test_segment_mean_gradcheck(device, lengths, k, rule):
+    """float64 gradcheck of the compiled op (forward and segment_mean_backward), and gradgradcheck (the backward's
+    own formula is segment_mean)."""
+    a, offsets, m, fo = _grad_case(lengths, k, rule, torch.float64, device, seed=sum(lengths) * k, frame=(2,))
+    a.requires_grad_(True)
+    f = lambda x: E.segment_mean(x, offsets, m, fo)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (a,))
+    assert torch.autograd.gradgradcheck(f, (a,), fast_mode=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("lengths,k,rule", _GRAD_CASES)
+def test_segment_mean_backward_matches_reference_autograd(device, dtype, lengths, k, rule):
+    """ext.segment_mean with autograd runs the kernel (no fallback) and its gradient equals the reference's autograd
+    gradient bit for bit (same fp32 sum order over the padded duplicates, one division, one rounding)."""
+    a, offsets, m, fo = _grad_case(lengths, k, rule, dtype, device, seed=7 * sum(lengths) + k)
+    go = (torch.randn((len(lengths) * k, 3, 5), generator=_gen(k), dtype=torch.float64) + 0.3).to(device, dtype)
+    x = a.clone().requires_grad_(True)
+    out = ext.segment_mean(x, offsets, m, fo)
+    assert "segment_mean" in type(out.grad_fn).__name__.lower() or "segment_mean" in str(out.grad_fn.name())
+    (gx,) = torch.autograd.grad(out, x, go)
+    xr = a.clone().requires_grad_(True)
+    (gr,) = torch.autograd.grad(ref.segment_mean(xr, offsets, m, fo), xr, go)
+    assert gx.dtype == dtype and gx.shape == a.shape
+    assert torch.equal(gx, gr), (gx - gr).abs().max()
+
+
+def test_segment_mean_backward_cases_are_discriminating():
+    """The gradient cases exercise what a wrong backward would get wrong: padded duplicates (N < K, M < K: a backward
+    that ignores rows j ≥ M differs) and dropped frames (cumulative_official: a backward that spreads over the whole
+    video differs) — checked on the reference's own gradient."""
+    a, offsets, m, fo = _grad_case([9, 30, 2], 8, "cumulative_official", torch.float64, "cpu", seed=7 * 41 + 8)
+    assert bool((m < 8).any())  # padded rows exist
+    go = torch.randn(24, 3, 5, dtype=torch.float64, generator=_gen(8))
+    x = a.clone().requires_grad_(True)
+    (g_all,) = torch.autograd.grad(ref.segment_mean(x, offsets, m, fo), x, go)
+    keep = torch.arange(8).unsqueeze(0) < m.unsqueeze(1)  # zero the padded rows' gradient
+    x = a.clone().requires_grad_(True)
+    (g_nopad,) = torch.autograd.grad(ref.segment_mean(x, offsets, m, fo), x, go * keep.reshape(-1, 1, 1))
+    assert not torch.equal(g_all, g_nopad)
+    dropped = (offsets.gather(1, m.unsqueeze(1)).squeeze(1) < (fo[1:] - fo[:-1]))
+    assert bool(dropped.any())  # some frames lie in no segment: their gradient is exactly 0
+    for b in torch.nonzero(dropped).flatten().tolist():
+        first = int(fo[b]) + int(offsets[b, int(m[b])])
+        assert torch.count_nonzero(g_all[first:int(fo[b + 1])]) == 0
+
+
+def test_segment_mean_backward_errors_name_the_argument():
+    """Bad input names the argument (every grad_a row being written is checked on NaN-poisoned outputs by the
+    emulated self-test, selftest.cpp)."""
+    a, offsets, m, fo = _grad_case([12, 1, 7, 3, 20], 4, "slope", torch.float32, "cpu", seed=3)
+    go = torch.randn(20, 3, 5, generator=_gen(4))
+    with pytest.raises(ValueError, match=r"grad must have B\*K = 20 rows"):
+        E.segment_mean_backward(go[:19], offsets, m, fo, a.shape[0])
+    with pytest.raises(ValueError, match="frame_offsets must start at 0, end at N_total=44"):
+        E.segment_mean_backward(go, offsets, m, fo, 44)
+    with pytest.raises(TypeError, match="grad must be float32"):
+        E.segment_mean_backward(go.int(), offsets, m, fo, a.shape[0])
+    with pytest.raises(TypeError, match="num_segments must be int64"):
+        E.segment_mean_backward(go, offsets, m.int(), fo, a.shape[0])
 
 
 # ------------------------------------------------------------------------------------------------------------ pipeline
@@ -249,10 +321,14 @@ def _opcheck_cases():
     off, m = ref.segment_boundaries(h, 3, "slope", fo)
     return [("binarize_pack", (y,)), ("adjacent_hamming", (bits,)), ("segment_boundaries", (h, 3, "slope", fo)),
             ("segment_boundaries", (h, 2, "even", None)), ("segment_mean", (y, off, m, fo)),
-            ("segment_mean", (y.half(), off[:1], m[:1], None))]
+            ("segment_mean", (y.half(), off[:1], m[:1], None)),
+            ("segment_mean", (y.double().requires_grad_(True), off, m, fo)),
+            ("segment_mean_backward", (torch.randn(6, 3, 11, generator=g), off, m, fo, 7)),
+            ("segment_mean_backward", (torch.randn(3, 3, 11, generator=g, dtype=torch.float64).requires_grad_(True),
+                                       off[1:], m[1:], None, 3))]
 
 
-@pytest.mark.parametrize("i", range(6))
+@pytest.mark.parametrize("i", range(9))
 def test_opcheck(i):
     name, args = _opcheck_cases()[i]
     torch.library.opcheck(getattr(E, name).default, args)

@@ -674,8 +674,9 @@ OPS = make_ops("ext", focal_gather=focal_gather, focal_scatter=focal_scatter, am
 # adjacent_hamming, segment_boundaries, segment_mean. Same signatures and results as
 # afnet_edge/kernels/fullvideo_reference.py (exact for bits, distances and boundaries; segment_mean sums in fp32 in
 # frame order and rounds once). The compiled ops run where the extension has them (an older _C without them, or an
-# unsupported case, falls back to the reference); none of them syncs with the host. Not covered by the kernels
-# (reference used): cumulative_official, degenerate="even", and segment_mean with autograd (no backward kernel yet).
+# unsupported case, falls back to the reference); none of them syncs with the host. segment_mean's autograd formula
+# is the segment_mean_backward kernel (its adjoint; segment_mean is in turn the adjoint's formula, so double backward
+# works too). Not covered by the kernels (reference used): cumulative_official's boundaries and degenerate="even".
 from . import fullvideo_reference as _fv_ref  # noqa: E402  (section appended at the end of the module)
 
 
@@ -748,9 +749,9 @@ def segment_boundaries(h: torch.Tensor, k: int, rule: str, frame_offsets: torch.
 def segment_mean(a: torch.Tensor, offsets: torch.Tensor, num_segments: torch.Tensor,
                  frame_offsets: torch.Tensor | None = None) -> torch.Tensor:
     """``(B·K, ...)`` segment means of ``a (N_total, ...)`` (row b·K+j: segment min(j, M_b−1) of video b; fp32
-    accumulation, one rounding). With autograd on ``a`` the reference runs (it carries the gradient)."""
+    accumulation, one rounding). Differentiable in ``a``: the kernel's backward is ``segment_mean_backward`` (frame
+    gradient = Σ of its segment's output gradients / segment size, fp32 accumulation; 0 for frames in no segment)."""
     if isinstance(a, torch.Tensor) and a.is_floating_point() and a.dim() >= 1 and _fv_use_kernel(a) \
-            and not (a.requires_grad and torch.is_grad_enabled()) \
             and isinstance(offsets, torch.Tensor) and isinstance(num_segments, torch.Tensor):
         fo = _fv_offsets(frame_offsets, a.device)
         return torch.ops.afnet_edge.segment_mean(a, offsets.to(a.device, torch.int64),
@@ -821,6 +822,58 @@ if _FULLVIDEO_KERNELS["meta"]:
         if _fv_videos(frame_offsets, a, "a") != b:
             raise ValueError(f"offsets (B={b}, K+1) and frame_offsets (B+1,) disagree")
         return a.new_empty((b * k,) + tuple(a.shape[1:]))
+
+    if hasattr(torch.ops.afnet_edge, "segment_mean_backward"):  # an older _C has the forward only
+        @torch.library.register_fake(f"{_LIB}::segment_mean_backward")
+        def _segment_mean_backward_fake(grad, offsets, num_segments, frame_offsets, n_total):
+            if grad.dim() < 1:
+                raise ValueError("grad must be (B*K, ...) (segment_mean's output gradient), got a 0-d tensor")
+            _check_float(grad, "grad")
+            if offsets.dtype != torch.int64 or num_segments.dtype != torch.int64:
+                raise TypeError(f"offsets and num_segments must be int64, got {offsets.dtype} and "
+                                f"{num_segments.dtype}")
+            if offsets.dim() != 2 or offsets.shape[1] < 2:
+                raise ValueError(f"offsets must be (B, K+1) with K >= 1, got shape {tuple(offsets.shape)}")
+            b, k = offsets.shape[0], offsets.shape[1] - 1
+            if grad.shape[0] != b * k:
+                raise ValueError(f"grad must have B*K = {b * k} rows, got shape {tuple(grad.shape)}")
+            if tuple(num_segments.shape) != (b,):
+                raise ValueError(f"num_segments must be (B,) = ({b},), got shape {tuple(num_segments.shape)}")
+            if n_total < 0:
+                raise ValueError(f"n_total (frames of a) must be >= 0, got {n_total}")
+            if _fv_videos(frame_offsets, grad, "grad") != b:
+                raise ValueError(f"offsets (B={b}, K+1) and frame_offsets (B+1,) disagree")
+            return grad.new_empty((n_total,) + tuple(grad.shape[1:]))
+
+        def _segment_mean_setup(ctx, inputs, output):
+            a, offsets, num_segments, frame_offsets = inputs
+            ctx.n_total = a.shape[0]
+            ctx.save_for_backward(offsets, num_segments, frame_offsets)
+
+        def _segment_mean_backward(ctx, g):
+            offsets, num_segments, frame_offsets = ctx.saved_tensors
+            ga = None
+            if ctx.needs_input_grad[0]:
+                ga = torch.ops.afnet_edge.segment_mean_backward(g.contiguous(), offsets, num_segments, frame_offsets,
+                                                                ctx.n_total)
+            return ga, None, None, None
+
+        def _segment_mean_backward_setup(ctx, inputs, output):
+            _, offsets, num_segments, frame_offsets, _ = inputs
+            ctx.save_for_backward(offsets, num_segments, frame_offsets)
+
+        def _segment_mean_backward_backward(ctx, gg):
+            # segment_mean_backward is linear in grad with segment_mean as its adjoint
+            offsets, num_segments, frame_offsets = ctx.saved_tensors
+            g = None
+            if ctx.needs_input_grad[0]:
+                g = torch.ops.afnet_edge.segment_mean(gg.contiguous(), offsets, num_segments, frame_offsets)
+            return g, None, None, None, None
+
+        torch.library.register_autograd(f"{_LIB}::segment_mean", _segment_mean_backward,
+                                        setup_context=_segment_mean_setup)
+        torch.library.register_autograd(f"{_LIB}::segment_mean_backward", _segment_mean_backward_backward,
+                                        setup_context=_segment_mean_backward_setup)
 
 
 __all__ += ["binarize_pack", "adjacent_hamming", "segment_boundaries", "segment_mean", "has_fullvideo_kernels"]

@@ -25,8 +25,10 @@ Streaming (§11.5): ``model.stream()`` returns a :class:`FullVideoStream`; ``pus
 
 Export (§11.3): ``afnet-edge export`` traces :class:`ExportForward`, i.e. :meth:`FullVideoTSM.forward_portable` — the
 slope rule with static N (``num_frames``) and K in standard ONNX operators (:func:`portable_slope`), verified against
-the forward above. The cumulative rules, ragged batches and the plugin flavour need the ``SegmentCluster`` TensorRT
-plugin, which is not built: they are refused with the reason.
+the forward above. The ``plugin`` flavour (:meth:`FullVideoTSM.forward_plugin`) replaces the clustering step by one
+``SegmentCluster`` TensorRT plugin node (csrc/trt/SegmentClusterPlugin.h: the device kernels), so the ``cumulative``
+rule and ragged batches (frames + ``frame_offsets``) export too; ``cumulative_official`` (no kernel) and
+``degenerate="even"`` are refused with the reason.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ import torch.nn.functional as F
 # The clustering ops: afnet_edge._C's kernels where the extension has them, else the reference (the choice is made in
 # kernels/ext.py, per call; the reference also serves the cumulative rules, degenerate="even" and autograd).
 from ..kernels.ext import adjacent_hamming, binarize_pack, segment_boundaries, segment_mean
+from ..kernels.fullvideo_ops import cluster_impl
 from ..kernels.fullvideo_reference import RULES, popcount32
 from .afnet_resnet import WIDTH_OPTION
 from .common import MIN_SIZE, VideoClassifier, VideoOutput, init_resnet_weights
@@ -503,6 +506,43 @@ class FullVideoTSM(VideoClassifier):
         m = torch.full((offsets.shape[0],), min(count, self.clusters), dtype=torch.int64, device=offsets.device)
         return FullVideoOutput(logits=logits, segments=offsets, num_segments=m)
 
+    def forward_plugin(self, video: torch.Tensor, frame_offsets: torch.Tensor | None, cluster) -> FullVideoOutput:
+        """The ``plugin`` flavour's computation (spec §11.3): the clustering step is ``cluster(feats, K, rule,
+        frame_offsets) -> (means, offsets)`` (one ``SegmentCluster`` node while exporting), the rest as
+        :meth:`forward`. ``video``: ``clip (B, N, 3, H, W)`` (static N, frame-count policy as a static strided slice;
+        ``frame_offsets`` must be None and become the constant ``arange(B+1)·N``) or ragged frames ``(ΣN_i, 3, H, W)``
+        with ``frame_offsets (B+1,)`` int64 (frames used as given, as :meth:`prepare` does for device offsets).
+        ``num_segments`` is not an output of the plugin: it is derived from the offsets (M = number of non-empty
+        segments). Raises ValueError for ``cumulative_official`` and ``degenerate="even"`` (no kernel)."""
+        check_plugin(self)
+        if isinstance(video, torch.Tensor) and video.dim() == 5:
+            if frame_offsets is not None:
+                raise ValueError("frame_offsets is only for a frames tensor (ΣN_i, 3, H, W), not (B, N, 3, H, W)")
+            self._check_tensor(video, "clip")
+            b, n = int(video.shape[0]), int(video.shape[1])
+            if b < 1 or n < 1 or video.shape[2] != 3:
+                raise ValueError(f"clip must be (B, N, 3, H, W) with B ≥ 1 and N ≥ 1, got {tuple(video.shape)}")
+            stride, count = frame_schedule(n, self.max_frames)
+            if stride != 1 or count != n:
+                video = video[:, :(count - 1) * stride + 1:stride]
+            frames = video.reshape(-1, *video.shape[2:])
+            offs = torch.arange(b + 1, device=frames.device, dtype=torch.int64) * count
+        elif isinstance(video, torch.Tensor) and video.dim() == 4:
+            self._check_tensor(video, "frames")
+            if not isinstance(frame_offsets, torch.Tensor) or frame_offsets.dtype != torch.int64 \
+                    or frame_offsets.dim() != 1 or frame_offsets.shape[0] < 2:
+                raise ValueError("frames (ΣN_i, 3, H, W) need frame_offsets: an int64 tensor of shape (B+1,)")
+            frames, offs = video, frame_offsets
+        else:
+            raise ValueError("the plugin flavour takes clip (B, N, 3, H, W), or frames (ΣN_i, 3, H, W) with "
+                             "frame_offsets (B+1,) int64")
+        feats = self.base_model.per_frame(frames)
+        z, offsets = cluster(feats, self.clusters, self.rule, offs)
+        per = self.new_fc(self.base_model.per_cluster(z))
+        logits = per.reshape(-1, self.clusters, per.shape[-1]).mean(dim=1)
+        m = ((offsets[:, 1:] - offsets[:, :-1]) > 0).sum(dim=1)
+        return FullVideoOutput(logits=logits, segments=offsets, num_segments=m, frame_offsets=offs)
+
     def stream(self) -> "FullVideoStream":
         """A streaming session over one video (slope rule only; see :class:`FullVideoStream`)."""
         return FullVideoStream(self)
@@ -687,42 +727,65 @@ def export_metadata(model: nn.Module) -> dict:
             "max_frames": "" if model.max_frames is None else model.max_frames, "degenerate": model.degenerate}
 
 
-_PLUGIN_NOTE = ("the SegmentCluster TensorRT plugin (cumulative rules, ragged batches) is not built yet; the portable "
-                "graph covers rule='slope' with static N and K (spec §11.3)")
-_RAGGED_REFUSAL = ("ragged input (a list of videos or frames with frame_offsets) cannot be exported: the portable "
-                   "graph takes clip (B, N, 3, H, W) with static N; " + _PLUGIN_NOTE)
+_PLUGIN_NOTE = ("the cumulative rule and ragged batches export in the plugin flavour (--flavour plugin: one "
+                "SegmentCluster TensorRT plugin node, rules slope/cumulative/even); the portable graph covers "
+                "rule='slope' with static N and K (spec §11.3)")
+_RAGGED_REFUSAL = ("ragged input (a list of videos or frames with frame_offsets) cannot be exported in the portable "
+                   "flavour: the portable graph takes clip (B, N, 3, H, W) with static N; " + _PLUGIN_NOTE)
 
 
 def check_portable(model: FullVideoTSM) -> None:
     """Raise ValueError naming the option when ``model`` has no portable export (the cumulative rules)."""
     if model.rule != "slope":
+        hint = ("--flavour plugin (the SegmentCluster plugin)" if model.rule == "cumulative" else
+                "neither flavour has it: cumulative_official has no kernel; use --rule cumulative (the repaired rule)")
         raise ValueError(f"rule={model.rule!r} (--rule) cannot be exported portably: the cumulative rules are a "
-                         f"sequential scan (ONNX Loop/Scan); export with --rule slope, or wait for the plugin "
-                         f"flavour: {_PLUGIN_NOTE}")
+                         f"sequential scan (ONNX Loop/Scan); export with --rule slope, or {hint}")
+
+
+def check_plugin(model: FullVideoTSM) -> None:
+    """Raise ValueError naming the option when ``model`` has no plugin-flavour export: the SegmentCluster kernels
+    implement the rules slope, cumulative (and even), without ``degenerate="even"``."""
+    if model.rule == "cumulative_official":
+        raise ValueError("rule='cumulative_official' (--rule) cannot be exported: the SegmentCluster plugin has no "
+                         "kernel for the release's float64 rule (its dropped final band is a bug the spec documents); "
+                         "export --rule cumulative (the repaired rule) or --rule slope")
+    if model.degenerate != "none":
+        raise ValueError(f"degenerate={model.degenerate!r} cannot be exported: the SegmentCluster kernels implement "
+                         f"degenerate='none' only")
 
 
 class ExportForward(nn.Module):
     """What ``afnet-edge export`` traces for a full-video model: ``clip (B, N, 3, H, W)`` → ``logits (B, classes)``
-    (``segments=True``: also ``segments (B, K+1)`` int64). Traced (ONNX export) it runs
-    :meth:`FullVideoTSM.forward_portable`, the standard-operator graph; called eagerly it runs the model's own
-    forward (the device clustering ops), which is therefore the reference every export is verified against."""
+    (``segments=True``: also ``segments (B, K+1)`` int64). The flavour is the clustering step installed when the
+    wrapper is made (:func:`afnet_edge.kernels.fullvideo_ops.use_cluster`, set by the exporter's flavour scope):
+    none — ``portable``: traced, :meth:`FullVideoTSM.forward_portable` (standard operators, slope rule only);
+    installed — ``plugin``: traced, :meth:`FullVideoTSM.forward_plugin` (one ``SegmentCluster`` node; also ragged
+    ``forward(frames, frame_offsets)``). Called eagerly it runs the model's own forward (the device clustering ops)
+    in both flavours, which is therefore the reference every export is verified against."""
 
     def __init__(self, model: nn.Module, segments: bool = False):
         super().__init__()
         if not isinstance(model, FullVideoTSM):
             raise ValueError(f"{getattr(model, 'arch', type(model).__name__)} is not a full-video model")
-        check_portable(model)
+        self.cluster = cluster_impl()
+        if self.cluster is None:
+            check_portable(model)
+        else:
+            check_plugin(model)
         self.model = model
         self.segments = bool(segments)
         self.train(model.training)     # exporters restore the wrapper's mode afterwards: keep the model's
 
-    def forward(self, clip: torch.Tensor):
-        if not isinstance(clip, torch.Tensor) or clip.dim() != 5:
+    def forward(self, clip: torch.Tensor, frame_offsets: torch.Tensor | None = None):
+        ragged = frame_offsets is not None or not isinstance(clip, torch.Tensor) or clip.dim() != 5
+        if ragged and self.cluster is None:
             raise ValueError(_RAGGED_REFUSAL)
         if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            out = self.model.forward_portable(clip)
+            out = (self.model.forward_portable(clip) if self.cluster is None
+                   else self.model.forward_plugin(clip, frame_offsets, self.cluster))
         else:
-            out = self.model(clip)
+            out = self.model(clip, frame_offsets=frame_offsets)
         return (out.logits, out.segments) if self.segments else out.logits
 
 
@@ -745,7 +808,7 @@ HOOKS = FamilyHooks(
                  WIDTH_OPTION),
     flops_walk=flops_walk,
     export=ExportAdapter(metadata=export_metadata, wrapper=ExportForward, selects_frames=False,
-                         flavours=("portable",), flavour_reason=_PLUGIN_NOTE,
+                         flavours=("portable", "plugin"),
                          fp16_reason="the portable graph counts Hamming distances in floating point, exact in fp32 "
                                      "(D < 2^24 bits) but not in fp16 (over 2048 bits a count is rounded, over "
                                      "65504 it overflows), and the slope rule's ties would change"),

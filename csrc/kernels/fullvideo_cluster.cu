@@ -11,6 +11,9 @@
 //   sequentially in exact integers (the rule is a sequential recurrence; N·K work at most per video).
 // segment_mean: one thread per output element (row b·K + j, element e; e fastest, so the frame loop reads
 //   coalesced rows).
+// segment_mean_backward: one thread per grad_a element (frame row f, element e; e fastest): a binary search for the
+//   video (O(log B)), a scan of the video's ≤ K segments, then ≤ K coalesced grad reads. Every row is written (0 for
+//   frames in no segment), so grad_a needs no zero fill.
 #include "fullvideo_cluster_impl.h"
 
 namespace afn {
@@ -93,6 +96,16 @@ __global__ void segment_mean_kernel(const SegmentMeanParams p) {
   }
 }
 
+template <typename T>
+__global__ void segment_mean_backward_kernel(const SegmentMeanBackwardParams p) {
+  const int64_t total = p.n_total * p.D;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t f = i / p.D;
+    segment_mean_backward_element<T>(p, f, i - f * p.D);
+  }
+}
+
 unsigned grid_for(int64_t work) {
   return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(ceil_div(work, kThreads), kMaxGridX)));
 }
@@ -131,6 +144,14 @@ cudaError_t segment_mean_cuda(const SegmentMeanParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+template <typename T>
+cudaError_t segment_mean_backward_cuda(const SegmentMeanBackwardParams& p, cudaStream_t stream) {
+  if (!segment_mean_backward_args_ok(p)) return cudaErrorInvalidValue;
+  if (p.n_total * p.D == 0) return cudaSuccess;
+  segment_mean_backward_kernel<T><<<grid_for(p.n_total * p.D), kThreads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
 template cudaError_t binarize_pack_cuda<float>(const BinarizePackParams&, cudaStream_t);
 template cudaError_t binarize_pack_cuda<double>(const BinarizePackParams&, cudaStream_t);
 template cudaError_t binarize_pack_cuda<__half>(const BinarizePackParams&, cudaStream_t);
@@ -139,5 +160,9 @@ template cudaError_t segment_mean_cuda<float>(const SegmentMeanParams&, cudaStre
 template cudaError_t segment_mean_cuda<double>(const SegmentMeanParams&, cudaStream_t);
 template cudaError_t segment_mean_cuda<__half>(const SegmentMeanParams&, cudaStream_t);
 template cudaError_t segment_mean_cuda<__nv_bfloat16>(const SegmentMeanParams&, cudaStream_t);
+template cudaError_t segment_mean_backward_cuda<float>(const SegmentMeanBackwardParams&, cudaStream_t);
+template cudaError_t segment_mean_backward_cuda<double>(const SegmentMeanBackwardParams&, cudaStream_t);
+template cudaError_t segment_mean_backward_cuda<__half>(const SegmentMeanBackwardParams&, cudaStream_t);
+template cudaError_t segment_mean_backward_cuda<__nv_bfloat16>(const SegmentMeanBackwardParams&, cudaStream_t);
 
 }  // namespace afn

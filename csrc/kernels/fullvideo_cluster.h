@@ -12,6 +12,11 @@
 //   segment_mean        a (N_total, D), offsets, num_segments, frame_offsets -> out (B·K, D): row b·K + j = mean of
 //                       segment min(j, M_b − 1) of video b, summed in frame order in Num<T>::acc_t (fp32 for
 //                       fp32/fp16/bf16), one division, one rounding to T.
+//   segment_mean_backward  grad (B·K, D), offsets, num_segments, frame_offsets -> grad_a (N_total, D): the adjoint of
+//                       segment_mean. Row f (local frame t of video b, in segment s < M_b) = (Σ grad rows b·K + j with
+//                       min(j, M_b − 1) = s, summed in j order in acc_t) / |S_s|, one rounding to T; a frame in no
+//                       segment (t ≥ offsets[M_b], cumulative_official's dropped band) gets 0. Equals the reference's
+//                       autograd gradient bit for bit (same sum order, same division).
 //
 // Ragged batches (CSR, §4.6): video b = rows frame_offsets[b] .. frame_offsets[b+1]. The kernels never read or write
 // out of bounds whatever the offsets hold (they are clamped into [0, N_total] and made non-decreasing per video);
@@ -54,12 +59,24 @@ struct SegmentMeanParams {
   int64_t n_total, B, K, D;
 };
 
+// Backward of segment_mean: same fields, read the other way round (grad = d out, grad_a = d a).
+struct SegmentMeanBackwardParams {
+  const void* grad;              // (B·K, D) contiguous
+  const int64_t* offsets;        // (B, K + 1) local frame indices
+  const int64_t* num_segments;   // (B,)
+  const int64_t* frame_offsets;  // (B + 1,) or null (one video)
+  void* grad_a;                  // (N_total, D) contiguous
+  int64_t n_total, B, K, D;
+};
+
 template <typename T>
 Status binarize_pack_cpu(const BinarizePackParams& p);
 Status adjacent_hamming_cpu(const AdjacentHammingParams& p);
 Status segment_boundaries_cpu(const SegmentBoundariesParams& p);
 template <typename T>
 Status segment_mean_cpu(const SegmentMeanParams& p);
+template <typename T>
+Status segment_mean_backward_cpu(const SegmentMeanBackwardParams& p);
 
 #if defined(AFN_HAS_CUDA_TYPES)
 template <typename T>
@@ -68,6 +85,8 @@ cudaError_t adjacent_hamming_cuda(const AdjacentHammingParams& p, cudaStream_t s
 cudaError_t segment_boundaries_cuda(const SegmentBoundariesParams& p, cudaStream_t stream);
 template <typename T>
 cudaError_t segment_mean_cuda(const SegmentMeanParams& p, cudaStream_t stream);
+template <typename T>
+cudaError_t segment_mean_backward_cuda(const SegmentMeanBackwardParams& p, cudaStream_t stream);
 #endif
 
 }  // namespace afn

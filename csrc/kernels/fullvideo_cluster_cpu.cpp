@@ -61,6 +61,14 @@ Status segment_mean_cpu(const SegmentMeanParams& p) {
   return Status::kOk;
 }
 
+template <typename T>
+Status segment_mean_backward_cpu(const SegmentMeanBackwardParams& p) {
+  if (!segment_mean_backward_args_ok(p)) return Status::kInvalidValue;
+  for (int64_t f = 0; f < p.n_total; ++f)
+    for (int64_t e = 0; e < p.D; ++e) segment_mean_backward_element<T>(p, f, e);
+  return Status::kOk;
+}
+
 template Status binarize_pack_cpu<float>(const BinarizePackParams&);
 template Status binarize_pack_cpu<double>(const BinarizePackParams&);
 template Status binarize_pack_cpu<half_t>(const BinarizePackParams&);
@@ -69,5 +77,9 @@ template Status segment_mean_cpu<float>(const SegmentMeanParams&);
 template Status segment_mean_cpu<double>(const SegmentMeanParams&);
 template Status segment_mean_cpu<half_t>(const SegmentMeanParams&);
 template Status segment_mean_cpu<bf16_t>(const SegmentMeanParams&);
+template Status segment_mean_backward_cpu<float>(const SegmentMeanBackwardParams&);
+template Status segment_mean_backward_cpu<double>(const SegmentMeanBackwardParams&);
+template Status segment_mean_backward_cpu<half_t>(const SegmentMeanBackwardParams&);
+template Status segment_mean_backward_cpu<bf16_t>(const SegmentMeanBackwardParams&);
 
 }  // namespace afn

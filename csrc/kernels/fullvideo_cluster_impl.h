@@ -38,6 +38,14 @@ inline bool segment_mean_args_ok(const SegmentMeanParams& p) {
   return true;
 }
 
+inline bool segment_mean_backward_args_ok(const SegmentMeanBackwardParams& p) {
+  if (p.n_total < 0 || p.B < 1 || p.K < 1 || p.D < 0) return false;
+  if (p.frame_offsets == nullptr && p.B != 1) return false;
+  if (p.offsets == nullptr || p.num_segments == nullptr) return false;
+  if (p.D > 0 && p.n_total > 0 && (p.grad_a == nullptr || p.grad == nullptr)) return false;
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // binarize_pack: word w of frame n packs elements 32·w .. 32·w + 31 of the frame (LSB = lowest element).
 template <typename T>
@@ -151,6 +159,53 @@ AFN_HD void segment_mean_element(const SegmentMeanParams& p, int64_t r, int64_t 
   for (int64_t f = 0; f < hi - lo; ++f) sum += Num<T>::to_acc(load1(a + f * p.D));
   const A size = A(hi - lo > 1 ? hi - lo : 1);
   store1(static_cast<T*>(p.out) + r * p.D + e, Num<T>::from_acc(sum / size));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// segment_mean_backward: element e of grad_a row f (a row of the ragged batch).
+//
+// Video of row f: the last b with frame_offsets[b] ≤ f (binary search over the raw values; well-formed offsets are
+// sorted), then its clamped range (video_range) must contain f — otherwise (only for corrupt offsets) the row is
+// written as 0. Segment of local frame t: the s < M with lo_s ≤ t < hi_s, using the same clamped lo/hi as the
+// forward; none (t past the emitted segments) → 0. Gradient = Σ_{j : min(j, M−1) = s} grad[b·K + j] / |S_s|: j = s
+// alone for s < M − 1, j = M − 1 … K − 1 (the padded duplicates) for s = M − 1, summed in j order in acc_t — the
+// order of the reference's index_select backward — then one division and one rounding, as the forward.
+AFN_HD int64_t video_of_row(const int64_t* frame_offsets, int64_t B, int64_t f) {
+  if (frame_offsets == nullptr) return 0;
+  int64_t lo = 0, hi = B - 1;  // answer in [lo, hi]
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo + 1) / 2;
+    if (frame_offsets[mid] <= f) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
+template <typename T>
+AFN_HD void segment_mean_backward_element(const SegmentMeanBackwardParams& p, int64_t f, int64_t e) {
+  using A = typename Num<T>::acc_t;
+  T* dst = static_cast<T*>(p.grad_a) + f * p.D + e;
+  const int64_t b = video_of_row(p.frame_offsets, p.B, f);
+  const VideoRange v = video_range(p.frame_offsets, p.n_total, b);
+  const int64_t t = f - v.first;
+  A sum = A(0);
+  int64_t size = 1;
+  if (t >= 0 && t < v.len) {
+    int64_t m = p.num_segments[b];
+    m = m < 1 ? 1 : (m > p.K ? p.K : m);
+    const int64_t* off = p.offsets + b * (p.K + 1);
+    for (int64_t s = 0; s < m; ++s) {
+      int64_t lo = off[s], hi = off[s + 1];
+      lo = lo < 0 ? 0 : (lo > v.len ? v.len : lo);
+      hi = hi < lo ? lo : (hi > v.len ? v.len : hi);
+      if (t < lo || t >= hi) continue;
+      const int64_t j_end = s == m - 1 ? p.K : s + 1;
+      const T* g = static_cast<const T*>(p.grad) + (b * p.K + s) * p.D + e;
+      for (int64_t j = s; j < j_end; ++j) sum += Num<T>::to_acc(load1(g + (j - s) * p.D));
+      size = hi - lo;
+      break;  // segments of one video do not overlap: the first match is the only one
+    }
+  }
+  store1(dst, Num<T>::from_acc(sum / A(size)));
 }
 
 }  // namespace afn

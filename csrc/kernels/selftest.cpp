@@ -1163,6 +1163,78 @@ Outcome segment_mean_case(Backend be, std::vector<int64_t> lengths, int64_t K, i
   return o;
 }
 
+// segment_mean_backward on the same kind of segments (M < K: the padded output rows' gradients reach the last emitted
+// segment; the tail after the M-th segment gets 0). Naive loop: for every frame, its segment found by scanning the
+// offsets, the sum of the output gradients of that segment's rows (j = s, or j = M − 1 … K − 1) over its size.
+template <typename T>
+Outcome segment_mean_backward_case(Backend be, std::vector<int64_t> lengths, int64_t K, int64_t D, bool one_video,
+                                   bool corrupt = false) {
+  std::vector<int64_t> fo = csr(lengths);
+  const int64_t n_total = fo.back(), B = static_cast<int64_t>(lengths.size());
+  std::vector<T> g = random_vec<T>(static_cast<size_t>(B * K * D));
+  std::vector<int64_t> off, m;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = lengths[static_cast<size_t>(b)];
+    const int64_t M = std::uniform_int_distribution<int64_t>(1, std::min(len, K))(g_rng);
+    std::vector<int64_t> pts(static_cast<size_t>(len));
+    std::iota(pts.begin(), pts.end(), 1);
+    std::shuffle(pts.begin(), pts.end(), g_rng);
+    std::vector<int64_t> cut(pts.begin(), pts.begin() + M);
+    std::sort(cut.begin(), cut.end());
+    off.push_back(0);
+    for (int64_t j = 1; j <= K; ++j) off.push_back(cut[static_cast<size_t>(std::min(j, M) - 1)]);
+    m.push_back(M);
+  }
+  if (corrupt) {  // offsets and counts out of range, frame_offsets decreasing and past N_total
+    off[1] = -5, off[2] = 1000000, m[0] = 0, m.back() = K + 3;
+    if (!one_video) fo[1] = n_total + 11, fo[2] = -2;
+  }
+  std::vector<T> ga(static_cast<size_t>(n_total * D) + 1, nan_value<T>());
+  SegmentMeanBackwardParams p{g.data(), off.data(), m.data(), one_video ? nullptr : fo.data(), ga.data(), n_total, B,
+                              K, D};
+  Outcome o;
+  o.name = fmt("segment_mean_backward %s B=%lld N_total=%lld K=%lld D=%lld%s", TypeName<T>::get(), (long long)B,
+               (long long)n_total, (long long)K, (long long)D,
+               one_video ? " (no frame_offsets)" : (corrupt ? " (corrupt offsets)" : ""));
+  bool ok = false;
+  if (be == Backend::kCpu) {
+    ok = segment_mean_backward_cpu<T>(p) == Status::kOk;
+  } else {
+#if defined(AFN_WITH_CUDA_RUNTIME)
+    Mirror mi;
+    mi.add(g).add(off).add(m).add(fo).add(ga);
+    SegmentMeanBackwardParams d = p;
+    d.grad = mi.map(g.data());
+    d.offsets = mi.map(p.offsets);
+    d.num_segments = mi.map(p.num_segments);
+    d.frame_offsets = mi.map(p.frame_offsets);
+    d.grad_a = mi.map(ga.data());
+    ok = segment_mean_backward_cuda<typename CudaType<T>::type>(d, nullptr) == cudaSuccess && mi.back();
+#endif
+  }
+  for (int64_t b = 0; b < B && ok && !corrupt; ++b) {
+    const int64_t M = m[static_cast<size_t>(b)], len = lengths[static_cast<size_t>(b)];
+    for (int64_t t = 0; t < len && ok; ++t) {
+      int64_t s = -1;
+      for (int64_t j = 0; j < M; ++j)
+        if (off[static_cast<size_t>(b * (K + 1) + j)] <= t && t < off[static_cast<size_t>(b * (K + 1) + j + 1)]) s = j;
+      for (int64_t e = 0; e < D && ok; ++e) {
+        double want = 0;
+        if (s >= 0) {
+          for (int64_t j = 0; j < K; ++j)
+            if (std::min(j, M - 1) == s) want += to_d(g[static_cast<size_t>((b * K + j) * D + e)]);
+          want /= static_cast<double>(off[static_cast<size_t>(b * (K + 1) + s + 1)] -
+                                      off[static_cast<size_t>(b * (K + 1) + s)]);
+        }
+        ok = close(to_d(ga[static_cast<size_t>((fo[static_cast<size_t>(b)] + t) * D + e)]), want, tol<T>(), tol<T>());
+      }
+    }
+  }
+  o.ok = ok && std::isnan(to_d(ga.back()));
+  o.add_output(ga);  // the twins sum in the same order: bit-identical
+  return o;
+}
+
 // ---- focus_crop (AdaFocus) ------------------------------------------------------------------------------------------
 // N frames (C, H, W), P × P windows; forward, grad_x and grad_centres on the same random inputs. Positions: random in
 // (0, 1), plus 0, 1 (far-edge taps of weight 0; the last frame at (1, 1), so an unguarded tap reads past the buffer)
@@ -1295,6 +1367,7 @@ Outcome reject_case(Backend be, const char* what, const P& p) {
     if constexpr (std::is_same<P, AdjacentHammingParams>::value) s = adjacent_hamming_cpu(p);
     if constexpr (std::is_same<P, SegmentBoundariesParams>::value) s = segment_boundaries_cpu(p);
     if constexpr (std::is_same<P, SegmentMeanParams>::value) s = segment_mean_cpu<T>(p);
+    if constexpr (std::is_same<P, SegmentMeanBackwardParams>::value) s = segment_mean_backward_cpu<T>(p);
     o.ok = s == Status::kInvalidValue;
   } else {
 #if defined(AFN_WITH_CUDA_RUNTIME)
@@ -1316,6 +1389,7 @@ Outcome reject_case(Backend be, const char* what, const P& p) {
     if constexpr (std::is_same<P, AdjacentHammingParams>::value) e = adjacent_hamming_cuda(p, nullptr);
     if constexpr (std::is_same<P, SegmentBoundariesParams>::value) e = segment_boundaries_cuda(p, nullptr);
     if constexpr (std::is_same<P, SegmentMeanParams>::value) e = segment_mean_cuda<D>(p, nullptr);
+    if constexpr (std::is_same<P, SegmentMeanBackwardParams>::value) e = segment_mean_backward_cuda<D>(p, nullptr);
     o.ok = e == cudaErrorInvalidValue && cudaGetLastError() == cudaSuccess;
 #endif
   }
@@ -1341,6 +1415,17 @@ void test_conversions() {
 // ---- the case list, run by both suites ----------------------------------------------------------------------------
 bool g_cuda_suite = false;  // false: CPU twins vs naive loops; true: CUDA launchers vs naive loops and CPU twins
 std::string g_only_op;      // --op
+// --op selects the cases of one op, or of every op of a kernel file (e.g. fullvideo_cluster: what a negative control
+// of that file must run).
+bool op_selected(const std::string& op) {
+  if (g_only_op.empty() || g_only_op == op) return true;
+  static const char* const kFullvideo[] = {"binarize_pack", "adjacent_hamming", "segment_boundaries", "segment_mean",
+                                           "segment_mean_backward"};
+  if (g_only_op == "fullvideo_cluster")
+    for (const char* o : kFullvideo)
+      if (op == o) return true;
+  return false;
+}
 uint64_t g_case = 0;
 
 // Empty when the CUDA run produced what the CPU twin produced, else where and how they first differ.
@@ -1359,7 +1444,7 @@ std::string output_difference(const Outcome& c, const Outcome& d) {
 template <typename F>
 void run_case(const char* op, F&& f) {
   const uint64_t seed = 0x9E3779B97F4A7C15ull * ++g_case;
-  if (!g_only_op.empty() && g_only_op != op) return;
+  if (!op_selected(op)) return;
   g_rng.seed(seed);
   const Outcome c = f(Backend::kCpu);
   if (!g_cuda_suite) {
@@ -1609,6 +1694,16 @@ void run_cases() {
   SM({3, 40}, 8, 300, false);
   SM({5}, 2, 0, true);
   run_case("segment_mean", [=](Backend be) { return segment_mean_case<T>(be, {6, 5, 9}, 3, 4, false, true); });
+  // backward: the same segment kinds, D spanning several 256-thread strides (300), a video of 1 frame, N < K
+  auto SMB = [&](std::vector<int64_t> lengths, int64_t K, int64_t D, bool one, bool corrupt) {
+    run_case("segment_mean_backward",
+             [=](Backend be) { return segment_mean_backward_case<T>(be, lengths, K, D, one, corrupt); });
+  };
+  SMB({16}, 4, 13, true, false);
+  SMB({12, 1, 7, 3, 20}, 4, 9, false, false);
+  SMB({3, 40}, 8, 300, false, false);
+  SMB({5}, 2, 0, true, false);
+  SMB({6, 5, 9}, 3, 4, false, true);
   if (std::is_same<T, float>::value) {
     for (auto nw : std::vector<std::pair<int64_t, int64_t>>{{9, 2}, {2, 1}, {1, 3}, {0, 4}, {4, 300}, {5, 0}})
       run_case("adjacent_hamming", [=](Backend be) { return hamming_case(be, nw.first, nw.second); });
@@ -1783,6 +1878,17 @@ void run_cases() {
     R("segment_mean", "num_segments null", with(sm, [](SMP& q) { q.num_segments = nullptr; }));
     R("segment_mean", "a null", with(sm, [](SMP& q) { q.a = nullptr; }));
     R("segment_mean", "out null", with(sm, [](SMP& q) { q.out = nullptr; }));
+    using SMBP = SegmentMeanBackwardParams;
+    const SMBP sb_{d, dummy, dummy, dummy, d, 8, 2, 3, 4};
+    R("segment_mean_backward", "N_total < 0", with(sb_, [](SMBP& q) { q.n_total = -1; }));
+    R("segment_mean_backward", "B = 0", with(sb_, [](SMBP& q) { q.B = 0; }));
+    R("segment_mean_backward", "K = 0", with(sb_, [](SMBP& q) { q.K = 0; }));
+    R("segment_mean_backward", "D < 0", with(sb_, [](SMBP& q) { q.D = -1; }));
+    R("segment_mean_backward", "B > 1 without frame_offsets", with(sb_, [](SMBP& q) { q.frame_offsets = nullptr; }));
+    R("segment_mean_backward", "offsets null", with(sb_, [](SMBP& q) { q.offsets = nullptr; }));
+    R("segment_mean_backward", "num_segments null", with(sb_, [](SMBP& q) { q.num_segments = nullptr; }));
+    R("segment_mean_backward", "grad null", with(sb_, [](SMBP& q) { q.grad = nullptr; }));
+    R("segment_mean_backward", "grad_a null", with(sb_, [](SMBP& q) { q.grad_a = nullptr; }));
     if (std::is_same<T, float>::value) {
       using AHP = AdjacentHammingParams;
       const AHP ah{i32, i32, 4, 2};

@@ -128,4 +128,45 @@ at::Tensor segment_mean_impl(const at::Tensor& a, const at::Tensor& offsets, con
   return out;
 }
 
+// grad (B·K, ...) -> grad_a (n_total, ...): the adjoint of segment_mean (its autograd formula, ext.py).
+template <typename Launch>
+at::Tensor segment_mean_backward_impl(const at::Tensor& grad, const at::Tensor& offsets,
+                                      const at::Tensor& num_segments, const std::optional<at::Tensor>& frame_offsets,
+                                      int64_t n_total, Launch&& launch) {
+  TORCH_CHECK_VALUE(grad.dim() >= 1, "grad must be (B*K, ...) (segment_mean's output gradient), got a 0-d tensor");
+  check_float(grad, "grad");
+  TORCH_CHECK_TYPE(offsets.scalar_type() == at::kLong, "offsets must be int64, got ", offsets.scalar_type());
+  TORCH_CHECK_VALUE(offsets.dim() == 2 && offsets.size(1) >= 2, "offsets must be (B, K+1) with K >= 1, got shape ",
+                    offsets.sizes());
+  const int64_t B = offsets.size(0), K = offsets.size(1) - 1;
+  TORCH_CHECK_VALUE(B >= 1, "offsets must hold at least one video, got shape ", offsets.sizes());
+  TORCH_CHECK_VALUE(grad.size(0) == B * K, "grad must have B*K = ", B * K, " rows (offsets ", offsets.sizes(),
+                    "), got shape ", grad.sizes());
+  TORCH_CHECK_TYPE(num_segments.scalar_type() == at::kLong, "num_segments must be int64, got ",
+                   num_segments.scalar_type());
+  TORCH_CHECK_VALUE(num_segments.dim() == 1 && num_segments.size(0) == B, "num_segments must be (B,) = (", B,
+                    ",), got shape ", num_segments.sizes());
+  TORCH_CHECK_VALUE(offsets.device() == grad.device(), "offsets must be on the device of grad (", grad.device(),
+                    "), got ", offsets.device());
+  TORCH_CHECK_VALUE(num_segments.device() == grad.device(), "num_segments must be on the device of grad (",
+                    grad.device(), "), got ", num_segments.device());
+  TORCH_CHECK_VALUE(n_total >= 0, "n_total (frames of a) must be >= 0, got ", n_total);
+  check_frame_offsets(frame_offsets, n_total, grad, "grad");
+  const int64_t fb = frame_offsets.has_value() ? frame_offsets->size(0) - 1 : 1;
+  TORCH_CHECK_VALUE(fb == B, "offsets (B=", B, ", K+1) and frame_offsets (B+1,) disagree: frame_offsets has ", fb,
+                    " videos", frame_offsets.has_value() ? "" : " (None: one video)");
+  int64_t D = 1;
+  for (int64_t i = 1; i < grad.dim(); ++i) D *= grad.size(i);
+  const at::Tensor gc = grad.contiguous(), oc = offsets.contiguous(), mc = num_segments.contiguous();
+  const at::Tensor fo = frame_offsets.has_value() ? frame_offsets->contiguous() : at::Tensor();
+  std::vector<int64_t> shape{n_total};
+  for (int64_t i = 1; i < grad.dim(); ++i) shape.push_back(grad.size(i));
+  at::Tensor ga = at::empty(shape, grad.options().memory_format(at::MemoryFormat::Contiguous));
+  afn::SegmentMeanBackwardParams p{gc.data_ptr(),  oc.data_ptr<int64_t>(), mc.data_ptr<int64_t>(),
+                                   fo.defined() ? fo.data_ptr<int64_t>() : nullptr,
+                                   ga.data_ptr(), n_total, B, K, D};
+  launch(p, grad.scalar_type());
+  return ga;
+}
+
 }  // namespace afn_ops

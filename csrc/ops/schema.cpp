@@ -74,6 +74,10 @@ TORCH_LIBRARY(afnet_edge, m) {
   m.def("segment_boundaries(Tensor h, int k, str rule, Tensor? frame_offsets=None) -> (Tensor, Tensor)");
   // (N_total, ...), (B, K+1), (B,) -> (B*K, ...)
   m.def("segment_mean(Tensor a, Tensor offsets, Tensor num_segments, Tensor? frame_offsets=None) -> Tensor");
+  // its adjoint (the autograd formula): (B*K, ...) output gradient -> (n_total, ...) gradient of a
+  m.def(
+      "segment_mean_backward(Tensor grad, Tensor offsets, Tensor num_segments, Tensor? frame_offsets, int n_total) "
+      "-> Tensor");
   // bLVNet-TAM (issue 13; blvnet_reference.py). Weights float32 (K, C), K odd; frames clip-major.
   // (B·T, C, H, W), (K, C) -> (B·T, C, H, W): TAM, zero padding in time at clip ends, ReLU if relu
   m.def("temporal_aggregate(Tensor x, Tensor weight, int num_frames, bool relu=True) -> Tensor");

@@ -1,8 +1,8 @@
 // Shared pieces of afnet_edge's TensorRT plugins (IPluginV3 with Core/Build/Runtime capabilities, IPluginCreatorV3One).
 //
 // Contract (mirrored in export/plugins.py and checked by tests/test_export_onnx.py, which parses the field tables):
-//   * plugin names FocalGather, FocalScatter, AmpleFusePool, AmpleFuseBlend (AFNet), FocusCrop (AdaFocus) and
-//     TemporalAggregate, TemporalAggregatePair, BLMerge (bLVNet-TAM);
+//   * plugin names FocalGather, FocalScatter, AmpleFusePool, AmpleFuseBlend (AFNet), FocusCrop (AdaFocus),
+//     TemporalAggregate, TemporalAggregatePair, BLMerge (bLVNet-TAM) and SegmentCluster (full-video clustering);
 //     version kPluginVersion; namespace kPluginNamespace — the ONNX nodes carry them as op type, `plugin_version`,
 //     `plugin_namespace`;
 //   * every field is a scalar kINT32. Each plugin writes its fields ONCE, in a field table (`kFields` of its Spec:
@@ -11,7 +11,8 @@
 //     createPlugin path it was built with, and the three can never disagree;
 //   * float tensors fp32 or fp16 (one type per node), linear format; frame index tensors int64 (K,); FocusCrop and the
 //     bLVNet plugins also take bf16; FocusCrop's positions and the TAM weights are fp32 whatever the frames' type;
-//     TemporalAggregatePair has two outputs, the others one;
+//     TemporalAggregatePair has two outputs, the others one; SegmentCluster takes fp32/fp16/bf16 activations and an
+//     optional int64 (or int32) frame_offsets input and has two outputs, the segment means and int64 offsets;
 //   * lazy constant chains (issue 16; csrc/kernels/chain.h): every AFNet plugin has the fields chain_relu_mask and
 //     chain_upto and takes two OPTIONAL trailing inputs chain_start int32 (N,) and chain_consts (L, C, H, W) of the
 //     float type (N, C, H, W of the plugin's frame tensor). Without them (and with both fields 0) a plugin computes

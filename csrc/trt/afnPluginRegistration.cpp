@@ -25,6 +25,7 @@
 #include "FocalGatherPlugin.h"
 #include "FocalScatterPlugin.h"
 #include "FocusCropPlugin.h"
+#include "SegmentClusterPlugin.h"
 #include "BLMergePlugin.h"
 #include "TemporalAggregatePairPlugin.h"
 #include "TemporalAggregatePlugin.h"
@@ -45,11 +46,12 @@ FocusCropPluginCreator gFocusCrop;
 TemporalAggregatePluginCreator gTemporalAggregate;
 TemporalAggregatePairPluginCreator gTemporalAggregatePair;
 BLMergePluginCreator gBLMerge;
+SegmentClusterPluginCreator gSegmentCluster;
 
-constexpr int32_t kNbCreators = 8;
+constexpr int32_t kNbCreators = 9;
 nvinfer1::IPluginCreatorInterface* const gCreators[kNbCreators] = {&gFocalGather, &gFocalScatter, &gAmpleFusePool,
                                                                    &gAmpleFuseBlend, &gFocusCrop, &gTemporalAggregate,
-                                                                   &gTemporalAggregatePair, &gBLMerge};
+                                                                   &gTemporalAggregatePair, &gBLMerge, &gSegmentCluster};
 
 std::mutex gMutex;
 // gStatic[i]: creator i is in the global registry because the static registrar put it there.

@@ -77,6 +77,11 @@ my @controls = (
    'ERROR: AddressSanitizer: heap-buffer-overflow',
    'the bilinear crop reads its bottom taps without the far-edge guard (at a_y = 1 they lie in row H, past the '
    . 'frame: weight 0, but the read itself leaves the buffer for the last frame)'],
+  ['segment_mean_backward_no_padding', 'plain', 'fullvideo_cluster', 'fullvideo_cluster_impl.h',
+   'const int64_t j_end = s == m - 1 ? p.K : s + 1;', 'const int64_t j_end = s + 1;',
+   'FAIL cuda segment_mean_backward',
+   'the segment-mean backward ignores the padded output rows j >= M (their gradient never reaches the frames of the '
+   . 'last emitted segment, which the forward repeated there)'],
 );
 my %by_name = map { $_->[0] => $_ } @controls;
 

@@ -23,6 +23,12 @@ writes, random inputs, and the pure-PyTorch reference output of the same op on t
    exported TemporalAggregate (num_frames 4 and 2), TemporalAggregatePair (two outputs) and BLMerge node in fp32,
    fp16 and bf16 on odd and aligned maps, plus relu=0, K=5 taps (wider than a 2-row clip) and, for BLMerge, equal
    sizes (layer0) and a non-2× nearest map; fp32 weights; reference :mod:`afnet_edge.kernels.blvnet_reference`.
+   Full-video clustering (:func:`make_cluster_case`; the SegmentCluster node of a narrow ``fullvideo_tsm_r18``
+   plugin export, K=4, cumulative): that node and the same with ``rule`` slope / even and ``clusters`` 1 and 7, in
+   fp32, fp16 and bf16, on one video (no frame_offsets input) and on ragged batches with videos shorter than K and
+   one-frame videos (frame_offsets int64, and int32 widened in the workspace); post-ReLU activations with many exact
+   zeros and repeated frames (tied distances); reference :mod:`afnet_edge.kernels.fullvideo_reference` on float64
+   copies of the typed values: the offsets output (int64) exactly, the means fp32 ~1e-5, fp16/bf16 half an ulp.
 3. Writes ``OUT_DIR/cases.txt`` (one block per case, whitespace-separated tokens) and one raw little-endian file per
    tensor. A dimension written ``N=8`` is the symbolic batch axis of a dynamic-batch engine (value 8 here).
 """
@@ -39,6 +45,7 @@ from afnet_edge.export import plugins as P
 from afnet_edge.export.onnx_export import export_onnx
 from afnet_edge.kernels import adafocus_reference as AR
 from afnet_edge.kernels import blvnet_reference as BR
+from afnet_edge.kernels import fullvideo_reference as FR
 from afnet_edge.kernels import reference as R
 
 P_MODES = P.FOCUS_CROP_MODES
@@ -76,6 +83,26 @@ def _blvnet_export(tmp: str) -> str:
     return export_onnx(model, os.path.join(tmp, "blvnet_plugin.onnx"), flavour="plugin", size=BLV_SIZE).path
 
 
+#: Full-video clustering's SegmentCluster node comes from a narrow fullvideo_tsm_r18 (K=4, cumulative, N=8, 32 px).
+FV_NAME, FV_N, FV_K = "fullvideo_tsm_harness", 8, 4
+
+
+def _fullvideo_export(tmp: str) -> str:
+    """Plugin-flavour export of a narrow registered full-video model (its one SegmentCluster node)."""
+    from afnet_edge.models import fullvideo
+    from afnet_edge.models.registry import BenchDefaults, registered
+
+    def small(num_classes: int = 5, num_frames: int = FV_N, clusters: int = FV_K, rule: str = "cumulative",
+              max_frames: int | None = 1024, degenerate: str = "none"):
+        return fullvideo.FullVideoTSM(FV_NAME, fullvideo.BasicBlock, (1, 1, 1, 1), num_classes, num_frames, clusters,
+                                      rule, max_frames, 0.5, degenerate, False, widths=(16, 32, 64, 128))
+
+    with registered(FV_NAME, small, fullvideo.HOOKS, default_frames=FV_N,
+                    bench=BenchDefaults(False, (FV_N,), "harness")):
+        model = afnet_edge.create_model(FV_NAME)
+        return export_onnx(model, os.path.join(tmp, "fullvideo_plugin.onnx"), flavour="plugin", size=32).path
+
+
 def exported_plugin_nodes(tmp: str) -> list[tuple[str, str, str, list]]:
     """Distinct ``(op type, plugin_version, plugin_namespace, [(attr, ONNX type, values)])`` of the plugin nodes the
     exporter writes for small models (:data:`MODELS` and a narrow AdaFocusV2), in graph order."""
@@ -89,6 +116,7 @@ def exported_plugin_nodes(tmp: str) -> list[tuple[str, str, str, list]]:
         nodes += list(onnx.load(res.path).graph.node)
     nodes += list(onnx.load(_adafocus_export(tmp)).graph.node)
     nodes += list(onnx.load(_blvnet_export(tmp)).graph.node)
+    nodes += list(onnx.load(_fullvideo_export(tmp)).graph.node)
     for node in nodes:
         if node.domain != P.PLUGIN_DOMAIN:
             continue
@@ -306,8 +334,42 @@ def make_blvnet_case(op: str, fields: dict, dtype: str, shapes: str, taps: int, 
     return ins, outs, _BLV_TOL[dtype]
 
 
+#: SegmentCluster shape sets: activations (C, h, w) per frame (odd: D = 105, words with padding bits; aligned:
+#: D = 256) and the video lengths (None: one video, no frame_offsets input).
+_CLUSTER_SHAPES = {"one_odd": ((3, 5, 7), None), "one_aligned": ((4, 8, 8), None),
+                   "ragged_odd": ((3, 5, 7), (9, 1, 3, 14)), "ragged_aligned": ((4, 8, 8), (2, 17, 5))}
+
+
+def make_cluster_case(fields: dict, dtype: str, shapes: str, index_dtype: str, g: torch.Generator):
+    """A SegmentCluster case: (inputs, [means, offsets outputs], (atol, rtol)). Post-ReLU activations (~40 % exact
+    zeros) in the plugin's type, a repeated stretch per video (zero distances: ties) and the reference on float64
+    copies of the same values (the sign pattern is the same)."""
+    (c, h, w), lengths = _CLUSTER_SHAPES[shapes]
+    tdt = _TORCH_TYPES[dtype]
+    n = sum(lengths) if lengths else 14
+    a = torch.relu(torch.randn(n, c, h, w, generator=g) - 0.25)
+    if n > 8:
+        a[4:7] = a[4:5]                                        # still frames: tied (zero) distances
+    a = a.to(tdt).to(torch.float64)
+    k, rule = fields["clusters"], next(r for r, v in P.SEGMENT_CLUSTER_RULES.items() if v == fields["rule"])
+    fo = None
+    n_sym = f"N={n}"
+    ins = [("a", a, [n_sym, c, h, w])]
+    if lengths:
+        fo = torch.tensor([0, *torch.cumsum(torch.tensor(lengths), 0).tolist()], dtype=torch.int64)
+        ins.append(("frame_offsets", fo, [len(lengths) + 1]))
+    hd = FR.adjacent_hamming(FR.binarize_pack(a))
+    offsets, m = FR.segment_boundaries(hd, k, rule, fo)
+    means = FR.segment_mean(a, offsets, m, fo)
+    b = len(lengths) if lengths else 1
+    outs = [("means", means, [b * k, c, h, w]), ("offsets", offsets.to(torch.float64), [b, k + 1])]
+    return ins, outs, _BLV_TOL[dtype]
+
+
 #: inputs that are float32 whatever the plugin's float type (FocusCrop's positions, the TAM weights)
 FP32_INPUTS = ("centres", "weight", "w_big", "w_little")
+#: outputs that are int64 whatever the plugin's float type (SegmentCluster's segment offsets)
+INT64_OUTPUTS = ("offsets",)
 
 
 def _write(path: str, t: torch.Tensor, dtype: str) -> None:
@@ -338,7 +400,8 @@ def _case_lines(cid: str, op: str, dtype: str, version: str, namespace: str, fie
     for oname, ref, odims in (out if isinstance(out, list) else [out]):  # a list: several outputs, in order
         fname = f"{cid}_{oname}_ref.bin"
         _write(os.path.join(out_dir, fname), ref, "f64")
-        lines.append(f"out {oname} {dtype} {len(odims)} " + " ".join(map(str, odims)) + f" {fname}")
+        odt = "i64" if oname in INT64_OUTPUTS else dtype
+        lines.append(f"out {oname} {odt} {len(odims)} " + " ".join(map(str, odims)) + f" {fname}")
     lines.append(f"tol {tol[0]!r} {tol[1]!r}")
     lines.append("end")
     return lines
@@ -390,6 +453,24 @@ def main(out_dir: str) -> int:
                 n += 1
                 lines += _case_lines(cid, op, dtype, version, namespace, case_fields, ins, outs, tol, out_dir,
                                      floats="f32,f16,bf16")
+            continue
+        if op == "SegmentCluster":
+            # the exported node (cumulative, K=4) and rules slope / even, K = 1 and K = 7 (longer than some videos),
+            # fp32/fp16/bf16, one video (no frame_offsets input) and ragged batches (int64 and int32 offsets)
+            variants = [({}, dt, sh, "i64") for dt in ("f32", "f16", "bf16") for sh in _CLUSTER_SHAPES]
+            variants += [({"rule": P.SEGMENT_CLUSTER_RULES[r]}, dt, sh, "i64") for r in ("slope", "even")
+                         for dt, sh in (("f32", "ragged_odd"), ("f16", "one_aligned"), ("bf16", "ragged_aligned"))]
+            variants += [({"clusters": 7, "rule": 0}, "f32", "ragged_odd", "i32"), ({"clusters": 7}, "f16",
+                         "ragged_aligned", "i64"), ({"clusters": 1}, "f32", "one_odd", "i64"),
+                         ({"clusters": 1, "rule": 0}, "bf16", "ragged_odd", "i64"), ({}, "f32", "ragged_aligned", "i32")]
+            for change, dtype, shapes, index_dtype in variants:
+                case_fields = [(nm, kind, [change[nm]] if nm in change else vals) for nm, kind, vals in fields]
+                ins, outs, tol = make_cluster_case({**values, **change}, dtype, shapes, index_dtype, g)
+                tag = "_".join(f"{k}{v}" for k, v in change.items())
+                cid = f"c{n:02d}_{op}_{dtype}_{shapes}_{index_dtype}{'_' + tag if tag else ''}"
+                n += 1
+                lines += _case_lines(cid, op, dtype, version, namespace, case_fields, ins, outs, tol, out_dir,
+                                     floats="f32,f16,bf16", int_dtype=lambda name, t, idt=index_dtype: idt)
             continue
         takes_index = "index" in P.BY_NAME[op].inputs
         variants = [(dt, sh, "i64", False) for dt in ("f32", "f16") for sh in ("odd", "aligned")]

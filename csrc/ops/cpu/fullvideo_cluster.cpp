@@ -39,6 +39,16 @@ at::Tensor segment_mean_cpu(const at::Tensor& a, const at::Tensor& offsets, cons
   });
 }
 
+at::Tensor segment_mean_backward_cpu(const at::Tensor& grad, const at::Tensor& offsets, const at::Tensor& num_segments,
+                                     const std::optional<at::Tensor>& frame_offsets, int64_t n_total) {
+  return segment_mean_backward_impl(grad, offsets, num_segments, frame_offsets, n_total,
+                                    [](const afn::SegmentMeanBackwardParams& p, at::ScalarType t) {
+    dispatch_cpu(t, [&](auto tag) {
+      check_status(afn::segment_mean_backward_cpu<typename decltype(tag)::type>(p), "segment_mean_backward");
+    });
+  });
+}
+
 }  // namespace
 }  // namespace afn_ops
 
@@ -47,4 +57,5 @@ TORCH_LIBRARY_IMPL(afnet_edge, CPU, m) {
   m.impl("adjacent_hamming", &afn_ops::adjacent_hamming_cpu);
   m.impl("segment_boundaries", &afn_ops::segment_boundaries_cpu);
   m.impl("segment_mean", &afn_ops::segment_mean_cpu);
+  m.impl("segment_mean_backward", &afn_ops::segment_mean_backward_cpu);
 }

@@ -48,6 +48,19 @@ at::Tensor segment_mean_cuda(const at::Tensor& a, const at::Tensor& offsets, con
   });
 }
 
+at::Tensor segment_mean_backward_cuda(const at::Tensor& grad, const at::Tensor& offsets,
+                                      const at::Tensor& num_segments, const std::optional<at::Tensor>& frame_offsets,
+                                      int64_t n_total) {
+  const c10::cuda::CUDAGuard guard(grad.device());
+  return segment_mean_backward_impl(grad, offsets, num_segments, frame_offsets, n_total,
+                                    [](const afn::SegmentMeanBackwardParams& p, at::ScalarType t) {
+    dispatch_cuda(t, [&](auto tag) {
+      check_cuda(afn::segment_mean_backward_cuda<typename decltype(tag)::type>(p, current_stream()),
+                 "segment_mean_backward");
+    });
+  });
+}
+
 }  // namespace
 }  // namespace afn_ops
 
@@ -56,4 +69,5 @@ TORCH_LIBRARY_IMPL(afnet_edge, CUDA, m) {
   m.impl("adjacent_hamming", &afn_ops::adjacent_hamming_cuda);
   m.impl("segment_boundaries", &afn_ops::segment_boundaries_cuda);
   m.impl("segment_mean", &afn_ops::segment_mean_cuda);
+  m.impl("segment_mean_backward", &afn_ops::segment_mean_backward_cuda);
 }
