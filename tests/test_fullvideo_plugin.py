@@ -38,7 +38,7 @@ def _small(num_classes: int = C, num_frames: int = N, clusters: int = K, rule: s
            max_frames: int | None = 1024, degenerate: str = "none") -> fullvideo.FullVideoTSM:
     """ResNet-18 layout, one block per stage, stages 16/32/64/128 wide (as tests/test_fullvideo_export.py)."""
     return fullvideo.FullVideoTSM(SMALL, fullvideo.BasicBlock, (1, 1, 1, 1), num_classes, num_frames, clusters, rule,
-                                  max_frames, 0.5, degenerate, False, widths=(16, 32, 64, 128))
+                                  max_frames, 0.5, degenerate, False, width=0.25)
 
 
 @pytest.fixture(scope="module")

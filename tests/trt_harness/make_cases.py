@@ -95,7 +95,7 @@ def _fullvideo_export(tmp: str) -> str:
     def small(num_classes: int = 5, num_frames: int = FV_N, clusters: int = FV_K, rule: str = "cumulative",
               max_frames: int | None = 1024, degenerate: str = "none"):
         return fullvideo.FullVideoTSM(FV_NAME, fullvideo.BasicBlock, (1, 1, 1, 1), num_classes, num_frames, clusters,
-                                      rule, max_frames, 0.5, degenerate, False, widths=(16, 32, 64, 128))
+                                      rule, max_frames, 0.5, degenerate, False, width=0.25)
 
     with registered(FV_NAME, small, fullvideo.HOOKS, default_frames=FV_N,
                     bench=BenchDefaults(False, (FV_N,), "harness")):
