@@ -12,6 +12,8 @@ distractor frames, 800 training / 240 held-out clips), with a plain training loo
   per frame for all modules or one per module) instead of the navigation;
 * ``--freeze-from`` / ``--bb-mult``: from that epoch on, the non-navigation parameters learn at ``--bb-mult`` × lr
   (0: frozen weights; BatchNorm statistics still update in training mode unless ``--freeze-bn``);
+* ``--shared-logits``: every navigation module uses the first module's select/skip logits (each still draws its own
+  Gumbel noise), so the first module's parameters get the gradient of all ten masks;
 * the usual knobs of the official objective (``--lam`` λ_rt, ``--nav-lr`` the navigation's lr multiplier (official
   10), ``--tau0``/``--tau1`` the temperature schedule, ``--rt-begin``/``--rt-end`` the target-ratio schedule).
 
@@ -53,6 +55,7 @@ p.add_argument("--save", default="")
 p.add_argument("--tie", action="store_true")
 p.add_argument("--freeze-from", type=int, default=999)
 p.add_argument("--freeze-bn", action="store_true")
+p.add_argument("--shared-logits", action="store_true")
 p.add_argument("--bb-mult", type=float, default=0.0)
 p.add_argument("--rt-begin", type=int, default=3)
 p.add_argument("--rt-end", type=int, default=5)
@@ -135,6 +138,15 @@ def tie():
             w = nv.conv_gs.weight.view(8, 2, 2); w.copy_(w.mean(0, keepdim=True).expand_as(w))
             b = nv.conv_gs.bias.view(8, 2); b.copy_(b.mean(0, keepdim=True).expand_as(b))
 if a.tie: tie()
+if a.shared_logits:  # every module uses the first module's logits (its own Gumbel noise still decides its mask)
+    _cache = {}
+    _first_forward = navs[0].forward
+    def _first(x):
+        _cache["logits"] = _first_forward(x)
+        return _cache["logits"]
+    navs[0].forward = _first
+    for nv in navs[1:]:
+        nv.forward = lambda x: _cache["logits"]
 for ep in range(a.nav):
     m.train(); tl = tr_ = 0; n = 0
     if a.freeze_bn and ep >= a.freeze_from:  # BatchNorm statistics of everything but the navigation stay fixed
