@@ -15,7 +15,10 @@ between ``<!-- demo:begin -->`` and ``<!-- demo:end -->``. docs/performance.md a
 (from ``benchmarks/results/cpu/cross_family.json``, written by ``afnet-edge bench --cross-family``) between
 ``<!-- crossfamily:begin -->`` and ``<!-- crossfamily:end -->``. README.md also gets the Move4MNIST-style experiment
 of the full-video family (from ``benchmarks/results/cpu/move4mnist.json``, written by
-``benchmarks/train_move4mnist.py``) between ``<!-- move4mnist:begin -->`` and ``<!-- move4mnist:end -->``.
+``benchmarks/train_move4mnist.py``) between ``<!-- move4mnist:begin -->`` and ``<!-- move4mnist:end -->``. README.md also gets the AdaFocusV2 policy-location
+experiment (from ``benchmarks/results/cpu/adafocus_region.json``, written by ``benchmarks/train_adafocus_region.py``)
+between ``<!-- adafocusregion:begin -->`` and ``<!-- adafocusregion:end -->``, and the demo model's selection
+diagnostic (``benchmarks/demo_model_masks.py``) between ``<!-- demomasks:begin -->`` and ``<!-- demomasks:end -->``.
 
 Sources: every ``benchmarks/results/<device>/*.json`` whose ``kind`` is ``measurement`` and ``schema``
 ``afnet_edge.bench/1``, except ``quick.json`` (the CI smoke grid).
@@ -43,6 +46,8 @@ MASKS_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "demo_model_mask
 M4BEGIN, M4END = "<!-- move4mnist:begin -->", "<!-- move4mnist:end -->"
 M4M_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "move4mnist.json")
 CROSS_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "cross_family.json")
+RBEGIN, REND = "<!-- adafocusregion:begin -->", "<!-- adafocusregion:end -->"
+REGION_JSON = os.path.join(ROOT, "benchmarks", "results", "cpu", "adafocus_region.json")
 PRETTY = {"af_resnet50": "AF-ResNet50", "af_mobilenetv3": "AF-MobileNetV3", "tsm_resnet50": "TSM-ResNet50",
           "tsn_resnet50": "TSN-ResNet50", "af_resnet101": "AF-ResNet101"}
 # headline rows: (model, T, ratio or None for the dense/masked rows, backends allowed)
@@ -254,6 +259,32 @@ def crossfamily_block(path: str = CROSS_JSON) -> str:
         return table_block(json.load(f), os.path.relpath(path, ROOT))
 
 
+def region_block(path: str = REGION_JSON) -> str:
+    """Where AdaFocusV2's policy looks before and after training on the one-corner synthetic task (mean ± std over
+    seeds), from the committed ``adafocus_region.json`` (``benchmarks/train_adafocus_region.py`` writes it)."""
+    with open(path) as f:
+        doc = json.load(f)
+    s = doc["settings"]
+    seeds = sorted({r["seed"] for r in doc["runs"]})
+    pm = lambda m, k, f=".2f", x=1.0: f"{x * m[k]['mean']:{f}} ± {x * m[k]['std']:{f}}"  # noqa: E731
+    out = [f"Held-out clips ({s['val_clips']} per run), mean ± std over {len(seeds)} seeds per corner "
+           f"(`{doc['command']}`; {s['steps']} iterations of batch {s['batch_size']}, the first {s['warmup']} with the "
+           f"policy frozen; P = {s['P']}, the class only in a {s['Q']}² corner of noise frames, a grating under a "
+           f"Gaussian envelope of σ = {s['envelope_sigma']:g} px; "
+           f"[per seed, trajectories](benchmarks/results/cpu/adafocus_region.md)):", "",
+           "| informative corner | | mean action (row, col) | distance to its centre, px | patches inside | "
+           "top-1 % policy patches | random patches | centre patch |", "|---|---|---|---|---|---|---|---|"]
+    for region, reg in doc["summary"].items():
+        name = {"tl": "top-left", "br": "bottom-right"}.get(region, region)
+        for phase in ("before", "after"):
+            m = reg[phase]
+            out.append(f"| {name} | {phase} | ({m['mean_row']['mean']:.2f}, {m['mean_col']['mean']:.2f}) | "
+                       f"{pm(m, 'distance_px', '.0f')} | {pm(m, 'inside_fraction', '.0f', 100.0)} % | "
+                       f"{pm(m, 'top1_policy', '.1f')} | {pm(m, 'top1_random', '.1f')} | "
+                       f"{pm(m, 'top1_centre', '.1f')} |")
+    return "\n".join(out) + "\n"
+
+
 def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> str | None:
     """``text`` with everything between the markers replaced by ``block``; None when the markers are missing."""
     i, j = text.find(begin), text.find(end)
@@ -289,6 +320,8 @@ def main(argv=None) -> int:
         targets.append((args.readme, MBEGIN, MEND, demo_masks_block()))
     if os.path.exists(M4M_JSON):
         targets.append((args.readme, M4BEGIN, M4END, move4mnist_block()))
+    if os.path.exists(REGION_JSON):
+        targets.append((args.readme, RBEGIN, REND, region_block()))
     if os.path.exists(args.docs):
         targets.append((args.docs, BEGIN, END, block))
         if not args.no_projection and PBEGIN in open(args.docs).read():

@@ -246,3 +246,32 @@ def test_v2_tsm_objective_and_policy_gradient_path():
     model.eval()                                # the one-clip layout (training data, eval) = the two clips
     with torch.no_grad():
         assert torch.equal(model(clip).logits, model(clip[:, :tg], clip[:, tg:]).logits)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_list_data_training_augmentation_of_the_recipe(small_registered, tmp_path, monkeypatch):
+    """§2.9: V2 trains with the multi-scale crop and a horizontal flip; V2-TSM without the flip (§3.1); both resize
+    list-data frames to shorter side 256 (§1). Checked where ``afnet-edge train`` builds its list datasets."""
+    from afnet_edge.models.registry import train_recipe
+    from afnet_edge.training import commands
+    seen = []
+
+    def record(list_file, root, num_frames, num_classes, train, **kw):
+        seen.append((train, kw))
+        raise _Stop
+    monkeypatch.setattr(commands, "list_dataset", record)
+    flist = tmp_path / "train.txt"
+    flist.write_text("v0 4 0\n")
+    with pytest.raises(_Stop):
+        main(["train", "--model", SMALL, "--data", "list", "--list", str(flist), "--frames", str(T), "--classes",
+              str(C), "--patch-size", str(PATCH), "--no-progress", "--threads", "1", "--out", str(tmp_path / "r")])
+    (train, kw), = seen
+    assert train and kw["flip"] is True and kw["short_side"] == (256, 256) and kw["size"] == 224
+    tsm = A.AdaFocusV2TSM("adafocus_v2_tsm", C, 2, 3, PATCH)
+    recipe = train_recipe(tsm)
+    assert recipe.flip_for(tsm) is False and recipe.short_side == (256, 256)
+    assert train_recipe(afnet_edge.create_model("af_mobilenetv3", num_classes=C, num_frames=4)).flip_for(None) \
+        is False

@@ -488,6 +488,16 @@ def test_readme_demo_block_equals_committed_results():
         "README demo-model block is stale: run python benchmarks/make_readme_table.py"
 
 
+def test_readme_adafocus_region_block_equals_committed_results():
+    """The README quotes the AdaFocusV2 policy-location experiment from benchmarks/results/cpu/adafocus_region.json."""
+    tool = _readme_tool()
+    text = open(os.path.join(tool.ROOT, "README.md")).read()
+    current = tool.current_block(text, tool.RBEGIN, tool.REND)
+    assert current is not None, "README.md lost its <!-- adafocusregion:begin --> / <!-- adafocusregion:end --> markers"
+    assert current == tool.region_block().rstrip("\n") + "\n", \
+        "README AdaFocus region block is stale: run python benchmarks/make_readme_table.py"
+
+
 # ------------------------------------------------------------------------------------------------ cross-family
 from afnet_edge.bench import crossfamily  # noqa: E402
 

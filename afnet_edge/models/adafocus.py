@@ -956,6 +956,14 @@ def train_param_groups(model: Any, fc_lr5: bool = True) -> list[dict]:
             for ps, (name, mult, _) in zip(params, spec)]
 
 
+def train_flips(model: Any) -> bool:
+    """Training augmentation of list data (the generic multi-scale crop, scales 1/.875/.75/.66, is every family's):
+    V2 adds the horizontal flip (§2.9), V2-TSM trains without it (§3.1: Something-Something's left/right classes).
+    Both resize frames to shorter side 256 first (the family's ``short_side``), the §1 pipeline the releases
+    evaluate with; the spec does not say which size the release's training crop starts from."""
+    return isinstance(model, AdaFocusV2)
+
+
 def _ce_per_frame(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of per-frame / per-step logits ``(B, T, classes)``, the clip label repeated T times."""
     return F.cross_entropy(logits.flatten(0, 1).float(), target.repeat_interleave(logits.shape[1]))
@@ -1078,7 +1086,8 @@ HOOKS = FamilyHooks(
     cli_flags=(CliFlag("--no-frame-order", "frame_order", False,
                        "AdaFocusV2: process frames in temporal order, not the official coarse-to-fine order"),),
     train=TrainRecipe(defaults=train_defaults, loss=train_loss, param_groups=train_param_groups,
-                      clip_frames=_input_frames,
+                      clip_frames=_input_frames, flip=train_flips, short_side=(256, 256),
+                      find_unused_parameters=True,       # the ImageNet heads of f_G / f_L get no gradient
                       note="AdaFocusV2 one-stage objective (policy and random-patch branches, aux heads, "
                            "stop-gradient into the policy), per-network lr multipliers"),
 )

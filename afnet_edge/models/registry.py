@@ -212,7 +212,9 @@ class TrainRecipe:
     ``sampling``: how a training clip's T frames are drawn from a longer video (list data, and synthetic videos
     rendered with more frames than T): ``"tsn"`` one random frame per segment (TSN/AFNet), ``"phase"`` equal spacing
     with one random phase per clip (bLVNet-TAM).
-    ``flip``: random horizontal flip of list-data training clips (the whole clip, probability 0.5).
+    ``flip``: random horizontal flip of list-data training clips (the whole clip, probability 0.5); a bool, or
+    ``flip(model) -> bool`` per model of the family (AdaFocusV2 flips, V2-TSM does not); read it with
+    :meth:`flip_for`.
     ``short_side``: ``(train, eval)`` shorter side in pixels that list-data frames are resized to (aspect kept) before
     the crop, for a 224 crop (scaled with ``--size``); None = the AFNet/TSN fixed 240×320 resize. bLVNet-TAM:
     (256, 224), its frames stored at shorter side 256 and ``--disable_scaleup`` evaluation.
@@ -221,20 +223,28 @@ class TrainRecipe:
     ratio loss over ``masks``); AdaFocusV2's two-branch objective is the example.
     ``clip_frames(model) -> int``: frames of one training / evaluation clip when not ``num_frames`` (AdaFocusV2-TSM:
     its glance and focus frames one after the other, as its export takes them).
+    ``find_unused_parameters``: multi-process training wraps the model in DistributedDataParallel with this option:
+    True for a family whose objective leaves parameters without gradient (AdaFocusV2: the backbones' unused
+    ImageNet heads), which DDP otherwise refuses at the second iteration; it costs one graph traversal per step.
     """
 
     defaults: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] = field(default_factory=dict)
     param_groups: ParamGroups | None = None
     sampling: str = "tsn"
-    flip: bool = False
+    flip: bool | Callable[[Any], bool] = False
     short_side: tuple[int, int] | None = None
     note: str = "official AFNet/TSN recipe"
     loss: TrainingLoss | None = None
     clip_frames: Callable[[Any], int] | None = None
+    find_unused_parameters: bool = False
 
     def __post_init__(self) -> None:
         if self.sampling not in TRAIN_SAMPLINGS:
             raise ValueError(f"TrainRecipe sampling must be one of {TRAIN_SAMPLINGS}, got {self.sampling!r}")
+
+    def flip_for(self, model: Any) -> bool:
+        """Whether ``model``'s list-data training clips are flipped (``flip``, per model when callable)."""
+        return bool(self.flip(model) if callable(self.flip) else self.flip)
 
 
 # ----------------------------------------------------------------------------------------------------- bench hooks

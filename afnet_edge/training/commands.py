@@ -217,7 +217,7 @@ def _train(args, device, info: distributed.DistInfo | None) -> int:
         say(f"fine-tuning from '{args.finetune}': {rep['loaded']} tensors loaded" +
             (f", new classifier ({', '.join(rep['reset'])})" if rep["reset"] else ""))
     recipe = train_recipe(model)
-    train_set, val_set = _datasets(args, model, train=True, sampling=recipe.sampling, flip=recipe.flip)
+    train_set, val_set = _datasets(args, model, train=True, sampling=recipe.sampling, flip=recipe.flip_for(model))
     out = args.out or os.path.join("runs", f"{model.arch}-{args.data}")
     trainer = Trainer(model, train_set, cfg, val_set, device=device, out_dir=out, progress=not args.no_progress,
                       official_layout=args.official_layout, distributed=info is not None,

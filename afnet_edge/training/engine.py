@@ -414,7 +414,8 @@ class Trainer:
         self.net: torch.nn.Module = self.model
         if self.dist is not None:
             self.net = DistributedDataParallel(self.model, device_ids=[self.device.index]
-                                               if self.device.type == "cuda" else None)
+                                               if self.device.type == "cuda" else None,
+                                               find_unused_parameters=self.recipe.find_unused_parameters)
             # same initial weights everywhere (DDP broadcast rank 0's); different Gumbel noise / dropout per shard
             seed_everything(mix_seed(cfg.seed, _dist.RANK_SEED_TAG, self.rank))
         self.train_set = EpochSeeded(train_set, cfg.seed)
