@@ -9,45 +9,33 @@ move. Every wait is bounded and every process is killed in a ``finally``.
 """
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from test_ddp import TIMEOUT_S, child_env, free_port, kill_group, read_steps
+
 SMALL = "adafocus_v2_mn2_ddp_test"
-TIMEOUT_S = 300
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_adafocus_trains_under_ddp(tmp_path):
-    port = _free_port()
+    port = free_port()
     procs = []
     try:
         for rank in range(2):
-            env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", RANK=str(rank), LOCAL_RANK=str(rank),
-                       WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-            env.setdefault("GLOO_SOCKET_IFNAME", "lo")
-            env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+            env = dict(child_env(), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                       MASTER_PORT=str(port))
             procs.append(subprocess.Popen([sys.executable, os.path.abspath(__file__), "worker", str(tmp_path)],
                                           cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                           text=True, start_new_session=True))
         outs = [p.communicate(timeout=TIMEOUT_S)[0] for p in procs]
     finally:
         for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, 9)
-                p.wait(timeout=30)
+            kill_group(p)
     for p, out in zip(procs, outs):
         assert p.returncode == 0, out[-3000:]
     assert "2 processes (gloo) x 1 clips = global batch 2" in outs[0], outs[0][-3000:]
-    steps = [[json.loads(line) for line in open(tmp_path / "run" / f"steps.jsonl.rank{r}")] for r in range(2)]
+    steps = [read_steps(str(tmp_path / "run" / f"steps.jsonl.rank{r}")) for r in range(2)]
     assert [s["global_step"] for s in steps[0]] == [s["global_step"] for s in steps[1]] == [1, 2]
     for a, b in zip(*steps):
         assert a["params_sha256"] == b["params_sha256"] and a["loss"] == b["loss"]
