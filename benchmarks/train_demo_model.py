@@ -88,7 +88,9 @@ def _schedule(args, seed: int) -> dict:
     E, W = args.epochs, args.warmup
     return dict(epochs=E, batch_size=args.batch_size, lr=args.lr, lr_steps=(max(W + 1, round(0.82 * E)),),
                 rt_begin=W, rt_end=min(E, W + args.rt_steps), lambda_rt=args.lambda_rt, t0=1.0, t1=0.01,
-                t_end=max(1, round(50 / 55 * E)), seed=seed, eval_every=0, clip_grad=20.0, fc_lr5=False)
+                t_end=max(1, round(50 / 55 * E)), seed=seed, eval_every=0, clip_grad=20.0, fc_lr5=False,
+                nav_estimator=args.nav_estimator.replace("-", "_"), nav_positions=args.nav_positions,
+                nav_value_scale=args.nav_value_scale, tie_positions=args.tie_positions)
 
 
 def _af_model(args):
@@ -225,6 +227,19 @@ def _pm(s: dict, fmt: str = ".1f") -> str:
     return f"{s['mean']:{fmt}} ± {s['std']:{fmt}}"
 
 
+def _estimator_text(s: dict) -> str:
+    """The navigation's training, as the schedule paragraph states it (the deviations named)."""
+    if s.get("nav_estimator", "straight_through") != "local":
+        text = " Navigation: the official straight-through Gumbel estimator"
+    else:
+        text = (f" Navigation (deviation from the release): the local-expectation estimator "
+                f"(`--nav-estimator local`, afnet_edge/training/nav_values.py: per-frame loss differences over "
+                f"{s['nav_positions']} random positions per iteration, value weight {s['nav_value_scale']:g}, the "
+                f"ratio term on the expected ratio; none while the target ratio is 1)")
+    return text + (", per-position parameters tied across positions (`--tie-positions`, a deviation)."
+                   if s.get("tie_positions") else ", per-position parameters as released.")
+
+
 def write_markdown(result: dict, path: str) -> None:
     d, s, m, summ = result["data"], result["schedule"], result["machine"], result["summary"]
     load = lambda k: f"{m[k][0]:.1f}" if m.get(k) else "?"  # noqa: E731
@@ -250,7 +265,7 @@ def write_markdown(result: dict, path: str) -> None:
         f"{s['rt_end']}; lambda_rt {s['lambda_rt']} (official 0.5), τ from 1 to 0.01 until epoch {s['t_end']}, "
         f"navigation select − skip bias starting at {s['nav_gap']} (official 9: see train_synthetic.py for why). "
         f"Dense baseline: {BASELINE} width {s['width_mult']:g} with T = {s['baseline_frames']} of the 8 frames "
-        f"(segment middles), {s['baseline_epochs']} epochs, same lr and batch.",
+        f"(segment middles), {s['baseline_epochs']} epochs, same lr and batch." + _estimator_text(s),
         "",
         "Evaluation: threshold selection (select iff the select logit beats the skip logit), validation clips. "
         "Kept informative / distractor: fraction of those frames that the navigation modules sent to the focal "
@@ -342,6 +357,11 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.02, help="base learning rate")
     p.add_argument("--lambda-rt", type=float, default=8.0, help="weight of the ratio loss")
     p.add_argument("--nav-gap", type=float, default=3.0, help="initial select − skip bias (official 9)")
+    p.add_argument("--nav-estimator", choices=("straight-through", "local"), default="straight-through",
+                   help="how the navigation learns (afnet-edge train --nav-estimator; local is a deviation)")
+    p.add_argument("--nav-positions", type=int, default=4, help="with --nav-estimator local: positions per step")
+    p.add_argument("--nav-value-scale", type=float, default=30.0, help="with --nav-estimator local: value weight")
+    p.add_argument("--tie-positions", action="store_true", help="tie the navigation's per-position parameters")
     p.add_argument("--baseline-frames", type=int, default=4, help="frames of the dense baseline")
     p.add_argument("--baseline-epochs", type=int, default=10, help="epochs of the dense baseline (0: none)")
     p.add_argument("--ship-seed", type=int, default=0, help="seed of the run shipped as the demo model")

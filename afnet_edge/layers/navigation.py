@@ -34,13 +34,64 @@ class Navigation(nn.Module):
             self.conv_gs.bias[0::2] = 1.0   # "skip"
             self.conv_gs.bias[1::2] = 10.0  # "select": initially every frame is selected
 
+        #: set by :func:`record_navigation` (training with the local-expectation estimator): the list this
+        #: module's logits are appended to; the module then reads a detached input and returns detached logits.
+        self.record: list | None = None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c = x.shape[:2]
         t = self.num_frames
+        if self.record is not None:
+            x = x.detach()
         z = x.mean(dim=(2, 3), keepdim=True)
         z = F.relu(self.bn(self.conv_pool(z)))
-        z = self.conv_gs(z.reshape(n // t, 2 * t, 1, 1))
-        return z.reshape(n // t, t, 2)
+        z = self.conv_gs(z.reshape(n // t, 2 * t, 1, 1)).reshape(n // t, t, 2)
+        if self.record is None:
+            return z
+        self.record.append(z)
+        return z.detach()
+
+
+class record_navigation:
+    """Context manager: every :class:`Navigation` of ``model`` appends its ``(B, T, 2)`` logits, with their
+    gradient, to the list it yields, while the forward pass itself sees them detached (the masks carry no
+    straight-through gradient) and the modules read their input detached (a loss on the recorded logits does not
+    reach the network through them). Used by the local-expectation training of the navigation
+    (:mod:`afnet_edge.training.nav_values`)."""
+
+    def __init__(self, model: nn.Module):
+        self.modules = [m for m in model.modules() if isinstance(m, Navigation)]
+        self.logits: list[torch.Tensor] = []
+
+    def __enter__(self) -> list[torch.Tensor]:
+        for m in self.modules:
+            m.record = self.logits
+        return self.logits
+
+    def __exit__(self, *exc) -> None:
+        for m in self.modules:
+            m.record = None
+
+
+def tie_navigation_positions(model: nn.Module) -> int:
+    """Make every navigation module's per-position parameters equal across frame positions (in place): the
+    ``2 × 2`` map and bias of ``conv_gs`` become their mean over the ``T`` positions, so a selection can depend only
+    on the frame's content, not on where it sits in the clip. Applied after every optimiser step, training runs
+    projected SGD on the tied parameters; the checkpoint layout (``conv_gs`` of ``2T`` rows) is unchanged. Returns
+    the number of modules changed."""
+    n = 0
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, Navigation):
+                t = m.num_frames
+                w = m.conv_gs.weight.view(t, 2, 2)
+                w.copy_(w.mean(0, keepdim=True).expand_as(w))
+                b = m.conv_gs.bias
+                assert b is not None  # conv_gs is built with a bias
+                bv = b.view(t, 2)
+                bv.copy_(bv.mean(0, keepdim=True).expand_as(bv))
+                n += 1
+    return n
 
 
 def gumbel_select(logits: torch.Tensor, tau: float, generator: torch.Generator | None = None) -> torch.Tensor:

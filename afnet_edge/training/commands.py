@@ -205,7 +205,8 @@ def _train(args, device, info: distributed.DistInfo | None) -> int:
         rt_begin=args.rt_begin, rt_end=args.rt_end, lambda_rt=args.lambda_rt, t0=args.t0, t1=args.t1,
         t_end=args.t_end, fc_lr5=False if args.no_fc_lr5 else None, amp=args.amp, seed=args.seed,
         workers=args.workers, eval_every=args.eval_every, save_every=args.save_every,
-        eval_selection=args.eval_selection)
+        eval_selection=args.eval_selection, nav_estimator=args.nav_estimator.replace("-", "_"),
+        nav_positions=args.nav_positions, nav_value_scale=args.nav_value_scale, tie_positions=args.tie_positions)
     if args.lr_steps and cfg.lr_policy != "step":
         raise ValueError(f"--lr-steps applies to --lr-policy step, but {model.arch} trains with the {cfg.lr_policy} "
                          f"policy; add --lr-policy step to use steps")
@@ -444,6 +445,18 @@ def register(sub) -> None:
     o.add_argument("--nav-gap", type=float, default=None, metavar="GAP",
                    help="start the navigation with its select bias GAP above its skip bias (official 9, i.e. "
                         "every frame selected; short runs learn to skip sooner from 3)")
+    o.add_argument("--nav-estimator", choices=("straight-through", "local"), default="straight-through",
+                   help="how the navigation learns: straight-through (official Gumbel gradient) or local (a "
+                        "deviation: per-frame loss differences from extra forward passes, see "
+                        "afnet_edge.training.nav_values; learns which frames matter where the official one does not)")
+    o.add_argument("--nav-positions", type=positive_int, default=4, metavar="K",
+                   help="with --nav-estimator local: frame positions valued per iteration, each two extra forward "
+                        "passes without gradient (4)")
+    o.add_argument("--nav-value-scale", type=_nonneg_float, default=30.0,
+                   help="with --nav-estimator local: weight of the navigation's value loss (30)")
+    o.add_argument("--tie-positions", action="store_true",
+                   help="tie every navigation module's per-position parameters across frame positions (a "
+                        "deviation: selections follow content, not position)")
     o.add_argument("--t0", type=_pos_float, default=1.0, help="initial Gumbel temperature (1)")
     o.add_argument("--t1", type=_pos_float, default=0.01, help="final Gumbel temperature (0.01)")
     o.add_argument("--t-end", type=_nonneg_int, default=50, help="epoch where annealing ends (50)")

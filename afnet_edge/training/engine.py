@@ -10,6 +10,10 @@ with the target ratio ``rt_e`` of :func:`~.schedules.adjust_ratio`, the Gumbel t
 (:func:`~.optim.get_optim_policies`), step learning rate, optional gradient-norm clipping, AMP (float16 autocast +
 GradScaler) on CUDA. Partial BN is off, as in the release scripts (every BN layer trains).
 
+Deviations on request (``TrainConfig.nav_estimator="local"``, ``tie_positions``): the navigation learns from
+per-frame loss differences instead of the straight-through gradient, with the ratio term on the expected ratio, and
+its per-position parameters tied across frame positions — see :mod:`.nav_values` for the objective and why.
+
 Reproducibility and resume. Everything random is a pure function of the run's seed and the position in training,
 or is saved in the checkpoint:
 
@@ -50,11 +54,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..checkpoint import inspect_checkpoint, load_checkpoint, save_checkpoint, save_official_checkpoint
 from ..flops import SIZE_MULTIPLE, count_flops
-from ..layers.navigation import SELECTIONS
+from ..layers.navigation import SELECTIONS, Navigation, record_navigation, tie_navigation_positions
 from ..models.common import VideoClassifier
 from ..models.registry import TrainRecipe, train_recipe
 from . import distributed as _dist
 from .metrics import check_targets, ratio_loss, topk_correct
+from .nav_values import NAV_ESTIMATORS, expected_ratios, frame_values, value_loss
 from .optim import adjust_learning_rate, build_optimizer
 from .schedules import LR_POLICIES, adjust_ratio, check_schedule, policy_lr_at, temperature_at
 
@@ -86,6 +91,14 @@ class TrainConfig:
         save_every: also save ``last.pth`` every this many iterations (0 = at the end of every epoch only).
         eval_selection: frame selection for validation (``threshold``, ``gumbel`` (official) or ``topk``).
         eval_batch_size: clips per validation batch (default: ``batch_size``).
+        nav_estimator: how the navigation learns: ``"straight_through"`` (official: straight-through Gumbel masks,
+            ratio term on the hard masks) or ``"local"`` (a deviation: per-frame values, :mod:`.nav_values`; the
+            ratio term on the expected ratio).
+        nav_positions: with ``nav_estimator="local"``, frame positions valued per iteration (each costs two extra
+            forward passes of the batch, without gradient); none while the target ratio is 1.
+        nav_value_scale: with ``nav_estimator="local"``, weight of the navigation's value loss.
+        tie_positions: keep every navigation module's per-position parameters equal across frame positions
+            (a deviation: selections then depend on content only).
     """
 
     epochs: int = 55
@@ -112,6 +125,10 @@ class TrainConfig:
     save_every: int = 0
     eval_selection: str = "threshold"
     eval_batch_size: int | None = None
+    nav_estimator: str = "straight_through"
+    nav_positions: int = 4
+    nav_value_scale: float = 30.0
+    tie_positions: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -139,6 +156,12 @@ class TrainConfig:
             raise ValueError(f"eval_selection must be one of {SELECTIONS}, got {self.eval_selection!r}")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
             raise ValueError(f"eval_batch_size must be a positive integer, got {self.eval_batch_size!r}")
+        if self.nav_estimator not in NAV_ESTIMATORS:
+            raise ValueError(f"nav_estimator must be one of {NAV_ESTIMATORS}, got {self.nav_estimator!r}")
+        if isinstance(self.nav_positions, bool) or not isinstance(self.nav_positions, int) or self.nav_positions < 1:
+            raise ValueError(f"nav_positions must be a positive integer, got {self.nav_positions!r}")
+        if not (math.isfinite(self.nav_value_scale) and self.nav_value_scale >= 0):
+            raise ValueError(f"nav_value_scale must be a finite number >= 0, got {self.nav_value_scale!r}")
 
     @classmethod
     def for_model(cls, model: torch.nn.Module, **overrides) -> "TrainConfig":
@@ -435,6 +458,16 @@ class Trainer:
         if step_log_file is not None:
             self.step_log_file = os.fspath(step_log_file) + (f".rank{self.rank}" if self.dist else "")
         self.official_layout = official_layout
+        nav_ids = {id(q) for m in model.modules() if isinstance(m, Navigation) for q in m.parameters()}
+        self._nav_params = [q for q in model.parameters() if id(q) in nav_ids]
+        self._other_params = [q for q in model.parameters() if id(q) not in nav_ids]
+        for flag, on in (("nav_estimator='local'", cfg.nav_estimator == "local"),
+                         ("tie_positions", cfg.tie_positions)):
+            if on and (not nav_ids or self.recipe.loss is not None):
+                raise ValueError(f"{flag} needs a model whose navigation modules select frames (AFNet); "
+                                 f"{type(model).__name__} has none")
+        if cfg.tie_positions:
+            tie_navigation_positions(model)
         self.last_step: dict = {}
         self.step_log: list[dict] | None = None  # set to [] to record every iteration (tests)
 
@@ -482,17 +515,36 @@ class Trainer:
         target = target.to(self.device, non_blocking=True)
         opt.zero_grad(set_to_none=True)
         family_loss = self.recipe.loss
+        local = c.nav_estimator == "local"
+        reduce = _dist.all_mean if self.dist is not None else None
+        nav_logits: list = []
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
             if family_loss is not None:   # the family's objective (reported as loss_cls), no frame selection
                 loss_cls, logits = family_loss(self.net, model, clip, target)
                 masks: list = []
+            elif local:                   # masks drawn without straight-through gradient; logits recorded
+                with record_navigation(model) as nav_logits:
+                    out = self.net(clip)
+                logits, masks = out.logits, out.masks
             else:
                 out = self.net(clip)
                 logits, masks = out.logits, out.masks
         if family_loss is None:
             loss_cls = F.cross_entropy(logits.float(), target)
-        loss_rt, ratio = ratio_loss(masks, target_ratio, c.lambda_rt,
-                                    reduce=_dist.all_mean if self.dist is not None else None)
+        if local:  # ratio term on the expected ratio; the navigation's value loss (nav_values)
+            loss_rt, _ = ratio_loss(expected_ratios(nav_logits), target_ratio, c.lambda_rt, reduce=reduce)
+            with torch.no_grad():
+                _, ratio = ratio_loss(masks, target_ratio, 0.0, reduce=reduce)
+            loss_nav = torch.zeros((), device=loss_cls.device)
+            if target_ratio < 1.0 and c.nav_value_scale > 0:
+                t = masks[0].shape[1]
+                positions = sorted(torch.randperm(t)[:min(c.nav_positions, t)].tolist())
+                with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+                    values_bt = frame_values(model, clip, target, masks, positions)
+                loss_nav = value_loss(nav_logits, values_bt, positions, c.nav_value_scale)
+            loss_rt = loss_rt + loss_nav.to(loss_rt.device)
+        else:
+            loss_rt, ratio = ratio_loss(masks, target_ratio, c.lambda_rt, reduce=reduce)
         loss = loss_cls + loss_rt.to(loss_cls.device)
         values = torch.stack([loss.detach(), loss_cls.detach(), loss_rt.detach().to(loss.device),
                               ratio.to(loss.device)]).tolist()  # one device sync per step
@@ -511,7 +563,7 @@ class Trainer:
             self.scaler.scale(loss).backward()
             if c.clip_grad:
                 self.scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip_grad)
+                self._clip_gradients(c.clip_grad)
             scale = self.scaler.get_scale()
             self.scaler.step(opt)
             self.scaler.update()
@@ -520,13 +572,25 @@ class Trainer:
         else:
             loss.backward()
             if c.clip_grad:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip_grad)
+                self._clip_gradients(c.clip_grad)
             opt.step()
+        if c.tie_positions:
+            tie_navigation_positions(model)
         if hits is None:
             c1, c5 = topk_correct(logits.detach().float(), target, (1, 5))
             hits = (c1, c5, int(target.shape[0]))
         return {"loss": values[0], "loss_cls": values[1], "loss_rt": values[2], "ratio": values[3],
                 "correct1": hits[0], "correct5": hits[1], "n": hits[2]}
+
+    def _clip_gradients(self, max_norm: float) -> None:
+        """Official: one norm over every parameter. With the local estimator the navigation's gradient (its value
+        loss) and the network's (cross-entropy) are separate objectives, clipped separately so that neither
+        shrinks the other's step."""
+        if self.config.nav_estimator == "local":
+            torch.nn.utils.clip_grad_norm_(self._other_params, max_norm)
+            torch.nn.utils.clip_grad_norm_(self._nav_params, max_norm)
+        else:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
 
     # ----------------------------------------------------------------------------------------------- epochs
     def fit(self, max_steps: int | None = None) -> list[dict]:
