@@ -1,12 +1,15 @@
 """Does AdaFocusV2's policy learn where to look? A small CPU experiment with the one-stage objective (issue 12 item 6).
 
-Synthetic task: 224² frames of Gaussian noise (std 0.5) holding one object at a **random place per clip** (the same
-place in every frame of the clip): an oriented grating (class k of C: orientation k·π/C, period 8 px, random phase
-per frame) under a Gaussian envelope (σ = 12 px, peak amplitude 1.5). The object's centre is drawn uniformly in
+Synthetic task: 224² frames of smooth noise (white noise blurred by a Gaussian of σ = 2 px, std 0.25) holding one
+object at a **random place per clip** (the same place in every frame of the clip): an oriented grating (class k of
+C: orientation k·π/C, period 16 px, random phase per frame) under a Gaussian envelope (σ = 20 px, peak amplitude
+1.5); these are the defaults, each one an option. The object's centre is drawn uniformly in
 [P/2, 224 − P/2]², so a P × P patch centred on it (the "oracle" patch) always fits. With P = 64 the object fills
-a small part of the frame: the centre patch or a random patch mostly misses it, a patch on it sees all of it. The
+a small part of the frame: the centre patch or a random patch mostly misses it, a patch centred on it sees its core. The
 glance network f_G sees the whole frame, so the policy π can localise the object; the envelope makes the crop's
 location gradient (the only signal π gets, spec §2.3 / §2.9) point toward the object wherever a patch overlaps it.
+With white noise of std 0.5 (and a finer grating) that gradient is dominated by sub-pixel shifts of the noise and
+the policy's actions saturate at the frame corners (pilots in the results' notes).
 
 A narrow AdaFocusV2-MN2 (policy GRU 128, classifier MLP 256, one bottleneck per local ResNet stage, f_G without
 MobileNetV2's repeated blocks; P = 64, T = 2) is trained from scratch through :class:`Trainer` with the family's
@@ -31,6 +34,8 @@ One command runs every seed as its own process (``nice -n 10``, one thread, ``--
 ``benchmarks/results/cpu/adafocus_region.json`` and ``.md``::
 
     python benchmarks/train_adafocus_region.py
+
+(about 12–13 minutes of training per seed on one thread of a shared 2-core CPU; 3 seeds one after the other.)
 """
 from __future__ import annotations
 
