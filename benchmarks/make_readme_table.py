@@ -260,28 +260,28 @@ def crossfamily_block(path: str = CROSS_JSON) -> str:
 
 
 def region_block(path: str = REGION_JSON) -> str:
-    """Where AdaFocusV2's policy looks before and after training on the one-corner synthetic task (mean ± std over
+    """Where AdaFocusV2's policy looks before and after training on the random-place object task (mean ± std over
     seeds), from the committed ``adafocus_region.json`` (``benchmarks/train_adafocus_region.py`` writes it)."""
     with open(path) as f:
         doc = json.load(f)
     s = doc["settings"]
     seeds = sorted({r["seed"] for r in doc["runs"]})
-    pm = lambda m, k, f=".2f", x=1.0: f"{x * m[k]['mean']:{f}} ± {x * m[k]['std']:{f}}"  # noqa: E731
-    out = [f"Held-out clips ({s['val_clips']} per run), mean ± std over {len(seeds)} seeds per corner "
-           f"(`{doc['command']}`; {s['steps']} iterations of batch {s['batch_size']}, the first {s['warmup']} with the "
-           f"policy frozen; P = {s['P']}, the class only in a {s['Q']}² corner of noise frames, a grating under a "
-           f"Gaussian envelope of σ = {s['envelope_sigma']:g} px; "
-           f"[per seed, trajectories](benchmarks/results/cpu/adafocus_region.md)):", "",
-           "| informative corner | | mean action (row, col) | distance to its centre, px | patches inside | "
-           "top-1 % policy patches | random patches | centre patch |", "|---|---|---|---|---|---|---|---|"]
-    for region, reg in doc["summary"].items():
-        name = {"tl": "top-left", "br": "bottom-right"}.get(region, region)
-        for phase in ("before", "after"):
-            m = reg[phase]
-            out.append(f"| {name} | {phase} | ({m['mean_row']['mean']:.2f}, {m['mean_col']['mean']:.2f}) | "
-                       f"{pm(m, 'distance_px', '.0f')} | {pm(m, 'inside_fraction', '.0f', 100.0)} % | "
-                       f"{pm(m, 'top1_policy', '.1f')} | {pm(m, 'top1_random', '.1f')} | "
-                       f"{pm(m, 'top1_centre', '.1f')} |")
+    summ = doc["summary"]
+    pm = lambda m, k, f=".1f", x=1.0: f"{x * m[k]['mean']:{f}} ± {x * m[k]['std']:{f}}"  # noqa: E731
+    out = [f"Held-out clips ({s['val_clips']} per run), eval mode, mean ± std over {len(seeds)} seeds "
+           f"(`{doc['command'].strip()}`; {s['steps']} iterations of batch {s['batch_size']}, the first "
+           f"{s['warmup']} with the policy frozen; P = {s['P']}; one oriented grating under a Gaussian envelope of "
+           f"σ = {s['sigma']:g} px at a random place per clip in blurred noise; local top-1 = the local network "
+           f"alone on the patch; [per seed, trajectories, pilots](benchmarks/results/cpu/adafocus_region.md)):", "",
+           "| patches | distance to the object, px | patches holding its centre | local top-1 % | model top-1 % |",
+           "|---|---|---|---|---|"]
+    rows = [("policy, before training", summ["before"]["policy"]),
+            ("**policy, after training**", summ["after"]["policy"]),
+            ("centre patch", summ["after"]["centre"]), ("uniformly random patches", summ["after"]["random"]),
+            ("oracle: centred on the object", summ["after"]["oracle"])]
+    for name, m in rows:
+        out.append(f"| {name} | {pm(m, 'distance_px', '.0f')} | {pm(m, 'contains', '.0f', 100.0)} % | "
+                   f"{pm(m, 'top1_local')} | {pm(m, 'top1')} |")
     return "\n".join(out) + "\n"
 
 
