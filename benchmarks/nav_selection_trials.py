@@ -14,6 +14,18 @@ distractor frames, 800 training / 240 held-out clips), with a plain training loo
   (0: frozen weights; BatchNorm statistics still update in training mode unless ``--freeze-bn``);
 * ``--shared-logits``: every navigation module uses the first module's select/skip logits (each still draws its own
   Gumbel noise), so the first module's parameters get the gradient of all ten masks;
+* ``--estimator local``: the navigation is not trained through the straight-through Gumbel gradient but with a
+  per-frame local-expectation estimator: for the sampled masks of a batch, every frame position t is evaluated twice
+  more (no gradient, BatchNorm in eval mode), with frame t sent to the focal branch in every module and with it
+  skipped in every module; the loss difference Δ_t (kept − skipped) is the gradient of the expected loss w.r.t. the
+  frame's selection probability, applied to every module's p_select (exact for one decision per frame shared by the
+  modules, a shared credit otherwise); the ratio term uses the expected ratio (mean p_select per module). The network
+  itself trains on the sampled masks' loss only: the straight-through path into the navigation is cut, and so is the
+  navigation loss's path into the network through the navigation's input.
+  ``--content-scale`` weighs the Δ term, ``--cf-positions`` evaluates only that many random positions per step
+  (Δ scaled by 8/k), ``--center`` subtracts each clip's mean Δ (only the order of the frames' values then matters:
+  the ratio term alone sets how many frames are kept), ``--normalize`` divides Δ by its batch standard deviation;
+  the network's and the navigation's gradients are clipped separately;
 * the usual knobs of the official objective (``--lam`` λ_rt, ``--nav-lr`` the navigation's lr multiplier (official
   10), ``--tau0``/``--tau1`` the temperature schedule, ``--rt-begin``/``--rt-end`` the target-ratio schedule).
 
@@ -61,6 +73,11 @@ p.add_argument("--rt-begin", type=int, default=3)
 p.add_argument("--rt-end", type=int, default=5)
 p.add_argument("--lr-step", type=int, default=8)
 p.add_argument("--alpha", type=int, default=2)
+p.add_argument("--estimator", default="st", choices=("st", "local"))
+p.add_argument("--content-scale", type=float, default=1.0)  # local estimator: weight of the Δ term
+p.add_argument("--center", action="store_true")  # local estimator: subtract each clip's mean Δ over the positions
+p.add_argument("--normalize", action="store_true")  # local estimator: divide Δ by its batch standard deviation
+p.add_argument("--cf-positions", type=int, default=8)  # local estimator: positions evaluated per step (random)
 a = p.parse_args()
 from afnet_edge.models import afnet_resnet as _ar
 _ar.AFModule.__init__.__defaults__ = (a.alpha, 2)
@@ -147,26 +164,76 @@ if a.shared_logits:  # every module uses the first module's logits (its own Gumb
     navs[0].forward = _first
     for nv in navs[1:]:
         nv.forward = lambda x: _cache["logits"]
-for ep in range(a.nav):
-    m.train(); tl = tr_ = 0; n = 0
+_nav_logits: list = []
+if a.estimator == "local":  # record every module's logits (with gradient); the masks are drawn from detached logits
+    for nv in navs:
+        def _rec(x, _f=nv.forward):  # the navigation's loss does not reach the network through its input
+            z = _f(x.detach()); _nav_logits.append(z); return z.detach()
+        nv.forward = _rec
+def local_step(x, y, rt):
+    _nav_logits.clear()
+    out = m(x)
+    ce = F.cross_entropy(out.logits, y)
+    sampled = [mk.detach() for mk in out.masks]
+    b = len(y)
+    with torch.no_grad():
+        was = [mod.training for mod in m.modules()]
+        m.eval()
+        cf = []
+        pos = torch.randperm(8, generator=g)[:a.cf_positions].sort().values.tolist()
+        for t in pos:
+            for v in (0.0, 1.0):
+                cf.append([mk.clone().index_fill_(1, torch.tensor([t]), v) for mk in sampled])
+        big = [torch.cat([c[l] for c in cf]) for l in range(L)]
+        k = len(pos)
+        lo = m(x.repeat(2 * k, 1, 1, 1, 1), masks=big).logits
+        for mod, w in zip(m.modules(), was): mod.training = w
+        cl = F.cross_entropy(lo, y.repeat(2 * k), reduction="none").view(k, 2, b)
+        delta = torch.zeros(b, 8)
+        delta[:, pos] = (cl[:, 1] - cl[:, 0]).t() * (8 / k)  # (B, T): loss with frame t kept minus skipped
+        if a.center:  # only the order of the frames' values matters; the ratio term alone sets how many are kept
+            delta[:, pos] -= delta[:, pos].mean(1, keepdim=True)
+        if a.normalize:  # the scale of the loss differences changes as the network trains; keep the step size fixed
+            delta[:, pos] /= delta[:, pos].std() + 1e-6
+    ps = [F.softmax(z.float(), -1)[..., 1] for z in _nav_logits]
+    navl = a.content_scale * sum((delta * pl).sum(1).mean() for pl in ps) / L
+    rl = a.lam * torch.stack([(rt - pl.mean()) ** 2 for pl in ps]).mean()
+    ratios = torch.stack([mk.float().mean() for mk in out.masks])
+    return ce + navl + rl, ratios
+def train_mode(ep):
+    m.train()
     if a.freeze_bn and ep >= a.freeze_from:  # BatchNorm statistics of everything but the navigation stay fixed
         for mod in m.modules():
             if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm) and not any(mod is q for nv in navs for q in nv.modules()):
                 mod.eval()
+for ep in range(a.nav):
+    train_mode(ep); tl = tr_ = 0; n = 0
     if ep < a.rt_begin: rt = 1.0
     elif ep >= a.rt_end: rt = a.rt
     else: rt = 1 - (1 - a.rt) * (ep - a.rt_begin + 1) / (a.rt_end - a.rt_begin + 1)
     for k, gr in enumerate(opt.param_groups): gr["lr"] = gr.setdefault("base", gr["lr"]) * (0.1 if ep >= a.lr_step else 1.0) * (a.bb_mult if (k == 1 and ep >= a.freeze_from) else 1.0)
+    if a.bb_mult == 0 and ep >= a.freeze_from:  # frozen weights: no gradient through them (saves time)
+        for q in other: q.requires_grad_(False)
     for idx in batches(len(tr), a.bs, g):
+        if a.estimator == "local" and s % 50 == 49:
+            print(f"  step {s + 1} {evaluate('nav')}", flush=True); train_mode(ep)
         frac = min(1.0, s / max(1, int(steps * 0.9)))
         tau = a.tau0 * (a.tau1 / a.tau0) ** frac
         m.configure(temperature=tau, selection="gumbel")
         x, y = get(tr, np.array(idx))
-        out = m(x)
-        ratios = torch.stack([mk.float().mean() for mk in out.masks])
-        lrt = a.lam * ((rt - ratios) ** 2).mean()
-        loss = F.cross_entropy(out.logits, y) + lrt
-        opt.zero_grad(); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(), 20); opt.step()
+        if a.estimator == "local":
+            loss, ratios = local_step(x, y, rt)
+        else:
+            out = m(x)
+            ratios = torch.stack([mk.float().mean() for mk in out.masks])
+            lrt = a.lam * ((rt - ratios) ** 2).mean()
+            loss = F.cross_entropy(out.logits, y) + lrt
+        opt.zero_grad(); loss.backward()
+        if a.estimator == "local":  # the navigation's gradient must not shrink the network's through a shared norm
+            torch.nn.utils.clip_grad_norm_(other, 20); torch.nn.utils.clip_grad_norm_(nav_params, 20)
+        else:
+            torch.nn.utils.clip_grad_norm_(m.parameters(), 20)
+        opt.step()
         if a.tie: tie()
         tl += float(loss.detach()); tr_ += float(ratios.mean()); n += 1; s += 1
     print(f"nav ep{ep} loss {tl/n:.3f} train ratio {tr_/n:.3f} rt {rt:.2f} tau {tau:.3f} eval {evaluate('nav')} oracle " + " ".join(f"{k} {evaluate(k)['top1']:.1f}" for k in ('ones', 'zeros', 'inf', 'dis')) + f" [{time.time()-t0:.0f}s]", flush=True)

@@ -97,6 +97,50 @@ def _af_model(args):
     return create_model(MODEL, num_classes=args.classes, num_frames=args.frames, width=args.width_mult)
 
 
+#: Options that decide what a run computes (data, model, schedule); ``--reuse`` needs them equal to reuse a run.
+RUN_SETTINGS = ("classes", "frames", "size", "width_mult", "distractor_prob", "train_samples", "val_samples",
+                "batch_size", "epochs", "warmup", "rt_steps", "lr", "lambda_rt", "nav_gap", "baseline_frames",
+                "nav_estimator", "nav_positions", "nav_value_scale", "tie_positions", "threads")
+SETTINGS_FILE = "settings.json"
+
+
+def run_settings(args) -> dict:
+    return {k: getattr(args, k) for k in RUN_SETTINGS}
+
+
+def check_work_dir(args, work: str) -> None:
+    """Record the run settings in the work directory; with ``--reuse`` refuse a directory trained with others
+    (a finished run found there is reused only when its settings are these)."""
+    path = os.path.join(work, SETTINGS_FILE)
+    mine = json.loads(json.dumps(run_settings(args)))
+    if os.path.exists(path):
+        with open(path) as f:
+            theirs = json.load(f)
+        if theirs != mine:
+            if args.reuse:
+                diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+                raise SystemExit(f"--reuse: {work} holds runs trained with other settings (was, now): {diff}; "
+                                 f"use another --work-dir")
+            os.replace(path, path + ".old")
+    os.makedirs(work, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(mine, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _finished(out: str, cfg: TrainConfig, epochs: int) -> dict | None:
+    """With ``--reuse``: the checkpoint state of a run in ``out`` that finished ``epochs`` epochs with ``cfg``
+    (else None, and the run trains)."""
+    path = os.path.join(out, "last.pth")
+    if not (_G["args"].reuse and os.path.exists(path)):
+        return None
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    if ck.get("train_config") != cfg.to_dict() or ck.get("trainer", {}).get("epoch") != epochs:
+        return None
+    return ck
+
+
 def task_warmup(seed: int) -> dict:
     args = _G["args"]
     torch.set_num_threads(args.threads)
@@ -105,8 +149,12 @@ def task_warmup(seed: int) -> dict:
     set_navigation_gap(model, args.nav_gap)
     t0 = time.perf_counter()
     out = os.path.join(_G["work"], f"seed{seed}", "warmup")
-    tr = Trainer(model, _G["train"][seed], TrainConfig(rt=1.0, **_schedule(args, seed)), None, out_dir=out,
-                 log=_log(f"s{seed} warm-up"))
+    cfg = TrainConfig(rt=1.0, **_schedule(args, seed))
+    done = _finished(out, cfg, args.warmup)
+    if done is not None:
+        return {"checkpoint": os.path.join(out, "last.pth"), "reused": True,
+                "seconds": sum(h["train_seconds"] for h in done["trainer"]["history"])}
+    tr = Trainer(model, _G["train"][seed], cfg, None, out_dir=out, log=_log(f"s{seed} warm-up"))
     tr.fit(max_steps=args.warmup * tr.iters_per_epoch)
     return {"checkpoint": os.path.join(out, "last.pth"), "seconds": time.perf_counter() - t0}
 
@@ -126,9 +174,16 @@ def task_branch(seed: int, rt: float, warm_ckpt: str) -> dict:
     out = os.path.join(_G["work"], f"seed{seed}", f"rt{rt:g}")
     tr = Trainer(model, _G["train"][seed], TrainConfig(rt=rt, **_schedule(args, seed)), None, out_dir=out,
                  log=_log(f"s{seed} RT={rt:g}"))
-    tr.resume(warm_ckpt)
-    tr.fit()
-    seconds = time.perf_counter() - t0
+    done = _finished(out, tr.config, args.epochs)
+    reused = done is not None
+    if reused:   # a finished run of these settings: its weights and history, its training time
+        tr.resume(os.path.join(out, "last.pth"))
+        seconds = sum(h["train_seconds"] for h in tr.state.history[args.warmup:])
+        print(f"[s{seed} RT={rt:g}] reused the finished run in {out}", flush=True)
+    else:
+        tr.resume(warm_ckpt)
+        tr.fit()
+        seconds = time.perf_counter() - t0
     ev = _evaluate(model, _G["val"], args)
     sel = distractor_selection(model, _G["val"], 32)
     final = os.path.join(out, "final.pth")
@@ -136,7 +191,8 @@ def task_branch(seed: int, rt: float, warm_ckpt: str) -> dict:
     print(f"[s{seed} RT={rt:g}] top1 {ev['top1']:.1f} ratio {ev['real_ratio']:.3f} kept informative "
           f"{sel['kept_informative']:.3f} distractor {sel['kept_distractor']:.3f} [{seconds:.0f} s]", flush=True)
     return {"model": MODEL, "seed": seed, "target_ratio": rt, "frames": args.frames, "train_seconds": seconds,
-            "eval": ev, "selection_vs_distractors": sel, "checkpoint": final, "history": tr.state.history}
+            "eval": ev, "selection_vs_distractors": sel, "checkpoint": final, "history": tr.state.history,
+            "reused": reused}
 
 
 def task_baseline(seed: int) -> dict:
@@ -148,16 +204,21 @@ def task_baseline(seed: int) -> dict:
     cfg = TrainConfig(epochs=E, batch_size=args.batch_size, lr=args.lr, lr_steps=(max(1, round(0.82 * E)),),
                       seed=seed, eval_every=0, clip_grad=20.0, rt_begin=0, rt_end=0, t_end=0, fc_lr5=False)
     t0 = time.perf_counter()
-    tr = Trainer(model, _G["train_b"][seed], cfg, None, out_dir=os.path.join(_G["work"], f"seed{seed}", BASELINE),
-                 log=_log(f"s{seed} {BASELINE}"))
-    tr.fit()
-    seconds = time.perf_counter() - t0
+    out = os.path.join(_G["work"], f"seed{seed}", BASELINE)
+    tr = Trainer(model, _G["train_b"][seed], cfg, None, out_dir=out, log=_log(f"s{seed} {BASELINE}"))
+    reused = _finished(out, cfg, E) is not None
+    if reused:
+        tr.resume(os.path.join(out, "last.pth"))
+        seconds = sum(h["train_seconds"] for h in tr.state.history)
+    else:
+        tr.fit()
+        seconds = time.perf_counter() - t0
     r = evaluate(model, _G["val_b"], batch_size=32)
     ev = {k: r[k] for k in ("top1", "top5", "loss", "official_gflops", "executed_gmacs_compact") if k in r}
     print(f"[s{seed} {BASELINE}] top1 {ev['top1']:.1f} {ev['official_gflops']:.4f} GFLOPs [{seconds:.0f} s]",
           flush=True)
     return {"model": BASELINE, "seed": seed, "target_ratio": None, "frames": args.baseline_frames,
-            "train_seconds": seconds, "eval": ev, "history": tr.state.history}
+            "train_seconds": seconds, "eval": ev, "history": tr.state.history, "reused": reused}
 
 
 # ---------------------------------------------------------------------------------------------------- summary
@@ -227,6 +288,15 @@ def _pm(s: dict, fmt: str = ".1f") -> str:
     return f"{s['mean']:{fmt}} ± {s['std']:{fmt}}"
 
 
+def _reuse_text(result: dict) -> str:
+    n = sum(1 for r in result["runs"] if r.get("reused"))
+    if not n:
+        return ""
+    return (f" {n} of the {len(result['runs'])} runs were trained by earlier invocations with the same settings "
+            f"and reused (`--reuse`: settings.json and each checkpoint's training config checked): the time above "
+            f"is this invocation's; every run's own training time is in the table of runs.")
+
+
 def _estimator_text(s: dict) -> str:
     """The navigation's training, as the schedule paragraph states it (the deviations named)."""
     if s.get("nav_estimator", "straight_through") != "local":
@@ -250,7 +320,7 @@ def write_markdown(result: dict, path: str) -> None:
         f"({m['cores']} cores shared with other jobs, 1-minute load average {load('loadavg_start')} at the start, "
         f"{load('loadavg_end')} at the end), torch {m['torch']}, {result['threads']} thread(s) per run, "
         f"{result['jobs']} runs at a time, float32, commit {m.get('git_commit', '?')}"
-        f"{' + uncommitted changes in the files it uses' if m.get('git_dirty') else ''}.",
+        f"{' + uncommitted changes in the files it uses' if m.get('git_dirty') else ''}." + _reuse_text(result),
         "",
         f"Model: {MODEL} with width {s['width_mult']:g} (every channel count × {s['width_mult']:g}; 10 navigation "
         f"modules), T = {d['frames']}, {d['size']} px, trained from scratch. Data: {len(d['classes'])} classes "
@@ -339,7 +409,7 @@ def ship(run: dict, args, summary: dict, command: str) -> dict:
     return {"seed": run["seed"], "target_ratio": run["target_ratio"], "bytes": os.path.getsize(DEMO_CHECKPOINT)}
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
     p.add_argument("--ratios", type=float, nargs="+", default=[0.25, 0.5, 1.0], help="target ratios")
@@ -371,7 +441,16 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs trained in parallel")
     p.add_argument("--out-dir", default=os.path.join(REPO, "benchmarks", "results", "cpu"))
     p.add_argument("--work-dir", default=os.path.join(REPO, "runs", "demo_model"))
+    p.add_argument("--reuse", action="store_true",
+                   help="reuse the finished runs found in --work-dir (same settings, checked against its "
+                        "settings.json and each checkpoint's training config) instead of training them again; the "
+                        "results then report their recorded training times")
     p.add_argument("--quick", action="store_true", help="smoke run (tiny, writes demo_model_quick.*, ships nothing)")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.train_samples, args.val_samples, args.epochs, args.warmup = args.seeds[:2], 32, 16, 3, 1
@@ -391,6 +470,7 @@ def main(argv=None) -> int:
         _G["train_b"] = {s: subsample(c, args.baseline_frames) for s, c in _G["train"].items()}
         _G["val_b"] = subsample(_G["val"], args.baseline_frames)
     _G["work"] = args.work_dir + ("_quick" if args.quick else "")
+    check_work_dir(args, _G["work"])
 
     runs: list[dict] = []
     ctx = multiprocessing.get_context("fork")

@@ -10,17 +10,10 @@ from afnet_edge.data import SyntheticVideoDataset
 from afnet_edge.layers.navigation import Navigation, record_navigation, set_navigation_gap, tie_navigation_positions
 from afnet_edge.training import TrainConfig, Trainer, seed_everything
 from afnet_edge.training.nav_values import expected_ratios, frame_values, value_loss
-from conftest import randomize_model
+from conftest import randomize_model, single_threaded_module
 
 T, SIZE = 4, 32
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+_single_thread = single_threaded_module()
 
 
 def model_and_batch(seed: int = 0, b: int = 3):
