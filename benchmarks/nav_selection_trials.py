@@ -26,6 +26,8 @@ distractor frames, 800 training / 240 held-out clips), with a plain training loo
   (Δ scaled by 8/k), ``--center`` subtracts each clip's mean Δ (only the order of the frames' values then matters:
   the ratio term alone sets how many frames are kept), ``--normalize`` divides Δ by its batch standard deviation;
   the network's and the navigation's gradients are clipped separately;
+* ``--no-focal-shift``: the focal blocks run without the temporal shift (temporal modelling left to the ample
+  branch), so a distractor position's focal block sees only its own frame;
 * the usual knobs of the official objective (``--lam`` λ_rt, ``--nav-lr`` the navigation's lr multiplier (official
   10), ``--tau0``/``--tau1`` the temperature schedule, ``--rt-begin``/``--rt-end`` the target-ratio schedule).
 
@@ -74,6 +76,7 @@ p.add_argument("--rt-end", type=int, default=5)
 p.add_argument("--lr-step", type=int, default=8)
 p.add_argument("--alpha", type=int, default=2)
 p.add_argument("--estimator", default="st", choices=("st", "local"))
+p.add_argument("--no-focal-shift", action="store_true")  # focal blocks without the temporal shift (ample keeps it)
 p.add_argument("--content-scale", type=float, default=1.0)  # local estimator: weight of the Δ term
 p.add_argument("--center", action="store_true")  # local estimator: subtract each clip's mean Δ over the positions
 p.add_argument("--normalize", action="store_true")  # local estimator: divide Δ by its batch standard deviation
@@ -88,6 +91,11 @@ tr = CachedClips(SyntheticVideoDataset(a.train, seed=100 + a.seed, **kw))
 va = CachedClips(SyntheticVideoDataset(a.val, seed=999, **kw))
 m = create_model("af_resnet50", num_classes=6, num_frames=8, width=a.width)
 set_navigation_gap(m, a.gap)
+if a.no_focal_shift:  # a distractor position's focal block then sees only its own frame
+    from afnet_edge.layers.focal import FocalBlock
+    for mod in m.modules():
+        if isinstance(mod, FocalBlock):
+            mod.shift = False
 if a.load:
     m.load_state_dict(torch.load(a.load))
 m.configure(execution="masked")
