@@ -93,7 +93,7 @@ class TrainConfig:
         eval_batch_size: clips per validation batch (default: ``batch_size``).
         nav_estimator: how the navigation learns: ``"straight_through"`` (official: straight-through Gumbel masks,
             ratio term on the hard masks) or ``"local"`` (a deviation: per-frame values, :mod:`.nav_values`; the
-            ratio term on the expected ratio).
+            ratio term on the expected ratio; the reported ratio loss ``loss_rt`` then includes the value loss).
         nav_positions: with ``nav_estimator="local"``, frame positions valued per iteration (each costs two extra
             forward passes of the batch, without gradient); none while the target ratio is 1.
         nav_value_scale: with ``nav_estimator="local"``, weight of the navigation's value loss.
