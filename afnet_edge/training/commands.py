@@ -448,7 +448,8 @@ def register(sub) -> None:
     o.add_argument("--nav-estimator", choices=("straight-through", "local"), default="straight-through",
                    help="how the navigation learns: straight-through (official Gumbel gradient) or local (a "
                         "deviation: per-frame loss differences from extra forward passes, see "
-                        "afnet_edge.training.nav_values; learns which frames matter where the official one does not)")
+                        "afnet_edge.training.nav_values; with --tie-positions its selections follow content, which the "
+                        "official one's did not on the demo benchmark)")
     o.add_argument("--nav-positions", type=positive_int, default=4, metavar="K",
                    help="with --nav-estimator local: frame positions valued per iteration, each two extra forward "
                         "passes without gradient (4)")

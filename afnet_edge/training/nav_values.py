@@ -26,8 +26,10 @@ of the sampled masks only: the masks carry no straight-through gradient and the 
 (:class:`~afnet_edge.layers.navigation.record_navigation`), so neither loss reaches the other's parameters.
 
 Together with tied navigation positions (:func:`~afnet_edge.layers.navigation.tie_navigation_positions`) — without
-which each module learns per-position biases that reach the target ratio without looking at content — this is what
-made the demo model's navigation prefer informative frames in the trials.
+which each module learns per-position biases that reach the target ratio without looking at content — this made the
+selections follow content in the trials (and, from a network pre-trained with every frame, prefer informative
+frames 2:1). It does not make them prefer informative frames in general: in the one-seed pilot of the demo model's
+experiment from scratch they kept more distractors at ratio 0.25 (benchmarks/results/cpu/demo_model_local_pilot.md).
 """
 from __future__ import annotations
 
