@@ -615,3 +615,26 @@ def test_docs_crossfamily_block_equals_committed_results():
     assert os.path.exists(tool.CROSS_JSON), "benchmarks/results/cpu/cross_family.json is not committed"
     assert current == tool.crossfamily_block().rstrip("\n") + "\n", \
         "docs/performance.md cross-family block is stale: run python benchmarks/make_readme_table.py"
+
+
+def _mask_rows(own_inf: float, own_dis: float, own: float, shifted: float, oracle: float) -> list[dict]:
+    return [dict(selection="own", top1=own, informative_kept=own_inf, distractor_kept=own_dis),
+            dict(selection="own, positions shifted by one", top1=shifted, informative_kept=0.3, distractor_kept=0.3),
+            dict(selection="all frames", top1=97.0, informative_kept=1.0, distractor_kept=1.0),
+            dict(selection="no frame", top1=30.0, informative_kept=0.0, distractor_kept=0.0),
+            dict(selection="informative frames only", top1=oracle, informative_kept=1.0, distractor_kept=0.0)]
+
+
+def test_demo_model_masks_reading_follows_the_numbers():
+    """demo_model_masks.py writes its reading from the measured rows: a content-blind model (fixed per-position
+    pattern, oracle far below its own selections) and a content-following one get opposite statements."""
+    reading = _script("demo_model_masks").reading
+    blind = "\n".join(reading(_mask_rows(0.32, 0.33, 96.0, 93.0, 23.0),
+                              torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0]])))
+    assert "2 of its 2 navigation modules select the same frame positions" in blind
+    assert "fixed per-position pattern" in blind and "0.97× as often as distractors" in blind
+    assert "the oracle is below its own selections by 73.0 points" in blind
+    follows = "\n".join(reading(_mask_rows(0.36, 0.11, 95.0, 80.0, 94.0),
+                                torch.tensor([[0.4, 0.2, 1.0, 0.0], [0.5, 0.5, 0.5, 0.5]])))
+    assert "0 of its 2 navigation modules" in follows and "depend on what the clip shows" in follows
+    assert "3.27× as often" in follows and "costs 15.0 points; the oracle is within 5 points" in follows
