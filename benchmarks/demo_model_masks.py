@@ -85,14 +85,15 @@ def reading(rows: list[dict], pattern: torch.Tensor) -> list[str]:
            f"{by['no frame']['top1']:.1f} %, and the oracle that skips exactly the distractors {orc['top1']:.1f} %.",
            f"* Its own selections send informative frames to the focal branch {pref:.2f}× as often as distractors "
            f"({own['informative_kept']:.3f} vs {own['distractor_kept']:.3f} kept).",
-           f"* {int(fixed.sum())} of its {fixed.numel()} navigation modules select the same frame positions in every "
+           f"* {int(fixed.sum())} of its {fixed.numel()} navigation modules select{'s' if int(fixed.sum()) == 1 else ''} the same frame positions in every "
            f"clip (every rate in the position table below 0.05 or above 0.95)"
-           + ("; the selections of the others depend on what the clip shows." if not bool(fixed.all()) else
-              ": the selection is a fixed per-position pattern, whatever the clip shows.")]
+           + (": the selection is a fixed per-position pattern, whatever the clip shows." if bool(fixed.all()) else
+              "; the selections of the others depend on what the clip shows." if bool(fixed.any()) else
+              ": every module's selections depend on what the clip shows.")]
     cost = own["top1"] - shifted["top1"]
     out.append(f"* Moving its selections by one frame costs {cost:.1f} points"
                + (" and the oracle is below its own selections by "
-                  f"{own['top1'] - orc['top1']:.1f} points: the network relies on the positions its navigation "
+                  f"{own['top1'] - orc['top1']:.1f} points: the network relies on the frames its own navigation "
                   "chooses, not on the informative frames as such." if orc["top1"] < own["top1"] - 5.0 else
                   "; the oracle is within 5 points of (or above) its own selections."))
     return out

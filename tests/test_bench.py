@@ -636,5 +636,7 @@ def test_demo_model_masks_reading_follows_the_numbers():
     assert "the oracle is below its own selections by 73.0 points" in blind
     follows = "\n".join(reading(_mask_rows(0.36, 0.11, 95.0, 80.0, 94.0),
                                 torch.tensor([[0.4, 0.2, 1.0, 0.0], [0.5, 0.5, 0.5, 0.5]])))
-    assert "0 of its 2 navigation modules" in follows and "depend on what the clip shows" in follows
+    assert "0 of its 2 navigation modules" in follows and "every module's selections depend on what" in follows
+    some = "\n".join(reading(_mask_rows(0.36, 0.11, 95.0, 80.0, 94.0), torch.tensor([[1.0, 0.0], [0.5, 0.5]])))
+    assert "1 of its 2 navigation modules selects the same" in some and "the selections of the others depend" in some
     assert "3.27× as often" in follows and "costs 15.0 points; the oracle is within 5 points" in follows
