@@ -202,9 +202,14 @@ def demo_block(path: str = DEMO_JSON) -> str:
         doc = json.load(f)
     summ, sched = doc["summary"], doc["schedule"]
     pm = lambda s, f=".1f": f"{s['mean']:{f}} ± {s['std']:{f}}"  # noqa: E731
+    reused = [r for r in doc["runs"] if r.get("reused")]
+    took = (f"{doc['total_seconds'] / 60:.0f} min on the 2-core CPU machine" if not reused else
+            f"which reused {len(reused)} of its {len(doc['runs'])} runs trained by earlier invocations with the same "
+            f"settings; {sum(r['train_seconds'] for r in doc['runs']) / 60:.0f} min of training time over all runs, "
+            f"warm-ups not counted, on the shared 2-core CPU machine")
     out = [f"Measured on held-out synthetic clips with threshold selection, mean ± standard deviation over "
-           f"{len(doc['seeds'])} seeds (`{doc['command']}`, {doc['total_seconds'] / 60:.0f} min on the 2-core CPU "
-           f"machine; [details](benchmarks/results/cpu/demo_model.md)):", "",
+           f"{len(doc['seeds'])} seeds (`{doc['command']}`, {took}; "
+           f"[details](benchmarks/results/cpu/demo_model.md)):", "",
            "| model | target ratio | top-1 % | real ratio | informative frames to focal | distractor frames to "
            "focal | official GFLOPs/clip |", "|---|---|---|---|---|---|---|"]
     for rt, a in summ["af"].items():

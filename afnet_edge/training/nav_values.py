@@ -26,10 +26,13 @@ of the sampled masks only: the masks carry no straight-through gradient and the 
 (:class:`~afnet_edge.layers.navigation.record_navigation`), so neither loss reaches the other's parameters.
 
 Together with tied navigation positions (:func:`~afnet_edge.layers.navigation.tie_navigation_positions`) — without
-which each module learns per-position biases that reach the target ratio without looking at content — this made the
-selections follow content in the trials (and, from a network pre-trained with every frame, prefer informative
-frames 2:1). It does not make them prefer informative frames in general: in the one-seed pilot of the demo model's
-experiment from scratch they kept more distractors at ratio 0.25 (benchmarks/results/cpu/demo_model_local_pilot.md).
+which each module learns per-position biases that reach the target ratio without looking at content — this makes the
+selections follow content. Started from a network trained with every frame (the demo model's recipe: 7 epochs at
+ratio 1, standing in for the release's ImageNet start) the navigation preferred informative frames to distractors
+in every run of three seeds (benchmarks/results/cpu/demo_model.md), but the ratio term (on the expected ratio) did
+not always hold the target against the value term: in some runs the real ratio ended far above the target. From
+scratch with a short warm-up it did not prefer informative frames (one-seed pilot:
+benchmarks/results/cpu/demo_model_local_pilot.md, more distractors kept at ratio 0.25).
 """
 from __future__ import annotations
 
