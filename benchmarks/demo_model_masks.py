@@ -79,14 +79,15 @@ def reading(rows: list[dict], pattern: torch.Tensor) -> list[str]:
     by = {r["selection"]: r for r in rows}
     own, shifted, orc = by["own"], by["own, positions shifted by one"], by["informative frames only"]
     fixed = ((pattern < 0.05) | (pattern > 0.95)).all(1)          # (L,) module selects fixed positions
+    n_fixed = int(fixed.sum())
     pref = own["informative_kept"] / max(own["distractor_kept"], 1e-9)
     out = [f"* With its own selections the model is right on {own['top1']:.1f} % of the clips; the same selections "
            f"one frame later give {shifted['top1']:.1f} %, every frame {by['all frames']['top1']:.1f} %, no frame "
            f"{by['no frame']['top1']:.1f} %, and the oracle that skips exactly the distractors {orc['top1']:.1f} %.",
            f"* Its own selections send informative frames to the focal branch {pref:.2f}× as often as distractors "
            f"({own['informative_kept']:.3f} vs {own['distractor_kept']:.3f} kept).",
-           f"* {int(fixed.sum())} of its {fixed.numel()} navigation modules select{'s' if int(fixed.sum()) == 1 else ''} the same frame positions in every "
-           f"clip (every rate in the position table below 0.05 or above 0.95)"
+           f"* {n_fixed} of its {fixed.numel()} navigation modules select{'s' if n_fixed == 1 else ''} the same frame "
+           f"positions in every clip (every rate in the position table below 0.05 or above 0.95)"
            + (": the selection is a fixed per-position pattern, whatever the clip shows." if bool(fixed.all()) else
               "; the selections of the others depend on what the clip shows." if bool(fixed.any()) else
               ": every module's selections depend on what the clip shows.")]
