@@ -69,12 +69,13 @@ def demo_summary(card: dict[str, Any] | None = None) -> str:
             f"trained on synthetic clips ({card['num_classes']} classes)")
 
 
-def load_demo_model(**config: Any) -> VideoClassifier:
+def load_demo_model(checkpoint: str | None = None, **config: Any) -> VideoClassifier:
     """The shipped demo model in eval mode (weights in float32), with ``config`` passed to
     :func:`~afnet_edge.create_model` (``execution``, ``selection``, ...). Its class names are
-    ``demo_card()["class_names"]``."""
+    ``demo_card()["class_names"]``. ``checkpoint``: instead of the shipped weights, another run of the card's
+    architecture (e.g. a ``final.pth`` of ``benchmarks/train_demo_model.py``)."""
     card = demo_card()
     model = create_model(card["model"], num_classes=card["num_classes"], num_frames=card["num_frames"],
                          **card["options"], **config)
-    load_checkpoint(model, DEMO_CHECKPOINT)
+    load_checkpoint(model, DEMO_CHECKPOINT if checkpoint is None else checkpoint)
     return cast(VideoClassifier, model.eval())

@@ -35,7 +35,6 @@ for path in (REPO, os.path.join(REPO, "benchmarks")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from afnet_edge import create_model, load_checkpoint  # noqa: E402
 from afnet_edge.data import SyntheticVideoDataset  # noqa: E402
 from afnet_edge.demo_model import demo_card, load_demo_model  # noqa: E402
 from afnet_edge.video import normalize_frames  # noqa: E402
@@ -114,14 +113,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     card = demo_card()
     d = card["dataset"]
-    if args.checkpoint is None:
-        model = load_demo_model(selection="threshold", execution="masked")
-    else:
-        model = create_model(card["model"], num_classes=card["num_classes"], num_frames=card["num_frames"],
-                             **card["options"])
-        load_checkpoint(model, args.checkpoint)
-        model.configure(selection="threshold", execution="masked")
-        model.eval()
+    model = load_demo_model(args.checkpoint, selection="threshold", execution="masked")
     val = CachedClips(SyntheticVideoDataset(args.val_samples, num_frames=d["num_frames"], size=d["size"],
                                             num_classes=d["num_classes"], seed=d["val_seed"],
                                             distractor_prob=d["distractor_prob"]))
