@@ -90,13 +90,16 @@ def _log(name: str):
     return lambda line: print(f"[{name}] {line}", flush=True)
 
 
-def _schedule(args, seed: int) -> dict:
+def _schedule(args, seed: int, hold: bool = True) -> dict:
+    """The run's training config (``hold=False``: without ``--hold-ratio``, which acts only below ratio 1: the
+    warm-up and the ratio-1 runs)."""
     E, W = args.epochs, args.warmup
     return dict(epochs=E, batch_size=args.batch_size, lr=args.lr, lr_steps=(max(W + 1, round(0.82 * E)),),
                 rt_begin=W, rt_end=min(E, W + args.rt_steps), lambda_rt=args.lambda_rt, t0=1.0, t1=0.01,
                 t_end=max(1, round(50 / 55 * E)), seed=seed, eval_every=0, clip_grad=20.0, fc_lr5=False,
                 nav_estimator=args.nav_estimator.replace("-", "_"), nav_positions=args.nav_positions,
-                nav_value_scale=args.nav_value_scale, tie_positions=args.tie_positions)
+                nav_value_scale=args.nav_value_scale, tie_positions=args.tie_positions,
+                hold_ratio=args.hold_ratio if hold else 0.0)
 
 
 def _af_model(args):
@@ -106,7 +109,7 @@ def _af_model(args):
 #: Options that decide what a run computes (data, model, schedule); ``--reuse`` needs them equal to reuse a run.
 RUN_SETTINGS = ("classes", "frames", "size", "width_mult", "distractor_prob", "train_samples", "val_samples",
                 "batch_size", "epochs", "warmup", "rt_steps", "lr", "lambda_rt", "nav_gap", "baseline_frames",
-                "nav_estimator", "nav_positions", "nav_value_scale", "tie_positions", "threads")
+                "nav_estimator", "nav_positions", "nav_value_scale", "tie_positions", "hold_ratio", "threads")
 SETTINGS_FILE = "settings.json"
 
 
@@ -142,7 +145,9 @@ def _finished(out: str, cfg: TrainConfig, epochs: int) -> dict | None:
     if not (_G["args"].reuse and os.path.exists(path)):
         return None
     ck = torch.load(path, map_location="cpu", weights_only=False)
-    if ck.get("train_config") != cfg.to_dict() or ck.get("trainer", {}).get("epoch") != epochs:
+    # a setting the checkpoint does not record did not exist when it was written: the run had its default
+    saved = {**TrainConfig().to_dict(), **(ck.get("train_config") or {})}
+    if saved != cfg.to_dict() or ck.get("trainer", {}).get("epoch") != epochs:
         return None
     return ck
 
@@ -155,7 +160,7 @@ def task_warmup(seed: int) -> dict:
     set_navigation_gap(model, args.nav_gap)
     t0 = time.perf_counter()
     out = os.path.join(_G["work"], f"seed{seed}", "warmup")
-    cfg = TrainConfig(rt=1.0, **_schedule(args, seed))
+    cfg = TrainConfig(rt=1.0, **_schedule(args, seed, hold=False))
     done = _finished(out, cfg, args.warmup)
     if done is not None:
         return {"checkpoint": os.path.join(out, "last.pth"), "reused": True,
@@ -178,7 +183,8 @@ def task_branch(seed: int, rt: float, warm_ckpt: str) -> dict:
     model = _af_model(args)
     t0 = time.perf_counter()
     out = os.path.join(_G["work"], f"seed{seed}", f"rt{rt:g}")
-    tr = Trainer(model, _G["train"][seed], TrainConfig(rt=rt, **_schedule(args, seed)), None, out_dir=out,
+    cfg = TrainConfig(rt=rt, **_schedule(args, seed, hold=rt < 1))
+    tr = Trainer(model, _G["train"][seed], cfg, None, out_dir=out,
                  log=_log(f"s{seed} RT={rt:g}"))
     done = _finished(out, tr.config, args.epochs)
     reused = done is not None
@@ -312,6 +318,10 @@ def _estimator_text(s: dict) -> str:
                 f"(`--nav-estimator local`, afnet_edge/training/nav_values.py: per-frame loss differences over "
                 f"{s['nav_positions']} random positions per iteration, value weight {s['nav_value_scale']:g}, the "
                 f"ratio term on the expected ratio; none while the target ratio is 1)")
+        if s.get("hold_ratio"):
+            text += (f", the ratio held: after every step each module's select bias moves by {s['hold_ratio']:g} of "
+                     f"the shift that gives the batch the target expected ratio (`--hold-ratio`, a deviation; "
+                     f"nav_values.ratio_bias_shifts)")
     return text + (", per-position parameters tied across positions (`--tie-positions`, a deviation)."
                    if s.get("tie_positions") else ", per-position parameters as released.")
 
@@ -441,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nav-value-scale", type=float, default=30.0, help="with --nav-estimator local: value weight")
     p.add_argument("--tie-positions", action=argparse.BooleanOptionalAction, default=True,
                    help="tie the navigation's per-position parameters (default: tied)")
+    p.add_argument("--hold-ratio", type=float, default=0.0, metavar="RATE",
+                   help="with --nav-estimator local: hold the ratio by moving the select biases after every step "
+                        "(afnet-edge train --hold-ratio; 0 = off)")
     p.add_argument("--baseline-frames", type=int, default=4, help="frames of the dense baseline")
     p.add_argument("--baseline-epochs", type=int, default=14, help="epochs of the dense baseline (0: none)")
     p.add_argument("--ship-seed", type=int, default=0, help="seed of the run shipped as the demo model")

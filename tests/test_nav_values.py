@@ -9,7 +9,8 @@ from afnet_edge import create_model
 from afnet_edge.data import SyntheticVideoDataset
 from afnet_edge.layers.navigation import Navigation, record_navigation, set_navigation_gap, tie_navigation_positions
 from afnet_edge.training import TrainConfig, Trainer, seed_everything
-from afnet_edge.training.nav_values import expected_ratios, frame_values, value_loss
+from afnet_edge.training import engine as train_engine
+from afnet_edge.training.nav_values import expected_ratios, frame_values, ratio_bias_shifts, value_loss
 from conftest import randomize_model, single_threaded_module
 
 T, SIZE = 4, 32
@@ -163,3 +164,81 @@ def test_local_estimator_and_tied_positions_need_a_model_that_selects_frames():
     for cfg in (dict(nav_estimator="local"), dict(tie_positions=True)):
         with pytest.raises(ValueError, match="navigation"):
             Trainer(dense, data, TrainConfig(epochs=1, batch_size=4, **cfg), device="cpu", log=None)
+
+
+def test_ratio_bias_shifts_give_the_batch_exactly_the_target_expected_ratio():
+    g = torch.Generator().manual_seed(5)
+    # modules far from the target in both directions, one with spread-out margins
+    logits = [torch.randn(3, T, 2, generator=g) * sc + off for sc, off in ((1.0, 0.0), (4.0, 0.0), (1.0, 3.0))]
+    for z, sign in zip(logits, (1, 1, -1)):
+        z[..., 1] += sign * 3.0
+    for target in (0.1, 0.25, 0.5, 0.9):
+        shift = ratio_bias_shifts(logits, target)
+        assert shift.shape == (3,)
+        for z, d in zip(logits, shift):
+            got = torch.sigmoid(z[..., 1] - z[..., 0] + d).mean()
+            torch.testing.assert_close(got, torch.tensor(target), atol=1e-5, rtol=0)
+    assert ratio_bias_shifts(logits, 0.25)[0] < ratio_bias_shifts(logits, 0.5)[0]     # fewer frames: lower margins
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="target_ratio"):
+            ratio_bias_shifts(logits, bad)
+    with pytest.raises(ValueError, match="logits"):
+        ratio_bias_shifts([], 0.5)
+
+
+def test_record_navigation_names_the_module_of_every_recorded_tensor():
+    m, clip, *_ = model_and_batch()
+    navs = [q for q in m.modules() if isinstance(q, Navigation)]
+    called = []       # (module, its output) in the order the forward pass calls them
+    hooks = [nv.register_forward_hook(lambda mod, inp, out: called.append((mod, out))) for nv in navs]
+    recorder = record_navigation(m)
+    with recorder as rec:
+        m(clip)
+    for h in hooks:
+        h.remove()
+    assert [id(mod) for mod, _ in called] == [id(q) for q in recorder.sources]
+    assert len(rec) == len(navs) and set(map(id, recorder.sources)) == set(map(id, navs))
+    for (_, out), z in zip(called, rec):
+        torch.testing.assert_close(out, z.detach(), rtol=0, atol=0)
+    assert all(nv.record_sources is None for nv in navs)                 # restored on exit
+
+
+@pytest.mark.parametrize("rate", [1.0, 0.5])
+def test_hold_ratio_moves_each_select_bias_by_its_share_of_the_shift(monkeypatch, rate):
+    calls = []
+
+    def spy(logits, target):
+        out = ratio_bias_shifts(logits, target)
+        calls.append(([z.detach().clone() for z in logits], target, out))
+        return out
+
+    monkeypatch.setattr(train_engine, "ratio_bias_shifts", spy)
+    # no learning rate, no weight decay: the hold is the only thing that moves the navigation
+    tr = _trainer(lr=0.0, lambda_rt=0.0, nav_value_scale=0.0, tie_positions=True, hold_ratio=rate)
+    navs = [q for q in tr.model.modules() if isinstance(q, Navigation)]
+    before = [nv.conv_gs.bias.detach().clone() for nv in navs]
+    tr.train_epoch(max_steps=1)
+    assert len(calls) == 1
+    logits, target, shift = calls[0]
+    assert target == 0.25 and len(logits) == len(navs)
+    for nv, b0, d in zip(navs, before, shift):   # the forward calls the modules in the order they are built
+        b1 = nv.conv_gs.bias.detach()
+        torch.testing.assert_close(b1[1::2] - b0[1::2], torch.full((T,), rate * float(d)), atol=1e-5, rtol=0)
+        assert torch.equal(b1[0::2], b0[0::2])                        # the skip bias stays
+    # the first module reads the stem's features, which no mask changes: its expected ratio on the batch's logits,
+    # moved by the full shift, is the target
+    m0 = logits[0][..., 1] - logits[0][..., 0]
+    torch.testing.assert_close(torch.sigmoid(m0 + shift[0]).mean(), torch.tensor(0.25), atol=1e-5, rtol=0)
+
+
+def test_hold_ratio_does_nothing_at_ratio_one_and_needs_the_local_estimator():
+    tr = _trainer(lr=0.0, lambda_rt=0.0, nav_value_scale=0.0, rt=1.0, hold_ratio=1.0)
+    navs = [q for q in tr.model.modules() if isinstance(q, Navigation)]
+    before = [nv.conv_gs.bias.detach().clone() for nv in navs]
+    tr.train_epoch(max_steps=1)
+    assert all(torch.equal(nv.conv_gs.bias, b) for nv, b in zip(navs, before))
+    with pytest.raises(ValueError, match="hold_ratio .--hold-ratio. needs nav_estimator"):
+        TrainConfig(hold_ratio=0.5)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="hold_ratio must be"):
+            TrainConfig(nav_estimator="local", hold_ratio=bad)

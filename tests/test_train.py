@@ -531,6 +531,8 @@ def test_cli_list_data_and_bad_input(tmp_path, capsys):
     fails(["train", *TINY[:4], "--classes", "3", "--data", "list", "--list", lst], "label")  # labels 0..3
     fails(["train", *TINY, "--amp"], "CUDA")
     fails(["train", *TINY, "--rt", "1.5"], "--rt")
+    fails(["train", *TINY, "--hold-ratio", "0.5"], "--hold-ratio")            # needs --nav-estimator local
+    fails(["train", *TINY, "--nav-estimator", "local", "--hold-ratio", "1.5"], "--hold-ratio")
     fails(["train", *TINY, "--classes", "20"], "--classes")  # synthetic benchmark has at most 14 classes
     last = str(tmp_path / "run" / "last.pth")
     fails(["train", "--model", "af_resnet50", "--resume", last], "af_mobilenetv3")

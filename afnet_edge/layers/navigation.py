@@ -37,6 +37,8 @@ class Navigation(nn.Module):
         #: set by :func:`record_navigation` (training with the local-expectation estimator): the list this
         #: module's logits are appended to; the module then reads a detached input and returns detached logits.
         self.record: list | None = None
+        #: set with ``record``: the list this module appends itself to, in call order (which module made which logits)
+        self.record_sources: list | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c = x.shape[:2]
@@ -49,6 +51,8 @@ class Navigation(nn.Module):
         if self.record is None:
             return z
         self.record.append(z)
+        if self.record_sources is not None:
+            self.record_sources.append(self)
         return z.detach()
 
 
@@ -57,20 +61,21 @@ class record_navigation:
     gradient, to the list it yields, while the forward pass itself sees them detached (the masks carry no
     straight-through gradient) and the modules read their input detached (a loss on the recorded logits does not
     reach the network through them). Used by the local-expectation training of the navigation
-    (:mod:`afnet_edge.training.nav_values`)."""
+    (:mod:`afnet_edge.training.nav_values`). After the block, ``sources`` holds the module of each recorded tensor."""
 
     def __init__(self, model: nn.Module):
         self.modules = [m for m in model.modules() if isinstance(m, Navigation)]
         self.logits: list[torch.Tensor] = []
+        self.sources: list[Navigation] = []
 
     def __enter__(self) -> list[torch.Tensor]:
         for m in self.modules:
-            m.record = self.logits
+            m.record, m.record_sources = self.logits, self.sources
         return self.logits
 
     def __exit__(self, *exc) -> None:
         for m in self.modules:
-            m.record = None
+            m.record = m.record_sources = None
 
 
 def tie_navigation_positions(model: nn.Module) -> int:

@@ -206,7 +206,8 @@ def _train(args, device, info: distributed.DistInfo | None) -> int:
         t_end=args.t_end, fc_lr5=False if args.no_fc_lr5 else None, amp=args.amp, seed=args.seed,
         workers=args.workers, eval_every=args.eval_every, save_every=args.save_every,
         eval_selection=args.eval_selection, nav_estimator=args.nav_estimator.replace("-", "_"),
-        nav_positions=args.nav_positions, nav_value_scale=args.nav_value_scale, tie_positions=args.tie_positions)
+        nav_positions=args.nav_positions, nav_value_scale=args.nav_value_scale, tie_positions=args.tie_positions,
+        hold_ratio=args.hold_ratio)
     if args.lr_steps and cfg.lr_policy != "step":
         raise ValueError(f"--lr-steps applies to --lr-policy step, but {model.arch} trains with the {cfg.lr_policy} "
                          f"policy; add --lr-policy step to use steps")
@@ -458,6 +459,10 @@ def register(sub) -> None:
     o.add_argument("--tie-positions", action="store_true",
                    help="tie every navigation module's per-position parameters across frame positions (a "
                         "deviation: selections follow content, not position)")
+    o.add_argument("--hold-ratio", type=_unit_float, default=0.0, metavar="RATE",
+                   help="with --nav-estimator local: after every step move each navigation module's select bias by "
+                        "RATE times the shift that gives the batch the target expected ratio (a deviation: the real "
+                        "ratio then stays at --rt; 0 = off, default)")
     o.add_argument("--t0", type=_pos_float, default=1.0, help="initial Gumbel temperature (1)")
     o.add_argument("--t1", type=_pos_float, default=0.01, help="final Gumbel temperature (0.01)")
     o.add_argument("--t-end", type=_nonneg_int, default=50, help="epoch where annealing ends (50)")

@@ -59,7 +59,7 @@ from ..models.common import VideoClassifier
 from ..models.registry import TrainRecipe, train_recipe
 from . import distributed as _dist
 from .metrics import check_targets, ratio_loss, topk_correct
-from .nav_values import NAV_ESTIMATORS, expected_ratios, frame_values, value_loss
+from .nav_values import NAV_ESTIMATORS, expected_ratios, frame_values, ratio_bias_shifts, value_loss
 from .optim import adjust_learning_rate, build_optimizer
 from .schedules import LR_POLICIES, adjust_ratio, check_schedule, policy_lr_at, temperature_at
 
@@ -99,6 +99,10 @@ class TrainConfig:
         nav_value_scale: with ``nav_estimator="local"``, weight of the navigation's value loss.
         tie_positions: keep every navigation module's per-position parameters equal across frame positions
             (a deviation: selections then depend on content only).
+        hold_ratio: with ``nav_estimator="local"`` and a target ratio below 1, after every optimiser step move each
+            navigation module's select bias by this fraction of the shift that makes the batch's expected ratio the
+            target (:func:`.nav_values.ratio_bias_shifts`; a deviation: the ratio is held instead of traded against
+            the value term); 0 (default) = off, 1 = the batch's exact shift.
     """
 
     epochs: int = 55
@@ -129,6 +133,7 @@ class TrainConfig:
     nav_positions: int = 4
     nav_value_scale: float = 30.0
     tie_positions: bool = False
+    hold_ratio: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -162,6 +167,11 @@ class TrainConfig:
             raise ValueError(f"nav_positions must be a positive integer, got {self.nav_positions!r}")
         if not (math.isfinite(self.nav_value_scale) and self.nav_value_scale >= 0):
             raise ValueError(f"nav_value_scale must be a finite number >= 0, got {self.nav_value_scale!r}")
+        if not (math.isfinite(self.hold_ratio) and 0.0 <= self.hold_ratio <= 1.0):
+            raise ValueError(f"hold_ratio must be a fraction in [0, 1], got {self.hold_ratio!r}")
+        if self.hold_ratio and self.nav_estimator != "local":
+            raise ValueError("hold_ratio (--hold-ratio) needs nav_estimator='local' (--nav-estimator local), whose "
+                             "recorded navigation logits it reads")
 
     @classmethod
     def for_model(cls, model: torch.nn.Module, **overrides) -> "TrainConfig":
@@ -517,13 +527,14 @@ class Trainer:
         family_loss = self.recipe.loss
         local = c.nav_estimator == "local"
         reduce = _dist.all_mean if self.dist is not None else None
+        recorder = record_navigation(model) if local else None
         nav_logits: list = []
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
             if family_loss is not None:   # the family's objective (reported as loss_cls), no frame selection
                 loss_cls, logits = family_loss(self.net, model, clip, target)
                 masks: list = []
             elif local:                   # masks drawn without straight-through gradient; logits recorded
-                with record_navigation(model) as nav_logits:
+                with recorder as nav_logits:
                     out = self.net(clip)
                 logits, masks = out.logits, out.masks
             else:
@@ -576,11 +587,26 @@ class Trainer:
             opt.step()
         if c.tie_positions:
             tie_navigation_positions(model)
+        if recorder is not None and c.hold_ratio and target_ratio < 1.0 and recorder.logits:
+            self._hold_ratio(recorder, target_ratio)
         if hits is None:
             c1, c5 = topk_correct(logits.detach().float(), target, (1, 5))
             hits = (c1, c5, int(target.shape[0]))
         return {"loss": values[0], "loss_cls": values[1], "loss_rt": values[2], "ratio": values[3],
                 "correct1": hits[0], "correct5": hits[1], "n": hits[2]}
+
+    def _hold_ratio(self, recorder: record_navigation, target_ratio: float) -> None:
+        """``TrainConfig.hold_ratio``: move each module's select bias (every position alike, so tied positions stay
+        tied) towards the shift that gives this batch's logits the target expected ratio; in a multi-process run the
+        shifts are averaged over the processes so that the parameters stay equal."""
+        shift = ratio_bias_shifts(recorder.logits, target_ratio) * self.config.hold_ratio
+        if self.dist is not None:
+            shift = _dist.all_mean(shift)
+        with torch.no_grad():
+            for nav, d in zip(recorder.sources, shift.tolist()):
+                bias = nav.conv_gs.bias
+                assert bias is not None  # conv_gs is built with a bias
+                bias[1::2] += d
 
     def _clip_gradients(self, max_norm: float) -> None:
         """Official: one norm over every parameter. With the local estimator the navigation's gradient (its value

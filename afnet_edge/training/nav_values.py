@@ -33,6 +33,13 @@ in every run of three seeds (benchmarks/results/cpu/demo_model.md), but the rati
 not always hold the target against the value term: in some runs the real ratio ended far above the target. From
 scratch with a short warm-up it did not prefer informative frames (one-seed pilot:
 benchmarks/results/cpu/demo_model_local_pilot.md, more distractors kept at ratio 0.25).
+
+Holding the ratio (``TrainConfig.hold_ratio``, ``--hold-ratio RATE``, a further deviation): the value term is centred
+only to first order, and the navigation's content-dependent weights still move the expected ratio, so the ratio term
+trades the target against the values. With ``hold_ratio`` > 0, after every optimiser step each module's select bias
+(every position alike) moves by ``RATE`` times the shift that makes the batch's expected ratio the target
+(:func:`ratio_bias_shifts`): the ratio follows the target schedule whatever the value term does, which then only
+orders the frames. ``RATE`` < 1 averages the batch-to-batch noise of the shift over about ``1/RATE`` batches.
 """
 from __future__ import annotations
 
@@ -98,3 +105,23 @@ def expected_ratios(logits: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Per module, the selection probabilities ``p_l`` ``(B, T)``: their mean is the expected ratio the ratio term
     of the local estimator is applied to."""
     return [F.softmax(z.float(), -1)[..., 1] for z in logits]
+
+
+def ratio_bias_shifts(logits: Sequence[torch.Tensor], target_ratio: float, iterations: int = 48) -> torch.Tensor:
+    """Per module, the shift ``δ_l`` of the select − skip margin that makes the batch's expected ratio exactly the
+    target: ``mean_bt sigmoid(margin_lbt + δ_l) = target_ratio`` (``L`` tensors ``(B, T, 2)`` of navigation logits;
+    returns ``(L,)``, solved by bisection on [−40, 40], where the mean is increasing in ``δ``). Used to hold the ratio
+    (``TrainConfig.hold_ratio``): adding ``δ_l`` to module ``l``'s select bias moves every margin by ``δ_l``."""
+    if not 0.0 < target_ratio < 1.0:
+        raise ValueError(f"target_ratio: expected a ratio in (0, 1), got {target_ratio!r}")
+    if not logits:
+        raise ValueError("logits: expected the logits of at least one navigation module")
+    with torch.no_grad():
+        margins = torch.stack([(z[..., 1] - z[..., 0]).float().flatten() for z in logits])   # (L, B·T)
+        lo = margins.new_full((margins.shape[0],), -40.0)
+        hi = margins.new_full((margins.shape[0],), 40.0)
+        for _ in range(iterations):
+            mid = (lo + hi) / 2
+            above = torch.sigmoid(margins + mid[:, None]).mean(1) > target_ratio
+            hi, lo = torch.where(above, mid, hi), torch.where(above, lo, mid)
+        return (lo + hi) / 2
