@@ -99,7 +99,8 @@ def _schedule(args, seed: int, hold: bool = True) -> dict:
                 t_end=max(1, round(50 / 55 * E)), seed=seed, eval_every=0, clip_grad=20.0, fc_lr5=False,
                 nav_estimator=args.nav_estimator.replace("-", "_"), nav_positions=args.nav_positions,
                 nav_value_scale=args.nav_value_scale, tie_positions=args.tie_positions,
-                hold_ratio=args.hold_ratio if hold else 0.0)
+                hold_ratio=args.hold_ratio if hold else 0.0,
+                nav_natural_gradient=args.nav_natural_gradient and hold)
 
 
 def _af_model(args):
@@ -109,7 +110,8 @@ def _af_model(args):
 #: Options that decide what a run computes (data, model, schedule); ``--reuse`` needs them equal to reuse a run.
 RUN_SETTINGS = ("classes", "frames", "size", "width_mult", "distractor_prob", "train_samples", "val_samples",
                 "batch_size", "epochs", "warmup", "rt_steps", "lr", "lambda_rt", "nav_gap", "baseline_frames",
-                "nav_estimator", "nav_positions", "nav_value_scale", "tie_positions", "hold_ratio", "threads")
+                "nav_estimator", "nav_positions", "nav_value_scale", "tie_positions", "hold_ratio",
+                "nav_natural_gradient", "threads")
 SETTINGS_FILE = "settings.json"
 
 
@@ -454,6 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hold-ratio", type=float, default=0.0, metavar="RATE",
                    help="with --nav-estimator local: hold the ratio by moving the select biases after every step "
                         "(afnet-edge train --hold-ratio; 0 = off)")
+    p.add_argument("--nav-natural-gradient", action=argparse.BooleanOptionalAction, default=False,
+                   help="with --nav-estimator local: the value loss's natural-gradient form (afnet-edge train "
+                        "--nav-natural-gradient)")
     p.add_argument("--baseline-frames", type=int, default=4, help="frames of the dense baseline")
     p.add_argument("--baseline-epochs", type=int, default=14, help="epochs of the dense baseline (0: none)")
     p.add_argument("--ship-seed", type=int, default=0, help="seed of the run shipped as the demo model")

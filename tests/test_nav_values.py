@@ -242,3 +242,31 @@ def test_hold_ratio_does_nothing_at_ratio_one_and_needs_the_local_estimator():
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="hold_ratio must be"):
             TrainConfig(nav_estimator="local", hold_ratio=bad)
+
+
+def test_natural_value_loss_moves_nearly_saturated_margins_by_their_centred_value_and_stays_bounded():
+    g = torch.Generator().manual_seed(4)
+    logits = [torch.randn(2, T, 2, generator=g) * 0.1 for _ in range(2)]
+    logits[0][..., 1] += 4.0                     # p_select ≈ 0.98: the plain form's factor p (1 − p) ≈ 0.018
+    logits[1][..., 1] -= 4.0                     # p_select ≈ 0.02
+    logits = [z.requires_grad_() for z in logits]
+    values = torch.randn(2, 3, generator=g)
+    positions = [0, 1, 3]
+    centred = values - values.mean(1, keepdim=True)
+    sd = centred.std()
+    plain = torch.autograd.grad(value_loss(logits, values, positions, 2.0), logits)
+    natural = torch.autograd.grad(value_loss(logits, values, positions, 2.0, natural=True), logits)
+    for z, gp, gn in zip(logits, plain, natural):
+        # p (1 − p) ≥ ε = 0.01 here: d loss / d select-logit = scale · centred value / sd, averaged over the
+        # 2 clips and the 2 modules (the centring weights are all 1: a plain mean)
+        expected = torch.zeros(2, T)
+        expected[:, positions] = 2.0 * centred / (sd + 1e-6) / 2 / 2
+        torch.testing.assert_close(gn[..., 1], expected, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(gn[..., 0], -expected, rtol=1e-4, atol=1e-6)
+        assert gp[..., 1].abs().max() < 0.03 * expected.abs().max()     # the plain form has nearly stopped
+    # far beyond the damping the natural form fades too: the loss is bounded, the margins do not grow without end
+    far = [(z.detach() * 10).requires_grad_() for z in logits]
+    assert all(gr.abs().max() < 1e-6 for gr in torch.autograd.grad(value_loss(far, values, positions, 2.0,
+                                                                              natural=True), far))
+    with pytest.raises(ValueError, match="nav_natural_gradient .--nav-natural-gradient. needs"):
+        TrainConfig(nav_natural_gradient=True)

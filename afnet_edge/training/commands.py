@@ -207,7 +207,7 @@ def _train(args, device, info: distributed.DistInfo | None) -> int:
         workers=args.workers, eval_every=args.eval_every, save_every=args.save_every,
         eval_selection=args.eval_selection, nav_estimator=args.nav_estimator.replace("-", "_"),
         nav_positions=args.nav_positions, nav_value_scale=args.nav_value_scale, tie_positions=args.tie_positions,
-        hold_ratio=args.hold_ratio)
+        hold_ratio=args.hold_ratio, nav_natural_gradient=args.nav_natural_gradient)
     if args.lr_steps and cfg.lr_policy != "step":
         raise ValueError(f"--lr-steps applies to --lr-policy step, but {model.arch} trains with the {cfg.lr_policy} "
                          f"policy; add --lr-policy step to use steps")
@@ -463,6 +463,9 @@ def register(sub) -> None:
                    help="with --nav-estimator local: after every step move each navigation module's select bias by "
                         "RATE times the shift that gives the batch the target expected ratio (a deviation: the real "
                         "ratio then stays at --rt; 0 = off, default)")
+    o.add_argument("--nav-natural-gradient", action="store_true",
+                   help="with --nav-estimator local: the value loss's natural-gradient form (a deviation: frames whose "
+                        "selection has saturated keep learning; see afnet_edge.training.nav_values)")
     o.add_argument("--t0", type=_pos_float, default=1.0, help="initial Gumbel temperature (1)")
     o.add_argument("--t1", type=_pos_float, default=0.01, help="final Gumbel temperature (0.01)")
     o.add_argument("--t-end", type=_nonneg_int, default=50, help="epoch where annealing ends (50)")

@@ -103,6 +103,8 @@ class TrainConfig:
             navigation module's select bias by this fraction of the shift that makes the batch's expected ratio the
             target (:func:`.nav_values.ratio_bias_shifts`; a deviation: the ratio is held instead of traded against
             the value term); 0 (default) = off, 1 = the batch's exact shift.
+        nav_natural_gradient: with ``nav_estimator="local"``, the value loss in its natural-gradient form (a
+            deviation: a margin moves by the frame's value even where the selection has saturated; :mod:`.nav_values`).
     """
 
     epochs: int = 55
@@ -134,6 +136,7 @@ class TrainConfig:
     nav_value_scale: float = 30.0
     tie_positions: bool = False
     hold_ratio: float = 0.0
+    nav_natural_gradient: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -169,6 +172,9 @@ class TrainConfig:
             raise ValueError(f"nav_value_scale must be a finite number >= 0, got {self.nav_value_scale!r}")
         if not (math.isfinite(self.hold_ratio) and 0.0 <= self.hold_ratio <= 1.0):
             raise ValueError(f"hold_ratio must be a fraction in [0, 1], got {self.hold_ratio!r}")
+        if self.nav_natural_gradient and self.nav_estimator != "local":
+            raise ValueError("nav_natural_gradient (--nav-natural-gradient) needs nav_estimator='local' "
+                             "(--nav-estimator local), whose value loss it changes")
         if self.hold_ratio and self.nav_estimator != "local":
             raise ValueError("hold_ratio (--hold-ratio) needs nav_estimator='local' (--nav-estimator local), whose "
                              "recorded navigation logits it reads")
@@ -552,7 +558,8 @@ class Trainer:
                 positions = sorted(torch.randperm(t)[:min(c.nav_positions, t)].tolist())
                 with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
                     values_bt = frame_values(model, clip, target, masks, positions)
-                loss_nav = value_loss(nav_logits, values_bt, positions, c.nav_value_scale)
+                loss_nav = value_loss(nav_logits, values_bt, positions, c.nav_value_scale,
+                                      natural=c.nav_natural_gradient)
             loss_rt = loss_rt + loss_nav.to(loss_rt.device)
         else:
             loss_rt, ratio = ratio_loss(masks, target_ratio, c.lambda_rt, reduce=reduce)

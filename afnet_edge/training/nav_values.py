@@ -40,6 +40,16 @@ trades the target against the values. With ``hold_ratio`` > 0, after every optim
 (every position alike) moves by ``RATE`` times the shift that makes the batch's expected ratio the target
 (:func:`ratio_bias_shifts`): the ratio follows the target schedule whatever the value term does, which then only
 orders the frames. ``RATE`` < 1 averages the batch-to-batch noise of the shift over about ``1/RATE`` batches.
+
+Natural gradient (``TrainConfig.nav_natural_gradient``, ``--nav-natural-gradient``, a further deviation): the
+derivative of ``loss_nav`` w.r.t. a margin carries the factor ``p (1 − p)``, so a frame whose selection has saturated
+(``p`` near 0 or 1) stops learning whatever its value — at a low target ratio, held by the biases, most informative
+frames end far below the threshold and stay there. Preconditioning by the inverse Fisher information of the Bernoulli
+selection in its logit, ``1 / p (1 − p)``, removes the factor: every frame's margin moves by its (centred) value
+whatever ``p`` is, and the held biases set how many frames pass. Undamped, the loss would be linear in the margins and
+unbounded below (the margins grow without end); the Fisher information is floored at ``ε`` =
+:data:`NATURAL_DAMPING`, so the full step applies while ``p`` is within about [0.01, 0.99] and fades as before beyond.
+The centring uses the same per-frame factors, so the term still has no first-order pull on a module's mean margin.
 """
 from __future__ import annotations
 
@@ -49,6 +59,9 @@ import torch
 import torch.nn.functional as F
 
 NAV_ESTIMATORS = ("straight_through", "local")
+#: Damping ``ε`` of the natural-gradient value loss: the Fisher information ``p (1 − p)`` is floored at ``ε``, so
+#: margins move by their full value while ``p`` is within about [0.01, 0.99] and stop growing beyond (|margin| ≳ 4.6).
+NATURAL_DAMPING = 0.01
 
 
 def frame_values(model: torch.nn.Module, clip: torch.Tensor, target: torch.Tensor, masks: Sequence[torch.Tensor],
@@ -85,9 +98,11 @@ def frame_values(model: torch.nn.Module, clip: torch.Tensor, target: torch.Tenso
 
 
 def value_loss(logits: Sequence[torch.Tensor], values: torch.Tensor, positions: Sequence[int],
-               scale: float) -> torch.Tensor:
+               scale: float, natural: bool = False) -> torch.Tensor:
     """``loss_nav`` of the module docstring from the recorded navigation logits (``L`` tensors ``(B, T, 2)``) and
-    the values ``(B, k)`` of frame ``positions`` (:func:`frame_values`)."""
+    the values ``(B, k)`` of frame ``positions`` (:func:`frame_values`). ``natural``: the damped natural-gradient
+    form, whose derivative w.r.t. a margin is the centred value times ``min(1, p (1 − p) / ε)`` instead of times
+    ``p (1 − p)`` (:data:`NATURAL_DAMPING`; centred with those weights)."""
     v = values.float()
     sd = (v - v.mean(1, keepdim=True)).std() if v.numel() > 1 else v.new_zeros(())
     idx = torch.as_tensor([int(p) for p in positions], device=v.device)
@@ -95,6 +110,9 @@ def value_loss(logits: Sequence[torch.Tensor], values: torch.Tensor, positions: 
     for z in logits:
         p = F.softmax(z.float(), -1)[..., 1].index_select(1, idx)           # (B, k)
         w = (p * (1 - p)).detach()
+        if natural:   # preconditioned by the damped inverse Fisher information 1 / max(p (1 − p), ε)
+            p = p / w.clamp_min(NATURAL_DAMPING)
+            w = (w / NATURAL_DAMPING).clamp_max(1.0)
         # centred per clip with the weights dp/dmargin: the term's first-order pull on the module's mean margin is 0
         vl = v - (v * w).sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp_min(1e-12) if v.shape[1] > 1 else v
         terms.append((p * vl).sum(1).mean())
