@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     pattern = own.mean(1)  # (L, T): how often module l selects position t
     result = {"pattern": [[round(float(v), 3) for v in row] for row in pattern], "benchmark": "demo_model_masks", "command": "python benchmarks/demo_model_masks.py" +
               ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(argv if argv is not None else sys.argv[1:])),
-              "machine": machine_info(), "seconds": time.perf_counter() - t0, "val_samples": args.val_samples,
+              "machine": machine_info(__file__), "seconds": time.perf_counter() - t0, "val_samples": args.val_samples,
               "dataset": d, "model": card["model"], "options": card["options"], "rows": rows}
     os.makedirs(args.out_dir, exist_ok=True)
     stem = os.path.join(args.out_dir, args.name)

@@ -9,16 +9,18 @@ For each seed it trains a reduced-width AF-ResNet50 (``width=0.25``, T = 8 frame
 with the official objective and schedules (spec §7, :mod:`afnet_edge.training`) at target ratios 0.25, 0.5 and 1.0
 (the first ``--warmup`` epochs target ratio 1.0 whatever the target, so the three runs of a seed share them: one run
 trains them and each target resumes from its checkpoint, bit for bit the run that would have started from scratch).
-Two deviations are on by default because without them the navigation does not learn *which* frames matter (the
-trials in ``results/cpu/nav_selection_trials``): ``--nav-estimator local`` (per-frame loss differences instead of the
-straight-through Gumbel gradient, :mod:`afnet_edge.training.nav_values`) with ``--tie-positions``, after a warm-up of
-7 epochs with every frame (a network that already uses every frame, standing in for the release's ImageNet start);
-``--nav-estimator straight-through --no-tie-positions --epochs 10 --warmup 3 --baseline-epochs 10`` is the earlier
-run with the official estimator. Each seed also trains a dense TSM-ResNet50 of the same width on the same clips
-with fewer frames, so that it costs no more official FLOPs per clip than AFNet at ratio 0.25. Every run is
-evaluated on held-out clips with the deterministic ``threshold`` selection (the deployable rule): top-1, the real
-selection ratio, FLOPs, and how often each navigation module sent informative and distractor frames to the focal
-branch (the generator knows which frames are distractors).
+Three deviations are on by default because without them the navigation does not learn *which* frames matter (the
+trials in ``results/cpu/nav_selection_trials``) or does not keep the ratio it was asked for: ``--nav-estimator local``
+(per-frame loss differences instead of the straight-through Gumbel gradient, :mod:`afnet_edge.training.nav_values`)
+with ``--tie-positions``, after a warm-up of 7 epochs with every frame (a network that already uses every frame,
+standing in for the release's ImageNet start), and ``--hold-ratio 0.25`` (the select biases moved after every step so
+that the expected ratio is the target). ``--hold-ratio 0`` is the previous recipe (results kept as
+``demo_model_lambda8``); ``--nav-estimator straight-through --no-tie-positions --hold-ratio 0 --epochs 10 --warmup 3
+--baseline-epochs 10`` is the earlier run with the official estimator. Each seed also trains a dense TSM-ResNet50 of
+the same width on the same clips with fewer frames, so that it costs no more official FLOPs per clip than AFNet at
+ratio 0.25. Every run is evaluated on held-out clips with the deterministic ``threshold`` selection (the deployable
+rule): top-1, the real selection ratio, FLOPs, and how often each navigation module sent informative and distractor
+frames to the focal branch (the generator knows which frames are distractors).
 
 Writes ``benchmarks/results/cpu/demo_model.{json,md}`` (per seed and mean ± standard deviation over seeds, the
 targets of the issue that asked for this model and whether each was met, the command, machine and load), and ships
@@ -320,6 +322,9 @@ def _estimator_text(s: dict) -> str:
                 f"(`--nav-estimator local`, afnet_edge/training/nav_values.py: per-frame loss differences over "
                 f"{s['nav_positions']} random positions per iteration, value weight {s['nav_value_scale']:g}, the "
                 f"ratio term on the expected ratio; none while the target ratio is 1)")
+        if s.get("nav_natural_gradient"):
+            text += (", the value loss in its damped natural-gradient form (`--nav-natural-gradient`, a deviation; "
+                     "nav_values.NATURAL_DAMPING)")
         if s.get("hold_ratio"):
             text += (f", the ratio held: after every step each module's select bias moves by {s['hold_ratio']:g} of "
                      f"the shift that gives the batch the target expected ratio (`--hold-ratio`, a deviation; "
@@ -453,16 +458,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nav-value-scale", type=float, default=30.0, help="with --nav-estimator local: value weight")
     p.add_argument("--tie-positions", action=argparse.BooleanOptionalAction, default=True,
                    help="tie the navigation's per-position parameters (default: tied)")
-    p.add_argument("--hold-ratio", type=float, default=0.0, metavar="RATE",
+    p.add_argument("--hold-ratio", type=float, default=0.25, metavar="RATE",
                    help="with --nav-estimator local: hold the ratio by moving the select biases after every step "
-                        "(afnet-edge train --hold-ratio; 0 = off)")
+                        "(afnet-edge train --hold-ratio; default 0.25, 0 = off)")
     p.add_argument("--nav-natural-gradient", action=argparse.BooleanOptionalAction, default=False,
                    help="with --nav-estimator local: the value loss's natural-gradient form (afnet-edge train "
                         "--nav-natural-gradient)")
     p.add_argument("--baseline-frames", type=int, default=4, help="frames of the dense baseline")
     p.add_argument("--baseline-epochs", type=int, default=14, help="epochs of the dense baseline (0: none)")
     p.add_argument("--ship-seed", type=int, default=0, help="seed of the run shipped as the demo model")
-    p.add_argument("--ship-ratio", type=float, default=0.25, help="target ratio of the run shipped")
+    p.add_argument("--ship-ratio", type=float, default=0.5, help="target ratio of the run shipped (default 0.5)")
     p.add_argument("--no-ship", action="store_true", help="do not write afnet_edge/assets")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs trained in parallel")
@@ -482,11 +487,11 @@ def main(argv=None) -> int:
     if args.quick:
         args.seeds, args.train_samples, args.val_samples, args.epochs, args.warmup = args.seeds[:2], 32, 16, 3, 1
         args.rt_steps, args.baseline_epochs, args.no_ship = 1, 1, True
-    if args.ship_ratio not in args.ratios or args.ship_seed not in args.seeds:
+    if not args.no_ship and (args.ship_ratio not in args.ratios or args.ship_seed not in args.seeds):
         p.error("--ship-ratio / --ship-seed must be among --ratios / --seeds")
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO), *(argv or sys.argv[1:])])
     t_all = time.perf_counter()
-    info = machine_info()
+    info = machine_info(__file__)
     print(f"machine: {info['cpu']}, {info['cores']} cores, load {info.get('loadavg_start')}", flush=True)
     kw = dict(num_frames=args.frames, size=args.size, num_classes=args.classes, distractor_prob=args.distractor_prob)
     _G["args"] = args

@@ -96,7 +96,9 @@ class CachedClips(Dataset):
         return normalize_frames(self.frames[i]), int(self.labels[i])
 
 
-def machine_info() -> dict:
+def machine_info(script: str = __file__) -> dict:
+    """Machine, load, torch and git commit; ``git_dirty`` when the package or ``script`` (the calling benchmark) has
+    uncommitted changes."""
     info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
             "cpu": platform.processor() or "", "cores": os.cpu_count(), "torch_threads": torch.get_num_threads()}
     try:
@@ -114,7 +116,7 @@ def machine_info() -> dict:
                                             text=True, check=True).stdout.strip()
         used = ["afnet_edge/__init__.py", "afnet_edge/training", "afnet_edge/models", "afnet_edge/layers",
                 "afnet_edge/kernels", "afnet_edge/data", "afnet_edge/video.py", "afnet_edge/flops.py",
-                "afnet_edge/checkpoint.py", "benchmarks/train_synthetic.py"]
+                "afnet_edge/checkpoint.py", "benchmarks/train_synthetic.py", os.path.relpath(script, REPO)]
         dirty = subprocess.run(["git", "status", "--porcelain", "--", *used], cwd=REPO, capture_output=True,
                                text=True, check=True).stdout.strip()
         info["git_dirty"] = bool(dirty)

@@ -450,7 +450,8 @@ def register(sub) -> None:
                    help="how the navigation learns: straight-through (official Gumbel gradient) or local (a "
                         "deviation: per-frame loss differences from extra forward passes, see "
                         "afnet_edge.training.nav_values; with --tie-positions its selections follow content, which the "
-                        "official one's did not on the demo benchmark; the real ratio can end above --rt)")
+                        "official one's did not on the demo benchmark; the real ratio can end above --rt: see "
+                        "--hold-ratio)")
     o.add_argument("--nav-positions", type=positive_int, default=4, metavar="K",
                    help="with --nav-estimator local: frame positions valued per iteration, each two extra forward "
                         "passes without gradient (4)")
