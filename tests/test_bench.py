@@ -640,3 +640,28 @@ def test_demo_model_masks_reading_follows_the_numbers():
     some = "\n".join(reading(_mask_rows(0.36, 0.11, 95.0, 80.0, 94.0), torch.tensor([[1.0, 0.0], [0.5, 0.5]])))
     assert "1 of its 2 navigation modules selects the same" in some and "the selections of the others depend" in some
     assert "3.27× as often" in follows and "costs 15.0 points; the oracle is within 5 points" in follows
+
+
+def test_train_demo_model_reuses_runs_written_before_a_setting_existed(tmp_path):
+    """train_demo_model.py --reuse: a finished run whose checkpoint does not record a newer setting ran with that
+    setting's default, so it is reused for a config at the default and trained again for any other value."""
+    from afnet_edge import create_model
+    from afnet_edge.data import SyntheticVideoDataset
+    from afnet_edge.training import TrainConfig, Trainer
+    tdm = _script("train_demo_model")
+    model = create_model("af_mobilenetv3", num_classes=4, num_frames=4)
+    data = SyntheticVideoDataset(4, num_frames=4, size=32, num_classes=4, seed=0)
+    cfg = TrainConfig(epochs=1, batch_size=4, rt=1.0, eval_every=0, nav_estimator="local")
+    out = str(tmp_path / "run")
+    Trainer(model, data, cfg, device="cpu", out_dir=out, log=None).fit()
+    path = os.path.join(out, "last.pth")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("hold_ratio", "nav_natural_gradient"):      # as written before these settings existed
+        del ck["train_config"][key]
+    torch.save(ck, path)
+    tdm._G["args"] = type("Args", (), {"reuse": True})()
+    assert tdm._finished(out, cfg, 1) is not None
+    assert tdm._finished(out, TrainConfig(**{**cfg.to_dict(), "hold_ratio": 0.25}), 1) is None
+    assert tdm._finished(out, cfg, 2) is None                 # not finished for a longer run
+    tdm._G["args"].reuse = False
+    assert tdm._finished(out, cfg, 1) is None                 # without --reuse every run trains
