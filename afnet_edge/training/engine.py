@@ -540,6 +540,7 @@ class Trainer:
                 loss_cls, logits = family_loss(self.net, model, clip, target)
                 masks: list = []
             elif local:                   # masks drawn without straight-through gradient; logits recorded
+                assert recorder is not None   # built above whenever local
                 with recorder as nav_logits:
                     out = self.net(clip)
                 logits, masks = out.logits, out.masks
