@@ -533,14 +533,14 @@ class Trainer:
         family_loss = self.recipe.loss
         local = c.nav_estimator == "local"
         reduce = _dist.all_mean if self.dist is not None else None
-        recorder = record_navigation(model) if local else None
+        recorder: record_navigation | None = None    # local estimator: records the navigation's logits
         nav_logits: list = []
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
             if family_loss is not None:   # the family's objective (reported as loss_cls), no frame selection
                 loss_cls, logits = family_loss(self.net, model, clip, target)
                 masks: list = []
             elif local:                   # masks drawn without straight-through gradient; logits recorded
-                assert recorder is not None   # built above whenever local
+                recorder = record_navigation(model)
                 with recorder as nav_logits:
                     out = self.net(clip)
                 logits, masks = out.logits, out.masks

@@ -27,14 +27,13 @@ of the sampled masks only: the masks carry no straight-through gradient and the 
 
 Together with tied navigation positions (:func:`~afnet_edge.layers.navigation.tie_navigation_positions`) — without
 which each module learns per-position biases that reach the target ratio without looking at content — this makes the
-selections follow content. Started from a network trained with every frame (the demo model's recipe: 7 epochs at
-ratio 1, standing in for the release's ImageNet start) the navigation preferred informative frames to distractors
-in every run of three seeds (benchmarks/results/cpu/demo_model_lambda8.md), but the ratio term (on the expected
-ratio) did not always hold the target against the value term: in some runs the real ratio ended far above the target
-(holding the ratio, below, fixes that; then the preference held at target 0.5 but not at 0.25:
-benchmarks/results/cpu/demo_model.md). From
-scratch with a short warm-up it did not prefer informative frames (one-seed pilot:
-benchmarks/results/cpu/demo_model_local_pilot.md, more distractors kept at ratio 0.25).
+selections follow content. Started from a network trained with every frame (the demo model's recipe: 7 epochs at ratio
+1, standing in for the release's ImageNet start) the navigation preferred informative frames to distractors in every
+run of three seeds (benchmarks/results/cpu/demo_model_lambda8.md), but the ratio term (on the expected ratio) did not
+always hold the target against the value term: in some runs the real ratio ended far above the target (holding the
+ratio, below, fixes that; then the preference held at target 0.5 but not at 0.25:
+benchmarks/results/cpu/demo_model.md). From scratch with a short warm-up it did not prefer informative frames
+(one-seed pilot: benchmarks/results/cpu/demo_model_local_pilot.md, more distractors kept at ratio 0.25).
 
 Holding the ratio (``TrainConfig.hold_ratio``, ``--hold-ratio RATE``, a further deviation): the value term is centred
 only to first order, and the navigation's content-dependent weights still move the expected ratio, so the ratio term
